@@ -126,6 +126,7 @@ func (c *Cloud) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	c.log.Info("devcloud listening", "url", c.baseURL, "identity", c.IdentityURL(), "data_dir", c.cfg.DataDir)
+	c.printWelcome()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -247,4 +248,31 @@ func readJSON(r *http.Request, v any) error {
 		return fmt.Errorf("%w: %v", errBadJSON, err)
 	}
 	return nil
+}
+
+// printWelcome tells a person at the terminal how to reach the cloud with the OpenStack
+// clients. Passwords of the configured users are dev-only by design.
+func (c *Cloud) printWelcome() {
+	if len(c.cfg.Users) == 0 {
+		return
+	}
+	u := c.cfg.Users[0]
+	for _, cand := range c.cfg.Users {
+		if cand.Name == "demo" {
+			u = cand
+		}
+	}
+	fmt.Fprintf(os.Stdout, `
+devcloud is up at %s (state in %s). For the OpenStack clients, as %s:
+
+export OS_AUTH_URL=%s
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=%s
+export OS_PASSWORD=%s
+export OS_PROJECT_NAME=%s
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME=%s
+
+`, c.baseURL, c.cfg.DataDir, u.Name, c.IdentityURL(), u.Name, u.Password, u.Project, c.cfg.Region)
 }
