@@ -42,4 +42,3 @@ func TestClusterStartsAcceptsPasswordLoginAndStops(t *testing.T) {
 		t.Fatal("cluster not running after a second Start")
 	}
 }
-
