@@ -1,0 +1,65 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer"
+)
+
+// ControlTaskQueue is where `coffer worker` polls for workflows and control-plane activities.
+const ControlTaskQueue = "coffer-control"
+
+// GuestTaskQueue is the task queue of one instance's guest agent.
+func GuestTaskQueue(instanceID string) string { return "guestagent." + instanceID }
+
+// Workflow IDs derive from the resource, so that a retried request never starts an
+// operation twice.
+func CreateWorkflowID(instanceID string) string { return "instance/" + instanceID + "/create" }
+
+// DeleteWorkflowID is the ID of an instance's delete workflow.
+func DeleteWorkflowID(instanceID string) string { return "instance/" + instanceID + "/delete" }
+
+// Search attributes that let an operator list everything that touched one instance
+// (registered by coffer-dev and by `coffer migrate`).
+var (
+	InstanceIDAttr = temporal.NewSearchAttributeKeyKeyword("CofferInstanceID")
+	ProjectIDAttr  = temporal.NewSearchAttributeKeyKeyword("CofferProjectID")
+	OperationAttr  = temporal.NewSearchAttributeKeyKeyword("CofferOperation")
+)
+
+// SearchAttributeNames lists the custom search attributes, all of type Keyword.
+var SearchAttributeNames = []string{"CofferInstanceID", "CofferProjectID", "CofferOperation"}
+
+// ProgressQuery names the query every workflow answers with its Progress.
+const ProgressQuery = "progress"
+
+// Progress says which step of an operation runs and which are done.
+type Progress struct {
+	Operation string   `json:"operation"`
+	Step      string   `json:"step"`
+	Done      []string `json:"done"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// CreateInstanceInput is what CreateInstance needs. Users carry passwords: payloads are
+// encrypted by the codec, so histories never hold them in plain text.
+type CreateInstanceInput struct {
+	InstanceID string            `json:"instance_id"`
+	ProjectID  string            `json:"project_id"`
+	Name       string            `json:"name"`
+	FlavorID   string            `json:"flavor_id"`
+	VolumeSize int               `json:"volume_size"`
+	VolumeType string            `json:"volume_type,omitempty"`
+	Datastore  string            `json:"datastore"`
+	Version    string            `json:"version"`
+	ImageID    string            `json:"image_id"`
+	Port       int               `json:"port"` // the engine's TCP port, opened in the security group
+	Databases  []coffer.Database `json:"databases,omitempty"`
+	Users      []coffer.User     `json:"users,omitempty"`
+}
+
+// DeleteInstanceInput is what DeleteInstance needs.
+type DeleteInstanceInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+}
