@@ -259,6 +259,11 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PGTZ=UTC"}
+	// Inside a devcloud server, the marker tells the hypervisor which processes belong to the
+	// "VM", so that stopping or crashing it takes the engine down too.
+	if drive := os.Getenv("COFFER_CONFIG_DRIVE"); drive != "" {
+		cmd.Env = append(cmd.Env, "COFFER_CONFIG_DRIVE="+drive)
+	}
 	if uid, gid, ok, err := c.ids(); err == nil && ok {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	}

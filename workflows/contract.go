@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer"
@@ -56,6 +58,18 @@ type CreateInstanceInput struct {
 	Port       int               `json:"port"` // the engine's TCP port, opened in the security group
 	Databases  []coffer.Database `json:"databases,omitempty"`
 	Users      []coffer.User     `json:"users,omitempty"`
+	Timeouts   Timeouts          `json:"timeouts"`
+}
+
+// Timeouts bound the waits of a create; a zero field takes the workflow's default.
+type Timeouts struct {
+	// ServerActive bounds the wait for Nova to report the server ACTIVE.
+	ServerActive time.Duration `json:"server_active,omitempty"`
+	// GuestStart bounds how long the guest agent may take to poll its queue (the
+	// schedule-to-start timeout of Prepare): a guest that never comes up fails clearly.
+	GuestStart time.Duration `json:"guest_start,omitempty"`
+	// GuestPrepare bounds Prepare once the guest has picked it up.
+	GuestPrepare time.Duration `json:"guest_prepare,omitempty"`
 }
 
 // DeleteInstanceInput is what DeleteInstance needs.
