@@ -1,0 +1,322 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/coffer-dbaas/coffer"
+)
+
+// instanceColumns are what scanInstance reads, in its order.
+const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
+	task, server_status, service_status, service_status_updated,
+	server_id, volume_id, port_id, security_group_id, address,
+	fault_message, fault_details, fault_created, created, updated`
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
+	var (
+		inst                 coffer.Instance
+		serviceStatusUpdated *time.Time
+		fault                coffer.Fault
+		faultCreated         *time.Time
+	)
+	err := row.Scan(
+		&inst.ID, &inst.ProjectID, &inst.Name, &inst.FlavorID, &inst.VolumeSize, &inst.VolumeType, &inst.Datastore, &inst.Version,
+		&inst.Task, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
+		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
+		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
+	)
+	if err != nil {
+		return nil, err
+	}
+	if serviceStatusUpdated != nil {
+		inst.ServiceStatusUpdated = *serviceStatusUpdated
+	}
+	if faultCreated != nil {
+		fault.Created = *faultCreated
+		inst.Fault = &fault
+	}
+	return &inst, nil
+}
+
+// canonicalID returns id as the catalog stores it (a lowercase, dashed UUID), and false when
+// id is not a UUID: then no row has it, and asking PostgreSQL would only be a cast error.
+func canonicalID(id string) (string, bool) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// CreateInstance records a new instance with task BUILDING and service status NEW. An empty
+// inst.ID gets a new UUID; the row as stored (its ID, task, statuses, Created and Updated)
+// is written back into inst. A duplicate ID gives ErrExists.
+func (s *Store) CreateInstance(ctx context.Context, inst *coffer.Instance) error {
+	if inst.ID == "" {
+		inst.ID = uuid.NewString()
+	}
+	id, ok := canonicalID(inst.ID)
+	if !ok {
+		return fmt.Errorf("create instance %q: the ID is not a UUID", inst.ID)
+	}
+	rows, _ := s.pool.Query(ctx, `
+		INSERT INTO instances (id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
+		                       task, server_status, service_status,
+		                       server_id, volume_id, port_id, security_group_id, address)
+		VALUES (@id, @project_id, @name, @flavor_id, @volume_size, @volume_type, @datastore, @version,
+		        @task, @server_status, @service_status,
+		        @server_id, @volume_id, @port_id, @security_group_id, @address)
+		RETURNING `+instanceColumns,
+		pgx.NamedArgs{
+			"id":                id,
+			"project_id":        inst.ProjectID,
+			"name":              inst.Name,
+			"flavor_id":         inst.FlavorID,
+			"volume_size":       inst.VolumeSize,
+			"volume_type":       inst.VolumeType,
+			"datastore":         inst.Datastore,
+			"version":           inst.Version,
+			"task":              string(coffer.TaskBuilding),
+			"server_status":     inst.ServerStatus,
+			"service_status":    string(coffer.ServiceNew),
+			"server_id":         inst.ServerID,
+			"volume_id":         inst.VolumeID,
+			"port_id":           inst.PortID,
+			"security_group_id": inst.SecurityGroupID,
+			"address":           inst.Address,
+		})
+	created, err := pgx.CollectExactlyOneRow(rows, scanInstance)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == uniqueViolation {
+		return fmt.Errorf("create instance %s: %w", id, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", id, err)
+	}
+	*inst = *created
+	return nil
+}
+
+// GetInstance returns an instance of a project; an empty projectID finds any project's.
+func (s *Store) GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error) {
+	inst, err := s.getInstance(ctx, projectID, id)
+	if err != nil {
+		return nil, fmt.Errorf("get instance %s: %w", id, err)
+	}
+	return inst, nil
+}
+
+func (s *Store) getInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error) {
+	canonical, ok := canonicalID(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+instanceColumns+`
+		FROM instances
+		WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id)`,
+		pgx.NamedArgs{"id": canonical, "project_id": projectID})
+	inst, err := pgx.CollectExactlyOneRow(rows, scanInstance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return inst, err
+}
+
+// ListInstances lists a project's instances ordered by creation, at most limit of them,
+// after the instance with ID marker when marker is set. An empty projectID lists all.
+//
+// A limit of zero or less means no limit. The order is (Created, ID), so the last instance
+// of a page is the marker of the next; a marker that is no instance (of the project) gives
+// ErrNotFound.
+func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, marker string) ([]*coffer.Instance, error) {
+	var (
+		where []string
+		args  = pgx.NamedArgs{}
+	)
+	if projectID != "" {
+		where = append(where, "project_id = @project_id")
+		args["project_id"] = projectID
+	}
+	if marker != "" {
+		after, err := s.getInstance(ctx, projectID, marker)
+		if err != nil {
+			return nil, fmt.Errorf("list instances after %s: marker: %w", marker, err)
+		}
+		where = append(where, "(created, id) > (@after_created, @after_id)")
+		args["after_created"] = after.Created
+		args["after_id"] = after.ID
+	}
+	query := "SELECT " + instanceColumns + " FROM instances"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created, id"
+	if limit > 0 {
+		query += " LIMIT @limit"
+		args["limit"] = limit
+	}
+	rows, _ := s.pool.Query(ctx, query, args)
+	instances, err := pgx.CollectRows(rows, scanInstance)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	return instances, nil
+}
+
+// StartTask sets the instance's task atomically, only when no other task holds it (task NONE,
+// or ERROR for a delete); it returns ErrTaskRunning otherwise and ErrNotFound when missing.
+// An empty projectID finds any project's instance. It returns the instance as updated.
+func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error) {
+	if task == coffer.TaskNone || task == coffer.TaskError {
+		return nil, fmt.Errorf("start task %s on instance %s: %s is no operation (use SetTask or RecordFault)", task, id, task)
+	}
+	canonical, ok := canonicalID(id)
+	if !ok {
+		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, ErrNotFound)
+	}
+	// A delete may also clear away an instance whose last task failed.
+	from := []string{string(coffer.TaskNone)}
+	if task == coffer.TaskDeleting {
+		from = append(from, string(coffer.TaskError))
+	}
+	// One statement, so that of two concurrent starts the second waits for the first's row
+	// lock, sees the task it set and updates nothing.
+	rows, _ := s.pool.Query(ctx, `
+		UPDATE instances
+		SET task = @task, updated = now()
+		WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id) AND task = ANY(@from)
+		RETURNING `+instanceColumns,
+		pgx.NamedArgs{"id": canonical, "project_id": projectID, "task": string(task), "from": from})
+	inst, err := pgx.CollectExactlyOneRow(rows, scanInstance)
+	if err == nil {
+		return inst, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, err)
+	}
+	// Nothing updated: the instance is missing, or another task holds it.
+	current, err := s.getInstance(ctx, projectID, canonical)
+	if err != nil {
+		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, err)
+	}
+	return nil, fmt.Errorf("start task %s on instance %s: task %s holds it: %w", task, id, current.Task, ErrTaskRunning)
+}
+
+// SetTask sets the task (for example NONE when an operation ends) and clears the fault when
+// the task is not ERROR. ErrNotFound when the instance is missing.
+func (s *Store) SetTask(ctx context.Context, id string, task coffer.Task) error {
+	set := "task = @task, updated = now()"
+	if task != coffer.TaskError {
+		set += ", fault_message = '', fault_details = '', fault_created = NULL"
+	}
+	if err := s.updateInstance(ctx, id, set, pgx.NamedArgs{"task": string(task)}); err != nil {
+		return fmt.Errorf("set task %s on instance %s: %w", task, id, err)
+	}
+	return nil
+}
+
+// UpdateResources records the instance's cloud pieces as they are made. ErrNotFound when
+// the instance is missing.
+func (s *Store) UpdateResources(ctx context.Context, id string, r Resources) error {
+	err := s.updateInstance(ctx, id, `
+		server_id         = coalesce(nullif(@server_id, ''), server_id),
+		volume_id         = coalesce(nullif(@volume_id, ''), volume_id),
+		port_id           = coalesce(nullif(@port_id, ''), port_id),
+		security_group_id = coalesce(nullif(@security_group_id, ''), security_group_id),
+		address           = coalesce(nullif(@address, ''), address),
+		server_status     = coalesce(nullif(@server_status, ''), server_status),
+		updated           = now()`,
+		pgx.NamedArgs{
+			"server_id":         r.ServerID,
+			"volume_id":         r.VolumeID,
+			"port_id":           r.PortID,
+			"security_group_id": r.SecurityGroupID,
+			"address":           r.Address,
+			"server_status":     r.ServerStatus,
+		})
+	if err != nil {
+		return fmt.Errorf("update resources of instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetServiceStatus records a health report: the status, and at as when it was seen (the
+// catalog's clock when at is zero). It leaves Updated alone: heartbeats are not changes to
+// the instance. ErrNotFound when the instance is missing.
+func (s *Store) SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error {
+	err := s.updateInstance(ctx, id,
+		"service_status = @status, service_status_updated = coalesce(@at::timestamptz, now())",
+		pgx.NamedArgs{"status": string(status), "at": timeOrNil(at)})
+	if err != nil {
+		return fmt.Errorf("set service status %s on instance %s: %w", status, id, err)
+	}
+	return nil
+}
+
+// RecordFault sets task ERROR and the fault; a zero f.Created means now. ErrNotFound when
+// the instance is missing.
+func (s *Store) RecordFault(ctx context.Context, id string, f coffer.Fault) error {
+	err := s.updateInstance(ctx, id, `
+		task = @task, updated = now(),
+		fault_message = @message, fault_details = @details,
+		fault_created = coalesce(@created::timestamptz, now())`,
+		pgx.NamedArgs{
+			"task":    string(coffer.TaskError),
+			"message": f.Message,
+			"details": f.Details,
+			"created": timeOrNil(f.Created),
+		})
+	if err != nil {
+		return fmt.Errorf("record fault on instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteInstance removes the instance's row; a missing row is no error.
+func (s *Store) DeleteInstance(ctx context.Context, id string) error {
+	canonical, ok := canonicalID(id)
+	if !ok {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, "DELETE FROM instances WHERE id = @id", pgx.NamedArgs{"id": canonical}); err != nil {
+		return fmt.Errorf("delete instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// updateInstance sets columns of one instance (set is the SET clause over args); it returns
+// ErrNotFound when there is no such instance.
+func (s *Store) updateInstance(ctx context.Context, id, set string, args pgx.NamedArgs) error {
+	canonical, ok := canonicalID(id)
+	if !ok {
+		return ErrNotFound
+	}
+	args["id"] = canonical
+	tag, err := s.pool.Exec(ctx, "UPDATE instances SET "+set+" WHERE id = @id", args)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// timeOrNil is t, or nil (SQL NULL) when t is zero.
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
