@@ -1,0 +1,126 @@
+package guestagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/coffer-dbaas/coffer"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+)
+
+// ErrorTypeInvalid is the ApplicationError type of a failed activity whose request was
+// invalid (the driver's ErrInvalid); such failures are not retried.
+const ErrorTypeInvalid = "InvalidRequest"
+
+// activities are the guest's activities, served under the contract's names. Each one logs
+// what it did, maps the driver's errors to Temporal's (ErrInvalid is not retried) and
+// never logs a password.
+type activities struct {
+	driver    Driver
+	datastore string
+	log       *slog.Logger
+}
+
+func (a *activities) register(w worker.Registry) {
+	for name, fn := range map[string]any{
+		PrepareActivity:         a.Prepare,
+		CreateDatabasesActivity: a.CreateDatabases,
+		CreateUsersActivity:     a.CreateUsers,
+		HealthActivity:          a.Health,
+		StopEngineActivity:      a.StopEngine,
+	} {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
+
+// Prepare runs the driver's Prepare; see PrepareActivity.
+func (a *activities) Prepare(ctx context.Context, in PrepareInput) error {
+	if in.Datastore != "" && in.Datastore != a.datastore {
+		return a.fail(ctx, PrepareActivity, fmt.Errorf("prepare %s: %w: this agent runs %s", in.Datastore, ErrInvalid, a.datastore))
+	}
+	a.logger(ctx).Info("preparing the engine", "datastore", a.datastore, "version", in.Version,
+		"databases", databaseNames(in.Databases), "users", userNames(in.Users))
+	if err := a.driver.Prepare(ctx, in); err != nil {
+		return a.fail(ctx, PrepareActivity, err)
+	}
+	a.logger(ctx).Info("engine prepared")
+	return nil
+}
+
+// CreateDatabases runs the driver's CreateDatabases; see CreateDatabasesActivity.
+func (a *activities) CreateDatabases(ctx context.Context, dbs []coffer.Database) error {
+	a.logger(ctx).Info("creating databases", "databases", databaseNames(dbs))
+	if err := a.driver.CreateDatabases(ctx, dbs); err != nil {
+		return a.fail(ctx, CreateDatabasesActivity, err)
+	}
+	return nil
+}
+
+// CreateUsers runs the driver's CreateUsers; see CreateUsersActivity.
+func (a *activities) CreateUsers(ctx context.Context, users []coffer.User) error {
+	a.logger(ctx).Info("creating users", "users", userNames(users))
+	if err := a.driver.CreateUsers(ctx, users); err != nil {
+		return a.fail(ctx, CreateUsersActivity, err)
+	}
+	return nil
+}
+
+// Health reports the engine's state; it never fails, a broken engine is a report.
+func (a *activities) Health(ctx context.Context) (HealthReport, error) {
+	r := a.driver.Health(ctx)
+	if r.At.IsZero() {
+		r.At = time.Now().UTC()
+	}
+	if r.Status != coffer.ServiceHealthy {
+		a.logger(ctx).Warn("engine is not healthy", "status", r.Status, "detail", r.Detail)
+	}
+	return r, nil
+}
+
+// StopEngine stops the engine; see StopEngineActivity.
+func (a *activities) StopEngine(ctx context.Context) error {
+	a.logger(ctx).Info("stopping the engine")
+	if err := a.driver.Stop(ctx); err != nil {
+		return a.fail(ctx, StopEngineActivity, err)
+	}
+	return nil
+}
+
+// fail logs err and turns ErrInvalid into a non-retryable ApplicationError; other errors
+// are retried by the caller's retry policy.
+func (a *activities) fail(ctx context.Context, name string, err error) error {
+	a.logger(ctx).Error("activity failed", "activity", name, "error", err)
+	if errors.Is(err, ErrInvalid) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalid, nil)
+	}
+	return err
+}
+
+func (a *activities) logger(ctx context.Context) *slog.Logger {
+	if !activity.IsActivity(ctx) {
+		return a.log
+	}
+	info := activity.GetInfo(ctx)
+	return a.log.With("workflow_id", info.WorkflowExecution.ID, "activity_attempt", info.Attempt)
+}
+
+func databaseNames(dbs []coffer.Database) []string {
+	names := make([]string, len(dbs))
+	for i, db := range dbs {
+		names[i] = db.Name
+	}
+	return names
+}
+
+func userNames(users []coffer.User) []string {
+	names := make([]string, len(users))
+	for i, u := range users {
+		names[i] = u.Name
+	}
+	return names
+}

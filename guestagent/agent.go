@@ -1,0 +1,184 @@
+package guestagent
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coffer-dbaas/coffer/codec"
+	"github.com/coffer-dbaas/coffer/configdrive"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+)
+
+// TaskQueue is the task queue the guest agent of an instance serves.
+func TaskQueue(instanceID string) string { return "guestagent." + instanceID }
+
+// Timeouts of the agent's own engine starts and stops, which no activity bounds.
+const (
+	engineStartTimeout = 2 * time.Minute
+	engineStopTimeout  = 2 * time.Minute
+)
+
+// Backoff between attempts to reach Temporal at start.
+const (
+	dialFirstBackoff = time.Second
+	dialMaxBackoff   = 30 * time.Second
+)
+
+// Agent is the guest agent of one instance. The drivers it knows are given by the caller
+// (cmd/coffer), since each engine's package depends on this one:
+//
+//	agent := guestagent.Agent{Drivers: map[string]guestagent.NewDriver{"postgresql": postgres.New}}
+//	err := agent.Run(ctx, drive, log)
+type Agent struct {
+	// Drivers maps a datastore name ("postgresql") to its driver's constructor; the
+	// instance's Config.Datastore picks one.
+	Drivers map[string]NewDriver
+}
+
+// Run is the agent's life, as long as ctx lasts (the server's life: the hypervisor's
+// SIGTERM cancels it):
+//
+//  1. reads its Config from the config drive's user_data and picks the datastore's driver;
+//  2. starts the engine if an earlier Prepare made it (a rebooted or resized server brings
+//     its database back before anyone asks);
+//  3. dials Temporal, again and again with backoff until it answers (the server may boot
+//     before Temporal is reachable);
+//  4. serves the contract's activities on TaskQueue(instance ID) until ctx ends;
+//  5. then stops the worker and the engine cleanly.
+//
+// A ctx that ends is a normal shutdown: Run returns nil. It returns an error when the
+// configuration is wrong or the worker cannot run.
+func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logger) error {
+	cfg, err := ParseConfig(drive.UserData)
+	if err != nil {
+		return err
+	}
+	log = log.With("instance_id", cfg.InstanceID, "datastore", cfg.Datastore)
+	newDriver, ok := a.Drivers[cfg.Datastore]
+	if !ok {
+		return fmt.Errorf("guest agent: datastore %q is not supported (this agent runs %s)",
+			cfg.Datastore, strings.Join(slices.Sorted(maps.Keys(a.Drivers)), ", "))
+	}
+	driver, err := newDriver(cfg, drive.Instance)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(cfg.CodecKey)
+	if err != nil {
+		return fmt.Errorf("guest agent: codec_key is not base64: %w", err)
+	}
+	dc, err := codec.DataConverter(key)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+
+	defer stopEngine(driver, log)
+	startCtx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+	err = driver.Start(startCtx)
+	cancel()
+	if err != nil {
+		// Not fatal: Health reports it, and Prepare starts the engine again.
+		log.Error("could not start the engine at boot", "error", err)
+	}
+
+	c, err := dial(ctx, client.Options{
+		HostPort:      cfg.TemporalHostPort,
+		Namespace:     cfg.TemporalNamespace,
+		DataConverter: dc,
+		Logger:        sdklog.NewStructuredLogger(log),
+	}, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer c.Close()
+
+	fatal := make(chan error, 1)
+	w := worker.New(c, TaskQueue(cfg.InstanceID), worker.Options{
+		OnFatalError: func(err error) {
+			select {
+			case fatal <- err:
+			default:
+			}
+		},
+	})
+	(&activities{driver: driver, datastore: cfg.Datastore, log: log}).register(w)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("guest agent: start worker on %s: %w", TaskQueue(cfg.InstanceID), err)
+	}
+	log.Info("guest agent serving", "task_queue", TaskQueue(cfg.InstanceID), "temporal", cfg.TemporalHostPort)
+	select {
+	case <-ctx.Done():
+		log.Info("guest agent shutting down")
+		w.Stop()
+		return nil
+	case err := <-fatal:
+		w.Stop()
+		return fmt.Errorf("guest agent: worker failed: %w", err)
+	}
+}
+
+// ParseConfig reads the agent's Config from user_data and checks that it has what Run needs.
+func ParseConfig(userData []byte) (Config, error) {
+	var cfg Config
+	if len(userData) == 0 {
+		return cfg, errors.New("guest agent: the config drive has no user_data: this server was not made by coffer")
+	}
+	if err := json.Unmarshal(userData, &cfg); err != nil {
+		return cfg, fmt.Errorf("guest agent: user_data is not the agent's JSON configuration: %w", err)
+	}
+	var missing []string
+	for name, v := range map[string]string{"instance_id": cfg.InstanceID, "datastore": cfg.Datastore,
+		"temporal_host_port": cfg.TemporalHostPort, "codec_key": cfg.CodecKey} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return cfg, fmt.Errorf("guest agent: user_data lacks %s", strings.Join(missing, ", "))
+	}
+	return cfg, nil
+}
+
+// dial connects to Temporal, retrying with exponential backoff until it answers or ctx ends.
+func dial(ctx context.Context, opts client.Options, log *slog.Logger) (client.Client, error) {
+	backoff := dialFirstBackoff
+	for {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		log.Warn("temporal is not reachable yet", "temporal", opts.HostPort, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("guest agent: dial temporal %s: %w", opts.HostPort, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, dialMaxBackoff)
+	}
+}
+
+// stopEngine stops the engine as the agent ends; the server is going down, so ctx has ended
+// already and the stop gets time of its own.
+func stopEngine(driver Driver, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), engineStopTimeout)
+	defer cancel()
+	if err := driver.Stop(ctx); err != nil {
+		log.Error("could not stop the engine", "error", err)
+		return
+	}
+	log.Info("engine stopped")
+}

@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/pgcluster"
+)
+
+// Datastore is the datastore name this driver serves.
+const Datastore = "postgresql"
+
+// Prepare validates the whole request first, then makes the cluster if the volume has none,
+// starts it with the flavor's settings, and creates the databases and then the users.
+func (d *Driver) Prepare(ctx context.Context, in guestagent.PrepareInput) error {
+	if in.Datastore != "" && in.Datastore != Datastore {
+		return fmt.Errorf("prepare: datastore %q: %w: this is a %s instance", in.Datastore, guestagent.ErrInvalid, Datastore)
+	}
+	for _, db := range in.Databases {
+		if err := validateDatabase(db); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	for _, u := range in.Users {
+		if err := validateUser(u); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	if err := d.initAndStart(ctx); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	if err := d.CreateDatabases(ctx, in.Databases); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	if err := d.CreateUsers(ctx, in.Users); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
+}
+
+func (d *Driver) initAndStart(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.cluster.Initialized() {
+		if err := d.initCluster(ctx); err != nil {
+			return err
+		}
+	}
+	return d.start(ctx)
+}
+
+// Start starts a cluster that Prepare made before; see guestagent.Driver.
+func (d *Driver) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.cluster.Initialized() {
+		return nil
+	}
+	return d.start(ctx)
+}
+
+func (d *Driver) start(ctx context.Context) error {
+	if err := d.cluster.Start(ctx, settings(d.ramMB)); err != nil {
+		return err
+	}
+	return d.cluster.WaitReady(ctx)
+}
+
+// initCluster runs initdb into a staging folder and renames it into place, so that an initdb
+// cut short (a crash, a reboot) leaves no half-made cluster that looks initialized.
+func (d *Driver) initCluster(ctx context.Context) error {
+	password, err := d.ensureSecret()
+	if err != nil {
+		return err
+	}
+	staging := *d.cluster
+	staging.DataDir = d.cluster.DataDir + ".init"
+	if err := os.RemoveAll(staging.DataDir); err != nil {
+		return fmt.Errorf("remove the leftovers of an earlier initdb: %w", err)
+	}
+	if err := staging.Init(ctx, pgcluster.InitOptions{Superuser: agentRole, Password: password}); err != nil {
+		return err
+	}
+	if err := os.Rename(staging.DataDir, d.cluster.DataDir); err != nil {
+		return fmt.Errorf("move the new cluster into place: %w", err)
+	}
+	return nil
+}
+
+// ensureSecret returns the agent role's password, making it the first time: 32 random bytes,
+// base64url, in a file only the agent can read. It is never regenerated once the cluster
+// exists, since the cluster holds its verifier.
+func (d *Driver) ensureSecret() (string, error) {
+	password, err := d.readSecret()
+	if err == nil {
+		return password, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("make the agent's password: %w", err)
+	}
+	password = base64.RawURLEncoding.EncodeToString(b)
+	if err := writeFileSync(d.secretFile, []byte(password+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the agent's password: %w", err)
+	}
+	return password, nil
+}
+
+// writeFileSync replaces path with data durably: a crash leaves the old file or the new one.
+func writeFileSync(path string, data []byte, mode fs.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return nil
+}
+
+// readSecret reads the agent role's password; an empty file counts as missing (a crash
+// while it was written).
+func (d *Driver) readSecret() (string, error) {
+	b, err := os.ReadFile(d.secretFile)
+	if err != nil {
+		return "", fmt.Errorf("read the agent's password: %w", err)
+	}
+	password := strings.TrimSpace(string(b))
+	if password == "" {
+		return "", fmt.Errorf("read the agent's password: %s is empty: %w", d.secretFile, fs.ErrNotExist)
+	}
+	return password, nil
+}
