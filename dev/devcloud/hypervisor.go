@@ -1,17 +1,280 @@
 package devcloud
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
-// hypervisor runs one process per server.
-type hypervisor struct{ c *Cloud }
+	"github.com/coffer-dbaas/coffer/configdrive"
+)
 
-func newHypervisor(c *Cloud) *hypervisor { return &hypervisor{c: c} }
+// bootGrace is how long a freshly started process must stay up to count as booted: a program
+// that cannot start (bad flags, missing config) exits well within it.
+const bootGrace = 200 * time.Millisecond
 
-// resume boots again the servers that were ACTIVE when the cloud last stopped.
-func (h *hypervisor) resume() {}
+// defaultStopTimeout applies when the configuration leaves Hypervisor.StopTimeout at zero.
+const defaultStopTimeout = 10 * time.Second
 
-// shutdown stops every server process without changing the servers' recorded status.
-func (h *hypervisor) shutdown() {}
+// hypervisor runs one process per server, in the server's folder and its own process group,
+// with COFFER_CONFIG_DRIVE naming the server's config drive. It knows processes only; Nova
+// (nova.go) decides when to boot and stop them and records the statuses. A process that exits
+// without being asked to is reported to Nova, which powers the server off as its power-state
+// sync would.
+//
+// Locking: h.mu guards the process table and is never held while taking Cloud.mu, and no
+// method is called with Cloud.mu held.
+type hypervisor struct {
+	c       *Cloud
+	program string // resolved at New, so that a relative path means the same all run long
+	args    []string
+	lookErr error // why program cannot run; boots fail with it
 
-// crash kills a server's process behind Nova's back, as a crashing VM would.
-func (h *hypervisor) crash(id string) error { return fmt.Errorf("no server %s", id) }
+	mu     sync.Mutex
+	guests map[string]*guest      // running processes by server ID
+	ops    map[string]*sync.Mutex // serializes the background operations of each server
+	closed bool
+	wg     sync.WaitGroup // one watch goroutine per process
+}
+
+// guest is one server's running process.
+type guest struct {
+	pid      int // also the process group ID
+	done     chan struct{}
+	booting  bool  // an exit now is a failed boot, which boot itself reports
+	stopping bool  // an exit now was asked for
+	exitErr  error // set before done is closed
+}
+
+func newHypervisor(c *Cloud) *hypervisor {
+	h := &hypervisor{
+		c:      c,
+		args:   slices.Clone(c.cfg.Hypervisor.Command[1:]),
+		guests: map[string]*guest{},
+		ops:    map[string]*sync.Mutex{},
+	}
+	h.program, h.lookErr = resolveProgram(c.cfg.Hypervisor.Command[0])
+	if h.lookErr != nil {
+		c.log.Warn("devcloud hypervisor cannot run its command; servers will go to ERROR", "command", c.cfg.Hypervisor.Command, "error", h.lookErr)
+	}
+	return h
+}
+
+// resolveProgram makes the hypervisor's program an absolute path: a bare name is looked up in
+// PATH, a relative path is taken from the current folder (server processes run elsewhere).
+func resolveProgram(name string) (string, error) {
+	if !strings.Contains(name, "/") {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Abs(p)
+	}
+	return filepath.Abs(name)
+}
+
+func (c *Cloud) serverDir(id string) string { return filepath.Join(c.cfg.DataDir, "servers", id) }
+
+func (c *Cloud) configDriveDir(id string) string {
+	return filepath.Join(c.serverDir(id), "config-drive")
+}
+
+func (c *Cloud) consolePath(id string) string { return filepath.Join(c.serverDir(id), "console.log") }
+
+// lockServer serializes the background operations (build, power actions, resize, delete) of
+// one server; the caller calls the returned function when done.
+func (h *hypervisor) lockServer(id string) (unlock func()) {
+	h.mu.Lock()
+	m := h.ops[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		h.ops[id] = m
+	}
+	h.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// forget drops a deleted server's operation lock.
+func (h *hypervisor) forget(id string) {
+	h.mu.Lock()
+	delete(h.ops, id)
+	h.mu.Unlock()
+}
+
+// boot starts a server's process and waits bootGrace; a process still running then has
+// booted. Its output is appended to the server's console log.
+func (h *hypervisor) boot(id string) error {
+	if h.lookErr != nil {
+		return fmt.Errorf("hypervisor command %q: %w", h.c.cfg.Hypervisor.Command[0], h.lookErr)
+	}
+	dir := h.c.serverDir(id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create server folder: %w", err)
+	}
+	console, err := os.OpenFile(h.c.consolePath(id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open console log: %w", err)
+	}
+	defer console.Close() // the process has its own descriptor once started
+
+	cmd := exec.Command(h.program, h.args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), h.c.cfg.Hypervisor.Env...), configdrive.EnvVar+"="+h.c.configDriveDir(id))
+	cmd.Stdout = console
+	cmd.Stderr = console
+	// Its own group, so that stopping it reaches its children too; killed if we die.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("the hypervisor is shutting down")
+	}
+	if _, ok := h.guests[id]; ok {
+		h.mu.Unlock()
+		return fmt.Errorf("server %s is already running", id)
+	}
+	if err := cmd.Start(); err != nil {
+		h.mu.Unlock()
+		return fmt.Errorf("start %s: %w", h.program, err)
+	}
+	g := &guest{pid: cmd.Process.Pid, done: make(chan struct{}), booting: true}
+	h.guests[id] = g
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go h.watch(id, g, cmd)
+	h.c.log.Info("devcloud server process started", "server_id", id, "pid", g.pid)
+
+	t := time.NewTimer(bootGrace)
+	defer t.Stop()
+	select {
+	case <-g.done:
+	case <-t.C:
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-g.done:
+		return fmt.Errorf("the server's process exited while booting (%v); see its console log", g.exitErr)
+	default:
+		g.booting = false
+		return nil
+	}
+}
+
+// watch reaps a process and, when nobody asked it to stop, tells Nova the server powered off.
+func (h *hypervisor) watch(id string, g *guest, cmd *exec.Cmd) {
+	defer h.wg.Done()
+	err := cmd.Wait()
+	if err == nil {
+		err = errors.New("exit status 0")
+	}
+	h.mu.Lock()
+	g.exitErr = err
+	expected := g.booting || g.stopping || h.closed
+	if h.guests[id] == g {
+		delete(h.guests, id)
+	}
+	close(g.done)
+	h.mu.Unlock()
+	h.c.log.Info("devcloud server process exited", "server_id", id, "pid", g.pid, "status", err, "expected", expected)
+	if !expected {
+		h.c.serverPoweredOff(id)
+	}
+}
+
+// stop ends a server's process (SIGTERM to its group, SIGKILL after the stop timeout) and
+// waits for it. A server with no process is already stopped.
+func (h *hypervisor) stop(id string) {
+	h.mu.Lock()
+	g := h.guests[id]
+	if g != nil {
+		g.stopping = true
+	}
+	h.mu.Unlock()
+	if g != nil {
+		h.terminate(g)
+	}
+}
+
+func (h *hypervisor) terminate(g *guest) {
+	timeout := h.c.cfg.Hypervisor.StopTimeout
+	if timeout <= 0 {
+		timeout = defaultStopTimeout
+	}
+	_ = syscall.Kill(-g.pid, syscall.SIGTERM)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-g.done:
+	case <-t.C:
+		_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+		<-g.done
+	}
+	// Children the leader left behind in its group go with it.
+	_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+}
+
+// running reports whether a server has a process.
+func (h *hypervisor) running(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.guests[id] != nil
+}
+
+// resume boots again the servers that were ACTIVE when the cloud last stopped, and finishes
+// the operations a stop interrupted (see Cloud.resumeServer).
+func (h *hypervisor) resume() {
+	c := h.c
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.st.Servers))
+	for id := range c.st.Servers {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.async(func(ctx context.Context) { c.resumeServer(ctx, id) })
+	}
+}
+
+// shutdown stops every server process without changing the servers' recorded status, so the
+// next New boots them again.
+func (h *hypervisor) shutdown() {
+	h.mu.Lock()
+	h.closed = true
+	gs := make([]*guest, 0, len(h.guests))
+	for _, g := range h.guests {
+		g.stopping = true
+		gs = append(gs, g)
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, g := range gs {
+		wg.Go(func() { h.terminate(g) })
+	}
+	wg.Wait()
+	h.wg.Wait()
+}
+
+// crash kills a server's process behind Nova's back, as a crashing VM would; Nova then finds
+// the server powered off.
+func (h *hypervisor) crash(id string) error {
+	h.mu.Lock()
+	g := h.guests[id]
+	h.mu.Unlock()
+	if g == nil {
+		return fmt.Errorf("server %s has no running process", id)
+	}
+	if err := syscall.Kill(-g.pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill server %s: %w", id, err)
+	}
+	return nil
+}
