@@ -59,6 +59,10 @@ type CreateInstanceInput struct {
 	Databases  []coffer.Database `json:"databases,omitempty"`
 	Users      []coffer.User     `json:"users,omitempty"`
 	Timeouts   Timeouts          `json:"timeouts"`
+
+	// ImageTag is the Glance tag CreateInstance looks the image up by when ImageID is empty
+	// (the datastore version's image_tag); empty means "coffer-<datastore>-<version>".
+	ImageTag string `json:"image_tag,omitempty"`
 }
 
 // Timeouts bound the waits of a create; a zero field takes the workflow's default.

@@ -1,0 +1,168 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/config"
+)
+
+// Catalog is the part of the catalog the activities change. *catalog.Store implements it;
+// tests use a fake.
+type Catalog interface {
+	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
+	SetTask(ctx context.Context, id string, task coffer.Task) error
+	UpdateResources(ctx context.Context, id string, r catalog.Resources) error
+	SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error
+	RecordFault(ctx context.Context, id string, f coffer.Fault) error
+	DeleteInstance(ctx context.Context, id string) error
+}
+
+var _ Catalog = (*catalog.Store)(nil)
+
+// Guest is what a new instance's guest agent is told through its server's user_data.
+type Guest struct {
+	// TemporalHostPort is the Temporal frontend as guests reach it.
+	TemporalHostPort string
+	// Namespace is the Temporal namespace.
+	Namespace string
+	// CodecKey is the base64 AES-256 payload codec key. It reaches the guest only through
+	// user_data built inside CreateServer, never through a workflow's input or history.
+	CodecKey string
+}
+
+// Activities are the control-plane activities. Register a pointer with
+// w.RegisterActivity(acts); workflows call the methods through a nil *Activities.
+type Activities struct {
+	Compute      *gophercloud.ServiceClient
+	BlockStorage *gophercloud.ServiceClient
+	Network      *gophercloud.ServiceClient
+	Image        *gophercloud.ServiceClient
+	Catalog      Catalog
+	// NetworkID is the network instances get their port on.
+	NetworkID string
+	Guest     Guest
+	// PollInterval is how often the wait activities look at a server or volume; zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// DefaultPollInterval is how often wait activities poll when PollInterval is zero (Trove
+// polls Cinder every 2 s).
+const DefaultPollInterval = 2 * time.Second
+
+// NewActivities authenticates as the control plane's service user (cfg.OpenStack), finds
+// the compute, block-storage, network and image endpoints in the service catalog, and
+// resolves cfg.OpenStack.Network (a name or an ID) to the network's ID.
+func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Activities, error) {
+	cloud := cfg.OpenStack
+	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
+		IdentityEndpoint: cloud.AuthURL,
+		Username:         cloud.Username,
+		Password:         cloud.Password,
+		DomainName:       cloud.UserDomainName,
+		TenantName:       cloud.ProjectName,
+		Scope: &gophercloud.AuthScope{
+			ProjectName: cloud.ProjectName,
+			DomainName:  cloud.ProjectDomainName,
+		},
+		AllowReauth: true,
+	})
+	if err != nil {
+		// The error names the URL and the status, never the password.
+		return nil, fmt.Errorf("authenticate to openstack at %s as %s: %w", cloud.AuthURL, cloud.Username, err)
+	}
+	eo := gophercloud.EndpointOpts{Region: cloud.Region}
+	a := &Activities{
+		Catalog: store,
+		Guest: Guest{
+			TemporalHostPort: cfg.GuestTemporalHostPort(),
+			Namespace:        cfg.Temporal.Namespace,
+			CodecKey:         cfg.CodecKey,
+		},
+	}
+	if a.Compute, err = openstack.NewComputeV2(provider, eo); err != nil {
+		return nil, fmt.Errorf("find the compute endpoint: %w", err)
+	}
+	if a.BlockStorage, err = openstack.NewBlockStorageV3(provider, eo); err != nil {
+		return nil, fmt.Errorf("find the block-storage endpoint: %w", err)
+	}
+	if a.Network, err = openstack.NewNetworkV2(provider, eo); err != nil {
+		return nil, fmt.Errorf("find the network endpoint: %w", err)
+	}
+	if a.Image, err = openstack.NewImageV2(provider, eo); err != nil {
+		return nil, fmt.Errorf("find the image endpoint: %w", err)
+	}
+	if a.NetworkID, err = resolveNetwork(ctx, a.Network, cloud.Network); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// resolveNetwork finds a network by name, then by ID.
+func resolveNetwork(ctx context.Context, c *gophercloud.ServiceClient, nameOrID string) (string, error) {
+	pages, err := networks.List(c, networks.ListOpts{Name: nameOrID}).AllPages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list networks named %q: %w", nameOrID, err)
+	}
+	found, err := networks.ExtractNetworks(pages)
+	if err != nil {
+		return "", fmt.Errorf("list networks named %q: %w", nameOrID, err)
+	}
+	switch len(found) {
+	case 1:
+		return found[0].ID, nil
+	case 0:
+	default:
+		return "", fmt.Errorf("network name %q is ambiguous: %d networks have it; configure its ID", nameOrID, len(found))
+	}
+	n, err := networks.Get(ctx, c, nameOrID).Extract()
+	if gophercloud.ResponseCodeIs(err, 404) {
+		return "", fmt.Errorf("network %q: no network has this name or ID", nameOrID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("get network %q: %w", nameOrID, err)
+	}
+	return n.ID, nil
+}
+
+// ResourceName is the name of every cloud resource of an instance: server, volume, port and
+// security group. It is how activities find what an earlier try made.
+func ResourceName(instanceID string) string { return "coffer-" + instanceID }
+
+// MetadataInstanceID is the metadata key that ties servers and volumes to their instance.
+const MetadataInstanceID = "coffer_instance_id"
+
+// ResourceRef names one cloud resource of an instance. An empty ID means "whatever is named
+// coffer-<instance-id>", for a delete or a wait that runs after a create whose result was
+// lost (a crash, a timeout after the cloud acted).
+type ResourceRef struct {
+	InstanceID string `json:"instance_id"`
+	ID         string `json:"id,omitempty"`
+}
+
+func (a *Activities) pollInterval() time.Duration {
+	if a.PollInterval > 0 {
+		return a.PollInterval
+	}
+	return DefaultPollInterval
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,516 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/config"
+	"github.com/coffer-dbaas/coffer/dev/devcloud"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// codecKey is a made-up key: the test checks it reaches the guest's user_data.
+var codecKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// cloud is a devcloud on a loopback port, with the activities pointed at it.
+type cloud struct {
+	t     *testing.T
+	url   string // Keystone's endpoint
+	acts  *activities.Activities
+	admin *gophercloud.ProviderClient
+	env   *testsuite.TestActivityEnvironment
+}
+
+// startCloud starts a devcloud whose "servers" run command (a stand-in for the guest
+// agent) and builds the activities with NewActivities, as `coffer worker` does.
+func startCloud(t *testing.T, command ...string) *cloud {
+	t.Helper()
+	cfg := devcloud.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = freeAddr(t)
+	cfg.Hypervisor.Command = command
+	cfg.Hypervisor.StopTimeout = 2 * time.Second
+	dc, err := devcloud.New(cfg, nil)
+	if err != nil {
+		t.Fatalf("start devcloud: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = dc.Close()
+		t.Fatalf("listen %s: %v", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: dc.Handler()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve devcloud: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+		if err := dc.Close(); err != nil {
+			t.Errorf("close devcloud: %v", err)
+		}
+	})
+
+	c := &cloud{t: t, url: dc.IdentityURL()}
+	ccfg := config.Defaults()
+	ccfg.OpenStack = config.OpenStack{
+		AuthURL: c.url, Username: "coffer", Password: "coffer", ProjectName: "service",
+		UserDomainName: "Default", ProjectDomainName: "Default", Region: cfg.Region, Network: "private",
+	}
+	ccfg.Guest.TemporalHostPort = "10.0.0.1:7233"
+	ccfg.CodecKey = codecKey
+	c.acts, err = activities.NewActivities(context.Background(), ccfg, newMemCatalog())
+	if err != nil {
+		t.Fatalf("NewActivities: %v", err)
+	}
+	c.acts.PollInterval = 50 * time.Millisecond
+	c.admin, err = openstack.AuthenticatedClient(context.Background(), gophercloud.AuthOptions{
+		IdentityEndpoint: c.url, Username: "admin", Password: "admin", DomainName: "Default", TenantName: "admin",
+	})
+	if err != nil {
+		t.Fatalf("authenticate as admin: %v", err)
+	}
+	var s testsuite.WorkflowTestSuite
+	c.env = s.NewTestActivityEnvironment()
+	c.env.RegisterActivity(c.acts)
+	return c
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// run executes an activity as a worker would (heartbeats work) and decodes its result.
+func (c *cloud) run(result any, fn any, args ...any) error {
+	c.t.Helper()
+	v, err := c.env.ExecuteActivity(fn, args...)
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		if err := v.Get(result); err != nil {
+			c.t.Fatalf("decode result: %v", err)
+		}
+	}
+	return nil
+}
+
+// must runs an activity that has to succeed.
+func (c *cloud) must(result any, fn any, args ...any) {
+	c.t.Helper()
+	if err := c.run(result, fn, args...); err != nil {
+		c.t.Fatalf("activity failed: %v", err)
+	}
+}
+
+// inject makes the next count calls of a cloud operation fail with status.
+func (c *cloud) inject(service, op string, status, count int) {
+	c.t.Helper()
+	_, err := devcloud.InjectFault(context.Background(), c.admin, devcloud.AdminBaseURL(c.url),
+		devcloud.Fault{Service: service, Operation: op, Status: status, Count: count})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// applicationError checks err is an application error of the type and retryability.
+func applicationError(t *testing.T, err error, typ string, retryable bool) {
+	t.Helper()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) {
+		t.Fatalf("error %v: got %T, want an application error of type %s", err, err, typ)
+	}
+	if app.Type() != typ || app.NonRetryable() == retryable {
+		t.Errorf("error %q: got type %s, retryable %v; want type %s, retryable %v", err, app.Type(), !app.NonRetryable(), typ, retryable)
+	}
+}
+
+// sleeper is a guest agent that boots and does nothing, until the hypervisor stops it.
+var sleeper = []string{"/bin/sh", "-c", "exec sleep 600"}
+
+func TestActivitiesCreateAndDeleteAnInstanceIdempotently(t *testing.T) {
+	c := startCloud(t, sleeper...)
+	a := c.acts
+	id := uuid.NewString()
+	ref := func(id2 string) activities.ResourceRef { return activities.ResourceRef{InstanceID: id, ID: id2} }
+
+	var imageID string
+	c.must(&imageID, a.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: "coffer-postgresql-15"})
+	if imageID == "" {
+		t.Fatal("ResolveImage returned no ID")
+	}
+
+	var group, group2 string
+	c.must(&group, a.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: 5432})
+	c.must(&group2, a.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: 5432})
+	if group == "" || group2 != group {
+		t.Fatalf("CreateSecurityGroup twice: got %q then %q, want the same group", group, group2)
+	}
+	g, err := groups.Get(context.Background(), a.Network, group).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules5432 int
+	for _, r := range g.Rules {
+		if r.Direction == "ingress" && r.Protocol == "tcp" && r.PortRangeMin == 5432 && r.PortRangeMax == 5432 && r.RemoteIPPrefix == "0.0.0.0/0" {
+			rules5432++
+		}
+	}
+	if g.Name != "coffer-"+id || rules5432 != 1 {
+		t.Errorf("security group: got name %q with %d rules for tcp 5432 from 0.0.0.0/0, want coffer-%s with 1", g.Name, rules5432, id)
+	}
+
+	var port, port2 activities.Port
+	c.must(&port, a.CreatePort, activities.CreatePortInput{InstanceID: id, SecurityGroupID: group})
+	c.must(&port2, a.CreatePort, activities.CreatePortInput{InstanceID: id, SecurityGroupID: group})
+	if port.ID == "" || port2 != port {
+		t.Fatalf("CreatePort twice: got %+v then %+v, want the same port", port, port2)
+	}
+	if !strings.HasPrefix(port.Address, "127.10.") {
+		t.Errorf("port address: got %q, want one in the private network 127.10.0.0/16", port.Address)
+	}
+
+	var volume, volume2 string
+	c.must(&volume, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
+	c.must(&volume2, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
+	if volume == "" || volume2 != volume {
+		t.Fatalf("CreateVolume twice: got %q then %q, want the same volume", volume, volume2)
+	}
+	c.must(nil, a.WaitVolumeAvailable, ref(volume))
+	v, err := volumes.Get(context.Background(), a.BlockStorage, volume).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Name != "coffer-"+id || v.Size != 1 || v.Metadata[activities.MetadataInstanceID] != id {
+		t.Errorf("volume: got name %q, size %d, metadata %v", v.Name, v.Size, v.Metadata)
+	}
+
+	in := activities.CreateServerInput{
+		InstanceID: id, ProjectID: "demo", FlavorID: "ds512M", ImageID: imageID,
+		PortID: port.ID, VolumeID: volume, Datastore: "postgresql", Version: "15",
+	}
+	var server, server2 string
+	c.must(&server, a.CreateServer, in)
+	c.must(&server2, a.CreateServer, in)
+	if server == "" || server2 != server {
+		t.Fatalf("CreateServer twice: got %q then %q, want the same server", server, server2)
+	}
+	c.must(nil, a.WaitServerActive, ref(server))
+	checkServer(t, a.Compute, server, id, volume)
+
+	// The deletes, twice each: the second finds nothing to do. Then by name, as a delete of an
+	// instance whose catalog lost the IDs does.
+	for _, r := range []activities.ResourceRef{ref(server), ref(server), ref("")} {
+		c.must(nil, a.DeleteServer, r)
+		c.must(nil, a.WaitServerDeleted, r)
+	}
+	for _, r := range []activities.ResourceRef{ref(volume), ref(volume), ref("")} {
+		c.must(nil, a.DeleteVolume, r)
+	}
+	for _, r := range []activities.ResourceRef{ref(port.ID), ref(port.ID), ref("")} {
+		c.must(nil, a.DeletePort, r)
+	}
+	for _, r := range []activities.ResourceRef{ref(group), ref(group), ref("")} {
+		c.must(nil, a.DeleteSecurityGroup, r)
+	}
+	checkNothingNamed(t, a, "coffer-"+id)
+}
+
+// checkServer checks what Nova made of CreateServer's request.
+func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, instanceID, volumeID string) {
+	t.Helper()
+	admin := *compute
+	admin.Microversion = "2.3" // shows user_data
+	s, err := servers.Get(context.Background(), &admin, serverID).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "coffer-"+instanceID || s.Status != "ACTIVE" || s.Metadata[activities.MetadataInstanceID] != instanceID {
+		t.Errorf("server: got name %q, status %s, metadata %v", s.Name, s.Status, s.Metadata)
+	}
+	if len(s.AttachedVolumes) != 1 || s.AttachedVolumes[0].ID != volumeID {
+		t.Errorf("server volumes: got %+v, want volume %s", s.AttachedVolumes, volumeID)
+	}
+	if s.Userdata == nil {
+		t.Fatal("server has no user_data")
+	}
+	raw, err := base64.StdEncoding.DecodeString(*s.Userdata)
+	if err != nil {
+		t.Fatalf("user_data is not base64: %v", err)
+	}
+	var got guestagent.Config
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("user_data %q is not the guest's JSON config: %v", raw, err)
+	}
+	want := guestagent.Config{
+		InstanceID: instanceID, Datastore: "postgresql", Version: "15",
+		TemporalHostPort: "10.0.0.1:7233", TemporalNamespace: "default", CodecKey: codecKey,
+	}
+	if got != want {
+		t.Errorf("guest config in user_data:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// checkNothingNamed checks the cloud lists no server, volume, port or group with the name.
+func checkNothingNamed(t *testing.T, a *activities.Activities, name string) {
+	t.Helper()
+	ctx := context.Background()
+	sp, err := servers.List(a.Compute, servers.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, _ := servers.ExtractServers(sp)
+	vp, err := volumes.List(a.BlockStorage, volumes.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := volumes.ExtractVolumes(vp)
+	pp, err := ports.List(a.Network, ports.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := ports.ExtractPorts(pp)
+	gp, err := groups.List(a.Network, groups.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _ := groups.ExtractGroups(gp)
+	if len(ss)+len(vs)+len(ps)+len(gs) != 0 {
+		t.Errorf("left behind after the deletes: %d servers, %d volumes, %d ports, %d groups named %s", len(ss), len(vs), len(ps), len(gs), name)
+	}
+}
+
+func TestActivitiesFailServerThatCannotBoot(t *testing.T) {
+	c := startCloud(t, "/bin/sh", "-c", "echo no engine here; exit 3")
+	a := c.acts
+	id := uuid.NewString()
+	var imageID, group, volume, server string
+	var port activities.Port
+	c.must(&imageID, a.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: "coffer-postgresql-15"})
+	c.must(&group, a.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: 5432})
+	c.must(&port, a.CreatePort, activities.CreatePortInput{InstanceID: id, SecurityGroupID: group})
+	c.must(&volume, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
+	c.must(nil, a.WaitVolumeAvailable, activities.ResourceRef{InstanceID: id, ID: volume})
+	c.must(&server, a.CreateServer, activities.CreateServerInput{
+		InstanceID: id, FlavorID: "ds512M", ImageID: imageID, PortID: port.ID, VolumeID: volume, Datastore: "postgresql", Version: "15",
+	})
+
+	err := c.run(nil, a.WaitServerActive, activities.ResourceRef{InstanceID: id, ID: server})
+	applicationError(t, err, activities.ErrServerFailed, false)
+
+	// A security group still used by a port cannot go yet: retried, not failed.
+	err = c.run(nil, a.DeleteSecurityGroup, activities.ResourceRef{InstanceID: id, ID: group})
+	applicationError(t, err, activities.ErrInUse, true)
+
+	// The compensation of a create: every piece goes, the failed server first.
+	c.must(nil, a.DeleteServer, activities.ResourceRef{InstanceID: id, ID: server})
+	c.must(nil, a.WaitServerDeleted, activities.ResourceRef{InstanceID: id, ID: server})
+	c.must(nil, a.DeleteVolume, activities.ResourceRef{InstanceID: id})
+	c.must(nil, a.DeletePort, activities.ResourceRef{InstanceID: id})
+	c.must(nil, a.DeleteSecurityGroup, activities.ResourceRef{InstanceID: id})
+	checkNothingNamed(t, a, "coffer-"+id)
+}
+
+func TestActivitiesMapCloudErrors(t *testing.T) {
+	c := startCloud(t, sleeper...)
+	a := c.acts
+	id := uuid.NewString()
+
+	err := c.run(nil, a.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: "coffer-nosuch-1"})
+	applicationError(t, err, activities.ErrImageNotFound, false)
+
+	c.inject("volume", "volume.create", http.StatusInternalServerError, 1)
+	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
+	applicationError(t, err, activities.ErrCloud, true)
+	if err != nil && !strings.Contains(err.Error(), "create volume for instance "+id) {
+		t.Errorf("error %q does not say what failed for which instance", err)
+	}
+
+	c.inject("volume", "volume.create", http.StatusRequestEntityTooLarge, 1)
+	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
+	applicationError(t, err, activities.ErrQuotaExceeded, false)
+
+	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: -1})
+	applicationError(t, err, activities.ErrBadRequest, false)
+
+	err = c.run(nil, a.WaitVolumeAvailable, activities.ResourceRef{InstanceID: id, ID: uuid.NewString()})
+	applicationError(t, err, activities.ErrNotFound, false)
+
+	// The fault spent, the same call succeeds: retries mend what was transient.
+	var volume string
+	c.must(&volume, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
+	c.must(nil, a.DeleteVolume, activities.ResourceRef{InstanceID: id, ID: volume})
+}
+
+func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
+	mem := newMemCatalog()
+	acts := &activities.Activities{Catalog: mem}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	mem.instances["i1"] = &coffer.Instance{ID: "i1", ProjectID: "p1", Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew}
+
+	run := func(fn any, args ...any) {
+		t.Helper()
+		if _, err := env.ExecuteActivity(fn, args...); err != nil {
+			t.Fatalf("activity failed: %v", err)
+		}
+	}
+	run(acts.RecordResources, activities.RecordResourcesInput{InstanceID: "i1", Resources: catalog.Resources{VolumeID: "vol-1"}})
+	run(acts.RecordResources, activities.RecordResourcesInput{InstanceID: "i1", Resources: catalog.Resources{ServerID: "srv-1", ServerStatus: "ACTIVE"}})
+	run(acts.MarkActive, "i1")
+	inst := mem.instances["i1"]
+	if inst.VolumeID != "vol-1" || inst.ServerID != "srv-1" || inst.Status() != "ACTIVE" || inst.ServiceStatus != coffer.ServiceHealthy {
+		t.Errorf("after MarkActive: got volume %q, server %q, status %s, service %s", inst.VolumeID, inst.ServerID, inst.Status(), inst.ServiceStatus)
+	}
+
+	v, err := env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "i1", ProjectID: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r catalog.Resources
+	if err := v.Get(&r); err != nil || r.ServerID != "srv-1" || r.VolumeID != "vol-1" {
+		t.Errorf("GetInstanceResources: got %+v (%v)", r, err)
+	}
+	v, err = env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "gone"})
+	if err != nil {
+		t.Fatalf("GetInstanceResources of a missing instance: %v, want empty resources", err)
+	}
+
+	run(acts.RecordFault, activities.RecordFaultInput{InstanceID: "i1", Message: "create volume failed: quota", Details: "chain"})
+	if inst.Status() != "ERROR" || inst.Fault == nil || inst.Fault.Message != "create volume failed: quota" {
+		t.Errorf("after RecordFault: got status %s, fault %+v", inst.Status(), inst.Fault)
+	}
+	run(acts.DeleteInstanceRecord, "i1")
+	run(acts.DeleteInstanceRecord, "i1")
+	if len(mem.instances) != 0 {
+		t.Errorf("instances after DeleteInstanceRecord: got %d, want 0", len(mem.instances))
+	}
+
+	_, err = env.ExecuteActivity(acts.MarkActive, "gone")
+	applicationError(t, err, activities.ErrNotFound, false)
+}
+
+// memCatalog is the catalog in memory, with catalog.Store's contract.
+type memCatalog struct {
+	mu        sync.Mutex
+	instances map[string]*coffer.Instance
+}
+
+var _ activities.Catalog = (*memCatalog)(nil)
+
+func newMemCatalog() *memCatalog { return &memCatalog{instances: map[string]*coffer.Instance{}} }
+
+func (m *memCatalog) get(id string) (*coffer.Instance, error) {
+	inst := m.instances[id]
+	if inst == nil {
+		return nil, catalog.ErrNotFound
+	}
+	return inst, nil
+}
+
+func (m *memCatalog) GetInstance(_ context.Context, projectID, id string) (*coffer.Instance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inst, err := m.get(id)
+	if err != nil || (projectID != "" && inst.ProjectID != projectID) {
+		return nil, catalog.ErrNotFound
+	}
+	cp := *inst
+	return &cp, nil
+}
+
+func (m *memCatalog) SetTask(_ context.Context, id string, task coffer.Task) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inst, err := m.get(id)
+	if err != nil {
+		return err
+	}
+	inst.Task = task
+	if task != coffer.TaskError {
+		inst.Fault = nil
+	}
+	return nil
+}
+
+func (m *memCatalog) UpdateResources(_ context.Context, id string, r catalog.Resources) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inst, err := m.get(id)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&inst.ServerID, r.ServerID}, {&inst.VolumeID, r.VolumeID}, {&inst.PortID, r.PortID},
+		{&inst.SecurityGroupID, r.SecurityGroupID}, {&inst.Address, r.Address}, {&inst.ServerStatus, r.ServerStatus},
+	} {
+		if f.src != "" {
+			*f.dst = f.src
+		}
+	}
+	return nil
+}
+
+func (m *memCatalog) SetServiceStatus(_ context.Context, id string, status coffer.ServiceStatus, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inst, err := m.get(id)
+	if err != nil {
+		return err
+	}
+	inst.ServiceStatus, inst.ServiceStatusUpdated = status, at
+	return nil
+}
+
+func (m *memCatalog) RecordFault(_ context.Context, id string, f coffer.Fault) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inst, err := m.get(id)
+	if err != nil {
+		return err
+	}
+	inst.Task, inst.Fault = coffer.TaskError, &f
+	return nil
+}
+
+func (m *memCatalog) DeleteInstance(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.instances, id)
+	return nil
+}

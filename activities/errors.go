@@ -1,0 +1,138 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Error types of the non-retryable errors activities return, for workflows and operators.
+const (
+	ErrBadRequest    = "BadRequest"
+	ErrForbidden     = "Forbidden"
+	ErrNotFound      = "NotFound"
+	ErrConflict      = "Conflict"
+	ErrQuotaExceeded = "QuotaExceeded"
+	// ErrServerFailed: Nova put the server in ERROR.
+	ErrServerFailed = "ServerFailed"
+	// ErrVolumeFailed: Cinder put the volume in error.
+	ErrVolumeFailed = "VolumeFailed"
+	// ErrImageNotFound: no Glance image has the datastore version's tag.
+	ErrImageNotFound = "ImageNotFound"
+)
+
+// Error types of retryable errors.
+const (
+	// ErrCloud is a failure a retry may mend: a 5xx, a timeout, a refused connection.
+	ErrCloud = "CloudError"
+	// ErrInUse is a resource that cannot go yet because another still uses it (a security
+	// group with a port, a volume still attached).
+	ErrInUse = "InUse"
+)
+
+// cloudError turns an OpenStack error into what Temporal should do with it. what says what
+// was being done, "create volume for instance <id>"; the message carries OpenStack's own
+// explanation and the cause the whole response, for the fault's details.
+func cloudError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var code gophercloud.ErrUnexpectedResponseCode
+	if !errors.As(err, &code) {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return temporal.NewApplicationError(what+": "+err.Error(), ErrCloud)
+	}
+	msg := fmt.Sprintf("%s: %s answered %d", what, serviceOf(code.URL), code.Actual)
+	if m := openstackMessage(code.Body); m != "" {
+		msg += ": " + m
+	}
+	nonRetryable := func(typ string) error { return temporal.NewNonRetryableApplicationError(msg, typ, err) }
+	switch {
+	case isQuota(code):
+		return nonRetryable(ErrQuotaExceeded)
+	case code.Actual == http.StatusBadRequest:
+		return nonRetryable(ErrBadRequest)
+	case code.Actual == http.StatusForbidden:
+		return nonRetryable(ErrForbidden)
+	case code.Actual == http.StatusNotFound:
+		return nonRetryable(ErrNotFound)
+	case code.Actual == http.StatusConflict:
+		return nonRetryable(ErrConflict)
+	}
+	return temporal.NewApplicationErrorWithCause(msg, ErrCloud, err)
+}
+
+// inUse is a retryable error for a delete that must wait for something else to go first.
+func inUse(err error, what string) error {
+	msg := what + ": still in use"
+	var code gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &code) {
+		if m := openstackMessage(code.Body); m != "" {
+			msg += ": " + m
+		}
+	}
+	return temporal.NewApplicationErrorWithCause(msg, ErrInUse, err)
+}
+
+// isQuota: Cinder says 413, Nova 403 and Neutron 409, each with "quota" in the message.
+func isQuota(code gophercloud.ErrUnexpectedResponseCode) bool {
+	if code.Actual == http.StatusRequestEntityTooLarge {
+		return true
+	}
+	if code.Actual == http.StatusForbidden || code.Actual == http.StatusConflict {
+		return strings.Contains(strings.ToLower(string(code.Body)), "quota")
+	}
+	return false
+}
+
+// serviceOf names the OpenStack service a URL belongs to, from its path, for messages.
+func serviceOf(url string) string {
+	switch {
+	case strings.Contains(url, "/compute/") || strings.Contains(url, "/servers"):
+		return "nova"
+	case strings.Contains(url, "/volume") && !strings.Contains(url, "/v2.0/"):
+		return "cinder"
+	case strings.Contains(url, "/image/") || strings.Contains(url, "/images"):
+		return "glance"
+	case strings.Contains(url, "/ports") || strings.Contains(url, "/security-group") || strings.Contains(url, "/networks"):
+		return "neutron"
+	}
+	return "openstack"
+}
+
+// openstackMessage finds the human message in an OpenStack error body: Nova and Cinder say
+// {"badRequest": {"message": ...}}, Neutron {"NeutronError": {"message": ...}}, Glance and
+// Keystone {"error": {"message": ...}} or plain text.
+func openstackMessage(body []byte) string {
+	var wrapped map[string]json.RawMessage
+	if err := json.Unmarshal(body, &wrapped); err == nil {
+		for _, v := range wrapped {
+			var inner struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal(v, &inner) == nil && inner.Message != "" {
+				return inner.Message
+			}
+		}
+		var flat struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &flat) == nil && flat.Message != "" {
+			return flat.Message
+		}
+		return ""
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}

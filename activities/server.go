@@ -1,0 +1,230 @@
+package activities
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// ResolveImageInput is ResolveImage's input.
+type ResolveImageInput struct {
+	InstanceID string `json:"instance_id"`
+	// Tag is the Glance tag of the datastore version's image, "coffer-postgresql-15".
+	Tag string `json:"tag"`
+}
+
+// ResolveImage finds the active Glance image with the tag (the newest, if several) and
+// returns its ID. No such image fails at once (ImageNotFound): the datastore version names
+// an image the cloud does not have.
+func (a *Activities) ResolveImage(ctx context.Context, in ResolveImageInput) (string, error) {
+	what := fmt.Sprintf("find image tagged %q for instance %s", in.Tag, in.InstanceID)
+	pages, err := images.List(a.Image, images.ListOpts{
+		Tags: []string{in.Tag}, Status: images.ImageStatusActive, SortKey: "created_at", SortDir: "desc",
+	}).AllPages(ctx)
+	if err != nil {
+		return "", cloudError(err, what)
+	}
+	found, err := images.ExtractImages(pages)
+	if err != nil {
+		return "", cloudError(err, what)
+	}
+	if len(found) == 0 {
+		return "", temporal.NewNonRetryableApplicationError(what+": glance has no active image with this tag", ErrImageNotFound, nil)
+	}
+	return found[0].ID, nil
+}
+
+// CreateServerInput is CreateServer's input. It holds no secret: the guest's configuration,
+// which carries the codec key, is built inside the activity.
+type CreateServerInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	FlavorID   string `json:"flavor_id"`
+	ImageID    string `json:"image_id"`
+	PortID     string `json:"port_id"`
+	VolumeID   string `json:"volume_id"`
+	Datastore  string `json:"datastore"`
+	Version    string `json:"version"`
+}
+
+// CreateServer boots the instance's server, coffer-<instance-id>: the image on a local root
+// disk, the data volume attached (not deleted with the server: the workflow deletes it
+// itself), the port, the instance ID in its metadata, and the guest agent's configuration in
+// user_data. It returns the server's ID, finding one an earlier try made. It does not wait:
+// WaitServerActive does.
+func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (string, error) {
+	what := "create server for instance " + in.InstanceID
+	found, err := a.findServers(ctx, in.InstanceID)
+	if err != nil {
+		return "", cloudError(err, what)
+	}
+	if len(found) > 0 {
+		return found[0].ID, nil
+	}
+	userData, err := json.Marshal(guestagent.Config{
+		InstanceID:        in.InstanceID,
+		Datastore:         in.Datastore,
+		Version:           in.Version,
+		TemporalHostPort:  a.Guest.TemporalHostPort,
+		TemporalNamespace: a.Guest.Namespace,
+		CodecKey:          a.Guest.CodecKey,
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: encode guest config: %w", what, err)
+	}
+	s, err := servers.Create(ctx, a.Compute, servers.CreateOpts{
+		Name:      ResourceName(in.InstanceID),
+		FlavorRef: in.FlavorID,
+		ImageRef:  in.ImageID,
+		// Encoded here: gophercloud passes on what already is base64 as it is.
+		UserData: []byte(base64.StdEncoding.EncodeToString(userData)),
+		Networks: []servers.Network{{Port: in.PortID}},
+		Metadata: map[string]string{MetadataInstanceID: in.InstanceID, "coffer_project_id": in.ProjectID},
+		BlockDevice: []servers.BlockDevice{
+			{
+				SourceType: servers.SourceImage, DestinationType: servers.DestinationLocal,
+				UUID: in.ImageID, BootIndex: 0, DeleteOnTermination: true,
+			},
+			{
+				SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume,
+				UUID: in.VolumeID, BootIndex: -1, DeleteOnTermination: false,
+			},
+		},
+	}, nil).Extract()
+	if err != nil {
+		return "", cloudError(err, what)
+	}
+	return s.ID, nil
+}
+
+func (a *Activities) findServers(ctx context.Context, instanceID string) ([]servers.Server, error) {
+	// Nova's name filter is a regular expression: keep only exact matches.
+	pages, err := servers.List(a.Compute, servers.ListOpts{Name: ResourceName(instanceID)}).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		return nil, err
+	}
+	var named []servers.Server
+	for _, s := range all {
+		if s.Name == ResourceName(instanceID) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
+			named = append(named, s)
+		}
+	}
+	return named, nil
+}
+
+// servers resolves a ref to the servers it names: the server with its ID (none if Nova no
+// longer has it), or the servers named coffer-<instance-id>.
+func (a *Activities) servers(ctx context.Context, ref ResourceRef) ([]servers.Server, error) {
+	if ref.ID == "" {
+		return a.findServers(ctx, ref.InstanceID)
+	}
+	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.Status == "DELETED" || s.Status == "SOFT_DELETED" {
+		return nil, nil
+	}
+	return []servers.Server{*s}, nil
+}
+
+// WaitServerActive polls the server until Nova says ACTIVE, heartbeating its status. A
+// server in ERROR fails at once (ServerFailed) with Nova's fault message, as does one that
+// is gone or powered off.
+func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) error {
+	what := "wait for server " + ref.ID + " of instance " + ref.InstanceID
+	for {
+		s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+		if err != nil {
+			return cloudError(err, what)
+		}
+		switch s.Status {
+		case "ACTIVE":
+			return nil
+		case "ERROR":
+			msg := what + ": nova put the server in ERROR"
+			if s.Fault.Message != "" {
+				msg += ": " + s.Fault.Message
+			}
+			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+		case "SHUTOFF", "DELETED", "SOFT_DELETED":
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status+" instead of booting", ErrServerFailed, nil)
+		}
+		activity.RecordHeartbeat(ctx, s.Status)
+		if err := sleep(ctx, a.pollInterval()); err != nil {
+			return err
+		}
+	}
+}
+
+// DeleteServer asks Nova to delete the instance's server (by ID, or every server named
+// coffer-<instance-id>). Gone already is done; WaitServerDeleted waits for it to go.
+func (a *Activities) DeleteServer(ctx context.Context, ref ResourceRef) error {
+	what := "delete server of instance " + ref.InstanceID
+	found, err := a.servers(ctx, ref)
+	if err != nil {
+		return cloudError(err, what)
+	}
+	for _, s := range found {
+		if err := a.deleteServer(ctx, s.ID, what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Activities) deleteServer(ctx context.Context, id, what string) error {
+	err := servers.Delete(ctx, a.Compute, id).ExtractErr()
+	switch {
+	case err == nil, gophercloud.ResponseCodeIs(err, http.StatusNotFound):
+		return nil
+	case gophercloud.ResponseCodeIs(err, http.StatusConflict):
+		// Another task holds the server (it is still building, say): try again later.
+		return inUse(err, what+": server "+id)
+	}
+	return cloudError(err, what+": server "+id)
+}
+
+// WaitServerDeleted polls until Nova no longer has the instance's server (by ID, or any
+// server named coffer-<instance-id>), heartbeating its status. A server whose delete failed
+// (back in ERROR with no task) is asked to go again.
+func (a *Activities) WaitServerDeleted(ctx context.Context, ref ResourceRef) error {
+	what := "wait for the server of instance " + ref.InstanceID + " to go"
+	for {
+		found, err := a.servers(ctx, ref)
+		if err != nil {
+			return cloudError(err, what)
+		}
+		if len(found) == 0 {
+			return nil
+		}
+		for _, s := range found {
+			if s.Status == "ERROR" && s.TaskState == "" {
+				if err := a.deleteServer(ctx, s.ID, what); err != nil && !temporal.IsApplicationError(err) {
+					return err
+				}
+			}
+		}
+		activity.RecordHeartbeat(ctx, found[0].Status)
+		if err := sleep(ctx, a.pollInterval()); err != nil {
+			return err
+		}
+	}
+}

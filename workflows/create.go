@@ -1,0 +1,233 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Step names of CreateInstance, as the progress query and fault messages show them.
+const (
+	StepResolveImage        = "resolve image"
+	StepCreateSecurityGroup = "create security group"
+	StepCreatePort          = "create port"
+	StepCreateVolume        = "create volume"
+	StepWaitVolume          = "wait for volume"
+	StepCreateServer        = "create server"
+	StepWaitServer          = "wait for server"
+	StepPrepareGuest        = "prepare guest"
+	StepMarkActive          = "mark active"
+)
+
+// CreateInstance builds a database instance the API recorded with task BUILDING. Its steps,
+// each recording what it made in the catalog as soon as it exists:
+//
+//  1. resolve image: the Glance image tagged ImageTag (or coffer-<datastore>-<version>),
+//     unless ImageID is set. No such image fails at once.
+//  2. create security group coffer-<id>, with an ingress rule for the engine's TCP port.
+//  3. create port coffer-<id> on the instance network, in that group; records the address.
+//  4. create volume coffer-<id> of VolumeSize GiB.
+//  5. wait for volume: until Cinder says available (at most 5 minutes); error fails at once.
+//  6. create server coffer-<id>: the image, the port, the volume, and the guest agent's
+//     configuration in user_data.
+//  7. wait for server: until Nova says ACTIVE (Timeouts.ServerActive, default 10 minutes);
+//     ERROR fails at once with Nova's fault message.
+//  8. prepare guest: Prepare on the instance's guest queue, guestagent.<id>, with the
+//     databases and users. The guest must pick it up within Timeouts.GuestStart (default 5
+//     minutes: an agent that never starts fails the create clearly) and finish within
+//     Timeouts.GuestPrepare (default 10 minutes).
+//  9. mark active: service HEALTHY, task NONE; the instance shows ACTIVE.
+//
+// Every cloud call is retried with backoff a few times (a 5xx, a timeout); what retries
+// cannot mend (a 4xx, a quota, a server or volume in ERROR, a timeout of a wait) fails the
+// step. A failed step, or a cancellation, deletes what the create made, in reverse (server,
+// then volume, port and security group, each also found by name when its create's answer
+// was lost), records a fault on the instance ("<step> failed: <why>", the error chain and
+// anything the cleanup could not delete in its details), which sets task ERROR, and fails
+// the workflow.
+func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
+	log := workflow.GetLogger(ctx)
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		InstanceIDAttr.ValueSet(in.InstanceID),
+		ProjectIDAttr.ValueSet(in.ProjectID),
+		OperationAttr.ValueSet("create"),
+	); err != nil {
+		return fmt.Errorf("create instance %s: set search attributes: %w", in.InstanceID, err)
+	}
+	t, err := track(ctx, "create")
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
+	}
+
+	var u undo
+	err = createInstance(ctx, in, t, &u)
+	if err == nil {
+		t.p.Step = ""
+		return nil
+	}
+
+	log.Error("create failed; cleaning up", "InstanceID", in.InstanceID, "error", err)
+	t.p.Error = faultMessage("create", err)
+	// Disconnected: the cleanup and the fault must happen even when the create is canceled.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	t.p.Step = "clean up"
+	left := u.run(dctx)
+	t.p.Step = "record fault"
+	if ferr := recordFault(dctx, in.InstanceID, "create", err, left); ferr != nil {
+		log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+	}
+	t.p.Step = ""
+	return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
+}
+
+// createInstance runs the steps; each that makes something first adds its compensation to
+// u, so that a create whose answer was lost is still undone (found by name).
+func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u *undo) error {
+	call := callOptions(ctx)
+	id := in.InstanceID
+	record := func(r catalog.Resources) error {
+		return workflow.ExecuteActivity(call, acts.RecordResources, activities.RecordResourcesInput{InstanceID: id, Resources: r}).Get(ctx, nil)
+	}
+
+	imageID := in.ImageID
+	if imageID == "" {
+		tag := in.ImageTag
+		if tag == "" {
+			tag = "coffer-" + in.Datastore + "-" + in.Version
+		}
+		err := t.step(StepResolveImage, func() error {
+			return workflow.ExecuteActivity(call, acts.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: tag}).Get(ctx, &imageID)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	group := activities.ResourceRef{InstanceID: id}
+	u.add("delete security group", func(ctx workflow.Context) error { return deleteSecurityGroup(ctx, group) })
+	err := t.step(StepCreateSecurityGroup, func() error {
+		err := workflow.ExecuteActivity(call, acts.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: in.Port}).Get(ctx, &group.ID)
+		if err != nil {
+			return err
+		}
+		return record(catalog.Resources{SecurityGroupID: group.ID})
+	})
+	if err != nil {
+		return err
+	}
+
+	port := activities.ResourceRef{InstanceID: id}
+	u.add("delete port", func(ctx workflow.Context) error { return deletePort(ctx, port) })
+	err = t.step(StepCreatePort, func() error {
+		var p activities.Port
+		err := workflow.ExecuteActivity(call, acts.CreatePort, activities.CreatePortInput{InstanceID: id, SecurityGroupID: group.ID}).Get(ctx, &p)
+		if err != nil {
+			return err
+		}
+		port.ID = p.ID
+		return record(catalog.Resources{PortID: p.ID, Address: p.Address})
+	})
+	if err != nil {
+		return err
+	}
+
+	volume := activities.ResourceRef{InstanceID: id}
+	u.add("delete volume", func(ctx workflow.Context) error { return deleteVolume(ctx, volume) })
+	err = t.step(StepCreateVolume, func() error {
+		err := workflow.ExecuteActivity(call, acts.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: in.VolumeSize, Type: in.VolumeType}).Get(ctx, &volume.ID)
+		if err != nil {
+			return err
+		}
+		return record(catalog.Resources{VolumeID: volume.ID})
+	})
+	if err != nil {
+		return err
+	}
+	err = t.step(StepWaitVolume, func() error {
+		err := workflow.ExecuteActivity(waitOptions(ctx, VolumeAvailableTimeout), acts.WaitVolumeAvailable, volume).Get(ctx, nil)
+		if isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE) || isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE) {
+			return because(err, "cinder did not make volume %s available within %s", volume.ID, VolumeAvailableTimeout)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	server := activities.ResourceRef{InstanceID: id}
+	u.add("delete server", func(ctx workflow.Context) error { return deleteServer(ctx, server) })
+	err = t.step(StepCreateServer, func() error {
+		err := workflow.ExecuteActivity(call, acts.CreateServer, activities.CreateServerInput{
+			InstanceID: id, ProjectID: in.ProjectID, FlavorID: in.FlavorID, ImageID: imageID,
+			PortID: port.ID, VolumeID: volume.ID, Datastore: in.Datastore, Version: in.Version,
+		}).Get(ctx, &server.ID)
+		if err != nil {
+			return err
+		}
+		return record(catalog.Resources{ServerID: server.ID, ServerStatus: "BUILD"})
+	})
+	if err != nil {
+		return err
+	}
+	serverActive := orDefault(in.Timeouts.ServerActive, DefaultServerActiveTimeout)
+	err = t.step(StepWaitServer, func() error {
+		err := workflow.ExecuteActivity(waitOptions(ctx, serverActive), acts.WaitServerActive, server).Get(ctx, nil)
+		if isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE) || isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE) {
+			return because(err, "nova did not make server %s ACTIVE within %s", server.ID, serverActive)
+		}
+		if err != nil {
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) && app.Type() == activities.ErrServerFailed {
+				// Shown as ERROR until the fault is recorded.
+				_ = record(catalog.Resources{ServerStatus: "ERROR"})
+			}
+			return err
+		}
+		return record(catalog.Resources{ServerStatus: "ACTIVE"})
+	})
+	if err != nil {
+		return err
+	}
+
+	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
+	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
+	err = t.step(StepPrepareGuest, func() error {
+		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              GuestTaskQueue(id),
+			ScheduleToStartTimeout: guestStart,
+			StartToCloseTimeout:    guestPrepare,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval:    5 * time.Second,
+				BackoffCoefficient: 2,
+				MaximumInterval:    time.Minute,
+				MaximumAttempts:    3,
+			},
+		})
+		err := workflow.ExecuteActivity(gctx, guestagent.PrepareActivity, guestagent.PrepareInput{
+			Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
+		}).Get(ctx, nil)
+		switch {
+		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
+			return because(err, "the guest agent did not start polling %s within %s", GuestTaskQueue(id), guestStart)
+		case isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE):
+			return because(err, "the guest agent did not finish preparing within %s", guestPrepare)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	return t.step(StepMarkActive, func() error {
+		return workflow.ExecuteActivity(call, acts.MarkActive, id).Get(ctx, nil)
+	})
+}

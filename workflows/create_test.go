@@ -1,0 +1,267 @@
+package workflows
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+const instanceID = "0b4c53f1-6b0e-4b8b-9d4e-3a0a2f7b1c11"
+
+func createInput() CreateInstanceInput {
+	return CreateInstanceInput{
+		InstanceID: instanceID, ProjectID: "demo-project", Name: "orders",
+		FlavorID: "ds1G", VolumeSize: 2, Datastore: "postgresql", Version: "15", Port: 5432,
+		Databases: []coffer.Database{{Name: "orders"}},
+		Users:     []coffer.User{{Name: "app", Password: "s3cret", Databases: []string{"orders"}}},
+	}
+}
+
+func ref(id string) activities.ResourceRef {
+	return activities.ResourceRef{InstanceID: instanceID, ID: id}
+}
+
+// mockCreate answers every create step with success, each returning a recognizable ID.
+// Tests that want a step to fail mock it before calling this.
+func (h *harness) mockCreate() {
+	h.env.OnActivity(a.ResolveImage, mock.Anything, activities.ResolveImageInput{InstanceID: instanceID, Tag: "coffer-postgresql-15"}).Return("image-1", nil)
+	h.env.OnActivity(a.CreateSecurityGroup, mock.Anything, activities.CreateSecurityGroupInput{InstanceID: instanceID, Port: 5432}).Return("sg-1", nil)
+	h.env.OnActivity(a.CreatePort, mock.Anything, activities.CreatePortInput{InstanceID: instanceID, SecurityGroupID: "sg-1"}).Return(activities.Port{ID: "port-1", Address: "127.10.0.5"}, nil)
+	h.env.OnActivity(a.CreateVolume, mock.Anything, activities.CreateVolumeInput{InstanceID: instanceID, Size: 2}).Return("vol-1", nil)
+	h.env.OnActivity(a.WaitVolumeAvailable, mock.Anything, ref("vol-1")).Return(nil)
+	h.env.OnActivity(a.CreateServer, mock.Anything, activities.CreateServerInput{
+		InstanceID: instanceID, ProjectID: "demo-project", FlavorID: "ds1G", ImageID: "image-1",
+		PortID: "port-1", VolumeID: "vol-1", Datastore: "postgresql", Version: "15",
+	}).Return("server-1", nil)
+	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).Return(nil)
+	h.env.OnActivity(guestagent.PrepareActivity, mock.Anything, guestagent.PrepareInput{
+		Datastore: "postgresql", Version: "15", Databases: createInput().Databases, Users: createInput().Users,
+	}).Return(nil)
+}
+
+// everythingUpToPrepare is what a create runs before the guest's Prepare.
+var everythingUpToPrepare = []string{
+	"ResolveImage",
+	"CreateSecurityGroup", "RecordResources",
+	"CreatePort", "RecordResources",
+	"CreateVolume", "RecordResources", "WaitVolumeAvailable",
+	"CreateServer", "RecordResources", "WaitServerActive", "RecordResources",
+	"Prepare",
+}
+
+// cleanupOfEverything is the compensation of a create that made every piece.
+var cleanupOfEverything = []string{"DeleteServer", "WaitServerDeleted", "DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault"}
+
+func TestCreateInstanceBuildsEveryPieceInOrder(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	// The server takes a minute to boot: the progress query is asked in the middle.
+	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).After(time.Minute).Return(nil)
+	h.mockCreate()
+
+	var mid Progress
+	h.env.RegisterDelayedCallback(func() { mid = h.progress() }, 30*time.Second)
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("create failed: %v", err)
+	}
+	h.checkCalls(append(slices.Clone(everythingUpToPrepare), "MarkActive"))
+	h.checkSearchAttributes(instanceID, "demo-project", "create")
+	if got, want := h.queues["Prepare"], "guestagent."+instanceID; got != want {
+		t.Errorf("Prepare's task queue: got %q, want %q", got, want)
+	}
+	want := catalog.Resources{ServerID: "server-1", VolumeID: "vol-1", PortID: "port-1", SecurityGroupID: "sg-1", Address: "127.10.0.5", ServerStatus: "ACTIVE"}
+	if h.resources != want {
+		t.Errorf("catalog resources: got %+v, want %+v", h.resources, want)
+	}
+	if len(h.faults) != 0 {
+		t.Errorf("faults: got %+v, want none", h.faults)
+	}
+
+	wantDone := []string{StepResolveImage, StepCreateSecurityGroup, StepCreatePort, StepCreateVolume, StepWaitVolume, StepCreateServer}
+	if mid.Operation != "create" || mid.Step != StepWaitServer || !slices.Equal(mid.Done, wantDone) {
+		t.Errorf("progress while the server boots: got %+v, want step %q after %q", mid, StepWaitServer, wantDone)
+	}
+	end := h.progress()
+	if end.Step != "" || len(end.Done) != 9 || end.Error != "" {
+		t.Errorf("progress at the end: got %+v, want 9 steps done and none running", end)
+	}
+}
+
+func TestCreateInstanceUsesTheGivenImage(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	h.mockCreate()
+	in := createInput()
+	in.ImageID = "image-1"
+	h.env.ExecuteWorkflow(CreateInstance, in)
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("create failed: %v", err)
+	}
+	if n := h.count("ResolveImage"); n != 0 {
+		t.Errorf("ResolveImage ran %d times, want 0 when the image ID is given", n)
+	}
+}
+
+func TestCreateInstanceCleansUpWhenVolumeFails(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	quota := temporal.NewNonRetryableApplicationError(
+		"create volume for instance "+instanceID+": cinder answered 413: VolumeSizeExceedsAvailableQuota",
+		activities.ErrQuotaExceeded, nil)
+	h.env.OnActivity(a.CreateVolume, mock.Anything, mock.Anything).Return("", quota)
+	// The port and the group are deleted by ID; the volume, whose create answered no ID, by
+	// name (in case the create went through and only its answer was lost).
+	h.env.OnActivity(a.DeleteVolume, mock.Anything, ref("")).Return(nil).Once()
+	h.env.OnActivity(a.DeletePort, mock.Anything, ref("port-1")).Return(nil).Once()
+	h.env.OnActivity(a.DeleteSecurityGroup, mock.Anything, ref("sg-1")).Return(nil).Once()
+	h.mockCreate()
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	err := h.env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("create succeeded, want it to fail")
+	}
+	h.checkCalls([]string{
+		"ResolveImage", "CreateSecurityGroup", "RecordResources", "CreatePort", "RecordResources", "CreateVolume",
+		"DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault",
+	})
+	f := h.onlyFault()
+	if want := "create volume failed: create volume for instance " + instanceID + ": cinder answered 413: VolumeSizeExceedsAvailableQuota"; f.Message != want {
+		t.Errorf("fault message:\n got  %q\n want %q", f.Message, want)
+	}
+	if !strings.Contains(f.Details, "QuotaExceeded") {
+		t.Errorf("fault details %q do not carry the error chain (type QuotaExceeded)", f.Details)
+	}
+	if p := h.progress(); p.Error != f.Message {
+		t.Errorf("progress error: got %q, want the fault message", p.Error)
+	}
+	h.env.AssertActivityCalled(t, "DeleteVolume", mock.Anything, ref(""))
+	h.env.AssertActivityCalled(t, "DeletePort", mock.Anything, ref("port-1"))
+	h.env.AssertActivityCalled(t, "DeleteSecurityGroup", mock.Anything, ref("sg-1"))
+}
+
+func TestCreateInstanceCleansUpWhenServerGoesToError(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	novaError := temporal.NewNonRetryableApplicationError(
+		"wait for server server-1 of instance "+instanceID+": nova put the server in ERROR: No valid host was found.",
+		activities.ErrServerFailed, nil)
+	h.env.OnActivity(a.WaitServerActive, mock.Anything, mock.Anything).Return(novaError)
+	h.env.OnActivity(a.DeleteServer, mock.Anything, ref("server-1")).Return(nil).Once()
+	h.env.OnActivity(a.WaitServerDeleted, mock.Anything, ref("server-1")).Return(nil).Once()
+	h.env.OnActivity(a.DeleteVolume, mock.Anything, ref("vol-1")).Return(nil).Once()
+	h.env.OnActivity(a.DeletePort, mock.Anything, ref("port-1")).Return(nil).Once()
+	h.env.OnActivity(a.DeleteSecurityGroup, mock.Anything, ref("sg-1")).Return(nil).Once()
+	h.mockCreate()
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it to fail")
+	}
+	want := slices.Clone(everythingUpToPrepare[:len(everythingUpToPrepare)-2]) // no ACTIVE, no Prepare
+	want = append(want, "RecordResources")                                     // server status ERROR
+	h.checkCalls(append(want, cleanupOfEverything...))
+	f := h.onlyFault()
+	if !strings.HasPrefix(f.Message, "wait for server failed: ") || !strings.Contains(f.Message, "No valid host was found.") {
+		t.Errorf("fault message %q does not say the server wait failed with Nova's reason", f.Message)
+	}
+	if h.resources.ServerStatus != "ERROR" {
+		t.Errorf("server status in the catalog: got %q, want ERROR", h.resources.ServerStatus)
+	}
+	h.env.AssertActivityCalled(t, "DeleteServer", mock.Anything, ref("server-1"))
+	h.env.AssertActivityCalled(t, "WaitServerDeleted", mock.Anything, ref("server-1"))
+	h.env.AssertActivityCalled(t, "DeleteVolume", mock.Anything, ref("vol-1"))
+	h.env.AssertActivityCalled(t, "DeletePort", mock.Anything, ref("port-1"))
+	h.env.AssertActivityCalled(t, "DeleteSecurityGroup", mock.Anything, ref("sg-1"))
+}
+
+func TestCreateInstanceCleansUpWhenGuestNeverStarts(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	h.env.OnActivity(guestagent.PrepareActivity, mock.Anything, mock.Anything).
+		Return(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
+	h.mockDeletes()
+	h.mockCreate()
+	in := createInput()
+	in.Timeouts.GuestStart = 2 * time.Minute
+
+	h.env.ExecuteWorkflow(CreateInstance, in)
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it to fail")
+	}
+	h.checkCalls(append(slices.Clone(everythingUpToPrepare), cleanupOfEverything...))
+	f := h.onlyFault()
+	if want := "prepare guest failed: the guest agent did not start polling guestagent." + instanceID + " within 2m0s"; f.Message != want {
+		t.Errorf("fault message:\n got  %q\n want %q", f.Message, want)
+	}
+}
+
+func TestCreateInstanceGivesUpOnPersistentCloudErrors(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	outage := temporal.NewApplicationError("create port for instance "+instanceID+": neutron answered 500: internal error", activities.ErrCloud)
+	h.env.OnActivity(a.CreatePort, mock.Anything, mock.Anything).Return(activities.Port{}, outage)
+	h.mockDeletes()
+	h.mockCreate()
+	start := h.env.Now()
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it to fail")
+	}
+	if n := h.count("CreatePort"); n != 5 {
+		t.Errorf("CreatePort attempts: got %d, want 5", n)
+	}
+	if took := h.env.Now().Sub(start); took > 5*time.Minute {
+		t.Errorf("the create took %s of workflow time to give up, want minutes at most", took)
+	}
+	if n := h.count("DeletePort") + h.count("DeleteSecurityGroup"); n != 2 {
+		t.Errorf("deletes of the port and the group: got %d calls, want 2", n)
+	}
+	if f := h.onlyFault(); !strings.HasPrefix(f.Message, "create port failed: ") {
+		t.Errorf("fault message %q does not name the failed step", f.Message)
+	}
+}
+
+func TestCreateInstanceCleansUpWhenCanceled(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	h.env.OnActivity(a.WaitServerActive, mock.Anything, mock.Anything).After(time.Hour).Return(nil)
+	h.mockDeletes()
+	h.mockCreate()
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it canceled")
+	}
+	for _, name := range []string{"DeleteServer", "DeleteVolume", "DeletePort", "DeleteSecurityGroup"} {
+		if h.count(name) != 1 {
+			t.Errorf("%s ran %d times after the cancellation, want once", name, h.count(name))
+		}
+	}
+	if f := h.onlyFault(); f.Message != "wait for server failed: the operation was canceled" {
+		t.Errorf("fault message: got %q", f.Message)
+	}
+}

@@ -1,0 +1,122 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Step names of DeleteInstance, as the progress query and fault messages show them.
+const (
+	StepReadCatalog         = "read catalog"
+	StepStopEngine          = "stop engine"
+	StepDeleteServer        = "delete server"
+	StepDeleteVolume        = "delete volume"
+	StepDeletePort          = "delete port"
+	StepDeleteSecurityGroup = "delete security group"
+	StepDeleteRecord        = "delete record"
+)
+
+// DeleteInstance deletes an instance the API marked DELETING (or one in ERROR). Its steps:
+//
+//  1. read catalog: the IDs of the instance's server, volume, port and security group. A
+//     piece without a recorded ID (or an instance the catalog lost) is found by its name,
+//     coffer-<id>.
+//  2. stop engine: StopEngine on the guest queue, so the engine shuts down cleanly. The
+//     guest gets 30 seconds to pick it up and two attempts; a dead guest, or a failure, is
+//     logged and the delete goes on.
+//  3. delete server, and wait until Nova no longer has it (at most 5 minutes).
+//  4. delete volume once the server's delete has detached it, and wait until it is gone.
+//  5. delete port.
+//  6. delete security group.
+//  7. delete record: the instance leaves the catalog.
+//
+// A piece already gone counts as deleted. Cloud calls are retried with backoff a few times;
+// a step that still fails records a fault on the instance ("<step> failed: <why>"), which
+// sets task ERROR so that the delete can be asked for again, and fails the workflow; the
+// pieces left keep their IDs in the catalog.
+func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
+	log := workflow.GetLogger(ctx)
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		InstanceIDAttr.ValueSet(in.InstanceID),
+		ProjectIDAttr.ValueSet(in.ProjectID),
+		OperationAttr.ValueSet("delete"),
+	); err != nil {
+		return fmt.Errorf("delete instance %s: set search attributes: %w", in.InstanceID, err)
+	}
+	t, err := track(ctx, "delete")
+	if err != nil {
+		return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
+	}
+
+	err = deleteInstance(ctx, in, t)
+	if err == nil {
+		t.p.Step = ""
+		return nil
+	}
+	log.Error("delete failed", "InstanceID", in.InstanceID, "error", err)
+	t.p.Error = faultMessage("delete", err)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	t.p.Step = "record fault"
+	if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
+		log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+	}
+	t.p.Step = ""
+	return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
+}
+
+func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker) error {
+	id := in.InstanceID
+	var r catalog.Resources
+	err := t.step(StepReadCatalog, func() error {
+		return workflow.ExecuteActivity(callOptions(ctx), acts.GetInstanceResources,
+			activities.GetInstanceInput{InstanceID: id, ProjectID: in.ProjectID}).Get(ctx, &r)
+	})
+	if err != nil {
+		return err
+	}
+
+	_ = t.step(StepStopEngine, func() error {
+		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              GuestTaskQueue(id),
+			ScheduleToStartTimeout: StopEngineScheduleTimeout,
+			StartToCloseTimeout:    2 * time.Minute,
+			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
+		})
+		err := workflow.ExecuteActivity(gctx, guestagent.StopEngineActivity).Get(ctx, nil)
+		if err != nil {
+			// The server goes anyway; a clean stop is a courtesy to the engine.
+			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; deleting anyway",
+				"InstanceID", id, "reason", reason(err))
+		}
+		return nil
+	})
+
+	steps := []struct {
+		name string
+		fn   func(workflow.Context, activities.ResourceRef) error
+		id   string
+	}{
+		{StepDeleteServer, deleteServer, r.ServerID},
+		{StepDeleteVolume, deleteVolume, r.VolumeID},
+		{StepDeletePort, deletePort, r.PortID},
+		{StepDeleteSecurityGroup, deleteSecurityGroup, r.SecurityGroupID},
+	}
+	for _, s := range steps {
+		ref := activities.ResourceRef{InstanceID: id, ID: s.id}
+		if err := t.step(s.name, func() error { return s.fn(ctx, ref) }); err != nil {
+			return err
+		}
+	}
+	return t.step(StepDeleteRecord, func() error {
+		return workflow.ExecuteActivity(callOptions(ctx), acts.DeleteInstanceRecord, id).Get(ctx, nil)
+	})
+}

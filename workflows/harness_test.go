@@ -1,0 +1,177 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// a names the activities in mocks, as the workflows do.
+var a *activities.Activities
+
+// harness runs one workflow in the test environment with every activity mocked, and
+// remembers what the workflow did: the activities in the order they started (each attempt),
+// their task queues, the search attributes and what reached the catalog.
+type harness struct {
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
+
+	mu        sync.Mutex
+	started   []string
+	queues    map[string]string
+	attrs     temporal.SearchAttributes
+	resources catalog.Resources
+	faults    []activities.RecordFaultInput
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}}
+	h.env.RegisterWorkflow(CreateInstance)
+	h.env.RegisterWorkflow(DeleteInstance)
+	h.env.RegisterActivity(a)
+	// The guest's activities live in another program; the workflows call them by name.
+	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.PrepareInput) error {
+		return errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guestagent.PrepareActivity})
+	h.env.RegisterActivityWithOptions(func(context.Context) error {
+		return errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guestagent.StopEngineActivity})
+
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.started = append(h.started, info.ActivityType.Name)
+		h.queues[info.ActivityType.Name] = info.TaskQueue
+	})
+	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.attrs = args.Get(0).(temporal.SearchAttributes)
+	}).Return()
+	return h
+}
+
+// mockCatalog answers the catalog activities and keeps what they were given. Tests that
+// want a catalog activity to fail mock it before calling this.
+func (h *harness) mockCatalog(r catalog.Resources) {
+	h.env.OnActivity(a.RecordResources, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RecordResourcesInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			merge(&h.resources, in.Resources)
+			return nil
+		})
+	h.env.OnActivity(a.RecordFault, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RecordFaultInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.faults = append(h.faults, in)
+			return nil
+		})
+	h.env.OnActivity(a.MarkActive, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.GetInstanceResources, mock.Anything, mock.Anything).Return(r, nil)
+	h.env.OnActivity(a.DeleteInstanceRecord, mock.Anything, mock.Anything).Return(nil)
+}
+
+// merge sets the fields of src that are set, as catalog.Store.UpdateResources does.
+func merge(dst *catalog.Resources, src catalog.Resources) {
+	for _, f := range []struct {
+		d *string
+		s string
+	}{
+		{&dst.ServerID, src.ServerID}, {&dst.VolumeID, src.VolumeID}, {&dst.PortID, src.PortID},
+		{&dst.SecurityGroupID, src.SecurityGroupID}, {&dst.Address, src.Address}, {&dst.ServerStatus, src.ServerStatus},
+	} {
+		if f.s != "" {
+			*f.d = f.s
+		}
+	}
+}
+
+// mockDeletes answers every delete and wait-for-delete with success.
+func (h *harness) mockDeletes() {
+	h.env.OnActivity(a.DeleteServer, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.WaitServerDeleted, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.DeleteVolume, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.DeletePort, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.DeleteSecurityGroup, mock.Anything, mock.Anything).Return(nil)
+}
+
+// calls returns the activities started so far, in order, each attempt once.
+func (h *harness) calls() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.started)
+}
+
+// count says how many times the activity started.
+func (h *harness) count(name string) int {
+	n := 0
+	for _, c := range h.calls() {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+// onlyFault returns the one fault recorded, failing the test when there is not exactly one.
+func (h *harness) onlyFault() activities.RecordFaultInput {
+	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.faults) != 1 {
+		h.t.Fatalf("faults recorded: got %d (%+v), want 1", len(h.faults), h.faults)
+	}
+	return h.faults[0]
+}
+
+func (h *harness) checkCalls(want []string) {
+	h.t.Helper()
+	if got := h.calls(); !slices.Equal(got, want) {
+		h.t.Errorf("activities, in order:\n got  %q\n want %q", got, want)
+	}
+}
+
+func (h *harness) checkSearchAttributes(instanceID, projectID, operation string) {
+	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range []struct {
+		key  temporal.SearchAttributeKeyKeyword
+		want string
+	}{{InstanceIDAttr, instanceID}, {ProjectIDAttr, projectID}, {OperationAttr, operation}} {
+		got, ok := h.attrs.GetKeyword(c.key)
+		if !ok || got != c.want {
+			h.t.Errorf("search attribute %s: got %q (set %v), want %q", c.key.GetName(), got, ok, c.want)
+		}
+	}
+}
+
+// progress queries the running workflow's progress.
+func (h *harness) progress() Progress {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(ProgressQuery)
+	if err != nil {
+		h.t.Fatalf("query progress: %v", err)
+	}
+	var p Progress
+	if err := v.Get(&p); err != nil {
+		h.t.Fatalf("decode progress: %v", err)
+	}
+	return p
+}

@@ -1,0 +1,11 @@
+package workflows
+
+import "go.temporal.io/sdk/worker"
+
+// Register registers every workflow of this package on a worker of ControlTaskQueue. The
+// worker must also register the control-plane activities: w.RegisterActivity(acts) with an
+// *activities.Activities.
+func Register(w worker.Registry) {
+	w.RegisterWorkflow(CreateInstance)
+	w.RegisterWorkflow(DeleteInstance)
+}
