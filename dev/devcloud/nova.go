@@ -44,15 +44,15 @@ const defaultAvailabilityZone = "nova"
 
 // Task states, as Nova names them; a server with a task state refuses other actions.
 const (
-	taskScheduling     = "scheduling"
-	taskSpawning       = "spawning"
-	taskRebooting      = "reboot_started"
-	taskRebootingHard  = "reboot_started_hard"
-	taskPoweringOff    = "powering-off"
-	taskPoweringOn     = "powering-on"
-	taskResizing       = "resize_prep"
-	taskResizeRevertng = "resize_reverting"
-	taskDeleting       = "deleting"
+	taskScheduling      = "scheduling"
+	taskSpawning        = "spawning"
+	taskRebooting       = "reboot_started"
+	taskRebootingHard   = "reboot_started_hard"
+	taskPoweringOff     = "powering-off"
+	taskPoweringOn      = "powering-on"
+	taskResizing        = "resize_prep"
+	taskResizeReverting = "resize_reverting"
+	taskDeleting        = "deleting"
 )
 
 // routeCompute registers Nova v2.1 under /compute/v2.1:
@@ -94,7 +94,9 @@ func (c *Cloud) routeCompute() {
 	c.novaRoute("server.update", "PUT "+base+"/servers/{id}", c.updateServer)
 	c.novaRoute("server.delete", "DELETE "+base+"/servers/{id}", c.deleteServer)
 	c.novaRoute("server.ips", "GET "+base+"/servers/{id}/ips", c.showServerAddresses)
-	c.novaRoute("server.action", "POST "+base+"/servers/{id}/action", c.serverAction)
+	// The action's operation name depends on the body, so this route applies the fault rules
+	// itself once it has read the action's key (and only then: a rule counts a call once).
+	c.mux.HandleFunc("POST "+base+"/servers/{id}/action", c.serverAction)
 
 	c.novaRoute("server.metadata", "GET "+base+"/servers/{id}/metadata", c.serverMetadata)
 	c.novaRoute("server.metadata", "POST "+base+"/servers/{id}/metadata", c.serverMetadata)
@@ -467,7 +469,6 @@ func (c *Cloud) serverViewLocked(s *server, tok *token, mv novaVersion) map[stri
 		"accessIPv4": "", "accessIPv6": "",
 		"links":                                c.novaLinks("servers", s.ID),
 		"OS-DCF:diskConfig":                    "MANUAL",
-		"progress":                             0,
 		"key_name":                             nullable(s.KeyName),
 		"config_drive":                         "True",
 		"security_groups":                      groups,
@@ -479,8 +480,9 @@ func (c *Cloud) serverViewLocked(s *server, tok *token, mv novaVersion) map[stri
 		"OS-SRV-USG:terminated_at":             nil,
 		"os-extended-volumes:volumes_attached": volumes,
 	}
-	if s.Status == "ACTIVE" {
-		v["progress"] = 100
+	// Nova shows progress only in these statuses; the devcloud's builds and resizes report none.
+	if slices.Contains([]string{"ACTIVE", "BUILD", "RESIZE", "VERIFY_RESIZE"}, s.Status) {
+		v["progress"] = 0
 	}
 	if tok.isAdmin() {
 		v["OS-EXT-SRV-ATTR:host"] = novaHost
@@ -562,19 +564,21 @@ func serverHostname(name string) string {
 // serverCreateRequest is the body of POST /servers, in the fields the devcloud honours.
 type serverCreateRequest struct {
 	Server *struct {
-		Name             *string                 `json:"name"`
-		ImageRef         string                  `json:"imageRef"`
-		FlavorRef        string                  `json:"flavorRef"`
-		UserData         *string                 `json:"user_data"`
-		Metadata         map[string]string       `json:"metadata"`
-		Tags             []string                `json:"tags"`
-		Networks         json.RawMessage         `json:"networks"`
-		SecurityGroups   []struct{ Name string } `json:"security_groups"`
-		BlockDevices     []blockDeviceMapping    `json:"block_device_mapping_v2"`
-		AvailabilityZone string                  `json:"availability_zone"`
-		KeyName          string                  `json:"key_name"`
-		MinCount         *int                    `json:"min_count"`
-		MaxCount         *int                    `json:"max_count"`
+		Name           *string           `json:"name"`
+		ImageRef       string            `json:"imageRef"`
+		FlavorRef      string            `json:"flavorRef"`
+		UserData       *string           `json:"user_data"`
+		Metadata       map[string]string `json:"metadata"`
+		Tags           []string          `json:"tags"`
+		Networks       json.RawMessage   `json:"networks"`
+		SecurityGroups []struct {
+			Name string `json:"name"`
+		} `json:"security_groups"`
+		BlockDevices     []blockDeviceMapping `json:"block_device_mapping_v2"`
+		AvailabilityZone string               `json:"availability_zone"`
+		KeyName          string               `json:"key_name"`
+		MinCount         *int                 `json:"min_count"`
+		MaxCount         *int                 `json:"max_count"`
 	} `json:"server"`
 }
 
@@ -1492,21 +1496,36 @@ func (c *Cloud) deleteServer(w http.ResponseWriter, r *http.Request, tok *token,
 
 // serverAction answers POST /servers/{id}/action. The body's one key names the action and
 // the operation fault rules match ("server.action.reboot").
-func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request, tok *token, _ novaVersion) {
+func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request) {
 	var body map[string]json.RawMessage
-	if err := readJSON(r, &body); err != nil {
-		c.fail(w, "compute", http.StatusBadRequest, "%v", err)
-		return
-	}
-	if len(body) != 1 {
-		c.fail(w, "compute", http.StatusBadRequest, "Malformed request body: one action is expected, got %d", len(body))
-		return
-	}
+	bodyErr := readJSON(r, &body)
+	op := "server.action"
 	var key string
 	var args json.RawMessage
-	for key, args = range body {
+	if bodyErr == nil && len(body) == 1 {
+		for key, args = range body {
+		}
+		op += "." + key
 	}
-	if c.injectFault(w, r, "compute", "server.action."+key) {
+	if c.injectFault(w, r, "compute", op) {
+		return
+	}
+	tok := c.authenticate(r)
+	if tok == nil {
+		c.fail(w, "identity", http.StatusUnauthorized, "The request you have made requires authentication.")
+		return
+	}
+	mv, nerr := parseNovaVersion(r)
+	setNovaVersionHeaders(w, mv)
+	switch {
+	case nerr != nil:
+		c.writeNovaError(w, nerr)
+		return
+	case bodyErr != nil:
+		c.fail(w, "compute", http.StatusBadRequest, "%v", bodyErr)
+		return
+	case len(body) != 1:
+		c.fail(w, "compute", http.StatusBadRequest, "Malformed request body: one action is expected, got %d", len(body))
 		return
 	}
 	id := r.PathValue("id")
@@ -1637,7 +1656,7 @@ func (c *Cloud) confirmResize(tok *token, id string) error {
 // revertResize goes back to the old flavor: REVERT_RESIZE while the process restarts, then
 // ACTIVE.
 func (c *Cloud) revertResize(tok *token, id string) error {
-	return c.acceptServerTask(tok, id, "revertResize", []string{"VERIFY_RESIZE"}, "REVERT_RESIZE", taskResizeRevertng, func(s *server) error {
+	return c.acceptServerTask(tok, id, "revertResize", []string{"VERIFY_RESIZE"}, "REVERT_RESIZE", taskResizeReverting, func(s *server) error {
 		if s.OldFlavor == nil {
 			return novaErrorf(http.StatusBadRequest, "Instance has not been resized.")
 		}

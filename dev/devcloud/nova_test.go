@@ -815,3 +815,28 @@ func remarshalJSON(in, out any) error {
 	}
 	return json.Unmarshal(b, out)
 }
+
+func TestInjectedFaultMatchesTheServerActionByItsKey(t *testing.T) {
+	tc := startNovaCloud(t)
+	ctx := context.Background()
+	nova := tc.compute("demo")
+	s := bootServer(t, tc, nova, servers.CreateOpts{Name: "faulty"})
+	base := devcloud.AdminBaseURL(tc.identityURL())
+	if _, err := devcloud.InjectFault(ctx, tc.provider("admin"), base, devcloud.Fault{
+		Service: "compute", Operation: "server.action.reboot", Status: http.StatusServiceUnavailable, Count: 1,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	err := servers.Stop(ctx, nova, s.ID).ExtractErr()
+	if err != nil {
+		t.Fatalf("os-stop under a reboot fault: %v", err)
+	}
+	waitServer(t, nova, s.ID, "SHUTOFF")
+	err = servers.Reboot(ctx, nova, s.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr()
+	wantStatus(t, "reboot under its fault", err, http.StatusServiceUnavailable)
+	if err := servers.Reboot(ctx, nova, s.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
+		t.Fatalf("reboot once the fault is used up: %v", err)
+	}
+	waitServer(t, nova, s.ID, "ACTIVE")
+}

@@ -1,0 +1,105 @@
+package devcloud_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+
+	"github.com/coffer-dbaas/coffer/dev/devcloud"
+)
+
+// envGuest prints a variable of the hypervisor's environment and sleeps; it ignores SIGTERM
+// when told to, as a hung guest would.
+const envGuest = `#!/bin/sh
+echo $$ > guest.pid
+echo "mark=$COFFER_TEST_MARK drive=$COFFER_CONFIG_DRIVE"
+if [ "$COFFER_TEST_IGNORE_TERM" = 1 ]; then
+	trap '' TERM
+	while :; do sleep 1; done
+fi
+exec sleep 1000
+`
+
+func writeGuest(t *testing.T, dir, name, script string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consoleOf returns a server's whole console log through Nova.
+func consoleOf(t *testing.T, tc *testCloud, id string) string {
+	t.Helper()
+	out, err := servers.ShowConsoleOutput(context.Background(), tc.compute("demo"), id, servers.ShowConsoleOutputOpts{}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestHypervisorResolvesRelativeCommandAtNewAndPassesEnv(t *testing.T) {
+	dir := t.TempDir()
+	writeGuest(t, dir, "guest.sh", envGuest)
+	t.Chdir(dir) // the command is relative to the folder the cloud starts in
+	tc := startCloud(t, func(cfg *devcloud.Config) {
+		cfg.Hypervisor.Command = []string{"./guest.sh"}
+		cfg.Hypervisor.Env = []string{"COFFER_TEST_MARK=relative"}
+	})
+	s := bootServer(t, tc, tc.compute("demo"), servers.CreateOpts{Name: "relative"})
+	drive := filepath.Join(tc.cfg.DataDir, "servers", s.ID, "config-drive")
+	if out := consoleOf(t, tc, s.ID); !strings.Contains(out, "mark=relative drive="+drive) {
+		t.Errorf("console: got %q, want the configured variable and COFFER_CONFIG_DRIVE=%s", out, drive)
+	}
+}
+
+func TestHypervisorFindsBareCommandInPath(t *testing.T) {
+	dir := t.TempDir()
+	writeGuest(t, dir, "coffer-test-guest", envGuest)
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	tc := startCloud(t, func(cfg *devcloud.Config) {
+		cfg.Hypervisor.Command = []string{"coffer-test-guest"}
+		cfg.Hypervisor.Env = []string{"COFFER_TEST_MARK=bare"}
+	})
+	s := bootServer(t, tc, tc.compute("demo"), servers.CreateOpts{Name: "bare"})
+	if out := consoleOf(t, tc, s.ID); !strings.Contains(out, "mark=bare") {
+		t.Errorf("console: got %q, want mark=bare", out)
+	}
+}
+
+func TestHypervisorMissingCommandPutsServerInError(t *testing.T) {
+	tc := startCloud(t, func(cfg *devcloud.Config) { cfg.Hypervisor.Command = []string{"coffer-no-such-program"} })
+	nova := tc.compute("demo")
+	s, err := servers.Create(context.Background(), nova, servers.CreateOpts{
+		Name: "nothing", FlavorRef: "ds1G", ImageRef: imageID(t, tc, "coffer-redis-7"),
+	}, nil).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitServer(t, nova, s.ID, "ERROR")
+	if !strings.Contains(got.Fault.Message, "coffer-no-such-program") {
+		t.Errorf("fault: got %q, want it to name the missing program", got.Fault.Message)
+	}
+}
+
+func TestHypervisorKillsGuestThatIgnoresTerm(t *testing.T) {
+	dir := t.TempDir()
+	writeGuest(t, dir, "guest.sh", envGuest)
+	tc := startCloud(t, func(cfg *devcloud.Config) {
+		cfg.Hypervisor.Command = []string{filepath.Join(dir, "guest.sh")}
+		cfg.Hypervisor.Env = []string{"COFFER_TEST_IGNORE_TERM=1"}
+		cfg.Hypervisor.StopTimeout = 300 * time.Millisecond
+	})
+	nova := tc.compute("demo")
+	s := bootServer(t, tc, nova, servers.CreateOpts{Name: "stubborn"})
+	pid := guestPID(t, tc, s.ID)
+	if err := servers.Stop(context.Background(), nova, s.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitServer(t, nova, s.ID, "SHUTOFF")
+	waitGone(t, pid)
+}
