@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+)
+
+// cloud is what the API asks OpenStack, with the service's credentials, to check a request
+// before anything is made: the flavor (Nova) and the datastore version's image (Glance).
+type cloud struct {
+	compute *gophercloud.ServiceClient
+	image   *gophercloud.ServiceClient
+}
+
+// errNoSuchFlavor and errNoImage are answers, not failures: the request names something the
+// cloud does not have.
+var (
+	errNoSuchFlavor = errors.New("no such flavor")
+	errNoImage      = errors.New("no active image")
+)
+
+// flavorExists checks that Nova has the flavor.
+func (c *cloud) flavorExists(ctx context.Context, id string) error {
+	if _, err := flavors.Get(ctx, c.compute, id).Extract(); err != nil {
+		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return errNoSuchFlavor
+		}
+		return unavailable("look flavor "+id+" up in Nova", err)
+	}
+	return nil
+}
+
+// imageByTag returns the ID of the newest active image carrying tag.
+func (c *cloud) imageByTag(ctx context.Context, tag string) (string, error) {
+	page, err := images.List(c.image, images.ListOpts{
+		Tags: []string{tag}, Status: images.ImageStatusActive, Limit: 1, Sort: "created_at:desc",
+	}).AllPages(ctx)
+	if err != nil {
+		return "", unavailable(fmt.Sprintf("look image tagged %s up in Glance", tag), err)
+	}
+	found, err := images.ExtractImages(page)
+	if err != nil {
+		return "", unavailable(fmt.Sprintf("read images tagged %s from Glance", tag), err)
+	}
+	if len(found) == 0 {
+		return "", errNoImage
+	}
+	return found[0].ID, nil
+}

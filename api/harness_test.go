@@ -1,0 +1,234 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+
+	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/config"
+	"github.com/coffer-dbaas/coffer/dev/devcloud"
+)
+
+// maxVolumeSize is the API's limit in these tests.
+const maxVolumeSize = 50
+
+// harness is the API served on a loopback port, with a devcloud for Keystone, Nova and
+// Glance (its catalog's "database" endpoint is the API), the fake catalog and the recording
+// workflows.
+type harness struct {
+	t         *testing.T
+	url       string
+	cloud     *devcloud.Cloud
+	catalog   *fakeCatalog
+	workflows *fakeWorkflows
+	cfg       config.Config
+	log       *syncBuffer
+}
+
+// syncBuffer is the API's log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, catalog: newFakeCatalog(), workflows: &fakeWorkflows{}, log: &syncBuffer{}}
+
+	var handler atomic.Pointer[api.Server]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler.Load().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+
+	cfg := devcloud.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = freeAddr(t)
+	cfg.DatabaseURL = srv.URL
+	cfg.Hypervisor.StopTimeout = 2 * time.Second
+	cloud, err := devcloud.New(cfg, nil)
+	if err != nil {
+		t.Fatalf("start devcloud: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = cloud.Close()
+		t.Fatalf("listen %s: %v", cfg.Listen, err)
+	}
+	cloudSrv := &http.Server{Handler: cloud.Handler()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := cloudSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve devcloud: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cloudSrv.Close()
+		<-done
+		if err := cloud.Close(); err != nil {
+			t.Errorf("close devcloud: %v", err)
+		}
+	})
+	h.cloud = cloud
+
+	h.cfg = config.Defaults()
+	h.cfg.API.MaxVolumeSize = maxVolumeSize
+	h.cfg.OpenStack.AuthURL = cloud.IdentityURL()
+	h.cfg.OpenStack.Username, h.cfg.OpenStack.Password, h.cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
+	pc, err := api.ServiceProvider(context.Background(), h.cfg.OpenStack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Options{
+		Config: h.cfg, Catalog: h.catalog, Workflows: h.workflows, OpenStack: pc,
+		Log: slog.New(slog.NewTextHandler(h.log, nil)),
+	})
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	handler.Store(s)
+	return h
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// user is a devcloud user logged in: their token, project and Trove client.
+type user struct {
+	provider  *gophercloud.ProviderClient
+	token     string
+	projectID string
+	db        *gophercloud.ServiceClient
+}
+
+// login authenticates as a user of the devcloud's default config (password = name).
+func (h *harness) login(name string) user {
+	h.t.Helper()
+	project := name
+	if name == "coffer" {
+		project = "service"
+	}
+	pc, err := openstack.AuthenticatedClient(context.Background(), gophercloud.AuthOptions{
+		IdentityEndpoint: h.cloud.IdentityURL(), Username: name, Password: name,
+		DomainName: "Default", TenantName: project,
+	})
+	if err != nil {
+		h.t.Fatalf("authenticate as %s: %v", name, err)
+	}
+	p, err := pc.GetAuthResult().(tokens.CreateResult).ExtractProject()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	db, err := openstack.NewDBV1(pc, gophercloud.EndpointOpts{})
+	if err != nil {
+		h.t.Fatalf("find the database endpoint: %v", err)
+	}
+	return user{provider: pc, token: pc.Token(), projectID: p.ID, db: db}
+}
+
+// response is a raw answer of the API.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a raw request; body is sent as it is when it is a string, else as JSON.
+func (h *harness) do(method, path, token string, body any) response {
+	h.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, h.url+path, r)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// wantFault checks that r is the Trove fault name with the given code, and returns its
+// message.
+func wantFault(t *testing.T, what string, r response, code int, name string) string {
+	t.Helper()
+	if r.status != code {
+		t.Fatalf("%s: got HTTP %d %s, want %d %s", what, r.status, r.body, code, name)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("%s: got Content-Type %q, want application/json", what, ct)
+	}
+	var fault map[string]struct {
+		Code    *int    `json:"code"`
+		Message *string `json:"message"`
+	}
+	if err := json.Unmarshal(r.body, &fault); err != nil {
+		t.Fatalf("%s: body %s is not a fault: %v", what, r.body, err)
+	}
+	f, ok := fault[name]
+	if len(fault) != 1 || !ok || f.Code == nil || f.Message == nil {
+		t.Fatalf("%s: got body %s, want {%q: {code, message}}", what, r.body, name)
+	}
+	if *f.Code != code {
+		t.Errorf("%s: got code %d in the body, want %d", what, *f.Code, code)
+	}
+	return *f.Message
+}

@@ -1,0 +1,593 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// Paging of instance lists, as Trove's instances_page_size: a page holds defaultPageSize
+// instances unless limit asks for fewer, or more up to maxPageSize.
+const (
+	defaultPageSize = 20
+	maxPageSize     = 100
+)
+
+// defaultDatastore is the datastore of a create that names none (Trove's default_datastore).
+const defaultDatastore = "postgresql"
+
+// troveTime is Trove's timestamp format: UTC with no zone suffix, which gophercloud requires.
+const troveTime = "2006-01-02T15:04:05"
+
+// reservedNames are database and user names the engine or Coffer itself uses.
+var reservedNames = map[string]bool{"postgres": true, "template0": true, "template1": true, "coffer_agent": true}
+
+// ProjectPath is the project every v1.0 route is scoped to. It must be the project of the
+// caller's token.
+type ProjectPath struct {
+	ProjectID string `path:"project_id" doc:"The project (tenant) ID; it must be the project of the token."`
+}
+
+// InstancePath names one instance of the project.
+type InstancePath struct {
+	ProjectPath
+	ID string `path:"id" doc:"The instance ID."`
+}
+
+// ListInstancesRequest pages through a project's instances.
+type ListInstancesRequest struct {
+	ProjectPath
+	Limit            int    `query:"limit" minimum:"1" doc:"The most instances to return (default 20, at most 100)."`
+	Marker           string `query:"marker" doc:"Return the instances after the one with this ID (the last of the previous page)."`
+	IncludeClustered bool   `query:"include_clustered" doc:"Accepted for Trove compatibility; Coffer has no clusters."`
+}
+
+// FlavorRef is a Nova flavor, given as its ID, an href ending in its ID, or (as Trove
+// allows) an integer ID.
+type FlavorRef string
+
+// Schema accepts a string or an integer.
+func (FlavorRef) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{
+		Description: "The Nova flavor: its ID, or an href ending in its ID.",
+		OneOf:       []*huma.Schema{{Type: huma.TypeString, MinLength: new(1)}, {Type: huma.TypeInteger}},
+		Examples:    []any{"ds1G"},
+	}
+}
+
+// UnmarshalJSON reads a string or a number.
+func (f *FlavorRef) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = FlavorRef(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("flavorRef must be a string or an integer")
+	}
+	*f = FlavorRef(n.String())
+	return nil
+}
+
+// ID returns the flavor's ID: the last path segment of an href, else the reference itself.
+func (f FlavorRef) ID() string {
+	ref := strings.TrimSpace(string(f))
+	if u, err := url.Parse(ref); err == nil && u.Scheme != "" {
+		ref = u.Path
+	}
+	ref = strings.TrimRight(ref, "/")
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		ref = ref[i+1:]
+	}
+	return ref
+}
+
+// VolumeRequest is the volume of a new instance.
+type VolumeRequest struct {
+	Size int    `json:"size" minimum:"1" doc:"The volume size in GiB, at most the API's max_volume_size." example:"2"`
+	Type string `json:"type,omitempty" doc:"The Cinder volume type."`
+}
+
+// DatastoreRequest picks the engine of a new instance.
+type DatastoreRequest struct {
+	Type    string `json:"type,omitempty" doc:"The datastore name or ID (default postgresql)." example:"postgresql"`
+	Version string `json:"version,omitempty" doc:"The version name or ID (default: the datastore's default version)." example:"15"`
+}
+
+// DatabaseRequest is a database to make on a new instance.
+type DatabaseRequest struct {
+	Name         string `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'." example:"orders"`
+	CharacterSet string `json:"character_set,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_.@-]+$" example:"UTF8"`
+	Collate      string `json:"collate,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_.@-]+$" example:"en_US.UTF-8"`
+}
+
+// DatabaseName names a database a user gets access to.
+type DatabaseName struct {
+	Name string `json:"name"`
+}
+
+// UserRequest is a database user to make on a new instance.
+type UserRequest struct {
+	Name      string         `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'." example:"app"`
+	Password  string         `json:"password" minLength:"1" maxLength:"255"`
+	Host      string         `json:"host,omitempty" maxLength:"255" doc:"Accepted for Trove compatibility."`
+	Databases []DatabaseName `json:"databases,omitempty" doc:"Databases of this request the user gets all privileges on."`
+}
+
+// InstanceCreate is Trove's create body. Keys Coffer does not use (nics, availability_zone,
+// locality, modules, region_name, ...) are accepted and ignored.
+type InstanceCreate struct {
+	Name          string            `json:"name" minLength:"1" maxLength:"255" example:"orders"`
+	FlavorRef     FlavorRef         `json:"flavorRef"`
+	Volume        VolumeRequest     `json:"volume"`
+	Datastore     *DatastoreRequest `json:"datastore,omitempty"`
+	Databases     []DatabaseRequest `json:"databases,omitempty"`
+	Users         []UserRequest     `json:"users,omitempty"`
+	ReplicaOf     string            `json:"replica_of,omitempty" doc:"Not supported yet."`
+	RestorePoint  *struct{}         `json:"restorePoint,omitempty" doc:"Not supported yet."`
+	Configuration string            `json:"configuration,omitempty" doc:"Not supported yet."`
+}
+
+// CreateInstanceRequest asks for a new instance.
+type CreateInstanceRequest struct {
+	ProjectPath
+	Body struct {
+		Instance InstanceCreate `json:"instance"`
+	}
+}
+
+// FlavorView is an instance's flavor.
+type FlavorView struct {
+	ID    string `json:"id" example:"ds1G"`
+	Links []Link `json:"links"`
+}
+
+// DatastoreView is an instance's engine.
+type DatastoreView struct {
+	Type    string `json:"type" example:"postgresql"`
+	Version string `json:"version" example:"15"`
+}
+
+// VolumeView is an instance's volume.
+type VolumeView struct {
+	Size int `json:"size" example:"2"`
+}
+
+// AddressView is an address of an instance.
+type AddressView struct {
+	Address string `json:"address" example:"10.0.0.12"`
+	Type    string `json:"type" example:"private"`
+}
+
+// FaultView is the last failure of an instance's task.
+type FaultView struct {
+	Message string `json:"message"`
+	Created string `json:"created" example:"2026-01-02T15:04:05"`
+	Details string `json:"details,omitempty" doc:"Shown to admins only."`
+}
+
+// InstanceView is an instance as Trove shows it. Lists leave out the detail fields
+// (created, updated, service_status_updated, fault); show and detail lists have them.
+type InstanceView struct {
+	ID                   string        `json:"id" format:"uuid"`
+	Name                 string        `json:"name"`
+	Status               string        `json:"status" example:"ACTIVE" doc:"BUILD, ACTIVE, REBOOT, RESIZE, SHUTDOWN, ERROR, UNKNOWN, ..."`
+	OperatingStatus      string        `json:"operating_status" example:"HEALTHY" doc:"The engine's health; empty while a task runs."`
+	Links                []Link        `json:"links"`
+	Flavor               FlavorView    `json:"flavor"`
+	Datastore            DatastoreView `json:"datastore"`
+	Region               string        `json:"region" example:"RegionOne"`
+	Volume               VolumeView    `json:"volume"`
+	IP                   []string      `json:"ip,omitempty" doc:"Deprecated: the addresses."`
+	Addresses            []AddressView `json:"addresses,omitempty"`
+	Created              string        `json:"created,omitempty" example:"2026-01-02T15:04:05"`
+	Updated              string        `json:"updated,omitempty" example:"2026-01-02T15:04:05"`
+	ServiceStatusUpdated string        `json:"service_status_updated,omitempty" example:"2026-01-02T15:04:05"`
+	Fault                *FaultView    `json:"fault,omitempty"`
+}
+
+// InstanceResponse is one instance.
+type InstanceResponse struct {
+	Body struct {
+		Instance InstanceView `json:"instance"`
+	}
+}
+
+// InstanceListResponse is a page of instances. The next page's link is in both links
+// (Trove's key) and instances_links (the key gophercloud reads).
+type InstanceListResponse struct {
+	Body struct {
+		Instances      []InstanceView `json:"instances"`
+		Links          []Link         `json:"links,omitempty"`
+		InstancesLinks []Link         `json:"instances_links,omitempty"`
+	}
+}
+
+func (s *Server) registerInstances(g *huma.Group) {
+	tags := []string{"Instances"}
+	huma.Register(g, huma.Operation{
+		OperationID: "listInstances",
+		Method:      http.MethodGet,
+		Path:        "/instances",
+		Summary:     "List instances",
+		Description: "Lists the project's instances, oldest first, a page at a time.",
+		Tags:        tags,
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
+	}, func(ctx context.Context, in *ListInstancesRequest) (*InstanceListResponse, error) {
+		return s.listInstances(ctx, in, false)
+	})
+	huma.Register(g, huma.Operation{
+		OperationID: "listInstancesDetail",
+		Method:      http.MethodGet,
+		Path:        "/instances/detail",
+		Summary:     "List instances with details",
+		Description: "Lists the project's instances with every field a show has.",
+		Tags:        tags,
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
+	}, func(ctx context.Context, in *ListInstancesRequest) (*InstanceListResponse, error) {
+		return s.listInstances(ctx, in, true)
+	})
+	huma.Register(g, huma.Operation{
+		OperationID:   "createInstance",
+		Method:        http.MethodPost,
+		Path:          "/instances",
+		Summary:       "Create an instance",
+		Description:   "Checks the request, records the instance and starts its CreateInstance workflow; answers at once with status BUILD. Poll the instance until it is ACTIVE (or ERROR, with a fault).",
+		Tags:          tags,
+		DefaultStatus: http.StatusOK,
+		Errors:        []int{http.StatusBadRequest, http.StatusNotImplemented},
+	}, s.createInstance)
+	huma.Register(g, huma.Operation{
+		OperationID: "showInstance",
+		Method:      http.MethodGet,
+		Path:        "/instances/{id}",
+		Summary:     "Show an instance",
+		Tags:        tags,
+		Errors:      []int{http.StatusNotFound},
+	}, s.showInstance)
+	huma.Register(g, huma.Operation{
+		OperationID:   "deleteInstance",
+		Method:        http.MethodDelete,
+		Path:          "/instances/{id}",
+		Summary:       "Delete an instance",
+		Description:   "Starts the instance's DeleteInstance workflow, which removes its server, volume, port and security group. An instance whose task is still running (BUILD, for example) answers 422; one in ERROR can be deleted.",
+		Tags:          tags,
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, s.deleteInstance)
+}
+
+func (s *Server) listInstances(ctx context.Context, in *ListInstancesRequest, detail bool) (*InstanceListResponse, error) {
+	limit := in.Limit
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	limit = min(limit, maxPageSize)
+	if in.Marker != "" && uuid.Validate(in.Marker) != nil {
+		return nil, badRequest("Invalid request: query parameter marker: %q is not an instance ID.", in.Marker)
+	}
+	insts, err := s.catalog.ListInstances(ctx, in.ProjectID, limit+1, in.Marker)
+	if err != nil {
+		return nil, faultFor(ctx, s.log, err, "Marker instance "+in.Marker)
+	}
+	out := &InstanceListResponse{}
+	out.Body.Instances = []InstanceView{}
+	for i, inst := range insts {
+		if i == limit {
+			path := "/v1.0/" + in.ProjectID + "/instances"
+			if detail {
+				path += "/detail"
+			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}, "marker": {insts[limit-1].ID}}
+			next := []Link{{Href: baseURLFrom(ctx) + path + "?" + q.Encode(), Rel: "next"}}
+			out.Body.Links, out.Body.InstancesLinks = next, next
+			break
+		}
+		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, inst, detail))
+	}
+	return out, nil
+}
+
+func (s *Server) showInstance(ctx context.Context, in *InstancePath) (*InstanceResponse, error) {
+	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &InstanceResponse{}
+	out.Body.Instance = s.instanceView(ctx, inst, true)
+	return out, nil
+}
+
+// getInstance finds a project's instance. An ID that is not a UUID names no instance.
+func (s *Server) getInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error) {
+	what := "Instance " + id
+	if uuid.Validate(id) != nil {
+		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, what)
+	}
+	inst, err := s.catalog.GetInstance(ctx, projectID, id)
+	if err != nil {
+		return nil, faultFor(ctx, s.log, err, what)
+	}
+	return inst, nil
+}
+
+// createInstance checks everything the request names before anything is made (the flavor
+// in Nova, the datastore version in the catalog and its image in Glance, the databases and
+// users), then records the instance and starts its workflow. When the workflow cannot be
+// started the record is removed again, so nothing half-made remains, and the client gets a
+// 503 to retry.
+func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
+	req := in.Body.Instance
+	if err := s.checkCreate(&req); err != nil {
+		return nil, err
+	}
+	flavorID := req.FlavorRef.ID()
+	if err := s.cloud.flavorExists(ctx, flavorID); err != nil {
+		if errors.Is(err, errNoSuchFlavor) {
+			return nil, badRequest("Flavor %s not found.", flavorID)
+		}
+		return nil, faultFor(ctx, s.log, err, "Flavor "+flavorID)
+	}
+	datastore, version := defaultDatastore, ""
+	if req.Datastore != nil {
+		if req.Datastore.Type != "" {
+			datastore = req.Datastore.Type
+		}
+		version = req.Datastore.Version
+	}
+	dv, err := s.catalog.FindDatastoreVersion(ctx, datastore, version)
+	switch {
+	case errors.Is(err, catalog.ErrNotFound) || err == nil && !dv.Active:
+		if version == "" {
+			return nil, badRequest("Datastore %s not found, or it has no default version.", datastore)
+		}
+		return nil, badRequest("Datastore %s version %s not found.", datastore, version)
+	case err != nil:
+		return nil, faultFor(ctx, s.log, err, "Datastore "+datastore)
+	}
+	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	if err != nil {
+		if errors.Is(err, errNoImage) {
+			return nil, badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+		}
+		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+	}
+
+	now := s.now().UTC()
+	inst := &coffer.Instance{
+		ID:            uuid.NewString(),
+		ProjectID:     in.ProjectID,
+		Name:          req.Name,
+		FlavorID:      flavorID,
+		VolumeSize:    req.Volume.Size,
+		VolumeType:    req.Volume.Type,
+		Datastore:     dv.Datastore,
+		Version:       dv.Name,
+		Task:          coffer.TaskBuilding,
+		ServiceStatus: coffer.ServiceNew,
+		Created:       now,
+		Updated:       now,
+	}
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
+	if err := s.catalog.CreateInstance(ctx, inst); err != nil {
+		return nil, faultFor(ctx, log, fmt.Errorf("record instance %s: %w", inst.ID, err), "Instance "+inst.ID)
+	}
+	input := workflows.CreateInstanceInput{
+		InstanceID: inst.ID,
+		ProjectID:  inst.ProjectID,
+		Name:       inst.Name,
+		FlavorID:   flavorID,
+		VolumeSize: inst.VolumeSize,
+		VolumeType: inst.VolumeType,
+		Datastore:  dv.Datastore,
+		Version:    dv.Name,
+		ImageID:    imageID,
+		Port:       dv.Port,
+		Timeouts: workflows.Timeouts{
+			GuestStart:   s.cfg.Guest.StartTimeout,
+			GuestPrepare: s.cfg.Guest.PrepareTimeout,
+		},
+	}
+	for _, d := range req.Databases {
+		input.Databases = append(input.Databases, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
+	}
+	for _, u := range req.Users {
+		user := coffer.User{Name: u.Name, Password: u.Password, Host: u.Host}
+		for _, d := range u.Databases {
+			user.Databases = append(user.Databases, d.Name)
+		}
+		input.Users = append(input.Users, user)
+	}
+	if err := s.workflows.StartCreate(ctx, input); err != nil {
+		log.ErrorContext(ctx, "start create workflow", "error", err)
+		s.forgetInstance(ctx, inst, err)
+		return nil, serviceUnavailable("The instance could not be created now: the workflow service is unavailable. Try again later.")
+	}
+	log.InfoContext(ctx, "instance create started", "name", inst.Name, "flavor", flavorID, "datastore", dv.Datastore, "version", dv.Name)
+	out := &InstanceResponse{}
+	out.Body.Instance = s.instanceView(ctx, inst, true)
+	return out, nil
+}
+
+// forgetInstance removes the record of an instance whose create workflow did not start.
+// When even that fails, the instance is left in ERROR with a fault, so that it shows what
+// happened and can be deleted.
+func (s *Server) forgetInstance(ctx context.Context, inst *coffer.Instance, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID)
+	err := s.catalog.DeleteInstance(ctx, inst.ID)
+	if err == nil {
+		return
+	}
+	log.ErrorContext(ctx, "remove instance whose create did not start", "error", err)
+	f := coffer.Fault{Message: "The create could not be started; delete the instance.", Details: cause.Error(), Created: s.now().UTC()}
+	if err := s.catalog.RecordFault(ctx, inst.ID, f); err != nil {
+		log.ErrorContext(ctx, "record fault of instance whose create did not start", "error", err)
+	}
+}
+
+// checkCreate checks the request on its own, before anything is looked up.
+func (s *Server) checkCreate(req *InstanceCreate) error {
+	switch {
+	case strings.TrimSpace(req.Name) == "":
+		return badRequest("Invalid request: instance.name: must not be blank.")
+	case req.ReplicaOf != "":
+		return newFault("notImplemented", http.StatusNotImplemented, "Replicas (replica_of) are not supported yet.")
+	case req.RestorePoint != nil:
+		return newFault("notImplemented", http.StatusNotImplemented, "Restoring from a backup (restorePoint) is not supported yet.")
+	case req.Configuration != "":
+		return newFault("notImplemented", http.StatusNotImplemented, "Configuration groups are not supported yet.")
+	case req.FlavorRef.ID() == "":
+		return badRequest("Invalid request: instance.flavorRef: must name a flavor.")
+	case req.Volume.Size < 1 || req.Volume.Size > s.cfg.API.MaxVolumeSize:
+		return badRequest("Invalid request: instance.volume.size: %d is not between 1 and %d (GiB).", req.Volume.Size, s.cfg.API.MaxVolumeSize)
+	}
+	databases := map[string]bool{}
+	for i, d := range req.Databases {
+		if err := checkName(d.Name); err != nil {
+			return badRequest("Invalid request: instance.databases[%d].name: %v.", i, err)
+		}
+		if databases[d.Name] {
+			return badRequest("Invalid request: instance.databases[%d].name: database %s is listed twice.", i, d.Name)
+		}
+		databases[d.Name] = true
+	}
+	users := map[string]bool{}
+	for i, u := range req.Users {
+		if err := checkName(u.Name); err != nil {
+			return badRequest("Invalid request: instance.users[%d].name: %v.", i, err)
+		}
+		if users[u.Name] {
+			return badRequest("Invalid request: instance.users[%d].name: user %s is listed twice.", i, u.Name)
+		}
+		users[u.Name] = true
+		if u.Password == "" {
+			return badRequest("Invalid request: instance.users[%d].password: user %s needs a password.", i, u.Name)
+		}
+		for j, d := range u.Databases {
+			if !databases[d.Name] {
+				return badRequest("Invalid request: instance.users[%d].databases[%d].name: database %q is not among the instance's databases.", i, j, d.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// checkName checks a database or user name.
+func checkName(name string) error {
+	if err := coffer.ValidIdentifier(name); err != nil {
+		return err
+	}
+	if reservedNames[strings.ToLower(name)] {
+		return fmt.Errorf("%s is a reserved name", name)
+	}
+	return nil
+}
+
+// deleteInstance marks the instance DELETING in the catalog, which refuses when another
+// task holds it, and starts its DeleteInstance workflow. When the workflow cannot be started
+// the instance gets its task back, and the client a 503 to retry.
+func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{}, error) {
+	prev, err := s.getInstance(ctx, in.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	what := "Instance " + in.ID
+	if _, err := s.catalog.StartTask(ctx, in.ProjectID, in.ID, coffer.TaskDeleting); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", in.ID, prev.Status())
+		}
+		return nil, faultFor(ctx, s.log, err, what)
+	}
+	log := s.log.With("instance_id", in.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteWorkflowID(in.ID))
+	if err := s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID}); err != nil {
+		log.ErrorContext(ctx, "start delete workflow", "error", err)
+		s.restoreTask(ctx, prev)
+		return nil, serviceUnavailable("The instance could not be deleted now: the workflow service is unavailable. Try again later.")
+	}
+	log.InfoContext(ctx, "instance delete started")
+	return nil, nil
+}
+
+// restoreTask gives an instance back the task it had before a delete that did not start:
+// ERROR with its fault, or NONE.
+func (s *Server) restoreTask(ctx context.Context, prev *coffer.Instance) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	if prev.Task == coffer.TaskError && prev.Fault != nil {
+		err = s.catalog.RecordFault(ctx, prev.ID, *prev.Fault)
+	} else {
+		err = s.catalog.SetTask(ctx, prev.ID, coffer.TaskNone)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "restore task of instance whose delete did not start", "instance_id", prev.ID, "error", err)
+	}
+}
+
+// instanceView shows an instance as Trove does (trove/instance/views.py). Fault details are
+// for admins only, as in Trove: they may hold internals of the cloud.
+func (s *Server) instanceView(ctx context.Context, inst *coffer.Instance, detail bool) InstanceView {
+	base := baseURLFrom(ctx)
+	v := InstanceView{
+		ID:              inst.ID,
+		Name:            inst.Name,
+		Status:          inst.Status(),
+		OperatingStatus: inst.OperatingStatus(s.now(), coffer.HeartbeatExpiry),
+		Links: []Link{
+			{Href: base + "/v1.0/" + inst.ProjectID + "/instances/" + inst.ID, Rel: "self"},
+			{Href: base + "/instances/" + inst.ID, Rel: "bookmark"},
+		},
+		Flavor: FlavorView{ID: inst.FlavorID, Links: []Link{
+			{Href: base + "/v1.0/" + inst.ProjectID + "/flavors/" + inst.FlavorID, Rel: "self"},
+			{Href: base + "/flavors/" + inst.FlavorID, Rel: "bookmark"},
+		}},
+		Datastore: DatastoreView{Type: inst.Datastore, Version: inst.Version},
+		Region:    s.cfg.API.Region,
+		Volume:    VolumeView{Size: inst.VolumeSize},
+	}
+	if inst.Address != "" {
+		v.IP = []string{inst.Address}
+		v.Addresses = []AddressView{{Address: inst.Address, Type: "private"}}
+	}
+	if !detail {
+		return v
+	}
+	v.Created = formatTime(inst.Created)
+	v.Updated = formatTime(inst.Updated)
+	statusUpdated := inst.ServiceStatusUpdated
+	if statusUpdated.IsZero() {
+		statusUpdated = inst.Created
+	}
+	v.ServiceStatusUpdated = formatTime(statusUpdated)
+	if f := inst.Fault; f != nil {
+		v.Fault = &FaultView{Message: f.Message, Created: formatTime(f.Created)}
+		if principalFrom(ctx).IsAdmin() {
+			v.Fault.Details = f.Details
+		}
+	}
+	return v
+}
+
+// formatTime writes t as Trove does.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(troveTime)
+}

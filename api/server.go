@@ -1,0 +1,245 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/config"
+)
+
+// Catalog is what the API reads and writes in the catalog; *catalog.Store implements it.
+type Catalog interface {
+	// FindDatastoreVersion finds a version by datastore and version name or ID (an empty
+	// version is the default); catalog.ErrNotFound when there is none.
+	FindDatastoreVersion(ctx context.Context, datastore, version string) (catalog.DatastoreVersion, error)
+	// CreateInstance records a new instance with task BUILDING.
+	CreateInstance(ctx context.Context, inst *coffer.Instance) error
+	// GetInstance returns a project's instance; catalog.ErrNotFound when the project has none
+	// with that ID.
+	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
+	// ListInstances lists a project's instances by creation, at most limit, after marker.
+	ListInstances(ctx context.Context, projectID string, limit int, marker string) ([]*coffer.Instance, error)
+	// StartTask sets the instance's task when no other holds it; catalog.ErrTaskRunning
+	// otherwise.
+	StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error)
+	// SetTask sets the task, clearing the fault unless the task is ERROR.
+	SetTask(ctx context.Context, id string, task coffer.Task) error
+	// RecordFault sets task ERROR with the fault.
+	RecordFault(ctx context.Context, id string, f coffer.Fault) error
+	// DeleteInstance removes the instance's row.
+	DeleteInstance(ctx context.Context, id string) error
+}
+
+var _ Catalog = (*catalog.Store)(nil)
+
+// Options are what a Server needs.
+type Options struct {
+	// Config gives the API's limits (API.MaxVolumeSize), the region instances show
+	// (API.Region), the region of the OpenStack endpoints (OpenStack.Region) and the guest
+	// timeouts creates carry (Guest).
+	Config config.Config
+	// Catalog is the catalog store, usually a *catalog.Store.
+	Catalog Catalog
+	// Workflows starts the workflows, usually a TemporalWorkflows.
+	Workflows Workflows
+	// OpenStack is the control plane's provider client, authenticated with the service
+	// credentials and re-authenticating (ServiceProvider makes one). It validates callers'
+	// tokens (Keystone), finds flavors (Nova) and images (Glance).
+	OpenStack *gophercloud.ProviderClient
+	// Log receives request errors; nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Server is Coffer's HTTP API. It is an http.Handler.
+type Server struct {
+	api       huma.API
+	mux       *http.ServeMux
+	cfg       config.Config
+	catalog   Catalog
+	workflows Workflows
+	keystone  *keystone
+	cloud     *cloud
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// New builds the API. It fails when an option is missing or when the service catalog of
+// the OpenStack provider lacks Keystone, Nova or Glance.
+func New(opts Options) (*Server, error) {
+	var missing []string
+	if opts.Catalog == nil {
+		missing = append(missing, "Catalog")
+	}
+	if opts.Workflows == nil {
+		missing = append(missing, "Workflows")
+	}
+	if opts.OpenStack == nil {
+		missing = append(missing, "OpenStack")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("api: options %s are required", strings.Join(missing, ", "))
+	}
+	if opts.Config.API.MaxVolumeSize < 1 {
+		return nil, fmt.Errorf("api: Config.API.MaxVolumeSize must be at least 1, got %d", opts.Config.API.MaxVolumeSize)
+	}
+	eo := gophercloud.EndpointOpts{Region: opts.Config.OpenStack.Region}
+	identity, err := openstack.NewIdentityV3(opts.OpenStack, eo)
+	if err != nil {
+		return nil, fmt.Errorf("api: find Keystone in the service catalog: %w", err)
+	}
+	compute, err := openstack.NewComputeV2(opts.OpenStack, eo)
+	if err != nil {
+		return nil, fmt.Errorf("api: find Nova in the service catalog: %w", err)
+	}
+	image, err := openstack.NewImageV2(opts.OpenStack, eo)
+	if err != nil {
+		return nil, fmt.Errorf("api: find Glance in the service catalog: %w", err)
+	}
+	s := newServer(opts)
+	s.keystone = newKeystone(identity, s.now)
+	s.cloud = &cloud{compute: compute, image: image}
+	return s, nil
+}
+
+// newServer registers every route; the dependencies may be missing when only the OpenAPI
+// document is wanted.
+func newServer(opts Options) *Server {
+	useTroveFaults()
+	s := &Server{
+		mux:       http.NewServeMux(),
+		cfg:       opts.Config,
+		catalog:   opts.Catalog,
+		workflows: opts.Workflows,
+		log:       opts.Log,
+		now:       opts.Now,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+
+	cfg := huma.DefaultConfig("Coffer", "1.0")
+	cfg.Info.Description = "Coffer's database-as-a-service API: OpenStack Trove's v1.0 API, " +
+		"so that python-troveclient, gophercloud and Terraform work unchanged. " +
+		"Authenticate with a Keystone token in X-Auth-Token, scoped to the project in the path."
+	// No $schema field or Link header in responses: bodies are exactly Trove's.
+	cfg.CreateHooks = nil
+	// Clients send keys Coffer does not use (python-troveclient sends nics, locality, ...).
+	cfg.AllowAdditionalPropertiesByDefault = true
+	// The docs page is Coffer's own (docs.go), with its scripts served from here.
+	cfg.DocsPath = ""
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"keystone": {Type: "apiKey", In: "header", Name: "X-Auth-Token",
+			Description: "A Keystone v3 token scoped to the project in the path."},
+	}
+	s.api = humago.New(s.mux, cfg)
+
+	s.registerVersions()
+	v1 := huma.NewGroup(s.api, "/v1.0/{project_id}")
+	v1.UseMiddleware(s.authenticate)
+	v1.UseSimpleModifier(func(op *huma.Operation) {
+		op.Security = []map[string][]string{{"keystone": {}}}
+		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable)
+	})
+	s.registerInstances(v1)
+	s.registerDocs()
+	return s
+}
+
+// Spec returns the OpenAPI 3.1 document of the API, as served at /openapi.yaml.
+func Spec() *huma.OpenAPI { return newServer(Options{}).api.OpenAPI() }
+
+type loggerKey struct{}
+
+type baseURLKey struct{}
+
+// loggerFrom returns the server's logger for code huma calls without the server.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// baseURLFrom returns the URL clients reached the API at, for the links in bodies.
+func baseURLFrom(ctx context.Context) string {
+	s, _ := ctx.Value(baseURLKey{}).(string)
+	return s
+}
+
+// ServeHTTP serves the API. Requests no route serves get Trove faults too.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := context.WithValue(r.Context(), loggerKey{}, s.log)
+	ctx = context.WithValue(ctx, baseURLKey{}, requestBaseURL(r))
+	r = r.WithContext(ctx)
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			s.log.ErrorContext(ctx, "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			writeFault(w, internalFault())
+		}
+	}()
+	if !s.routed(r) {
+		unmatched(w, r, s.mux, s.routedPath(r))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// rootPattern is the ServeMux pattern of GET /, which also matches every path no other GET
+// route serves.
+const rootPattern = "GET /"
+
+// routed reports whether a route serves r's method and path.
+func (s *Server) routed(r *http.Request) bool {
+	_, pattern := s.mux.Handler(r)
+	return pattern != "" && (pattern != rootPattern || r.URL.Path == "/")
+}
+
+// routedPath reports whether a route serves r's path with any method.
+func (s *Server) routedPath(r *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		c := r.Clone(r.Context())
+		c.Method = m
+		if s.routed(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestBaseURL is the scheme and host the client used, honouring a proxy's
+// X-Forwarded-Proto and X-Forwarded-Host.
+func requestBaseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	host := r.Host
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+		host, _, _ = strings.Cut(h, ",")
+		host = strings.TrimSpace(host)
+	}
+	return scheme + "://" + host
+}

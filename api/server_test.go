@@ -1,0 +1,117 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/api"
+)
+
+var update = flag.Bool("update", false, "rewrite api/openapi.yaml from the code")
+
+// TestOpenAPISpecIsCurrent fails when the committed api/openapi.yaml is not what the code
+// describes.
+func TestOpenAPISpecIsCurrent(t *testing.T) {
+	got, err := api.Spec().YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("openapi.yaml", got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatalf("read the committed spec: %v (create it with: go test ./api -run TestOpenAPISpecIsCurrent -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("api/openapi.yaml is stale: the routes or their types changed. Refresh it with:\n" +
+			"\tgo test ./api -run TestOpenAPISpecIsCurrent -update\nand commit it.")
+	}
+}
+
+func TestVersionsNeedNoToken(t *testing.T) {
+	h := newHarness(t)
+	r := h.do(http.MethodGet, "/", "", nil)
+	var got struct {
+		Versions []struct {
+			ID, Status, Updated string
+			Links               []struct{ Href, Rel string }
+		}
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || r.status != http.StatusOK {
+		t.Fatalf("GET /: got HTTP %d %s", r.status, r.body)
+	}
+	if len(got.Versions) != 1 || got.Versions[0].ID != "v1.0" || got.Versions[0].Status != "CURRENT" ||
+		got.Versions[0].Updated != "2012-08-01T00:00:00Z" || len(got.Versions[0].Links) != 1 || got.Versions[0].Links[0].Rel != "self" {
+		t.Errorf("GET /: got %s", r.body)
+	}
+}
+
+func TestUnknownRoutesAnswerTroveFaults(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	r := h.do(http.MethodGet, "/nothing/here", "", nil)
+	wantFault(t, "unknown path", r, http.StatusNotFound, "itemNotFound")
+	r = h.do(http.MethodPost, "/nothing/here", "", "{}")
+	wantFault(t, "POST to an unknown path", r, http.StatusNotFound, "itemNotFound")
+	r = h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances", demo.token, "{}")
+	wantFault(t, "unknown method", r, http.StatusMethodNotAllowed, "badMethod")
+}
+
+// TestDocsAreServedOffline checks that /docs and everything it loads come from Coffer.
+func TestDocsAreServedOffline(t *testing.T) {
+	h := newHarness(t)
+	r := h.do(http.MethodGet, "/docs", "", nil)
+	if r.status != http.StatusOK || !strings.Contains(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /docs: got HTTP %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(string(r.body), -1)
+	if len(refs) < 3 {
+		t.Fatalf("GET /docs: got %d references in %s, want the stylesheet and scripts", len(refs), r.body)
+	}
+	for _, ref := range refs {
+		if !strings.HasPrefix(ref[1], "/docs/") {
+			t.Errorf("GET /docs: the page loads %s, which Coffer does not serve", ref[1])
+			continue
+		}
+		a := h.do(http.MethodGet, ref[1], "", nil) // Go's client asks for gzip and unpacks it
+		if a.status != http.StatusOK || len(a.body) < 100 {
+			t.Errorf("GET %s: got HTTP %d with %d bytes", ref[1], a.status, len(a.body))
+		}
+	}
+	for _, path := range []string{"/openapi.json", "/openapi.yaml"} {
+		if r := h.do(http.MethodGet, path, "", nil); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("/v1.0/{project_id}/instances")) {
+			t.Errorf("GET %s: got HTTP %d without the instance routes", path, r.status)
+		}
+	}
+}
+
+// TestInternalErrorsAreGeneric checks that an unexpected failure answers 500 instanceFault
+// with a message that tells nothing of the cause, which goes to the log only.
+func TestInternalErrorsAreGeneric(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	id := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	h.catalog.breakWith(errors.New("catalog: dial 10.1.2.3:5432: password authentication failed"))
+	for _, path := range []string{"/instances", "/instances/" + id} {
+		r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+path, demo.token, nil)
+		msg := wantFault(t, "GET "+path, r, http.StatusInternalServerError, "instanceFault")
+		if strings.Contains(msg, "10.1.2.3") || strings.Contains(string(r.body), "password") {
+			t.Errorf("GET %s: got %s, which shows the cause", path, r.body)
+		}
+	}
+	if !strings.Contains(h.log.String(), "10.1.2.3") {
+		t.Errorf("the log does not have the cause:\n%s", h.log.String())
+	}
+}
