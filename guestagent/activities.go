@@ -43,7 +43,7 @@ func (a *activities) Prepare(ctx context.Context, in PrepareInput) error {
 	if in.Datastore != "" && in.Datastore != a.datastore {
 		return a.fail(ctx, PrepareActivity, fmt.Errorf("prepare %s: %w: this agent runs %s", in.Datastore, ErrInvalid, a.datastore))
 	}
-	a.logger(ctx).Info("preparing the engine", "datastore", a.datastore, "version", in.Version,
+	a.logger(ctx).Info("preparing the engine", "version", in.Version,
 		"databases", databaseNames(in.Databases), "users", userNames(in.Users))
 	if err := a.driver.Prepare(ctx, in); err != nil {
 		return a.fail(ctx, PrepareActivity, err)

@@ -89,6 +89,9 @@ func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logge
 	if err != nil {
 		// Not fatal: Health reports it, and Prepare starts the engine again.
 		log.Error("could not start the engine at boot", "error", err)
+	} else {
+		r := driver.Health(ctx)
+		log.Info("engine at boot", "status", r.Status, "detail", r.Detail)
 	}
 
 	c, err := dial(ctx, client.Options{

@@ -23,7 +23,8 @@ type Driver interface {
 	Prepare(ctx context.Context, in PrepareInput) error
 	// Start starts an engine that an earlier Prepare made, with the configuration of the
 	// instance's current flavor (the server rebooted, or was resized). It does nothing when
-	// the engine runs already or was never prepared.
+	// the engine was never prepared or runs already with that configuration; an engine that
+	// runs with another flavor's configuration is restarted.
 	Start(ctx context.Context) error
 	// CreateDatabases makes the databases that do not exist yet; existing ones are left alone.
 	CreateDatabases(ctx context.Context, dbs []coffer.Database) error

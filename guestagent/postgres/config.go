@@ -1,6 +1,10 @@
 package postgres
 
-import "strconv"
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
 
 // maxConnections is the engine's connection limit; work_mem is sized against it.
 const maxConnections = 100
@@ -28,4 +32,32 @@ func settings(ramMB int) map[string]string {
 	s["maintenance_work_mem"] = strconv.Itoa(min(max(ramMB/20, 1), 1024)) + "MB"
 	s["work_mem"] = strconv.Itoa(max(ramMB*1024/(4*maxConnections), 64)) + "kB"
 	return s
+}
+
+// memorySettings are the settings that change with the flavor.
+var memorySettings = []string{"shared_buffers", "effective_cache_size", "maintenance_work_mem", "work_mem"}
+
+// staleSettings reports whether the running server's memory settings differ from want (the
+// server kept running across a resize). The server compares the sizes itself, since it shows
+// them in its own units ("1GB" for 1024MB).
+func (d *Driver) staleSettings(ctx context.Context, want map[string]string) (bool, error) {
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, name := range memorySettings {
+		v, ok := want[name]
+		if !ok {
+			continue
+		}
+		var same bool
+		if err := conn.QueryRow(ctx, "SELECT pg_size_bytes(current_setting($1)) = pg_size_bytes($2)", name, v).Scan(&same); err != nil {
+			return false, fmt.Errorf("compare %s: %w", name, err)
+		}
+		if !same {
+			return true, nil
+		}
+	}
+	return false, nil
 }

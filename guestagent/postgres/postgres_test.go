@@ -270,6 +270,27 @@ func TestMemorySettingsFollowTheFlavorAfterARestart(t *testing.T) {
 	if got := show(ctx, t, d, "shared_buffers"); got != "256MB" {
 		t.Errorf("SHOW shared_buffers after a resize to 1GB: got %s, want 256MB", got)
 	}
+
+	// The engine outlived its agent across a resize to 4GB: the new agent restarts it.
+	huge := small
+	huge.Flavor.RAMMB = 4096
+	d = newTestDriver(t, huge)
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("Start with 4GB over a running server: %v", err)
+	}
+	if got := show(ctx, t, d, "shared_buffers"); got != "1GB" {
+		t.Errorf("SHOW shared_buffers after a resize to 4GB: got %s, want 1GB", got)
+	}
+	pid, err := d.cluster.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("Start again: %v", err)
+	}
+	if again, _ := d.cluster.PID(); again != pid {
+		t.Errorf("Start of a server with the right settings restarted it (pid %d, then %d)", pid, again)
+	}
 	again, err := os.ReadFile(filepath.Join(volume, "agent.secret"))
 	if err != nil || string(again) != string(secret) {
 		t.Errorf("agent.secret changed across a restart (%v)", err)

@@ -66,8 +66,23 @@ func (d *Driver) Start(ctx context.Context) error {
 	return d.start(ctx)
 }
 
+// start starts the cluster with the flavor's settings. A cluster that runs already with
+// other memory settings (it outlived the agent across a resize) is restarted to take them.
 func (d *Driver) start(ctx context.Context) error {
-	if err := d.cluster.Start(ctx, settings(d.ramMB)); err != nil {
+	want := settings(d.ramMB)
+	if d.cluster.Running() {
+		stale, err := d.staleSettings(ctx, want)
+		if err != nil {
+			return fmt.Errorf("check the running server's settings: %w", err)
+		}
+		if !stale {
+			return nil
+		}
+		if err := d.cluster.Stop(ctx); err != nil {
+			return err
+		}
+	}
+	if err := d.cluster.Start(ctx, want); err != nil {
 		return err
 	}
 	return d.cluster.WaitReady(ctx)
