@@ -1,6 +1,7 @@
 package devcloud
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,7 +48,8 @@ type hypervisor struct {
 
 // guest is one server's running process.
 type guest struct {
-	pid      int // also the process group ID
+	pid      int    // also the process group ID
+	marker   string // COFFER_CONFIG_DRIVE=<dir>, in the environment of every process of the server
 	done     chan struct{}
 	booting  bool  // an exit now is a failed boot, which boot itself reports
 	stopping bool  // an exit now was asked for
@@ -146,7 +149,7 @@ func (h *hypervisor) boot(id string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("start %s: %w", h.program, err)
 	}
-	g := &guest{pid: cmd.Process.Pid, done: make(chan struct{}), booting: true}
+	g := &guest{pid: cmd.Process.Pid, marker: configdrive.EnvVar + "=" + h.c.configDriveDir(id), done: make(chan struct{}), booting: true}
 	h.guests[id] = g
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -219,8 +222,31 @@ func (h *hypervisor) terminate(g *guest) {
 		_ = syscall.Kill(-g.pid, syscall.SIGKILL)
 		<-g.done
 	}
-	// Children the leader left behind in its group go with it.
+	// Children the leader left behind in its group go with it, and so does every process of
+	// the "VM" that left the group (a database server daemonizes): the power is off.
 	_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+	killMarked(g.marker)
+}
+
+// killMarked SIGKILLs every process whose environment holds marker. Processes of a server
+// inherit COFFER_CONFIG_DRIVE from its first process, and engines started through pgcluster
+// keep it, so this finds a server's processes even after they left its process group.
+func killMarked(marker string) {
+	want := []byte(marker + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // running reports whether a server has a process.
@@ -276,5 +302,6 @@ func (h *hypervisor) crash(id string) error {
 	if err := syscall.Kill(-g.pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill server %s: %w", id, err)
 	}
+	killMarked(g.marker)
 	return nil
 }

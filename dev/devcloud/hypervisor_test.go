@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,58 @@ func TestHypervisorKillsGuestThatIgnoresTerm(t *testing.T) {
 	}
 	waitServer(t, nova, s.ID, "SHUTOFF")
 	waitGone(t, pid)
+}
+
+// daemonGuest starts a child that leaves the process group, as a database server does, and
+// records its PID in the server's folder.
+const daemonGuest = `#!/bin/sh
+setsid sleep 1000 </dev/null >/dev/null 2>&1 &
+echo $! > daemon.pid
+exec sleep 1000
+`
+
+func daemonPID(t *testing.T, tc *testCloud, id string) int {
+	t.Helper()
+	path := filepath.Join(tc.cfg.DataDir, "servers", id, "daemon.pid")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no daemon.pid for server %s", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestStopAndCrashTakeDownProcessesThatLeftTheGroup(t *testing.T) {
+	dir := t.TempDir()
+	writeGuest(t, dir, "guest.sh", daemonGuest)
+	tc := startCloud(t, func(cfg *devcloud.Config) { cfg.Hypervisor.Command = []string{filepath.Join(dir, "guest.sh")} })
+	ctx := context.Background()
+	nova := tc.compute("demo")
+	s := bootServer(t, tc, nova, servers.CreateOpts{Name: "daemons"})
+
+	daemon := daemonPID(t, tc, s.ID)
+	if err := devcloud.CrashServer(ctx, tc.provider("admin"), devcloud.AdminBaseURL(tc.identityURL()), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitServer(t, nova, s.ID, "SHUTOFF")
+	waitGone(t, daemon)
+
+	if err := os.Remove(filepath.Join(tc.cfg.DataDir, "servers", s.ID, "daemon.pid")); err != nil {
+		t.Fatal(err)
+	}
+	if err := servers.Start(ctx, nova, s.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitServer(t, nova, s.ID, "ACTIVE")
+	daemon = daemonPID(t, tc, s.ID)
+	if err := servers.Stop(ctx, nova, s.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitServer(t, nova, s.ID, "SHUTOFF")
+	waitGone(t, daemon)
 }
