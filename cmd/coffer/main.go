@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devcloudCommand(log))
+	root.AddCommand(apiCommand(log), workerCommand(log), guestagentCommand(log), migrateCommand(log), devcloudCommand(log))
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

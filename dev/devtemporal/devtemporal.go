@@ -44,6 +44,9 @@ type Options struct {
 	Namespace string
 	// SearchAttributes are registered (all as Keyword) on the namespace.
 	SearchAttributes []string
+	// LogErrors writes the server's own error log to standard error. It is noisy (every
+	// startup race and shutdown logs a stack), so it is off unless asked for.
+	LogErrors bool
 }
 
 // Server is a running Temporal server with its UI.
@@ -127,7 +130,10 @@ func Start(opts Options) (*Server, error) {
 		}},
 		PublicClient: config.PublicClient{HostPort: frontend},
 	}
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "error"}))
+	var logger log.Logger = log.NewNoopLogger()
+	if opts.LogErrors {
+		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "error"}))
+	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/config"
+)
+
+func apiCommand(log *slog.Logger) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the Trove v1.0 REST API (OpenAPI 3.1 at /openapi.json, docs at /docs)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(file, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, err := catalog.Open(ctx, cfg.Catalog.URL)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			c, err := dialTemporal(cfg, log)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			pc, err := api.ServiceProvider(ctx, cfg.OpenStack)
+			if err != nil {
+				return fmt.Errorf("api: %w", err)
+			}
+			handler, err := api.New(api.Options{
+				Config: cfg, Catalog: store, Workflows: api.TemporalWorkflows{Client: c}, OpenStack: pc, Log: log.With("role", "api"),
+			})
+			if err != nil {
+				return err
+			}
+			return serveHTTP(ctx, cfg.API.Listen, handler, log)
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file")
+	cmd.Flags().String("api-listen", "", "listen address, host:port")
+	return cmd
+}
+
+// serveHTTP serves handler on addr until ctx ends, then drains requests for a few seconds.
+func serveHTTP(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("api listening", "url", "http://"+addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

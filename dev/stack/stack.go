@@ -1,0 +1,249 @@
+// Package stack starts all of Coffer on one machine, every part real: an embedded Temporal
+// server with its Web UI, the catalog's PostgreSQL cluster, the devcloud (whose servers run
+// `coffer guestagent`), the API and the worker. coffer-dev runs it for people; end-to-end
+// tests run it on free ports in a temporary folder.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/codec"
+	"github.com/coffer-dbaas/coffer/config"
+	"github.com/coffer-dbaas/coffer/dev/devcloud"
+	"github.com/coffer-dbaas/coffer/dev/devtemporal"
+	"github.com/coffer-dbaas/coffer/pgcluster"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// Options say where the stack keeps its state and listens. Zero ports take Coffer's usual
+// ones (Temporal 7233, Web UI 8233, devcloud 5000, API 8779, catalog 5433).
+type Options struct {
+	DataDir string
+	Host    string
+	// CofferBinary is the `coffer` executable the devcloud boots as each server's guest agent.
+	CofferBinary string
+	TemporalPort int
+	UIPort       int // -1 runs no Web UI
+	CloudPort    int
+	APIPort      int
+	CatalogPort  int
+	// NetworkCIDR is the range instances get their addresses from (inside 127.0.0.0/8).
+	NetworkCIDR string
+	// Guest bounds how long guests may take (zero: the config defaults).
+	GuestStartTimeout time.Duration
+	Log               *slog.Logger
+	// TemporalLog writes the Temporal server's own error log to standard error.
+	TemporalLog bool
+}
+
+// Stack is a running Coffer.
+type Stack struct {
+	Temporal *devtemporal.Server
+	Cloud    *devcloud.Cloud
+	Catalog  *catalog.Store
+	Client   client.Client
+	// Config is the configuration the API and the worker run with.
+	Config config.Config
+	// APIURL is the Coffer API's base URL (the catalog's "database" service without /v1.0).
+	APIURL string
+
+	catalogCluster *pgcluster.Cluster
+	worker         worker.Worker
+	servers        []*http.Server
+	log            *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	for _, p := range []struct {
+		port *int
+		def  int
+	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}} {
+		if *p.port == 0 {
+			*p.port = p.def
+		}
+	}
+	if o.NetworkCIDR == "" {
+		o.NetworkCIDR = "127.10.0.0/16"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Start starts every part and returns once the API answers. On an error it stops what it
+// started.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	opts.defaults()
+	s := &Stack{log: opts.Log}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	hostPort := func(port int) string { return net.JoinHostPort(opts.Host, strconv.Itoa(port)) }
+
+	uiPort := opts.UIPort
+	if uiPort < 0 {
+		uiPort = 0
+	}
+	s.Temporal, err = devtemporal.Start(devtemporal.Options{
+		DataDir: filepath.Join(opts.DataDir, "temporal"), Host: opts.Host,
+		FrontendPort: opts.TemporalPort, UIPort: uiPort, SearchAttributes: workflows.SearchAttributeNames,
+		LogErrors: opts.TemporalLog,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var catalogURL string
+	s.catalogCluster, catalogURL, err = catalogCluster(ctx, filepath.Join(opts.DataDir, "catalog"), opts.Host, opts.CatalogPort)
+	if err != nil {
+		return nil, err
+	}
+	if err := catalog.Migrate(ctx, catalogURL); err != nil {
+		return nil, err
+	}
+	if s.Catalog, err = catalog.Open(ctx, catalogURL); err != nil {
+		return nil, err
+	}
+
+	codecKey, err := secretFile(filepath.Join(opts.DataDir, "codec.key"))
+	if err != nil {
+		return nil, err
+	}
+	s.APIURL = "http://" + hostPort(opts.APIPort)
+
+	cloudCfg := devcloud.DefaultConfig()
+	cloudCfg.Listen = hostPort(opts.CloudPort)
+	cloudCfg.DataDir = filepath.Join(opts.DataDir, "devcloud")
+	cloudCfg.DatabaseURL = s.APIURL
+	cloudCfg.Network.CIDR = opts.NetworkCIDR
+	cloudCfg.Hypervisor.Command = []string{opts.CofferBinary, "guestagent"}
+	if s.Cloud, err = devcloud.New(cloudCfg, opts.Log.With("role", "devcloud")); err != nil {
+		return nil, err
+	}
+	if err := s.serve(cloudCfg.Listen, s.Cloud.Handler()); err != nil {
+		return nil, err
+	}
+
+	cfg := config.Defaults()
+	cfg.Temporal.HostPort = s.Temporal.FrontendHostPort()
+	cfg.Catalog.URL = catalogURL
+	cfg.API.Listen = hostPort(opts.APIPort)
+	cfg.OpenStack.AuthURL = s.Cloud.IdentityURL()
+	cfg.OpenStack.Username, cfg.OpenStack.Password, cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
+	cfg.CodecKey = codecKey
+	if opts.GuestStartTimeout > 0 {
+		cfg.Guest.StartTimeout = opts.GuestStartTimeout
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s.Config = cfg
+
+	key, _ := cfg.CodecKeyBytes()
+	dc, err := codec.DataConverter(key)
+	if err != nil {
+		return nil, err
+	}
+	s.Client, err = client.Dial(client.Options{
+		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace, DataConverter: dc,
+		Logger: sdklog.NewStructuredLogger(opts.Log.With("component", "temporal")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to temporal: %w", err)
+	}
+
+	acts, err := activities.NewActivities(ctx, cfg, s.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	s.worker = worker.New(s.Client, workflows.ControlTaskQueue, worker.Options{})
+	workflows.Register(s.worker)
+	s.worker.RegisterActivity(acts)
+	if err := s.worker.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+
+	pc, err := api.ServiceProvider(ctx, cfg.OpenStack)
+	if err != nil {
+		return nil, err
+	}
+	handler, err := api.New(api.Options{
+		Config: cfg, Catalog: s.Catalog, Workflows: api.TemporalWorkflows{Client: s.Client}, OpenStack: pc,
+		Log: opts.Log.With("role", "api"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.serve(cfg.API.Listen, handler); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve listens on addr and serves handler in the background until Stop.
+func (s *Stack) serve(addr string, handler http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "addr", addr, "error", err)
+		}
+	}()
+	return nil
+}
+
+// Stop stops every part, the instances' servers included (they boot again at the next
+// Start), and leaves the state on disk.
+func (s *Stack) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := len(s.servers) - 1; i >= 0; i-- {
+		_ = s.servers[i].Shutdown(ctx)
+	}
+	if s.worker != nil {
+		s.worker.Stop()
+	}
+	if s.Client != nil {
+		s.Client.Close()
+	}
+	if s.Cloud != nil {
+		_ = s.Cloud.Close()
+	}
+	if s.Catalog != nil {
+		s.Catalog.Close()
+	}
+	if s.catalogCluster != nil {
+		if err := s.catalogCluster.Stop(ctx); err != nil {
+			s.log.Error("stop the catalog cluster", "error", err)
+		}
+	}
+	if s.Temporal != nil {
+		if err := s.Temporal.Stop(); err != nil {
+			s.log.Error("stop temporal", "error", err)
+		}
+	}
+}
