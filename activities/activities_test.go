@@ -403,7 +403,7 @@ func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
 	if err := v.Get(&r); err != nil || r.ServerID != "srv-1" || r.VolumeID != "vol-1" {
 		t.Errorf("GetInstanceResources: got %+v (%v)", r, err)
 	}
-	v, err = env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "gone"})
+	_, err = env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "gone"})
 	if err != nil {
 		t.Fatalf("GetInstanceResources of a missing instance: %v, want empty resources", err)
 	}

@@ -249,13 +249,6 @@ func killMarked(marker string) {
 	}
 }
 
-// running reports whether a server has a process.
-func (h *hypervisor) running(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.guests[id] != nil
-}
-
 // resume boots again the servers that were ACTIVE when the cloud last stopped, and finishes
 // the operations a stop interrupted (see Cloud.resumeServer).
 func (h *hypervisor) resume() {

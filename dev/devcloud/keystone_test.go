@@ -76,7 +76,11 @@ func TestPasswordAuthGivesProjectTokenWithCatalogAndRoles(t *testing.T) {
 		}
 	}
 	// The project-scoped endpoints carry the token's project.
-	url, err := openstack.V3EndpointURL(catalog, gophercloud.EndpointOpts{Type: "object-store", Availability: gophercloud.AvailabilityPublic})
+	pc, err := openstack.NewClient(tc.identityURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := openstack.V3Endpoint(context.Background(), pc, catalog, gophercloud.EndpointOpts{Type: "object-store", Availability: gophercloud.AvailabilityPublic})
 	if err != nil || strings.TrimSuffix(url, "/") != tc.cloud.URL()+"/object-store/v1/AUTH_"+project.ID {
 		t.Errorf("got object-store URL %q (err %v), want one for AUTH_%s", url, err, project.ID)
 	}

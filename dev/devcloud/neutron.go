@@ -15,9 +15,8 @@ import (
 // neutronTime is the timestamp format Neutron writes.
 const neutronTime = "2006-01-02T15:04:05Z"
 
-// neutronFault is a Neutron error with its specific type ("PortNotFound"). It is an error so
-// that createPortLocked can hand it to Nova's code, and a handler found under c.mu writes it
-// once the lock is released.
+// neutronFault is a Neutron error with its specific type ("PortNotFound"). A handler that
+// finds one under c.mu writes it once the lock is released.
 type neutronFault struct {
 	status int
 	typ    string
@@ -311,21 +310,6 @@ type portSpec struct {
 	SecurityGroups                                                 []string
 	DefaultGroups                                                  bool // SecurityGroups is unset: use the project's "default" group
 	Tags                                                           []string
-}
-
-// createPortLocked makes a port on a network with the next free fixed IP of its first
-// subnet. groupIDs nil gives the port the project's "default" security group, as Neutron
-// does; an empty, non-nil slice gives it none. The error is a *neutronFault. The caller holds
-// c.mu and saves.
-func (c *Cloud) createPortLocked(projectID, networkID, name, deviceID, deviceOwner string, groupIDs []string) (*port, error) {
-	p, f := c.newPortLocked(portSpec{
-		ProjectID: projectID, NetworkID: networkID, Name: name, DeviceID: deviceID,
-		DeviceOwner: deviceOwner, SecurityGroups: groupIDs, DefaultGroups: groupIDs == nil,
-	})
-	if f != nil {
-		return nil, f
-	}
-	return p, nil
 }
 
 // newPortLocked makes a port as Neutron would: its network must exist, the fixed IP asked for
