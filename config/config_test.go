@@ -62,3 +62,14 @@ func TestValidateNamesTheBadKeys(t *testing.T) {
 		t.Errorf("error %q shows the codec key", err)
 	}
 }
+
+func TestExampleConfigIsCompleteButForItsSecrets(t *testing.T) {
+	_, err := config.Load("coffer.example.yaml", nil)
+	if err == nil || !strings.Contains(err.Error(), "config key codec_key") {
+		t.Fatalf("got %v, want the example to load and only miss a real codec key", err)
+	}
+	t.Setenv("COFFER_CODEC_KEY", key)
+	if _, err := config.Load("coffer.example.yaml", nil); err != nil {
+		t.Fatalf("example with a codec key: %v", err)
+	}
+}
