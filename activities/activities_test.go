@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
@@ -27,6 +25,7 @@ import (
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
+	"github.com/coffer-dbaas/coffer/dev/devcloud/devcloudtest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -46,69 +45,26 @@ type cloud struct {
 // agent) and builds the activities with NewActivities, as `coffer worker` does.
 func startCloud(t *testing.T, command ...string) *cloud {
 	t.Helper()
-	cfg := devcloud.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = freeAddr(t)
-	cfg.Hypervisor.Command = command
-	cfg.Hypervisor.StopTimeout = 2 * time.Second
-	dc, err := devcloud.New(cfg, nil)
-	if err != nil {
-		t.Fatalf("start devcloud: %v", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		_ = dc.Close()
-		t.Fatalf("listen %s: %v", cfg.Listen, err)
-	}
-	srv := &http.Server{Handler: dc.Handler()}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve devcloud: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-		if err := dc.Close(); err != nil {
-			t.Errorf("close devcloud: %v", err)
-		}
-	})
-
+	dc := devcloudtest.Start(t, func(cfg *devcloud.Config) { cfg.Hypervisor.Command = command })
 	c := &cloud{t: t, url: dc.IdentityURL()}
 	ccfg := config.Defaults()
 	ccfg.OpenStack = config.OpenStack{
 		AuthURL: c.url, Username: "coffer", Password: "coffer", ProjectName: "service",
-		UserDomainName: "Default", ProjectDomainName: "Default", Region: cfg.Region, Network: "private",
+		UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
 	}
 	ccfg.Guest.TemporalHostPort = "10.0.0.1:7233"
 	ccfg.CodecKey = codecKey
+	var err error
 	c.acts, err = activities.NewActivities(context.Background(), ccfg, newMemCatalog())
 	if err != nil {
 		t.Fatalf("NewActivities: %v", err)
 	}
 	c.acts.PollInterval = 50 * time.Millisecond
-	c.admin, err = openstack.AuthenticatedClient(context.Background(), gophercloud.AuthOptions{
-		IdentityEndpoint: c.url, Username: "admin", Password: "admin", DomainName: "Default", TenantName: "admin",
-	})
-	if err != nil {
-		t.Fatalf("authenticate as admin: %v", err)
-	}
+	c.admin = devcloudtest.Login(t, dc, "admin")
 	var s testsuite.WorkflowTestSuite
 	c.env = s.NewTestActivityEnvironment()
 	c.env.RegisterActivity(c.acts)
 	return c
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // run executes an activity as a worker would (heartbeats work) and decodes its result.
