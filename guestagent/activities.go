@@ -36,6 +36,7 @@ func (a *activities) register(w worker.Registry) {
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	a.registerEveryday(w)
 }
 
 // Prepare runs the driver's Prepare; see PrepareActivity.
@@ -95,8 +96,13 @@ func (a *activities) StopEngine(ctx context.Context) error {
 // are retried by the caller's retry policy.
 func (a *activities) fail(ctx context.Context, name string, err error) error {
 	a.logger(ctx).Error("activity failed", "activity", name, "error", err)
-	if errors.Is(err, ErrInvalid) {
+	switch {
+	case errors.Is(err, ErrInvalid):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalid, nil)
+	case errors.Is(err, ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeNotFound, nil)
+	case errors.Is(err, ErrExists):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeExists, nil)
 	}
 	return err
 }

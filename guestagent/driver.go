@@ -36,6 +36,36 @@ type Driver interface {
 	Health(ctx context.Context) HealthReport
 	// Stop stops the engine cleanly; a stopped engine is no error.
 	Stop(ctx context.Context) error
+
+	// The tenant's databases, users and root (see the activities of the same names). Missing
+	// databases or users wrap ErrNotFound, existing ones ErrExists, system ones ErrInvalid.
+
+	// ListDatabases lists the tenant's databases, sorted by name.
+	ListDatabases(ctx context.Context) ([]coffer.Database, error)
+	// DeleteDatabase drops a database, ending its sessions first.
+	DeleteDatabase(ctx context.Context, name string) error
+	// ListUsers lists the tenant's users, sorted by name, with their databases.
+	ListUsers(ctx context.Context) ([]UserInfo, error)
+	// GetUser shows one user; a host other than the user's is ErrNotFound.
+	GetUser(ctx context.Context, user UserRef) (UserInfo, error)
+	// UpdateUser renames a user, or sets its password or host.
+	UpdateUser(ctx context.Context, in UpdateUserInput) error
+	// DeleteUser drops a user; what it owned passes to the agent.
+	DeleteUser(ctx context.Context, user UserRef) error
+	// ChangePasswords sets the passwords of existing users; none changes when one is missing.
+	ChangePasswords(ctx context.Context, users []coffer.User) error
+	// GrantAccess gives the user all rights on each database.
+	GrantAccess(ctx context.Context, in AccessInput) error
+	// RevokeAccess takes the user's rights on each database away.
+	RevokeAccess(ctx context.Context, in AccessInput) error
+	// ListAccess lists the databases the user may connect to, sorted.
+	ListAccess(ctx context.Context, user UserRef) ([]string, error)
+	// EnableRoot makes RootUser a superuser that logs in with password.
+	EnableRoot(ctx context.Context, password string) error
+	// DisableRoot stops RootUser from logging in; no root is no error.
+	DisableRoot(ctx context.Context) error
+	// RootEnabled reports whether RootUser can log in.
+	RootEnabled(ctx context.Context) (bool, error)
 }
 
 // NewDriver makes an engine's driver for the instance: cfg is the agent's configuration, inst
@@ -44,3 +74,10 @@ type NewDriver func(cfg Config, inst configdrive.Instance) (Driver, error)
 
 // ErrInvalid marks a request that no retry can mend, such as a reserved or malformed name.
 var ErrInvalid = errors.New("invalid request")
+
+// ErrNotFound marks a request naming a database or user that does not exist; ErrExists one
+// that would make a database or user that exists already. Neither is retried.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)

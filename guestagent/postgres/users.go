@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/guestagent"
@@ -11,13 +10,13 @@ import (
 )
 
 func validateUser(u coffer.User) error {
-	if err := validateName("user", u.Name); err != nil {
+	// pg_ roles are PostgreSQL's predefined ones (pg_read_server_files, ...): the agent
+	// must never give one a password; nor root, which only root enable makes.
+	if err := validateRoleName(u.Name); err != nil {
 		return err
 	}
-	// pg_ roles are PostgreSQL's predefined ones (pg_read_server_files, ...): the agent
-	// must never give one a password.
-	if strings.HasPrefix(strings.ToLower(u.Name), "pg_") {
-		return fmt.Errorf("user %q: %w: names starting with pg_ are reserved", u.Name, guestagent.ErrInvalid)
+	if err := validateHost(u.Name, u.Host); err != nil {
+		return err
 	}
 	if u.Password == "" {
 		return fmt.Errorf("user %s: %w: the password is empty", u.Name, guestagent.ErrInvalid)
@@ -87,6 +86,11 @@ func (d *Driver) createUser(ctx context.Context, conn *pgx.Conn, u coffer.User) 
 	}
 	if _, err := conn.Exec(ctx, stmt); err != nil {
 		return fmt.Errorf("create user %s: %w", u.Name, classify(err))
+	}
+	if u.Host != "" {
+		if err := setHost(ctx, conn, u.Name, u.Host); err != nil {
+			return fmt.Errorf("create user %s: set its host: %w", u.Name, err)
+		}
 	}
 	role := pgx.Identifier{u.Name}.Sanitize()
 	for _, db := range u.Databases {
