@@ -21,6 +21,12 @@ const (
 	TaskDeleting  Task = "DELETING"
 	TaskRebooting Task = "REBOOTING"
 	TaskResizing  Task = "RESIZING"
+	// TaskPromoting: a replica is being made the primary of its group (switchover).
+	TaskPromoting Task = "PROMOTING"
+	// TaskEjecting: a dead primary is being replaced by its most advanced replica (failover).
+	TaskEjecting Task = "EJECTING"
+	// TaskDetaching: a replica is being made a standalone instance.
+	TaskDetaching Task = "DETACHING"
 	// TaskError marks a task that failed; the fault says why. Status shows ERROR.
 	TaskError Task = "ERROR"
 )
@@ -94,6 +100,12 @@ func (i *Instance) Status() string {
 		return "RESIZE"
 	case TaskDeleting:
 		return "SHUTDOWN"
+	case TaskPromoting:
+		return "PROMOTE"
+	case TaskEjecting:
+		return "EJECT"
+	case TaskDetaching:
+		return "DETACH"
 	}
 	switch i.ServerStatus {
 	case "ACTIVE", "BUILD", "ERROR", "REBOOT", "RESIZE":

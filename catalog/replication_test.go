@@ -1,0 +1,83 @@
+package catalog_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+)
+
+func TestSwitchoverRegroupsReplicasAndFencesTheEjected(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	primary := mustCreate(t, s, newInstance("p1", "primary"))
+	r1 := mustCreate(t, s, newInstance("p1", "replica-1"))
+	r2 := mustCreate(t, s, newInstance("p1", "replica-2"))
+	for _, id := range []string{primary.ID, r1.ID, r2.ID} {
+		if err := s.SetTask(ctx, id, coffer.TaskNone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []string{r1.ID, r2.ID} {
+		if err := s.SetReplicaOf(ctx, r, primary.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetReplication(ctx, primary.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ReplicaOf != "" || !slices.Equal(got.Replicas, []string{r1.ID, r2.ID}) {
+		t.Fatalf("primary: got replica_of %q replicas %v, want none and [%s %s]", got.ReplicaOf, got.Replicas, r1.ID, r2.ID)
+	}
+
+	// The whole group is locked, or nothing is.
+	if err := s.StartTasks(ctx, "p1", map[string]coffer.Task{r1.ID: coffer.TaskPromoting, primary.ID: coffer.TaskPromoting, r2.ID: coffer.TaskPromoting}); err != nil {
+		t.Fatalf("StartTasks: %v", err)
+	}
+	err = s.StartTasks(ctx, "p1", map[string]coffer.Task{r1.ID: coffer.TaskDetaching})
+	if !errors.Is(err, catalog.ErrTaskRunning) {
+		t.Fatalf("StartTasks on a busy instance: got %v, want ErrTaskRunning", err)
+	}
+
+	// r1 becomes the primary; r2 follows it; the old primary is ejected.
+	err = s.Regroup(ctx, catalog.Regroup{Primary: r1.ID, Replicas: []string{r2.ID}, Ejected: []string{primary.ID},
+		EjectedFault: coffer.Fault{Message: "ejected"}})
+	if err != nil {
+		t.Fatalf("Regroup: %v", err)
+	}
+	all, err := s.Replications(ctx, []string{primary.ID, r1.ID, r2.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := all[r1.ID]; r.ReplicaOf != "" || !slices.Equal(r.Replicas, []string{r2.ID}) || r.Fenced {
+		t.Errorf("new primary: got %+v, want no primary and replicas [%s]", r, r2.ID)
+	}
+	if r := all[r2.ID]; r.ReplicaOf != r1.ID {
+		t.Errorf("replica 2: got replica_of %q, want %s", r.ReplicaOf, r1.ID)
+	}
+	if r := all[primary.ID]; r.ReplicaOf != "" || len(r.Replicas) != 0 || !r.Fenced {
+		t.Errorf("old primary: got %+v, want fenced and alone", r)
+	}
+	if inst := mustGet(t, s, primary.ID); inst.Task != coffer.TaskError || inst.Fault == nil || inst.Fault.Message != "ejected" {
+		t.Errorf("old primary: got task %s fault %+v, want ERROR with the ejection fault", inst.Task, inst.Fault)
+	}
+	for _, id := range []string{r1.ID, r2.ID} {
+		if inst := mustGet(t, s, id); inst.Task != coffer.TaskNone {
+			t.Errorf("instance %s: got task %s after the regroup, want NONE", id, inst.Task)
+		}
+	}
+
+	if err := s.SetReplicationLag(ctx, r2.ID, catalog.ReplicationLag{Bytes: 4096, Seconds: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	lag, err := s.GetReplication(ctx, r2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag.Lag == nil || lag.Lag.Bytes != 4096 || lag.Lag.Seconds != 0.5 {
+		t.Errorf("lag: got %+v, want 4096 bytes, 0.5 s", lag.Lag)
+	}
+}
