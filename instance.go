@@ -74,6 +74,9 @@ type Instance struct {
 
 	Created time.Time
 	Updated time.Time
+
+	// BackupRunning is set while one of the instance's backups is NEW, BUILDING or SAVING.
+	BackupRunning bool
 }
 
 // Fault is the last failure of an instance's task, shown in the API's "fault".
@@ -83,8 +86,8 @@ type Fault struct {
 	Created time.Time
 }
 
-// Status derives Trove's API status from the task, the server's status and the service
-// status (trove-api.md §2.3): the one place that does it.
+// Status derives Trove's API status from the task, the server's status, the service
+// status and running backups (trove-api.md §2.3): the one place that does it.
 func (i *Instance) Status() string {
 	switch i.Task {
 	case TaskError:
@@ -106,6 +109,9 @@ func (i *Instance) Status() string {
 		return "EJECT"
 	case TaskDetaching:
 		return "DETACH"
+	}
+	if i.BackupRunning {
+		return "BACKUP"
 	}
 	switch i.ServerStatus {
 	case "ACTIVE", "BUILD", "ERROR", "REBOOT", "RESIZE":

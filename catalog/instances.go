@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
 	task, server_status, service_status, service_status_updated,
 	server_id, volume_id, port_id, security_group_id, address,
-	fault_message, fault_details, fault_created, created, updated`
+	fault_message, fault_details, fault_created, created, updated,
+	` + backupRunningColumn
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
 const uniqueViolation = "23505"
@@ -35,6 +37,7 @@ func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
 		&inst.Task, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
 		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
 		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
+		&inst.BackupRunning,
 	)
 	if err != nil {
 		return nil, err
@@ -175,7 +178,8 @@ func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, 
 }
 
 // StartTask sets the instance's task atomically, only when no other task holds it (task NONE,
-// or ERROR for a delete); it returns ErrTaskRunning otherwise and ErrNotFound when missing.
+// or ERROR for a delete) and no backup runs; it returns ErrTaskRunning otherwise (also
+// wrapping ErrBackupRunning when a backup holds the instance) and ErrNotFound when missing.
 // An empty projectID finds any project's instance. It returns the instance as updated.
 func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error) {
 	if task == coffer.TaskNone || task == coffer.TaskError {
@@ -196,6 +200,7 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 		UPDATE instances
 		SET task = @task, updated = now()
 		WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id) AND task = ANY(@from)
+		  AND `+noBackupRunning+`
 		RETURNING `+instanceColumns,
 		pgx.NamedArgs{"id": canonical, "project_id": projectID, "task": string(task), "from": from})
 	inst, err := pgx.CollectExactlyOneRow(rows, scanInstance)
@@ -205,10 +210,13 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, err)
 	}
-	// Nothing updated: the instance is missing, or another task holds it.
+	// Nothing updated: the instance is missing, or another task or a backup holds it.
 	current, err := s.getInstance(ctx, projectID, canonical)
 	if err != nil {
 		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, err)
+	}
+	if current.BackupRunning && slices.Contains(from, string(current.Task)) {
+		return nil, fmt.Errorf("start task %s on instance %s: %w: %w", task, id, ErrBackupRunning, ErrTaskRunning)
 	}
 	return nil, fmt.Errorf("start task %s on instance %s: task %s holds it: %w", task, id, current.Task, ErrTaskRunning)
 }

@@ -27,6 +27,21 @@ type Config struct {
 	// inputs, results, activity arguments), so that no secret is in a history in plain text.
 	CodecKey string `mapstructure:"codec_key"`
 	Log      Log    `mapstructure:"log"`
+	// Backup configures backups to Swift.
+	Backup Backup `mapstructure:"backup"`
+}
+
+// Backup configures backups. Backups live in Container of the control plane's project;
+// guests write and read them directly with a token of that project that the control plane
+// hands them (encrypted by the payload codec) for one backup or restore.
+type Backup struct {
+	// Key is the base64 32-byte key that wraps each backup's data key (`openssl rand
+	// -base64 32`). Without it, backups are refused.
+	Key string `mapstructure:"key"`
+	// Container is the Swift container backups are stored in.
+	Container string `mapstructure:"container"`
+	// SegmentSize is the size of each Swift segment of a backup, in bytes.
+	SegmentSize int64 `mapstructure:"segment_size"`
 }
 
 // Temporal says where the Temporal frontend is.
@@ -88,8 +103,9 @@ func Defaults() Config {
 		OpenStack: OpenStack{
 			UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
 		},
-		Guest: Guest{StartTimeout: 5 * time.Minute, PrepareTimeout: 10 * time.Minute},
-		Log:   Log{Level: "info"},
+		Guest:  Guest{StartTimeout: 5 * time.Minute, PrepareTimeout: 10 * time.Minute},
+		Log:    Log{Level: "info"},
+		Backup: Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
 	}
 }
 
@@ -108,6 +124,7 @@ func defaultValues() map[string]any {
 		"guest.temporal_host_port": d.Guest.TemporalHostPort, "guest.start_timeout": d.Guest.StartTimeout,
 		"guest.prepare_timeout": d.Guest.PrepareTimeout,
 		"codec_key":             d.CodecKey, "log.level": d.Log.Level,
+		"backup.key": d.Backup.Key, "backup.container": d.Backup.Container, "backup.segment_size": d.Backup.SegmentSize,
 	}
 }
 
@@ -184,6 +201,17 @@ func (c Config) Validate() error {
 	if _, err := c.CodecKeyBytes(); err != nil {
 		bad("codec_key", "%v", err)
 	}
+	if c.Backup.Key != "" {
+		if _, err := c.BackupKeyBytes(); err != nil {
+			bad("backup.key", "%v", err)
+		}
+	}
+	if c.Backup.Container == "" {
+		bad("backup.container", "must name the Swift container backups go to")
+	}
+	if c.Backup.SegmentSize < 1<<20 {
+		bad("backup.segment_size", "must be at least 1 MiB, got %d bytes", c.Backup.SegmentSize)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -198,6 +226,21 @@ func (c Config) CodecKeyBytes() ([]byte, error) {
 		return nil, errors.New("must be set: 32 random bytes in base64 (openssl rand -base64 32)")
 	}
 	k, err := base64.StdEncoding.DecodeString(c.CodecKey)
+	if err != nil {
+		return nil, errors.New("is not valid base64")
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("decodes to %d bytes, want 32", len(k))
+	}
+	return k, nil
+}
+
+// BackupKeyBytes decodes the backup key; like the codec key, 32 bytes of base64.
+func (c Config) BackupKeyBytes() ([]byte, error) {
+	if c.Backup.Key == "" {
+		return nil, errors.New("is not set: backups need 32 random bytes in base64 (openssl rand -base64 32)")
+	}
+	k, err := base64.StdEncoding.DecodeString(c.Backup.Key)
 	if err != nil {
 		return nil, errors.New("is not valid base64")
 	}

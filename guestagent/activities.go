@@ -99,6 +99,51 @@ func (a *activities) fail(ctx context.Context, name string, err error) error {
 	switch {
 	case errors.Is(err, ErrInvalid):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalid, nil)
+// StartEngine starts the engine with the current flavor's configuration; see
+// StartEngineActivity.
+func (a *activities) StartEngine(ctx context.Context) error {
+	a.logger(ctx).Info("starting the engine")
+	if err := a.driver.Start(ctx); err != nil {
+		return a.fail(ctx, StartEngineActivity, err)
+	}
+	return nil
+}
+
+// RestartEngine stops and starts the engine; see RestartEngineActivity.
+func (a *activities) RestartEngine(ctx context.Context) error {
+	a.logger(ctx).Info("restarting the engine")
+	if err := a.driver.Stop(ctx); err != nil {
+		return a.fail(ctx, RestartEngineActivity, err)
+	}
+	if err := a.driver.Start(ctx); err != nil {
+		return a.fail(ctx, RestartEngineActivity, err)
+	}
+	return nil
+}
+
+// GrowFilesystem grows the volume's filesystem and reports what the guest sees then; see
+// GrowFilesystemActivity.
+func (a *activities) GrowFilesystem(ctx context.Context, in GrowFilesystemInput) (VolumeUsage, error) {
+	a.logger(ctx).Info("growing the filesystem", "size_gb", in.SizeGB)
+	if err := a.driver.GrowFilesystem(ctx, in.SizeGB); err != nil {
+		return VolumeUsage{}, a.fail(ctx, GrowFilesystemActivity, err)
+	}
+	u, err := a.driver.VolumeUsage(ctx)
+	if err != nil {
+		return VolumeUsage{}, a.fail(ctx, GrowFilesystemActivity, err)
+	}
+	return u, nil
+}
+
+// VolumeUsage reports the volume's size and use; see VolumeUsageActivity.
+func (a *activities) VolumeUsage(ctx context.Context) (VolumeUsage, error) {
+	u, err := a.driver.VolumeUsage(ctx)
+	if err != nil {
+		return VolumeUsage{}, a.fail(ctx, VolumeUsageActivity, err)
+	}
+	return u, nil
+}
+
 	case errors.Is(err, ErrNotFound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeNotFound, nil)
 	case errors.Is(err, ErrExists):

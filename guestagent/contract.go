@@ -2,6 +2,8 @@ package guestagent
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coffer-dbaas/coffer"
@@ -20,8 +22,18 @@ const (
 	CreateUsersActivity = "CreateUsers"
 	// HealthActivity reports the engine's state.
 	HealthActivity = "Health"
-	// StopEngineActivity stops the engine cleanly (before a delete).
+	// StopEngineActivity stops the engine cleanly (before a delete or a resize).
 	StopEngineActivity = "StopEngine"
+	// StartEngineActivity starts a prepared engine with the configuration of the server's
+	// current flavor, restarting one that runs with another flavor's (after a resize).
+	StartEngineActivity = "StartEngine"
+	// RestartEngineActivity stops and starts the engine (a tenant's restart).
+	RestartEngineActivity = "RestartEngine"
+	// GrowFilesystemActivity grows the volume's filesystem to the volume's new size (after
+	// Cinder extended it) and returns the VolumeUsage the guest sees afterwards.
+	GrowFilesystemActivity = "GrowFilesystem"
+	// VolumeUsageActivity reports the data volume's size and how much of it is used.
+	VolumeUsageActivity = "VolumeUsage"
 )
 
 // PrepareInput is Prepare's input.

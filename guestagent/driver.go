@@ -3,6 +3,7 @@ package guestagent
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/configdrive"
@@ -36,6 +37,11 @@ type Driver interface {
 	Health(ctx context.Context) HealthReport
 	// Stop stops the engine cleanly; a stopped engine is no error.
 	Stop(ctx context.Context) error
+	// GrowFilesystem grows the data volume's filesystem to sizeGB after the cloud extended
+	// the volume; a filesystem that has that size already is left alone.
+	GrowFilesystem(ctx context.Context, sizeGB int) error
+	// VolumeUsage reports the data volume's size and what the data takes of it.
+	VolumeUsage(ctx context.Context) (VolumeUsage, error)
 
 	// The tenant's databases, users and root (see the activities of the same names). Missing
 	// databases or users wrap ErrNotFound, existing ones ErrExists, system ones ErrInvalid.

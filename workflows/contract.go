@@ -21,16 +21,44 @@ func CreateWorkflowID(instanceID string) string { return "instance/" + instanceI
 // DeleteWorkflowID is the ID of an instance's delete workflow.
 func DeleteWorkflowID(instanceID string) string { return "instance/" + instanceID + "/delete" }
 
+// RestartWorkflowID is the ID of an instance's restart (engine restart or server reboot).
+func RestartWorkflowID(instanceID string) string { return "instance/" + instanceID + "/restart" }
+
+// ResizeWorkflowID is the ID of an instance's flavor or volume resize: one at a time.
+func ResizeWorkflowID(instanceID string) string { return "instance/" + instanceID + "/resize" }
+
+// StopWorkflowID is the ID of an operator's stop of an instance's engine.
+func StopWorkflowID(instanceID string) string { return "instance/" + instanceID + "/stop" }
+
+// MonitorWorkflowID is the ID of an instance's health monitor, which runs from the end of
+// its create until it is deleted.
+func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
+
 // Search attributes that let an operator list everything that touched one instance
 // (registered by coffer-dev and by `coffer migrate`).
 var (
 	InstanceIDAttr = temporal.NewSearchAttributeKeyKeyword("CofferInstanceID")
 	ProjectIDAttr  = temporal.NewSearchAttributeKeyKeyword("CofferProjectID")
 	OperationAttr  = temporal.NewSearchAttributeKeyKeyword("CofferOperation")
+	// NeedsAttentionAttr is "true" while a step is parked waiting for an operator's retry,
+	// skip or abort signal, else "false": filter with CofferNeedsAttention = 'true'.
+	NeedsAttentionAttr = temporal.NewSearchAttributeKeyKeyword("CofferNeedsAttention")
 )
 
 // SearchAttributeNames lists the custom search attributes, all of type Keyword.
-var SearchAttributeNames = []string{"CofferInstanceID", "CofferProjectID", "CofferOperation"}
+var SearchAttributeNames = []string{"CofferInstanceID", "CofferProjectID", "CofferOperation", "CofferNeedsAttention"}
+
+// Signals an operator sends to a workflow whose step is parked (Progress.Parked is set),
+// from the Web UI, `temporal workflow signal --name retry` or the admin API. A signal sent
+// while no step is parked is ignored.
+const (
+	// RetrySignal runs the parked step again (the operator mended its cause).
+	RetrySignal = "retry"
+	// SkipSignal treats the parked step as done (the operator did its work by hand).
+	SkipSignal = "skip"
+	// AbortSignal gives up: the workflow compensates what it made and ends in ERROR.
+	AbortSignal = "abort"
+)
 
 // ProgressQuery names the query every workflow answers with its Progress.
 const ProgressQuery = "progress"
@@ -41,6 +69,19 @@ type Progress struct {
 	Step      string   `json:"step"`
 	Done      []string `json:"done"`
 	Error     string   `json:"error,omitempty"`
+	// Parked is set while a step waits for an operator's signal.
+	Parked *Parked `json:"parked,omitempty"`
+}
+
+// Parked is a step that failed after its retries and waits for a retry, skip or abort
+// signal until Deadline, when the workflow aborts by itself.
+type Parked struct {
+	Step     string    `json:"step"`
+	Error    string    `json:"error"`
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline"`
+	// Attempts counts the times the step was parked (1 the first time).
+	Attempts int `json:"attempts"`
 }
 
 // CreateInstanceInput is what CreateInstance needs. Users carry passwords: payloads are
@@ -78,6 +119,12 @@ type Timeouts struct {
 
 // DeleteInstanceInput is what DeleteInstance needs.
 type DeleteInstanceInput struct {
+	// Park bounds how long a step that failed after its retries waits for an operator's
+	// signal before the workflow aborts by itself (default DefaultParkTimeout).
+	Park time.Duration `json:"park,omitempty"`
+	// HealthInterval is how often the instance's monitor asks the guest for its health
+	// (default DefaultHealthInterval).
+	HealthInterval time.Duration `json:"health_interval,omitempty"`
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
 }

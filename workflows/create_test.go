@@ -34,6 +34,8 @@ func ref(id string) activities.ResourceRef {
 // mockCreate answers every create step with success, each returning a recognizable ID.
 // Tests that want a step to fail mock it before calling this.
 func (h *harness) mockCreate() {
+	// The monitor a create starts outlives it; its own tests run it.
+	h.env.OnWorkflow(MonitorInstance, mock.Anything, mock.Anything).Return(nil).Maybe()
 	h.env.OnActivity(a.ResolveImage, mock.Anything, activities.ResolveImageInput{InstanceID: instanceID, Tag: "coffer-postgresql-15"}).Return("image-1", nil)
 	h.env.OnActivity(a.CreateSecurityGroup, mock.Anything, activities.CreateSecurityGroupInput{InstanceID: instanceID, Port: 5432}).Return("sg-1", nil)
 	h.env.OnActivity(a.CreatePort, mock.Anything, activities.CreatePortInput{InstanceID: instanceID, SecurityGroupID: "sg-1"}).Return(activities.Port{ID: "port-1", Address: "127.10.0.5"}, nil)
@@ -97,8 +99,8 @@ func TestCreateInstanceBuildsEveryPieceInOrder(t *testing.T) {
 		t.Errorf("progress while the server boots: got %+v, want step %q after %q", mid, StepWaitServer, wantDone)
 	}
 	end := h.progress()
-	if end.Step != "" || len(end.Done) != 9 || end.Error != "" {
-		t.Errorf("progress at the end: got %+v, want 9 steps done and none running", end)
+	if end.Step != "" || len(end.Done) != 10 || end.Error != "" {
+		t.Errorf("progress at the end: got %+v, want 10 steps done (the monitor started) and none running", end)
 	}
 }
 
@@ -208,14 +210,17 @@ func TestCreateInstanceCleansUpWhenGuestNeverStarts(t *testing.T) {
 	if h.env.GetWorkflowError() == nil {
 		t.Fatal("create succeeded, want it to fail")
 	}
-	h.checkCalls(append(slices.Clone(everythingUpToPrepare), cleanupOfEverything...))
+	// A guest that never starts may be mended (its network, its image): the step is parked
+	// first, and nobody answers within the hour.
+	want := append(slices.Clone(everythingUpToPrepare), "NoteFault")
+	h.checkCalls(append(want, cleanupOfEverything...))
 	f := h.onlyFault()
-	if want := "prepare guest failed: the guest agent did not start polling guestagent." + instanceID + " within 2m0s"; f.Message != want {
+	if want := "prepare guest failed: the guest agent did not start polling guestagent." + instanceID + " within 2m0s; no operator answered within 1h0m0s"; f.Message != want {
 		t.Errorf("fault message:\n got  %q\n want %q", f.Message, want)
 	}
 }
 
-func TestCreateInstanceGivesUpOnPersistentCloudErrors(t *testing.T) {
+func TestCreateInstanceParksPersistentCloudErrorsAndAbortsAfterTheTimeout(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(catalog.Resources{})
 	outage := temporal.NewApplicationError("create port for instance "+instanceID+": neutron answered 500: internal error", activities.ErrCloud)
@@ -223,22 +228,35 @@ func TestCreateInstanceGivesUpOnPersistentCloudErrors(t *testing.T) {
 	h.mockDeletes()
 	h.mockCreate()
 	start := h.env.Now()
+	in := createInput()
+	in.Timeouts.Park = 20 * time.Minute
+	var parked Progress
+	h.env.RegisterDelayedCallback(func() { parked = h.progress() }, 10*time.Minute)
 
-	h.env.ExecuteWorkflow(CreateInstance, createInput())
+	h.env.ExecuteWorkflow(CreateInstance, in)
 
 	if h.env.GetWorkflowError() == nil {
 		t.Fatal("create succeeded, want it to fail")
 	}
 	if n := h.count("CreatePort"); n != 5 {
-		t.Errorf("CreatePort attempts: got %d, want 5", n)
+		t.Errorf("CreatePort attempts: got %d, want 5 (one round of retries, then parked)", n)
 	}
-	if took := h.env.Now().Sub(start); took > 5*time.Minute {
-		t.Errorf("the create took %s of workflow time to give up, want minutes at most", took)
+	if took := h.env.Now().Sub(start); took < 20*time.Minute || took > 25*time.Minute {
+		t.Errorf("the create took %s of workflow time to give up, want the park timeout (20m) and the retries", took)
+	}
+	if parked.Parked == nil || parked.Parked.Step != StepCreatePort || !strings.Contains(parked.Parked.Error, "neutron answered 500") {
+		t.Errorf("progress while parked: got %+v, want the create port step parked with neutron's error", parked)
+	}
+	if len(h.notes) != 1 || !strings.Contains(h.notes[0].Message, "waiting for an operator") {
+		t.Errorf("faults noted while parked: got %+v, want one saying it waits for an operator", h.notes)
+	}
+	if got := h.attrs[NeedsAttentionAttr.GetName()]; got != "false" {
+		t.Errorf("search attribute %s after the park: got %v, want false", NeedsAttentionAttr.GetName(), got)
 	}
 	if n := h.count("DeletePort") + h.count("DeleteSecurityGroup"); n != 2 {
 		t.Errorf("deletes of the port and the group: got %d calls, want 2", n)
 	}
-	if f := h.onlyFault(); !strings.HasPrefix(f.Message, "create port failed: ") {
+	if f := h.onlyFault(); !strings.HasPrefix(f.Message, "create port failed: ") || !strings.HasSuffix(f.Message, "no operator answered within 20m0s") {
 		t.Errorf("fault message %q does not name the failed step", f.Message)
 	}
 }

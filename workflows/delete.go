@@ -39,24 +39,22 @@ const (
 //  7. delete record: the instance leaves the catalog.
 //
 // A piece already gone counts as deleted. Cloud calls are retried with backoff a few times;
-// a step that still fails records a fault on the instance ("<step> failed: <why>"), which
+// a step whose retries are used up by errors a later retry may mend is parked for an
+// operator (see parking: retry, skip, abort, and an abort by itself after Timeouts.Park).
+// A step that fails otherwise, or is aborted, records a fault on the instance ("<step> failed: <why>"), which
 // sets task ERROR so that the delete can be asked for again, and fails the workflow; the
 // pieces left keep their IDs in the catalog.
 func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 	log := workflow.GetLogger(ctx)
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		InstanceIDAttr.ValueSet(in.InstanceID),
-		ProjectIDAttr.ValueSet(in.ProjectID),
-		OperationAttr.ValueSet("delete"),
-	); err != nil {
-		return fmt.Errorf("delete instance %s: set search attributes: %w", in.InstanceID, err)
+	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "delete"); err != nil {
+		return err
 	}
 	t, err := track(ctx, "delete")
 	if err != nil {
 		return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
 	}
 
-	err = deleteInstance(ctx, in, t)
+	err = deleteInstance(ctx, in, t, newParking(ctx, t, "delete", in.InstanceID, in.Timeouts.Park))
 	if err == nil {
 		t.p.Step = ""
 		return nil
@@ -73,10 +71,10 @@ func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 	return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
 }
 
-func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker) error {
+func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p *parking) error {
 	id := in.InstanceID
 	var r catalog.Resources
-	err := t.step(StepReadCatalog, func() error {
+	err := p.step(ctx, StepReadCatalog, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.GetInstanceResources,
 			activities.GetInstanceInput{InstanceID: id, ProjectID: in.ProjectID}).Get(ctx, &r)
 	})
@@ -112,11 +110,11 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker) er
 	}
 	for _, s := range steps {
 		ref := activities.ResourceRef{InstanceID: id, ID: s.id}
-		if err := t.step(s.name, func() error { return s.fn(ctx, ref) }); err != nil {
+		if err := p.step(ctx, s.name, func() error { return s.fn(ctx, ref) }); err != nil {
 			return err
 		}
 	}
-	return t.step(StepDeleteRecord, func() error {
+	return p.step(ctx, StepDeleteRecord, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.DeleteInstanceRecord, id).Get(ctx, nil)
 	})
 }

@@ -31,25 +31,38 @@ type harness struct {
 	mu        sync.Mutex
 	started   []string
 	queues    map[string]string
-	attrs     temporal.SearchAttributes
+	// attrs holds each search attribute's last upserted value.
+	attrs     map[string]any
 	resources catalog.Resources
 	faults    []activities.RecordFaultInput
+	notes     []activities.NoteFaultInput
+	finished  []activities.FinishTaskInput
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}}
-	h.env.RegisterWorkflow(CreateInstance)
-	h.env.RegisterWorkflow(DeleteInstance)
+	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}, attrs: map[string]any{}}
+	Register(h.env)
 	h.env.RegisterActivity(a)
 	// The guest's activities live in another program; the workflows call them by name.
 	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.PrepareInput) error {
 		return errors.New("not mocked")
 	}, activity.RegisterOptions{Name: guestagent.PrepareActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.StopEngineActivity})
+	for _, name := range []string{guestagent.StopEngineActivity, guestagent.StartEngineActivity, guestagent.RestartEngineActivity} {
+		h.env.RegisterActivityWithOptions(func(context.Context) error {
+			return errors.New("not mocked")
+		}, activity.RegisterOptions{Name: name})
+	}
+	h.env.RegisterActivityWithOptions(func(context.Context) (guestagent.HealthReport, error) {
+		return guestagent.HealthReport{}, errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guestagent.HealthActivity})
+	h.env.RegisterActivityWithOptions(func(context.Context) (guestagent.VolumeUsage, error) {
+		return guestagent.VolumeUsage{}, errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guestagent.VolumeUsageActivity})
+	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.GrowFilesystemInput) (guestagent.VolumeUsage, error) {
+		return guestagent.VolumeUsage{}, errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guestagent.GrowFilesystemActivity})
 
 	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		h.mu.Lock()
@@ -60,7 +73,9 @@ func newHarness(t *testing.T) *harness {
 	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.attrs = args.Get(0).(temporal.SearchAttributes)
+		for k, v := range args.Get(0).(temporal.SearchAttributes).GetUntypedValues() {
+			h.attrs[k.GetName()] = v
+		}
 	}).Return()
 	return h
 }
@@ -80,6 +95,20 @@ func (h *harness) mockCatalog(r catalog.Resources) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.faults = append(h.faults, in)
+			return nil
+		})
+	h.env.OnActivity(a.NoteFault, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.NoteFaultInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.notes = append(h.notes, in)
+			return nil
+		})
+	h.env.OnActivity(a.FinishTask, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FinishTaskInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.finished = append(h.finished, in)
 			return nil
 		})
 	h.env.OnActivity(a.MarkActive, mock.Anything, mock.Anything).Return(nil)
@@ -155,7 +184,7 @@ func (h *harness) checkSearchAttributes(instanceID, projectID, operation string)
 		key  temporal.SearchAttributeKeyKeyword
 		want string
 	}{{InstanceIDAttr, instanceID}, {ProjectIDAttr, projectID}, {OperationAttr, operation}} {
-		got, ok := h.attrs.GetKeyword(c.key)
+		got, ok := h.attrs[c.key.GetName()]
 		if !ok || got != c.want {
 			h.t.Errorf("search attribute %s: got %q (set %v), want %q", c.key.GetName(), got, ok, c.want)
 		}

@@ -8,5 +8,10 @@ import "go.temporal.io/sdk/worker"
 func Register(w worker.Registry) {
 	w.RegisterWorkflow(CreateInstance)
 	w.RegisterWorkflow(DeleteInstance)
+	w.RegisterWorkflow(RestartInstance)
+	w.RegisterWorkflow(StopInstance)
+	w.RegisterWorkflow(ResizeFlavor)
+	w.RegisterWorkflow(ResizeVolume)
+	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
 }

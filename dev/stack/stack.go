@@ -129,6 +129,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	backupKey, err := secretFile(filepath.Join(opts.DataDir, "backup.key"))
+	if err != nil {
+		return nil, err
+	}
 	s.APIURL = "http://" + hostPort(opts.APIPort)
 
 	cloudCfg := devcloud.DefaultConfig()
@@ -151,6 +155,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.OpenStack.AuthURL = s.Cloud.IdentityURL()
 	cfg.OpenStack.Username, cfg.OpenStack.Password, cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
 	cfg.CodecKey = codecKey
+	cfg.Backup.Key = backupKey
 	if opts.GuestStartTimeout > 0 {
 		cfg.Guest.StartTimeout = opts.GuestStartTimeout
 	}

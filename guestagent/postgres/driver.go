@@ -34,6 +34,8 @@ type Driver struct {
 	volume     string
 	secretFile string
 	ramMB      int
+	// volumeGB is the volume's size as the server was booted with it.
+	volumeGB int
 
 	// mu serializes what changes the cluster's lifecycle (init, start, stop).
 	mu sync.Mutex
@@ -87,6 +89,7 @@ func newDriver(instanceID string, inst configdrive.Instance) (*Driver, error) {
 		volume:     volume,
 		secretFile: filepath.Join(volume, "agent.secret"),
 		ramMB:      inst.Flavor.RAMMB,
+		volumeGB:   inst.Volumes[0].SizeGB,
 	}, nil
 }
 
