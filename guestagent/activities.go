@@ -33,6 +33,10 @@ func (a *activities) register(w worker.Registry) {
 		CreateUsersActivity:     a.CreateUsers,
 		HealthActivity:          a.Health,
 		StopEngineActivity:      a.StopEngine,
+		StartEngineActivity:     a.StartEngine,
+		RestartEngineActivity:   a.RestartEngine,
+		GrowFilesystemActivity:  a.GrowFilesystem,
+		VolumeUsageActivity:     a.VolumeUsage,
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -92,13 +96,6 @@ func (a *activities) StopEngine(ctx context.Context) error {
 	return nil
 }
 
-// fail logs err and turns ErrInvalid into a non-retryable ApplicationError; other errors
-// are retried by the caller's retry policy.
-func (a *activities) fail(ctx context.Context, name string, err error) error {
-	a.logger(ctx).Error("activity failed", "activity", name, "error", err)
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalid, nil)
 // StartEngine starts the engine with the current flavor's configuration; see
 // StartEngineActivity.
 func (a *activities) StartEngine(ctx context.Context) error {
@@ -144,6 +141,13 @@ func (a *activities) VolumeUsage(ctx context.Context) (VolumeUsage, error) {
 	return u, nil
 }
 
+// fail logs err and turns ErrInvalid into a non-retryable ApplicationError; other errors
+// are retried by the caller's retry policy.
+func (a *activities) fail(ctx context.Context, name string, err error) error {
+	a.logger(ctx).Error("activity failed", "activity", name, "error", err)
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalid, nil)
 	case errors.Is(err, ErrNotFound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeNotFound, nil)
 	case errors.Is(err, ErrExists):

@@ -51,6 +51,20 @@ type HealthReport struct {
 	At     time.Time            `json:"at"`
 }
 
+// GrowFilesystemInput is GrowFilesystem's input.
+type GrowFilesystemInput struct {
+	// SizeGB is the volume's new size in GiB.
+	SizeGB int `json:"size_gb"`
+}
+
+// VolumeUsage is the data volume as the guest sees it.
+type VolumeUsage struct {
+	// SizeGB is the filesystem's size in GiB.
+	SizeGB int `json:"size_gb"`
+	// UsedGB is what the data takes, in GiB (fractional).
+	UsedGB float64 `json:"used_gb"`
+}
+
 // Config is the guest agent's configuration, carried in the server's user_data (JSON), as
 // cloud-init would hand it over. It holds the codec key, so user_data is a secret of the
 // instance (as Trove's instance_rpc_encr_key).

@@ -34,6 +34,19 @@ func StopWorkflowID(instanceID string) string { return "instance/" + instanceID 
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
 
+// RestartWorkflowID is the ID of an instance's restart (engine restart or server reboot).
+func RestartWorkflowID(instanceID string) string { return "instance/" + instanceID + "/restart" }
+
+// ResizeWorkflowID is the ID of an instance's flavor or volume resize: one at a time.
+func ResizeWorkflowID(instanceID string) string { return "instance/" + instanceID + "/resize" }
+
+// StopWorkflowID is the ID of an operator's stop of an instance's engine.
+func StopWorkflowID(instanceID string) string { return "instance/" + instanceID + "/stop" }
+
+// MonitorWorkflowID is the ID of an instance's health monitor, which runs from the end of
+// its create until it is deleted.
+func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
+
 // Search attributes that let an operator list everything that touched one instance
 // (registered by coffer-dev and by `coffer migrate`).
 var (
@@ -115,6 +128,12 @@ type Timeouts struct {
 	GuestStart time.Duration `json:"guest_start,omitempty"`
 	// GuestPrepare bounds Prepare once the guest has picked it up.
 	GuestPrepare time.Duration `json:"guest_prepare,omitempty"`
+	// Park bounds how long a step that failed after its retries waits for an operator's
+	// signal before the workflow aborts by itself (default DefaultParkTimeout).
+	Park time.Duration `json:"park,omitempty"`
+	// HealthInterval is how often the instance's monitor asks the guest for its health
+	// (default DefaultHealthInterval).
+	HealthInterval time.Duration `json:"health_interval,omitempty"`
 }
 
 // DeleteInstanceInput is what DeleteInstance needs.

@@ -25,6 +25,7 @@ const (
 	StepWaitServer          = "wait for server"
 	StepPrepareGuest        = "prepare guest"
 	StepMarkActive          = "mark active"
+	StepStartMonitor        = "start monitor"
 )
 
 // CreateInstance builds a database instance the API recorded with task BUILDING. Its steps,
@@ -45,22 +46,22 @@ const (
 //     minutes: an agent that never starts fails the create clearly) and finish within
 //     Timeouts.GuestPrepare (default 10 minutes).
 //  9. mark active: service HEALTHY, task NONE; the instance shows ACTIVE.
+//  10. start monitor: MonitorInstance, instance/<id>/monitor, which outlives the create and
+//     keeps operating_status current until the instance is deleted.
 //
-// Every cloud call is retried with backoff a few times (a 5xx, a timeout); what retries
-// cannot mend (a 4xx, a quota, a server or volume in ERROR, a timeout of a wait) fails the
-// step. A failed step, or a cancellation, deletes what the create made, in reverse (server,
+// Every cloud call is retried with backoff a few times (a 5xx, a timeout); a step whose
+// retries are used up by such errors is parked for an operator (see parking: retry, skip or
+// abort, and an abort by itself after Timeouts.Park). What retries cannot mend (a 4xx, a
+// quota, a server or volume in ERROR) fails the step at once, as does an abort. A failed
+// step, or a cancellation, deletes what the create made, in reverse (server,
 // then volume, port and security group, each also found by name when its create's answer
 // was lost), records a fault on the instance ("<step> failed: <why>", the error chain and
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
 // the workflow.
 func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 	log := workflow.GetLogger(ctx)
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		InstanceIDAttr.ValueSet(in.InstanceID),
-		ProjectIDAttr.ValueSet(in.ProjectID),
-		OperationAttr.ValueSet("create"),
-	); err != nil {
-		return fmt.Errorf("create instance %s: set search attributes: %w", in.InstanceID, err)
+	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "create"); err != nil {
+		return err
 	}
 	t, err := track(ctx, "create")
 	if err != nil {
@@ -68,8 +69,9 @@ func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 	}
 
 	var u undo
-	err = createInstance(ctx, in, t, &u)
+	err = createInstance(ctx, in, t, newParking(ctx, t, "create", in.InstanceID, in.Timeouts.Park), &u)
 	if err == nil {
+		startMonitor(ctx, t, in)
 		t.p.Step = ""
 		return nil
 	}
@@ -91,7 +93,7 @@ func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 
 // createInstance runs the steps; each that makes something first adds its compensation to
 // u, so that a create whose answer was lost is still undone (found by name).
-func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u *undo) error {
+func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p *parking, u *undo) error {
 	call := callOptions(ctx)
 	id := in.InstanceID
 	record := func(r catalog.Resources) error {
@@ -104,7 +106,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 		if tag == "" {
 			tag = "coffer-" + in.Datastore + "-" + in.Version
 		}
-		err := t.step(StepResolveImage, func() error {
+		err := p.step(ctx, StepResolveImage, func() error {
 			return workflow.ExecuteActivity(call, acts.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: tag}).Get(ctx, &imageID)
 		})
 		if err != nil {
@@ -114,7 +116,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 
 	group := activities.ResourceRef{InstanceID: id}
 	u.add("delete security group", func(ctx workflow.Context) error { return deleteSecurityGroup(ctx, group) })
-	err := t.step(StepCreateSecurityGroup, func() error {
+	err := p.step(ctx, StepCreateSecurityGroup, func() error {
 		err := workflow.ExecuteActivity(call, acts.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: in.Port}).Get(ctx, &group.ID)
 		if err != nil {
 			return err
@@ -127,7 +129,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 
 	port := activities.ResourceRef{InstanceID: id}
 	u.add("delete port", func(ctx workflow.Context) error { return deletePort(ctx, port) })
-	err = t.step(StepCreatePort, func() error {
+	err = p.step(ctx, StepCreatePort, func() error {
 		var p activities.Port
 		err := workflow.ExecuteActivity(call, acts.CreatePort, activities.CreatePortInput{InstanceID: id, SecurityGroupID: group.ID}).Get(ctx, &p)
 		if err != nil {
@@ -142,7 +144,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 
 	volume := activities.ResourceRef{InstanceID: id}
 	u.add("delete volume", func(ctx workflow.Context) error { return deleteVolume(ctx, volume) })
-	err = t.step(StepCreateVolume, func() error {
+	err = p.step(ctx, StepCreateVolume, func() error {
 		err := workflow.ExecuteActivity(call, acts.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: in.VolumeSize, Type: in.VolumeType}).Get(ctx, &volume.ID)
 		if err != nil {
 			return err
@@ -152,7 +154,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 	if err != nil {
 		return err
 	}
-	err = t.step(StepWaitVolume, func() error {
+	err = p.step(ctx, StepWaitVolume, func() error {
 		err := workflow.ExecuteActivity(waitOptions(ctx, VolumeAvailableTimeout), acts.WaitVolumeAvailable, volume).Get(ctx, nil)
 		if isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE) || isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE) {
 			return because(err, "cinder did not make volume %s available within %s", volume.ID, VolumeAvailableTimeout)
@@ -165,7 +167,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 
 	server := activities.ResourceRef{InstanceID: id}
 	u.add("delete server", func(ctx workflow.Context) error { return deleteServer(ctx, server) })
-	err = t.step(StepCreateServer, func() error {
+	err = p.step(ctx, StepCreateServer, func() error {
 		err := workflow.ExecuteActivity(call, acts.CreateServer, activities.CreateServerInput{
 			InstanceID: id, ProjectID: in.ProjectID, FlavorID: in.FlavorID, ImageID: imageID,
 			PortID: port.ID, VolumeID: volume.ID, Datastore: in.Datastore, Version: in.Version,
@@ -179,7 +181,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 		return err
 	}
 	serverActive := orDefault(in.Timeouts.ServerActive, DefaultServerActiveTimeout)
-	err = t.step(StepWaitServer, func() error {
+	err = p.step(ctx, StepWaitServer, func() error {
 		err := workflow.ExecuteActivity(waitOptions(ctx, serverActive), acts.WaitServerActive, server).Get(ctx, nil)
 		if isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE) || isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE) {
 			return because(err, "nova did not make server %s ACTIVE within %s", server.ID, serverActive)
@@ -200,7 +202,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
-	err = t.step(StepPrepareGuest, func() error {
+	err = p.step(ctx, StepPrepareGuest, func() error {
 		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			TaskQueue:              GuestTaskQueue(id),
 			ScheduleToStartTimeout: guestStart,
@@ -227,7 +229,28 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, u 
 		return err
 	}
 
-	return t.step(StepMarkActive, func() error {
+	return p.step(ctx, StepMarkActive, func() error {
 		return workflow.ExecuteActivity(call, acts.MarkActive, id).Get(ctx, nil)
 	})
+}
+
+// startMonitor starts the instance's MonitorInstance, which outlives the create (parent
+// close policy abandon). One that runs already (a replayed or repeated create) is left to
+// run; a failure to start is logged only: the instance is ACTIVE all the same.
+func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
+	t.p.Step = StepStartMonitor
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            MonitorWorkflowID(in.InstanceID),
+		TaskQueue:             ControlTaskQueue,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, MonitorInstance, MonitorInstanceInput{
+		InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
+	})
+	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("start the health monitor", "InstanceID", in.InstanceID, "error", err)
+		return
+	}
+	t.p.Done = append(t.p.Done, StepStartMonitor)
 }

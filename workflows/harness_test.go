@@ -28,9 +28,9 @@ type harness struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 
-	mu        sync.Mutex
-	started   []string
-	queues    map[string]string
+	mu      sync.Mutex
+	started []string
+	queues  map[string]string
 	// attrs holds each search attribute's last upserted value.
 	attrs     map[string]any
 	resources catalog.Resources

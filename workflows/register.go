@@ -13,5 +13,10 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(ResizeFlavor)
 	w.RegisterWorkflow(ResizeVolume)
 	w.RegisterWorkflow(MonitorInstance)
+	w.RegisterWorkflow(RestartInstance)
+	w.RegisterWorkflow(StopInstance)
+	w.RegisterWorkflow(ResizeFlavor)
+	w.RegisterWorkflow(ResizeVolume)
+	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
 }

@@ -1,0 +1,299 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// The activities of the day-2 operations (restart, resize, reboot, the health monitor) and
+// of parked steps: each one OpenStack call, wait or catalog change, idempotent so that a
+// worker killed at any point and started again does nothing twice.
+
+// OperationsCatalog is the part of the catalog the operations change beyond Catalog.
+// *catalog.Store implements it; the activities that need it fail clearly on a catalog
+// that does not.
+type OperationsCatalog interface {
+	FinishTask(ctx context.Context, id string, e catalog.TaskEnd) error
+	NoteFault(ctx context.Context, id string, f *coffer.Fault) error
+	RecordHealth(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) (coffer.Task, error)
+}
+
+var _ OperationsCatalog = (*catalog.Store)(nil)
+
+func (a *Activities) operations() (OperationsCatalog, error) {
+	oc, ok := a.Catalog.(OperationsCatalog)
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record operations", a.Catalog), "Misconfigured", nil)
+	}
+	return oc, nil
+}
+
+// FinishTaskInput is FinishTask's input.
+type FinishTaskInput struct {
+	InstanceID string `json:"instance_id"`
+	// FlavorID and VolumeSize are what a resize changed (empty and zero: unchanged).
+	FlavorID   string `json:"flavor_id,omitempty"`
+	VolumeSize int    `json:"volume_size,omitempty"`
+	// FaultMessage, when set, stays on the instance as its fault (a rolled-back resize).
+	FaultMessage string `json:"fault_message,omitempty"`
+	FaultDetails string `json:"fault_details,omitempty"`
+}
+
+// FinishTask ends an operation that did its work or rolled it back: task NONE, service
+// HEALTHY as of now, the new flavor or volume size, and the fault when one is given.
+func (a *Activities) FinishTask(ctx context.Context, in FinishTaskInput) error {
+	oc, err := a.operations()
+	if err != nil {
+		return err
+	}
+	end := catalog.TaskEnd{FlavorID: in.FlavorID, VolumeSize: in.VolumeSize}
+	if in.FaultMessage != "" {
+		end.Fault = &coffer.Fault{Message: in.FaultMessage, Details: in.FaultDetails, Created: time.Now()}
+	}
+	return catalogError(oc.FinishTask(ctx, in.InstanceID, end), "finish the task of instance "+in.InstanceID)
+}
+
+// NoteFaultInput is NoteFault's input.
+type NoteFaultInput struct {
+	InstanceID string `json:"instance_id"`
+	// Message empty clears the fault.
+	Message string `json:"message,omitempty"`
+	Details string `json:"details,omitempty"`
+}
+
+// NoteFault shows a fault on the instance without ending its task (a parked step says why
+// it waits), or clears it.
+func (a *Activities) NoteFault(ctx context.Context, in NoteFaultInput) error {
+	oc, err := a.operations()
+	if err != nil {
+		return err
+	}
+	var f *coffer.Fault
+	if in.Message != "" {
+		f = &coffer.Fault{Message: in.Message, Details: in.Details, Created: time.Now()}
+	}
+	return catalogError(oc.NoteFault(ctx, in.InstanceID, f), "note the fault of instance "+in.InstanceID)
+}
+
+// RecordHealthInput is RecordHealth's input.
+type RecordHealthInput struct {
+	InstanceID string `json:"instance_id"`
+	// Report is the guest's answer; nil when the guest did not answer (then only the
+	// instance's existence is checked, and its report ages).
+	Report *guestagent.HealthReport `json:"report,omitempty"`
+}
+
+// RecordHealth records a guest's health report (unless a newer one is recorded) and
+// returns the instance's task. An instance the catalog no longer has fails with NotFound,
+// not retried: its monitor ends.
+func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (coffer.Task, error) {
+	oc, err := a.operations()
+	if err != nil {
+		return "", err
+	}
+	var (
+		status coffer.ServiceStatus
+		at     time.Time
+	)
+	if in.Report != nil {
+		status, at = in.Report.Status, in.Report.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+	}
+	task, err := oc.RecordHealth(ctx, in.InstanceID, status, at)
+	return task, catalogError(err, "record the health of instance "+in.InstanceID)
+}
+
+// ResizeServerInput is ResizeServer's input.
+type ResizeServerInput struct {
+	InstanceID string `json:"instance_id"`
+	ServerID   string `json:"server_id"`
+	FlavorID   string `json:"flavor_id"`
+}
+
+// ResizeServer asks Nova to resize the server to the flavor. A server that has the flavor
+// already (an earlier try got through: it is resizing, waits for confirmation or was
+// confirmed) is left alone.
+func (a *Activities) ResizeServer(ctx context.Context, in ResizeServerInput) error {
+	what := fmt.Sprintf("resize server %s of instance %s to flavor %s", in.ServerID, in.InstanceID, in.FlavorID)
+	s, err := servers.Get(ctx, a.Compute, in.ServerID).Extract()
+	if err != nil {
+		return cloudError(err, what)
+	}
+	if hasFlavor(s, in.FlavorID) {
+		return nil
+	}
+	if s.Status == "RESIZE" || s.TaskState != "" {
+		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrInUse)
+	}
+	return cloudError(servers.Resize(ctx, a.Compute, in.ServerID, servers.ResizeOpts{FlavorRef: in.FlavorID}).ExtractErr(), what)
+}
+
+// hasFlavor reports whether Nova shows the server with the flavor, by ID (before
+// microversion 2.47) or by name (after, where the flavor's ID is no longer shown; Coffer
+// names flavors by ID in the devcloud and by either in a real cloud).
+func hasFlavor(s *servers.Server, flavorID string) bool {
+	for _, key := range []string{"id", "original_name"} {
+		if v, ok := s.Flavor[key].(string); ok && v == flavorID {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitServerStatusInput is WaitServerStatus' input.
+type WaitServerStatusInput struct {
+	Server ResourceRef `json:"server"`
+	// Status is what to wait for: ACTIVE, VERIFY_RESIZE, SHUTOFF.
+	Status string `json:"status"`
+	// FlavorID, when set, must be the server's flavor too.
+	FlavorID string `json:"flavor_id,omitempty"`
+}
+
+// WaitServerStatus polls the server until Nova shows the status (and flavor) with no task
+// running, heartbeating what it sees. ERROR fails at once (ServerFailed) with Nova's fault.
+func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusInput) error {
+	what := fmt.Sprintf("wait for server %s of instance %s to be %s", in.Server.ID, in.Server.InstanceID, in.Status)
+	for {
+		s, err := servers.Get(ctx, a.Compute, in.Server.ID).Extract()
+		if err != nil {
+			return cloudError(err, what)
+		}
+		switch {
+		case s.Status == in.Status && s.TaskState == "" && (in.FlavorID == "" || hasFlavor(s, in.FlavorID)):
+			return nil
+		case s.Status == "ERROR":
+			msg := what + ": nova put the server in ERROR"
+			if s.Fault.Message != "" {
+				msg += ": " + s.Fault.Message
+			}
+			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+		case s.Status == "DELETED" || s.Status == "SOFT_DELETED":
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrServerFailed, nil)
+		}
+		activity.RecordHeartbeat(ctx, s.Status+"/"+s.TaskState)
+		if err := sleep(ctx, a.pollInterval()); err != nil {
+			return err
+		}
+	}
+}
+
+// ServerStatus returns Nova's status of the server (VERIFY_RESIZE, ACTIVE, ...), for a
+// workflow that must decide what to roll back.
+func (a *Activities) ServerStatus(ctx context.Context, ref ResourceRef) (string, error) {
+	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	if err != nil {
+		return "", cloudError(err, "get server "+ref.ID+" of instance "+ref.InstanceID)
+	}
+	return s.Status, nil
+}
+
+// ConfirmResize keeps the server's new flavor. A server that is no longer waiting for the
+// confirmation (an earlier try got through) is left alone.
+func (a *Activities) ConfirmResize(ctx context.Context, ref ResourceRef) error {
+	what := "confirm the resize of server " + ref.ID + " of instance " + ref.InstanceID
+	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	if err != nil {
+		return cloudError(err, what)
+	}
+	if s.Status != "VERIFY_RESIZE" {
+		return nil
+	}
+	return cloudError(servers.ConfirmResize(ctx, a.Compute, ref.ID).ExtractErr(), what)
+}
+
+// RevertResize gives the server its old flavor back when it waits for a resize's
+// confirmation; a server in any other state is left alone.
+func (a *Activities) RevertResize(ctx context.Context, ref ResourceRef) error {
+	what := "revert the resize of server " + ref.ID + " of instance " + ref.InstanceID
+	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	if err != nil {
+		return cloudError(err, what)
+	}
+	if s.Status != "VERIFY_RESIZE" {
+		return nil
+	}
+	return cloudError(servers.RevertResize(ctx, a.Compute, ref.ID).ExtractErr(), what)
+}
+
+// RebootServer asks Nova for a soft reboot of the server. A server already rebooting is left
+// alone; one that is SHUTOFF is started.
+func (a *Activities) RebootServer(ctx context.Context, ref ResourceRef) error {
+	what := "reboot server " + ref.ID + " of instance " + ref.InstanceID
+	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	if err != nil {
+		return cloudError(err, what)
+	}
+	switch {
+	case strings.HasPrefix(s.TaskState, "reboot") || s.Status == "REBOOT" || s.Status == "HARD_REBOOT":
+		return nil
+	case s.Status == "SHUTOFF":
+		return cloudError(servers.Start(ctx, a.Compute, ref.ID).ExtractErr(), what)
+	}
+	return cloudError(servers.Reboot(ctx, a.Compute, ref.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(), what)
+}
+
+// ExtendVolumeInput is ExtendVolume's input.
+type ExtendVolumeInput struct {
+	Volume ResourceRef `json:"volume"`
+	// Size is the new size in GiB.
+	Size int `json:"size"`
+}
+
+// ExtendVolume asks Cinder to grow the volume (online: it stays attached). A volume of that
+// size already (an earlier try got through) is left alone.
+func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) error {
+	what := fmt.Sprintf("extend volume %s of instance %s to %d GiB", in.Volume.ID, in.Volume.InstanceID, in.Size)
+	v, err := volumes.Get(ctx, a.BlockStorage, in.Volume.ID).Extract()
+	if err != nil {
+		return cloudError(err, what)
+	}
+	if v.Size >= in.Size {
+		return nil
+	}
+	// Extending an attached volume needs microversion 3.42.
+	client := *a.BlockStorage
+	client.Microversion = "3.42"
+	err = volumes.ExtendSize(ctx, &client, in.Volume.ID, volumes.ExtendSizeOpts{NewSize: in.Size}).ExtractErr()
+	if gophercloud.ResponseCodeIs(err, http.StatusBadRequest) {
+		// Cinder refuses a volume that is busy (extending already, detaching, ...): wait.
+		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrInUse, err)
+	}
+	return cloudError(err, what)
+}
+
+// WaitVolumeExtended polls the volume until Cinder shows the size with the volume
+// available or in use. error_extending fails at once (VolumeFailed).
+func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInput) error {
+	what := fmt.Sprintf("wait for volume %s of instance %s to be %d GiB", in.Volume.ID, in.Volume.InstanceID, in.Size)
+	for {
+		v, err := volumes.Get(ctx, a.BlockStorage, in.Volume.ID).Extract()
+		if err != nil {
+			return cloudError(err, what)
+		}
+		switch {
+		case v.Size >= in.Size && (v.Status == "available" || v.Status == "in-use"):
+			return nil
+		case strings.HasPrefix(v.Status, "error"):
+			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
+		}
+		activity.RecordHeartbeat(ctx, v.Status)
+		if err := sleep(ctx, a.pollInterval()); err != nil {
+			return err
+		}
+	}
+}

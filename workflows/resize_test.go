@@ -1,0 +1,144 @@
+package workflows
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+func resizeFlavorInput() ResizeFlavorInput {
+	return ResizeFlavorInput{InstanceID: instanceID, ProjectID: "demo-project", OldFlavorID: "ds512M", NewFlavorID: "ds1G"}
+}
+
+func waitFor(status, flavor string) activities.WaitServerStatusInput {
+	return activities.WaitServerStatusInput{Server: ref("server-1"), Status: status, FlavorID: flavor}
+}
+
+// mockResize answers every step of a flavor resize with success.
+func (h *harness) mockResize() {
+	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(a.ResizeServer, mock.Anything, activities.ResizeServerInput{InstanceID: instanceID, ServerID: "server-1", FlavorID: "ds1G"}).Return(nil)
+	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("VERIFY_RESIZE", "ds1G")).Return(nil)
+	h.env.OnActivity(guestagent.StartEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(a.ConfirmResize, mock.Anything, ref("server-1")).Return(nil)
+	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("ACTIVE", "ds1G")).Return(nil)
+	h.env.OnActivity(a.RevertResize, mock.Anything, ref("server-1")).Return(nil)
+	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("ACTIVE", "ds512M")).Return(nil)
+}
+
+func TestResizeFlavorStopsResizesStartsAndConfirms(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	h.mockResize()
+
+	h.env.ExecuteWorkflow(ResizeFlavor, resizeFlavorInput())
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize failed: %v", err)
+	}
+	h.checkCalls([]string{
+		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus",
+		"StartEngine", "Health", "ConfirmResize", "WaitServerStatus", "FinishTask",
+	})
+	h.checkSearchAttributes(instanceID, "demo-project", "resize")
+	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID, FlavorID: "ds1G"}) {
+		t.Errorf("task ends: got %+v, want the new flavor ds1G recorded", h.finished)
+	}
+}
+
+func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	novaDown := temporal.NewApplicationError("resize server server-1 of instance "+instanceID+" to flavor ds1G: nova answered 500: injected fault", activities.ErrCloud)
+	h.env.OnActivity(a.ResizeServer, mock.Anything, mock.Anything).Return(novaDown)
+	h.mockResize()
+
+	h.env.ExecuteWorkflow(ResizeFlavor, resizeFlavorInput())
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize failed instead of rolling back: %v", err)
+	}
+	h.checkCalls([]string{
+		"GetInstanceResources", "StopEngine",
+		"ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer",
+		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
+	})
+	h.env.AssertActivityCalled(t, "WaitServerStatus", mock.Anything, waitFor("ACTIVE", "ds512M"))
+	if len(h.faults) != 0 {
+		t.Errorf("faults (task ERROR): got %+v, want none: the instance runs on its old flavor", h.faults)
+	}
+	if len(h.finished) != 1 {
+		t.Fatalf("task ends: got %+v, want one", h.finished)
+	}
+	end := h.finished[0]
+	if end.FlavorID != "" || !strings.HasPrefix(end.FaultMessage, "resize server failed: ") || !strings.Contains(end.FaultMessage, "runs on flavor ds512M again") {
+		t.Errorf("task end: got %+v, want the old flavor kept and the failure shown", end)
+	}
+}
+
+func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	h.env.OnActivity(guestagent.StartEngineActivity, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("shared_buffers too large", guestagent.ErrorTypeInvalid, nil)).Once()
+	h.mockResize()
+
+	h.env.ExecuteWorkflow(ResizeFlavor, resizeFlavorInput())
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize failed instead of rolling back: %v", err)
+	}
+	h.checkCalls([]string{
+		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus", "StartEngine",
+		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
+	})
+	if n := h.count("ConfirmResize"); n != 0 {
+		t.Errorf("ConfirmResize ran %d times, want 0", n)
+	}
+}
+
+func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	extend := activities.ExtendVolumeInput{Volume: ref("vol-1"), Size: 3}
+	h.env.OnActivity(a.ExtendVolume, mock.Anything, extend).Return(nil)
+	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, extend).Return(nil)
+	h.env.OnActivity(guestagent.GrowFilesystemActivity, mock.Anything, guestagent.GrowFilesystemInput{SizeGB: 3}).
+		Return(guestagent.VolumeUsage{SizeGB: 3, UsedGB: 0.04}, nil)
+
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize volume failed: %v", err)
+	}
+	h.checkCalls([]string{"GetInstanceResources", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
+	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID, VolumeSize: 3}) {
+		t.Errorf("task ends: got %+v, want the new size 3 recorded", h.finished)
+	}
+}
+
+func TestResizeVolumeFailsWhenCinderPutsTheVolumeInError(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrVolumeFailed, nil))
+
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("resize volume succeeded, want it to fail")
+	}
+	if f := h.onlyFault(); f.Message != "extend volume failed: cinder put the volume in status error_extending" {
+		t.Errorf("fault message: got %q", f.Message)
+	}
+	if len(h.notes) != 0 {
+		t.Errorf("a permanent failure was parked: notes %+v", h.notes)
+	}
+}

@@ -1,0 +1,182 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Step names of RestartInstance and StopInstance.
+const (
+	StepRestartEngine = "restart engine"
+	StepWaitHealthy   = "wait for healthy engine"
+	StepRebootServer  = "reboot server"
+	StepFinish        = "finish"
+	StepRecordStopped = "record stopped"
+)
+
+// RestartInstance restarts an instance the API marked REBOOTING. A tenant's restart
+// (Trove's restart) restarts the engine only:
+//
+//  1. restart engine: RestartEngine on the guest queue (stop, then start with the current
+//     flavor's configuration).
+//  2. wait for healthy engine: Health until HEALTHY (at most 5 minutes).
+//  3. finish: service HEALTHY, task NONE; the instance shows ACTIVE.
+//
+// An operator's reboot (mgmt reboot) reboots the server instead:
+//
+//  1. stop engine: StopEngine, a courtesy; a dead guest does not hold the reboot up.
+//  2. reboot server: Nova's soft reboot (a SHUTOFF server is started), then wait for ACTIVE.
+//  3. wait for healthy engine: the agent starts the engine as its server boots.
+//  4. finish.
+//
+// A step that fails with an error a retry may mend is parked for an operator (retry, skip,
+// abort; see parking). A step that fails otherwise, or is aborted, records a fault on the
+// instance (task ERROR) and fails the workflow; there is nothing to undo.
+func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
+	operation := "restart"
+	if in.Reboot {
+		operation = "reboot"
+	}
+	return runOperation(ctx, operation, in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+		id := in.InstanceID
+		if !in.Reboot {
+			err := p.step(ctx, StepRestartEngine, func() error {
+				return guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.RestartEngineActivity, nil)
+			})
+			if err != nil {
+				return err
+			}
+		} else {
+			stopEngineQuietly(ctx, t, id)
+			var r catalog.Resources
+			err := p.step(ctx, StepReadCatalog, func() error {
+				return workflow.ExecuteActivity(callOptions(ctx), acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: id}).Get(ctx, &r)
+			})
+			if err != nil {
+				return err
+			}
+			server := activities.ResourceRef{InstanceID: id, ID: r.ServerID}
+			err = p.step(ctx, StepRebootServer, func() error {
+				if err := workflow.ExecuteActivity(callOptions(ctx), acts.RebootServer, server).Get(ctx, nil); err != nil {
+					return err
+				}
+				return workflow.ExecuteActivity(waitOptions(ctx, DefaultServerActiveTimeout), acts.WaitServerStatus,
+					activities.WaitServerStatusInput{Server: server, Status: "ACTIVE"}).Get(ctx, nil)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		err := p.step(ctx, StepWaitHealthy, func() error {
+			return waitHealthy(ctx, id, orDefault(in.Timeouts.GuestStart, HealthyTimeout))
+		})
+		if err != nil {
+			return err
+		}
+		return p.step(ctx, StepFinish, func() error {
+			return workflow.ExecuteActivity(callOptions(ctx), acts.FinishTask, activities.FinishTaskInput{InstanceID: id}).Get(ctx, nil)
+		})
+	})
+}
+
+// StopInstance stops an instance's engine for an operator (Trove's mgmt stop); it holds no
+// task, the server keeps running and the instance shows operating_status SHUTDOWN until a
+// restart:
+//
+//  1. stop engine: StopEngine on the guest queue.
+//  2. record stopped: service SHUTDOWN.
+//
+// A failure is noted as the instance's fault, without changing its task.
+func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
+	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "stop"); err != nil {
+		return err
+	}
+	t, err := track(ctx, "stop")
+	if err != nil {
+		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
+	}
+	err = t.step(StepStopEngine, func() error {
+		return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
+	})
+	if err == nil {
+		err = t.step(StepRecordStopped, func() error {
+			return workflow.ExecuteActivity(callOptions(ctx), acts.SetServiceStatus,
+				activities.SetServiceStatusInput{InstanceID: in.InstanceID, Status: coffer.ServiceShutdown}).Get(ctx, nil)
+		})
+	}
+	if err != nil {
+		t.p.Error = faultMessage("stop", err)
+		_ = workflow.ExecuteActivity(callOptions(ctx), acts.NoteFault,
+			activities.NoteFaultInput{InstanceID: in.InstanceID, Message: t.p.Error, Details: err.Error()}).Get(ctx, nil)
+		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
+	}
+	t.p.Step = ""
+	return nil
+}
+
+// stopEngineQuietly asks the guest to stop its engine, and goes on whatever the answer: a
+// clean stop is a courtesy before the server goes down.
+func stopEngineQuietly(ctx workflow.Context, t *tracker, instanceID string) {
+	_ = t.step(StepStopEngine, func() error {
+		err := guestCall(ctx, instanceID, StopEngineScheduleTimeout, guestagent.StopEngineActivity, nil)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; going on", "InstanceID", instanceID, "reason", reason(err))
+		}
+		return nil
+	})
+}
+
+// setSearchAttributes sets the attributes every Coffer workflow carries.
+func setSearchAttributes(ctx workflow.Context, instanceID, projectID, operation string) error {
+	err := workflow.UpsertTypedSearchAttributes(ctx,
+		InstanceIDAttr.ValueSet(instanceID),
+		ProjectIDAttr.ValueSet(projectID),
+		OperationAttr.ValueSet(operation),
+		NeedsAttentionAttr.ValueSet("false"),
+	)
+	if err != nil {
+		return fmt.Errorf("%s instance %s: set search attributes: %w", operation, instanceID, err)
+	}
+	return nil
+}
+
+// runOperation runs the steps of an operation that holds the instance's task: search
+// attributes, the progress query and parking first; on a failure, the fault (task ERROR).
+func runOperation(ctx workflow.Context, operation, instanceID, projectID string, timeouts Timeouts, steps func(*tracker, *parking) error) error {
+	if err := setSearchAttributes(ctx, instanceID, projectID, operation); err != nil {
+		return err
+	}
+	t, err := track(ctx, operation)
+	if err != nil {
+		return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+	}
+	p := newParking(ctx, t, operation, instanceID, timeouts.Park)
+	err = steps(t, p)
+	if err == nil {
+		t.p.Step = ""
+		return nil
+	}
+	return failOperation(ctx, t, operation, instanceID, err, nil)
+}
+
+// failOperation records the fault of a failed operation (task ERROR), even when the
+// workflow was canceled, and returns the workflow's error.
+func failOperation(ctx workflow.Context, t *tracker, operation, instanceID string, err error, left []string) error {
+	workflow.GetLogger(ctx).Error(operation+" failed", "InstanceID", instanceID, "error", err)
+	t.p.Error = faultMessage(operation, err)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	t.p.Step = "record fault"
+	if ferr := recordFault(dctx, instanceID, operation, err, left); ferr != nil {
+		workflow.GetLogger(ctx).Error("record fault failed", "InstanceID", instanceID, "error", ferr)
+		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+	}
+	t.p.Step = ""
+	return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+}
