@@ -41,6 +41,7 @@ func (a *activities) register(w worker.Registry) {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	a.registerEveryday(w)
+	a.registerReplication(w)
 }
 
 // Prepare runs the driver's Prepare; see PrepareActivity.

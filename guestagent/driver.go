@@ -87,3 +87,30 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 )
+
+// Replicator is a Driver whose engine replicates (PostgreSQL streaming replication). The
+// agent serves the replication activities only for drivers that implement it. Like the
+// Driver's, every method is safe to call again after a failure or a crash halfway through.
+type Replicator interface {
+	// ReplicationSource makes the engine (a primary) serve replicas: the replication role,
+	// its access, and the slot; it returns how a replica reaches it.
+	ReplicationSource(ctx context.Context, slot string) (ReplicationSource, error)
+	// SeedReplica makes a new engine a copy of src's and starts it as src's standby. An
+	// engine seeded already is only started.
+	SeedReplica(ctx context.Context, src ReplicationSource) error
+	// ReplicationStatus reports the engine's role and WAL positions.
+	ReplicationStatus(ctx context.Context) (ReplicationStatus, error)
+	// StopWrites shuts a primary down cleanly (its replicas receive all of its WAL) and
+	// returns the last LSN it wrote. An engine stopped already reports its last LSN.
+	StopWrites(ctx context.Context) (LSN, error)
+	// WaitReplay waits until a replica has replayed past lsn, or ctx ends.
+	WaitReplay(ctx context.Context, lsn LSN) error
+	// Promote makes a replica a primary; a primary is left alone.
+	Promote(ctx context.Context) error
+	// Follow makes the engine a replica of src, rewinding a former primary first.
+	Follow(ctx context.Context, src ReplicationSource) error
+	// Fence makes the engine a read-only standby of no one, for good.
+	Fence(ctx context.Context) error
+	// DropReplicationSlot drops a slot of a primary; a missing slot is no error.
+	DropReplicationSlot(ctx context.Context, slot string) error
+}

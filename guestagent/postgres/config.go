@@ -23,6 +23,10 @@ func settings(ramMB int) map[string]string {
 	s := map[string]string{
 		"max_connections":     strconv.Itoa(maxConnections),
 		"password_encryption": "scram-sha-256",
+		// Replication (replication.go): every engine may serve replicas, and a former
+		// primary can be rewound onto a new one (pg_rewind needs hint bits logged).
+		"wal_log_hints": "on",
+		"hot_standby":   "on",
 	}
 	if ramMB <= 0 {
 		return s

@@ -34,5 +34,9 @@ func (d *Driver) Health(ctx context.Context) guestagent.HealthReport {
 	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		return report(coffer.ServiceError, "select 1: "+err.Error())
 	}
-	return report(coffer.ServiceHealthy, "")
+	r := report(coffer.ServiceHealthy, "")
+	if st, err := d.replicationStatus(ctx, conn); err == nil {
+		r.Replication = &st
+	}
+	return r
 }

@@ -1,0 +1,205 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// exec runs sql as the agent on d's cluster.
+func execOn(ctx context.Context, t *testing.T, d *Driver, sql string, args ...any) error {
+	t.Helper()
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, sql, args...)
+	return err
+}
+
+// waitRows waits until d's table t has n rows.
+func waitRows(ctx context.Context, t *testing.T, d *Driver, what string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var got int
+	for time.Now().Before(deadline) {
+		conn, err := d.connect(ctx, "postgres")
+		if err == nil {
+			err = conn.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&got)
+			conn.Close(ctx)
+			if err == nil && got == n {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: got %d rows, want %d", what, got, n)
+}
+
+func wantReadOnly(ctx context.Context, t *testing.T, d *Driver, what string) {
+	t.Helper()
+	err := execOn(ctx, t, d, "INSERT INTO items VALUES (-1)")
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("%s: a write got %v, want a read-only transaction error", what, err)
+	}
+}
+
+func role(ctx context.Context, t *testing.T, d *Driver) guestagent.ReplicationStatus {
+	t.Helper()
+	st, err := d.ReplicationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestSwitchoverAndFailoverKeepEveryCommittedRow runs three engines as the guests of a
+// primary and two replicas would: replicas seed from the primary and refuse writes; a
+// switchover stops the primary, lets the candidate replay everything, promotes it, and
+// turns the others (the old primary rewound) into its replicas; a failover after the new
+// primary dies promotes the most advanced replica and fences the dead one.
+func TestSwitchoverAndFailoverKeepEveryCommittedRow(t *testing.T) {
+	ctx := testContext(t)
+	pInst, r1Inst, r2Inst := newInstance(newVolume(t), 256), newInstance(newVolume(t), 256), newInstance(newVolume(t), 256)
+	p, r1, r2 := newTestDriver(t, pInst), newTestDriver(t, r1Inst), newTestDriver(t, r2Inst)
+	if err := p.Prepare(ctx, guestagent.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if err := execOn(ctx, t, p, "CREATE TABLE items (n int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := execOn(ctx, t, p, "INSERT INTO items SELECT generate_series(1, 100)"); err != nil {
+		t.Fatal(err)
+	}
+
+	slots := map[*Driver]string{p: guestagent.ReplicationSlot("p"), r1: guestagent.ReplicationSlot("r1"), r2: guestagent.ReplicationSlot("r2")}
+	for _, r := range []*Driver{r1, r2} {
+		src, err := p.ReplicationSource(ctx, slots[r])
+		if err != nil {
+			t.Fatalf("ReplicationSource: %v", err)
+		}
+		if err := r.SeedReplica(ctx, src); err != nil {
+			t.Fatalf("SeedReplica: %v", err)
+		}
+		// A retry finds the replica seeded and changes nothing.
+		if err := r.SeedReplica(ctx, src); err != nil {
+			t.Fatalf("SeedReplica again: %v", err)
+		}
+	}
+	if err := execOn(ctx, t, p, "INSERT INTO items SELECT generate_series(101, 200)"); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(ctx, t, r1, "replica 1", 200)
+	waitRows(ctx, t, r2, "replica 2", 200)
+	wantReadOnly(ctx, t, r1, "replica 1")
+	if st := role(ctx, t, p); st.Role != guestagent.RolePrimary || len(st.Replicas) != 2 {
+		t.Fatalf("primary status: got %+v, want a primary with 2 replicas", st)
+	}
+	if st := role(ctx, t, r2); st.Role != guestagent.RoleReplica || !st.Streaming || st.ReplayedLSN == 0 {
+		t.Fatalf("replica status: got %+v, want a streaming replica", st)
+	}
+	if h := r1.Health(ctx); h.Replication == nil || h.Replication.Role != guestagent.RoleReplica {
+		t.Fatalf("replica health: got %+v, want its replication status", h)
+	}
+
+	// Switchover to r1.
+	lsn, err := p.StopWrites(ctx)
+	if err != nil {
+		t.Fatalf("StopWrites: %v", err)
+	}
+	for _, r := range []*Driver{r1, r2} {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := r.WaitReplay(wctx, lsn)
+		cancel()
+		if err != nil {
+			t.Fatalf("WaitReplay %s: %v", lsn, err)
+		}
+	}
+	if err := r1.Promote(ctx); err != nil {
+		t.Fatalf("Promote: %v", err)
+	}
+	for _, f := range []*Driver{r2, p} {
+		src, err := r1.ReplicationSource(ctx, slots[f])
+		if err != nil {
+			t.Fatalf("ReplicationSource on the new primary: %v", err)
+		}
+		if err := f.Follow(ctx, src); err != nil {
+			t.Fatalf("Follow: %v", err)
+		}
+	}
+	if err := execOn(ctx, t, r1, "INSERT INTO items SELECT generate_series(201, 300)"); err != nil {
+		t.Fatalf("write on the new primary: %v", err)
+	}
+	waitRows(ctx, t, r2, "replica 2 after the switchover", 300)
+	waitRows(ctx, t, p, "old primary after the switchover", 300)
+	wantReadOnly(ctx, t, p, "old primary")
+
+	// Failover: the new primary dies with no warning.
+	pid, err := r1.cluster.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	best, other := r2, p
+	stBest, stOther := role(ctx, t, r2), role(ctx, t, p)
+	if stOther.ReceivedLSN > stBest.ReceivedLSN {
+		best, other = p, r2
+	}
+	if err := best.Promote(ctx); err != nil {
+		t.Fatalf("Promote after the failover: %v", err)
+	}
+	src, err := best.ReplicationSource(ctx, slots[other])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Follow(ctx, src); err != nil {
+		t.Fatalf("Follow after the failover: %v", err)
+	}
+	if err := execOn(ctx, t, best, "INSERT INTO items SELECT generate_series(301, 400)"); err != nil {
+		t.Fatalf("write on the promoted replica: %v", err)
+	}
+	waitRows(ctx, t, other, "the other replica after the failover", 400)
+
+	// The dead primary comes back fenced: read-only, and it cannot be promoted again.
+	for r1.cluster.Running() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r1.Fence(ctx); err != nil {
+		t.Fatalf("Fence: %v", err)
+	}
+	wantReadOnly(ctx, t, r1, "the fenced old primary")
+	if err := r1.Promote(ctx); err == nil {
+		t.Fatal("Promote of a fenced engine: got no error")
+	}
+	if err := r1.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantReadOnly(ctx, t, r1, "the fenced old primary after a start")
+	if st := role(ctx, t, r1); !st.Fenced {
+		t.Errorf("fenced status: got %+v, want Fenced", st)
+	}
+}
+
+func TestLSNParsesAndPrintsPostgresForm(t *testing.T) {
+	for _, s := range []string{"0/0", "0/3000060", "16/B374D848"} {
+		l, err := guestagent.ParseLSN(s)
+		if err != nil {
+			t.Fatalf("ParseLSN(%q): %v", s, err)
+		}
+		if l.String() != s {
+			t.Errorf("ParseLSN(%q).String(): got %q", s, l.String())
+		}
+	}
+	a, _ := guestagent.ParseLSN("0/FFFFFFFF")
+	b, _ := guestagent.ParseLSN("1/0")
+	if a >= b {
+		t.Errorf("0/FFFFFFFF >= 1/0")
+	}
+}
