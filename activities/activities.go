@@ -52,6 +52,10 @@ type Activities struct {
 	// PollInterval is how often the wait activities look at a server or volume; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// ObjectStorage is Swift in the control plane's project, where backups are stored.
+	ObjectStorage *gophercloud.ServiceClient
+	// Backup is how backups are stored (config.Backup, the key decoded).
+	Backup BackupSettings
 }
 
 // DefaultPollInterval is how often wait activities poll when PollInterval is zero (Trove
@@ -101,6 +105,9 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 		return nil, fmt.Errorf("find the image endpoint: %w", err)
 	}
 	if a.NetworkID, err = resolveNetwork(ctx, a.Network, cloud.Network); err != nil {
+		return nil, err
+	}
+	if err := a.setUpBackups(cfg, provider, eo); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -138,7 +138,7 @@ type InstanceCreate struct {
 	Databases     []DatabaseRequest `json:"databases,omitempty"`
 	Users         []UserRequest     `json:"users,omitempty"`
 	ReplicaOf     string            `json:"replica_of,omitempty" doc:"Not supported yet."`
-	RestorePoint  *struct{}         `json:"restorePoint,omitempty" doc:"Not supported yet."`
+	RestorePoint  *RestorePoint     `json:"restorePoint,omitempty" doc:"Make the instance from a COMPLETED backup of the same datastore."`
 	Configuration string            `json:"configuration,omitempty" doc:"Not supported yet."`
 }
 
@@ -343,6 +343,13 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		return nil, faultFor(ctx, s.log, err, "Flavor "+flavorID)
 	}
 	datastore, version := defaultDatastore, ""
+	restore, err := s.restoreSource(ctx, in.ProjectID, &req)
+	if err != nil {
+		return nil, err
+	}
+	if restore != nil {
+		datastore, version = restore.datastore, restore.version
+	}
 	if req.Datastore != nil {
 		if req.Datastore.Type != "" {
 			datastore = req.Datastore.Type
@@ -358,6 +365,9 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		return nil, badRequest("Datastore %s version %s not found.", datastore, version)
 	case err != nil:
 		return nil, faultFor(ctx, s.log, err, "Datastore "+datastore)
+	}
+	if err := restore.matches(dv); err != nil {
+		return nil, err
 	}
 	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
 	if err != nil {
@@ -401,6 +411,7 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 			GuestStart:   s.cfg.Guest.StartTimeout,
 			GuestPrepare: s.cfg.Guest.PrepareTimeout,
 		},
+		Restore: restore.workflowSource(),
 	}
 	for _, d := range req.Databases {
 		input.Databases = append(input.Databases, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
@@ -448,8 +459,6 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 		return badRequest("Invalid request: instance.name: must not be blank.")
 	case req.ReplicaOf != "":
 		return newFault("notImplemented", http.StatusNotImplemented, "Replicas (replica_of) are not supported yet.")
-	case req.RestorePoint != nil:
-		return newFault("notImplemented", http.StatusNotImplemented, "Restoring from a backup (restorePoint) is not supported yet.")
 	case req.Configuration != "":
 		return newFault("notImplemented", http.StatusNotImplemented, "Configuration groups are not supported yet.")
 	case req.FlavorRef.ID() == "":

@@ -131,7 +131,11 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 		t.Fatalf("delete: %v", err)
 	}
 	_, deletes := h.workflows.started()
-	if len(deletes) != 1 || deletes[0] != (workflows.DeleteInstanceInput{InstanceID: created.ID, ProjectID: demo.projectID}) {
+	wantDelete := workflows.DeleteInstanceInput{InstanceID: created.ID, ProjectID: demo.projectID, Timeouts: workflows.Timeouts{
+		GuestStart: h.cfg.Guest.StartTimeout, GuestPrepare: h.cfg.Guest.PrepareTimeout,
+		Park: h.cfg.Operations.ParkTimeout, HealthInterval: h.cfg.Guest.HealthInterval,
+	}}
+	if len(deletes) != 1 || deletes[0] != wantDelete {
 		t.Errorf("delete workflows: got %+v, want one for %s", deletes, created.ID)
 	}
 	got, err = instances.Get(ctx, demo.db, created.ID).Extract()

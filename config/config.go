@@ -29,6 +29,8 @@ type Config struct {
 	Log      Log    `mapstructure:"log"`
 	// Backup configures backups to Swift.
 	Backup Backup `mapstructure:"backup"`
+	// Operations configures parked steps.
+	Operations Operations `mapstructure:"operations"`
 }
 
 // Backup configures backups. Backups live in Container of the control plane's project;
@@ -88,6 +90,19 @@ type Guest struct {
 	StartTimeout time.Duration `mapstructure:"start_timeout"`
 	// PrepareTimeout bounds Prepare once started.
 	PrepareTimeout time.Duration `mapstructure:"prepare_timeout"`
+	// HeartbeatExpiry is how old an instance's last health report may be before its
+	// operating_status shows ERROR (Trove's agent_heartbeat_expiry, 90 s).
+	HeartbeatExpiry time.Duration `mapstructure:"heartbeat_expiry"`
+	// HealthInterval is how often each instance's monitor asks its guest for its health;
+	// keep it well under HeartbeatExpiry.
+	HealthInterval time.Duration `mapstructure:"health_interval"`
+}
+
+// Operations configures how workflows treat a step that failed after its retries.
+type Operations struct {
+	// ParkTimeout is how long such a step waits for an operator's retry, skip or abort
+	// signal before its workflow aborts by itself.
+	ParkTimeout time.Duration `mapstructure:"park_timeout"`
 }
 
 // Log configures logging.
@@ -103,9 +118,11 @@ func Defaults() Config {
 		OpenStack: OpenStack{
 			UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
 		},
-		Guest:  Guest{StartTimeout: 5 * time.Minute, PrepareTimeout: 10 * time.Minute},
-		Log:    Log{Level: "info"},
-		Backup: Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
+		Guest: Guest{StartTimeout: 5 * time.Minute, PrepareTimeout: 10 * time.Minute,
+			HeartbeatExpiry: 90 * time.Second, HealthInterval: 30 * time.Second},
+		Operations: Operations{ParkTimeout: time.Hour},
+		Log:        Log{Level: "info"},
+		Backup:     Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
 	}
 }
 
@@ -122,8 +139,10 @@ func defaultValues() map[string]any {
 		"openstack.user_domain_name": d.OpenStack.UserDomainName, "openstack.project_domain_name": d.OpenStack.ProjectDomainName,
 		"openstack.region": d.OpenStack.Region, "openstack.network": d.OpenStack.Network,
 		"guest.temporal_host_port": d.Guest.TemporalHostPort, "guest.start_timeout": d.Guest.StartTimeout,
-		"guest.prepare_timeout": d.Guest.PrepareTimeout,
-		"codec_key":             d.CodecKey, "log.level": d.Log.Level,
+		"guest.prepare_timeout":  d.Guest.PrepareTimeout,
+		"guest.heartbeat_expiry": d.Guest.HeartbeatExpiry, "guest.health_interval": d.Guest.HealthInterval,
+		"operations.park_timeout": d.Operations.ParkTimeout,
+		"codec_key":               d.CodecKey, "log.level": d.Log.Level,
 		"backup.key": d.Backup.Key, "backup.container": d.Backup.Container, "backup.segment_size": d.Backup.SegmentSize,
 	}
 }
@@ -197,6 +216,12 @@ func (c Config) Validate() error {
 	}
 	if c.Guest.StartTimeout <= 0 || c.Guest.PrepareTimeout <= 0 {
 		bad("guest.start_timeout/prepare_timeout", "must be positive durations such as 5m")
+	}
+	if c.Guest.HeartbeatExpiry <= 0 || c.Guest.HealthInterval <= 0 || c.Guest.HealthInterval >= c.Guest.HeartbeatExpiry {
+		bad("guest.heartbeat_expiry/health_interval", "must be positive durations, the interval shorter than the expiry (90s and 30s by default)")
+	}
+	if c.Operations.ParkTimeout <= 0 {
+		bad("operations.park_timeout", "must be a positive duration such as 1h")
 	}
 	if _, err := c.CodecKeyBytes(); err != nil {
 		bad("codec_key", "%v", err)

@@ -33,6 +33,8 @@ func (a *activities) register(w worker.Registry) {
 		CreateUsersActivity:     a.CreateUsers,
 		HealthActivity:          a.Health,
 		StopEngineActivity:      a.StopEngine,
+		BackupActivity:          a.Backup,
+		RestoreActivity:         a.Restore,
 		StartEngineActivity:     a.StartEngine,
 		RestartEngineActivity:   a.RestartEngine,
 		GrowFilesystemActivity:  a.GrowFilesystem,

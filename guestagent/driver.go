@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/configdrive"
@@ -72,6 +73,18 @@ type Driver interface {
 	DisableRoot(ctx context.Context) error
 	// RootEnabled reports whether RootUser can log in.
 	RootEnabled(ctx context.Context) (bool, error)
+
+	// Backup writes a physical backup of the running engine to dst, as a stream the
+	// engine's Restore reads back (for PostgreSQL, pg_basebackup's tar). It must not buffer
+	// the stream: dst applies the back-pressure.
+	Backup(ctx context.Context, dst io.Writer) error
+	// Restore makes the engine's data from a backup before the engine was ever prepared:
+	// fill writes the stream Backup made into the writer it is given, and Restore unpacks
+	// it somewhere the engine does not look yet. Only when fill and the unpacking succeed
+	// does the data go into place (with the agent's own admin access set up again), so a
+	// failed or corrupt restore leaves nothing an engine would start. An engine that has
+	// data already is an ErrInvalid.
+	Restore(ctx context.Context, fill func(w io.Writer) error) error
 }
 
 // NewDriver makes an engine's driver for the instance: cfg is the agent's configuration, inst

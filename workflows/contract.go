@@ -117,6 +117,10 @@ type CreateInstanceInput struct {
 	// ImageTag is the Glance tag CreateInstance looks the image up by when ImageID is empty
 	// (the datastore version's image_tag); empty means "coffer-<datastore>-<version>".
 	ImageTag string `json:"image_tag,omitempty"`
+
+	// Restore, when set, makes the instance from a backup: the guest restores it before
+	// Prepare starts the engine.
+	Restore *RestoreSource `json:"restore,omitempty"`
 }
 
 // Timeouts bound the waits of a create; a zero field takes the workflow's default.
@@ -144,6 +148,84 @@ type DeleteInstanceInput struct {
 	// HealthInterval is how often the instance's monitor asks the guest for its health
 	// (default DefaultHealthInterval).
 	HealthInterval time.Duration `json:"health_interval,omitempty"`
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+}
+
+// BackupWorkflowID is the ID of a backup's workflow.
+func BackupWorkflowID(backupID string) string { return "backup/" + backupID }
+
+// DeleteBackupWorkflowID is the ID of a backup's delete.
+func DeleteBackupWorkflowID(backupID string) string { return "backup/" + backupID + "/delete" }
+
+// BackupScheduleID is the ID of the Temporal Schedule behind a backup schedule.
+func BackupScheduleID(instanceID, scheduleID string) string {
+	return "backup-schedule/" + instanceID + "/" + scheduleID
+}
+
+// BackupInstanceInput is what BackupInstance needs: a backup the catalog holds as NEW.
+type BackupInstanceInput struct {
+	BackupID   string `json:"backup_id"`
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// HeartbeatTimeout is how long the guest may go silent before its attempt counts as
+	// lost (default DefaultBackupHeartbeatTimeout).
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// GuestStart bounds how long each attempt waits for the guest to pick it up (default
+	// DefaultBackupGuestStartTimeout).
+	GuestStart time.Duration `json:"guest_start,omitempty"`
+}
+
+// BackupProgress is what a backup's progress query answers: the step, and the raw bytes
+// read from the engine and stored in Swift so far.
+type BackupProgress struct {
+	Progress
+	BytesDone   int64 `json:"bytes_done"`
+	BytesStored int64 `json:"bytes_stored"`
+}
+
+// DeleteBackupInput is what DeleteBackup needs.
+type DeleteBackupInput struct {
+	BackupID  string `json:"backup_id"`
+	ProjectID string `json:"project_id"`
+}
+
+// ScheduledBackupInput is what ScheduledBackup, the action of a backup schedule, needs.
+type ScheduledBackupInput struct {
+	ScheduleID string `json:"schedule_id"`
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// Keep is how many of the schedule's COMPLETED backups stay; older ones are deleted.
+	Keep int `json:"keep"`
+}
+
+// RestoreSource is the backup a new instance is made from: where it is and what is needed
+// to verify and decrypt it.
+type RestoreSource struct {
+	BackupID   string `json:"backup_id"`
+	Container  string `json:"container"`
+	Object     string `json:"object"`
+	WrappedKey string `json:"wrapped_key"`
+	SHA256     string `json:"sha256"`
+}
+
+// Workflow IDs of the replication operations; the fence of an ejected primary waits for its
+// guest to come back, so it has an ID of its own.
+func PromoteWorkflowID(instanceID string) string { return "instance/" + instanceID + "/promote" }
+
+// EjectWorkflowID is the ID of the failover away from a dead primary.
+func EjectWorkflowID(instanceID string) string { return "instance/" + instanceID + "/eject" }
+
+// DetachWorkflowID is the ID of a replica's detach.
+func DetachWorkflowID(instanceID string) string { return "instance/" + instanceID + "/detach" }
+
+// FenceWorkflowID is the ID of the fence of an ejected primary.
+func FenceWorkflowID(instanceID string) string { return "instance/" + instanceID + "/fence" }
+
+// ReplicationInput is what PromoteReplica (InstanceID: the replica to promote),
+// EjectReplicaSource (the dead primary), DetachReplica (the replica) and FenceInstance (the
+// ejected primary) need.
+type ReplicationInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
 }

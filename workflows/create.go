@@ -41,6 +41,8 @@ const (
 //     configuration in user_data.
 //  7. wait for server: until Nova says ACTIVE (Timeouts.ServerActive, default 10 minutes);
 //     ERROR fails at once with Nova's fault message.
+//     For an instance made from a backup (Restore set), "restore backup" comes first: the
+//     guest downloads, verifies and unpacks it before any engine starts (restore.go).
 //  8. prepare guest: Prepare on the instance's guest queue, guestagent.<id>, with the
 //     databases and users. The guest must pick it up within Timeouts.GuestStart (default 5
 //     minutes: an agent that never starts fails the create clearly) and finish within
@@ -197,6 +199,11 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		return record(catalog.Resources{ServerStatus: "ACTIVE"})
 	})
 	if err != nil {
+		return err
+	}
+
+	// An instance made from a backup gets its data before the engine ever starts.
+	if err := restoreBackup(ctx, in, t); err != nil {
 		return err
 	}
 

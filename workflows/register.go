@@ -19,4 +19,7 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(ResizeVolume)
 	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
+	w.RegisterWorkflow(BackupInstance)
+	w.RegisterWorkflow(DeleteBackup)
+	w.RegisterWorkflow(ScheduledBackup)
 }

@@ -1,0 +1,310 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/backupstream"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/config"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// The control plane's part of backups: the catalog records, the Swift access it hands a
+// guest, and the deletes. Backup data itself never passes through here: guests stream it
+// to and from Swift directly.
+
+// BackupCatalog is the part of the catalog backups change. *catalog.Store implements it;
+// the activities that need it fail clearly on a catalog that does not.
+type BackupCatalog interface {
+	CreateBackup(ctx context.Context, b *coffer.Backup) error
+	GetBackup(ctx context.Context, projectID, id string) (*coffer.Backup, error)
+	ListBackups(ctx context.Context, f catalog.BackupFilter) ([]*coffer.Backup, error)
+	StartBackup(ctx context.Context, id, container, object string) error
+	SetBackupProgress(ctx context.Context, id string, bytesDone int64) error
+	CompleteBackup(ctx context.Context, id string, r catalog.BackupResult) error
+	FailBackup(ctx context.Context, id, reason string) error
+	MarkBackupDeleteFailed(ctx context.Context, id, reason string) error
+	DeleteBackup(ctx context.Context, id string) error
+}
+
+var _ BackupCatalog = (*catalog.Store)(nil)
+
+// Error types of backups.
+const (
+	// ErrBackupsDisabled: no backup key is configured.
+	ErrBackupsDisabled = "BackupsDisabled"
+	// ErrInstanceBusy: a task or another backup holds the instance.
+	ErrInstanceBusy = "InstanceBusy"
+)
+
+// BackupSettings are how backups are stored.
+type BackupSettings struct {
+	// Key wraps each backup's data key; empty disables backups.
+	Key         []byte
+	Container   string
+	SegmentSize int64
+}
+
+// setUpBackups finds Swift in the service catalog and reads the backup settings.
+func (a *Activities) setUpBackups(cfg config.Config, provider *gophercloud.ProviderClient, eo gophercloud.EndpointOpts) error {
+	a.Backup = BackupSettings{Container: cfg.Backup.Container, SegmentSize: cfg.Backup.SegmentSize}
+	if cfg.Backup.Key == "" {
+		return nil
+	}
+	key, err := cfg.BackupKeyBytes()
+	if err != nil {
+		return fmt.Errorf("config key backup.key: %w", err)
+	}
+	a.Backup.Key = key
+	if a.ObjectStorage, err = openstack.NewObjectStorageV1(provider, eo); err != nil {
+		return fmt.Errorf("find the object-store endpoint: %w", err)
+	}
+	return nil
+}
+
+func (a *Activities) backups() (BackupCatalog, error) {
+	bc, ok := a.Catalog.(BackupCatalog)
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record backups", a.Catalog), "Misconfigured", nil)
+	}
+	return bc, nil
+}
+
+func (a *Activities) swift() (*gophercloud.ServiceClient, error) {
+	if a.ObjectStorage == nil || len(a.Backup.Key) == 0 {
+		return nil, temporal.NewNonRetryableApplicationError("backups are not configured: set backup.key", ErrBackupsDisabled, nil)
+	}
+	return a.ObjectStorage, nil
+}
+
+// BackupObject is the name of a backup's manifest in the backup container.
+func BackupObject(backupID string) string { return "backups/" + backupID }
+
+// BackupAccess is what a guest needs to write or read backups: Swift's endpoint and a token
+// of the control plane's project, the container, the segment size and the backup key. It
+// is a secret, and travels only in payloads the codec encrypts.
+type BackupAccess struct {
+	Swift       guestagent.SwiftAccess `json:"swift"`
+	Container   string                 `json:"container"`
+	SegmentSize int64                  `json:"segment_size"`
+	MasterKey   []byte                 `json:"master_key"`
+}
+
+// String keeps the secrets out of logs.
+func (BackupAccess) String() string { return "backup access" }
+
+// GetBackupAccess hands out a fresh token of the control plane (so the guest gets a whole
+// token's life) with Swift's endpoint and the backup settings.
+//
+// Why a token: the guest must reach Swift without its data passing through the control
+// plane, and guests have no OpenStack credentials of their own. The token is scoped to the
+// service project that owns the backups; it reaches only the guest's activity input, which
+// the codec encrypts, and is never logged. A cloud with Keystone application credentials
+// restricted by access rules to object-store calls on the backup container could hand
+// those out instead.
+func (a *Activities) GetBackupAccess(ctx context.Context) (BackupAccess, error) {
+	swift, err := a.swift()
+	if err != nil {
+		return BackupAccess{}, err
+	}
+	pc := swift.ProviderClient
+	if err := pc.Reauthenticate(ctx, pc.Token()); err != nil {
+		return BackupAccess{}, cloudError(err, "authenticate for backup access")
+	}
+	return BackupAccess{
+		Swift:       guestagent.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
+		Container:   a.Backup.Container,
+		SegmentSize: a.Backup.SegmentSize,
+		MasterKey:   a.Backup.Key,
+	}, nil
+}
+
+// CreateBackupRecordInput is CreateBackupRecord's input.
+type CreateBackupRecordInput struct {
+	BackupID    string `json:"backup_id"`
+	InstanceID  string `json:"instance_id"`
+	ProjectID   string `json:"project_id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	ScheduleID  string `json:"schedule_id,omitempty"`
+}
+
+// CreateBackupRecord records a NEW backup of an instance (for a scheduled backup; the API
+// records the ones users ask for). A busy instance is a non-retryable ErrInstanceBusy; a
+// record that exists already (a retry) is no error.
+func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) error {
+	bc, err := a.backups()
+	if err != nil {
+		return err
+	}
+	b := &coffer.Backup{ID: in.BackupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID, Name: in.Name,
+		Description: in.Description, ScheduleID: in.ScheduleID}
+	err = bc.CreateBackup(ctx, b)
+	switch {
+	case errors.Is(err, catalog.ErrExists):
+		return nil
+	case errors.Is(err, catalog.ErrTaskRunning), errors.Is(err, catalog.ErrBackupRunning):
+		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrInstanceBusy, err)
+	}
+	return catalogError(err, "record backup of instance "+in.InstanceID)
+}
+
+// GetBackup returns a backup's record.
+func (a *Activities) GetBackup(ctx context.Context, backupID string) (*coffer.Backup, error) {
+	bc, err := a.backups()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bc.GetBackup(ctx, "", backupID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError("the catalog has no backup "+backupID, ErrNotFound, err)
+	}
+	return b, catalogError(err, "get backup "+backupID)
+}
+
+// StartBackupInput is StartBackupRecord's input.
+type StartBackupInput struct {
+	BackupID  string `json:"backup_id"`
+	Container string `json:"container"`
+	Object    string `json:"object"`
+}
+
+// StartBackupRecord marks a backup BUILDING with where it goes.
+func (a *Activities) StartBackupRecord(ctx context.Context, in StartBackupInput) error {
+	bc, err := a.backups()
+	if err != nil {
+		return err
+	}
+	return backupError(bc.StartBackup(ctx, in.BackupID, in.Container, in.Object), "start backup "+in.BackupID)
+}
+
+// BackupProgressInput is RecordBackupProgress' input.
+type BackupProgressInput struct {
+	BackupID  string `json:"backup_id"`
+	BytesDone int64  `json:"bytes_done"`
+}
+
+// RecordBackupProgress records how far a running backup got.
+func (a *Activities) RecordBackupProgress(ctx context.Context, in BackupProgressInput) error {
+	bc, err := a.backups()
+	if err != nil {
+		return err
+	}
+	return backupError(bc.SetBackupProgress(ctx, in.BackupID, in.BytesDone), "record progress of backup "+in.BackupID)
+}
+
+// CompleteBackupInput is CompleteBackupRecord's input.
+type CompleteBackupInput struct {
+	BackupID string              `json:"backup_id"`
+	Result   backupstream.Result `json:"result"`
+}
+
+// CompleteBackupRecord marks a backup COMPLETED with what the guest stored.
+func (a *Activities) CompleteBackupRecord(ctx context.Context, in CompleteBackupInput) error {
+	bc, err := a.backups()
+	if err != nil {
+		return err
+	}
+	r := in.Result
+	err = bc.CompleteBackup(ctx, in.BackupID, catalog.BackupResult{
+		Container: r.Container, Object: r.Object, RawSize: r.RawSize, Size: r.StoredSize,
+		Checksum: r.SHA256, WrappedKey: r.WrappedKey, Segments: r.Segments,
+	})
+	return backupError(err, "complete backup "+in.BackupID)
+}
+
+// FailBackupInput is FailBackupRecord's input.
+type FailBackupInput struct {
+	BackupID string `json:"backup_id"`
+	Reason   string `json:"reason"`
+	// Deleting marks a failed delete (DELETE_FAILED) rather than a failed backup.
+	Deleting bool `json:"deleting,omitempty"`
+}
+
+// FailBackupRecord marks a backup FAILED (or DELETE_FAILED) with the reason.
+func (a *Activities) FailBackupRecord(ctx context.Context, in FailBackupInput) error {
+	bc, err := a.backups()
+	if err != nil {
+		return err
+	}
+	if in.Deleting {
+		return backupError(bc.MarkBackupDeleteFailed(ctx, in.BackupID, in.Reason), "mark delete of backup "+in.BackupID+" failed")
+	}
+	return backupError(bc.FailBackup(ctx, in.BackupID, in.Reason), "fail backup "+in.BackupID)
+}
+
+// DeleteBackupRecord removes a backup's record; a missing one is no error.
+func (a *Activities) DeleteBackupRecord(ctx context.Context, backupID string) error {
+	bc, err := a.backups()
+	if err != nil {
+		return err
+	}
+	return backupError(bc.DeleteBackup(ctx, backupID), "delete record of backup "+backupID)
+}
+
+// DeleteBackupObjectsInput is DeleteBackupObjects' input.
+type DeleteBackupObjectsInput struct {
+	Container string `json:"container"`
+	Object    string `json:"object"`
+}
+
+// DeleteBackupObjects deletes a backup's segments and manifest from Swift (what a failed
+// guest left, or a backup being deleted); nothing there is no error.
+func (a *Activities) DeleteBackupObjects(ctx context.Context, in DeleteBackupObjectsInput) error {
+	swift, err := a.swift()
+	if err != nil {
+		return err
+	}
+	if in.Container == "" || in.Object == "" {
+		return nil
+	}
+	if err := backupstream.Delete(ctx, swift, in.Container, in.Object); err != nil {
+		return cloudError(err, "delete backup objects "+in.Container+"/"+in.Object)
+	}
+	return nil
+}
+
+// PruneInput is BackupsBeyondRetention's input.
+type PruneInput struct {
+	ScheduleID string `json:"schedule_id"`
+	Keep       int    `json:"keep"`
+}
+
+// BackupsBeyondRetention lists the schedule's COMPLETED backups beyond the newest Keep,
+// oldest first: the ones to delete.
+func (a *Activities) BackupsBeyondRetention(ctx context.Context, in PruneInput) ([]string, error) {
+	bc, err := a.backups()
+	if err != nil {
+		return nil, err
+	}
+	if in.ScheduleID == "" || in.Keep < 1 {
+		return nil, temporal.NewNonRetryableApplicationError("prune needs a schedule and keep >= 1", ErrBadRequest, nil)
+	}
+	done, err := bc.ListBackups(ctx, catalog.BackupFilter{ScheduleID: in.ScheduleID, Status: coffer.BackupCompleted})
+	if err != nil {
+		return nil, catalogError(err, "list backups of schedule "+in.ScheduleID)
+	}
+	var ids []string
+	for i := 0; i < len(done)-in.Keep; i++ {
+		ids = append(ids, done[i].ID)
+	}
+	return ids, nil
+}
+
+// backupError: a missing backup cannot be mended by retries.
+func backupError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, catalog.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

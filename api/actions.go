@@ -1,0 +1,328 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// Operations starts and steers the workflows of the day-2 operations (restart, resize,
+// stop, parked steps). TemporalWorkflows implements it; a Workflows that does not answers
+// the actions with 501.
+type Operations interface {
+	// StartRestart starts RestartInstance (an engine restart, or a server reboot).
+	StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error
+	// StartResizeFlavor starts ResizeFlavor.
+	StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error
+	// StartResizeVolume starts ResizeVolume.
+	StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error
+	// StartStop starts StopInstance.
+	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
+	// Progress asks a running workflow for its progress.
+	Progress(ctx context.Context, workflowID string) (workflows.Progress, error)
+	// Signal sends an operator's signal (retry, skip, abort) to a running workflow.
+	Signal(ctx context.Context, workflowID, signal string) error
+	// Health asks the instance's monitor what it last learned from the guest.
+	Health(ctx context.Context, instanceID string) (workflows.MonitorState, error)
+}
+
+// statusResetter is the catalog's reset_status; *catalog.Store has it.
+type statusResetter interface {
+	ResetStatus(ctx context.Context, projectID, id string) error
+}
+
+var _ statusResetter = (*catalog.Store)(nil)
+
+// ResizeVolumeRequest is the new size of a volume.
+type ResizeVolumeRequest struct {
+	Size int `json:"size" minimum:"1" doc:"The new size in GiB: larger than the current one, at most the API's max_volume_size." example:"4"`
+}
+
+// ResizeRequest changes the flavor or the volume's size; exactly one.
+type ResizeRequest struct {
+	FlavorRef FlavorRef            `json:"flavorRef,omitempty"`
+	Volume    *ResizeVolumeRequest `json:"volume,omitempty"`
+}
+
+// ResetStatusRequest is Trove's reset_status.
+type ResetStatusRequest struct {
+	ForceDelete bool `json:"force_delete,omitempty" doc:"Reset so that the instance can be deleted (the owner may ask); without it, admins only."`
+}
+
+// InstanceAction is the body of an instance action: exactly one key.
+type InstanceAction struct {
+	Restart     *struct{}           `json:"restart,omitempty" doc:"Restart the database engine: status REBOOT, then ACTIVE."`
+	Resize      *ResizeRequest      `json:"resize,omitempty" doc:"Move to another flavor (flavorRef) or grow the volume (volume.size): status RESIZE, then ACTIVE."`
+	ResetStatus *ResetStatusRequest `json:"reset_status,omitempty" doc:"Forget a stuck task: task NONE, operating status ERROR until the guest reports again."`
+}
+
+// InstanceActionRequest asks for an action on an instance.
+type InstanceActionRequest struct {
+	InstancePath
+	Body InstanceAction
+}
+
+func (s *Server) registerActions(g *huma.Group) {
+	huma.Register(g, huma.Operation{
+		OperationID:   "instanceAction",
+		Method:        http.MethodPost,
+		Path:          "/instances/{id}/action",
+		Summary:       "Act on an instance",
+		Description:   "Restart the engine ({\"restart\": {}}), resize the flavor ({\"resize\": {\"flavorRef\": \"ds1G\"}}) or the volume ({\"resize\": {\"volume\": {\"size\": 4}}}), or reset a stuck status ({\"reset_status\": {}}). Each starts a workflow and answers 202 at once; an instance that is not ACTIVE, or has an operation running, answers 422.",
+		Tags:          []string{"Instances"},
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+	}, s.instanceAction)
+}
+
+func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) (*struct{}, error) {
+	body := in.Body
+	n := 0
+	for _, set := range []bool{body.Restart != nil, body.Resize != nil, body.ResetStatus != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, badRequest("Invalid request: the body must hold exactly one action (restart, resize or reset_status), got %d.", n)
+	}
+	if body.ResetStatus != nil {
+		return nil, s.resetStatus(ctx, in.ProjectID, in.ID, body.ResetStatus.ForceDelete)
+	}
+	ops, err := s.operations()
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := canAct(inst); err != nil {
+		return nil, err
+	}
+	switch {
+	case body.Restart != nil:
+		return nil, s.startTask(ctx, inst, coffer.TaskRebooting, workflows.RestartWorkflowID(inst.ID), func() error {
+			return ops.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, Timeouts: s.timeouts()})
+		})
+	case body.Resize.Volume != nil && body.Resize.FlavorRef != "":
+		return nil, badRequest("Invalid request: resize takes a flavorRef or a volume, not both.")
+	case body.Resize.Volume != nil:
+		size := body.Resize.Volume.Size
+		if size <= inst.VolumeSize || size > s.cfg.API.MaxVolumeSize {
+			return nil, badRequest("Invalid request: resize.volume.size: %d must be larger than the volume's %d GiB and at most %d.", size, inst.VolumeSize, s.cfg.API.MaxVolumeSize)
+		}
+		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
+			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts()})
+		})
+	case body.Resize.FlavorRef.ID() != "":
+		flavorID := body.Resize.FlavorRef.ID()
+		if flavorID == inst.FlavorID {
+			return nil, badRequest("Invalid request: the instance has flavor %s already.", flavorID)
+		}
+		if err := s.cloud.flavorExists(ctx, flavorID); err != nil {
+			if errors.Is(err, errNoSuchFlavor) {
+				return nil, badRequest("Flavor %s not found.", flavorID)
+			}
+			return nil, faultFor(ctx, s.log, err, "Flavor "+flavorID)
+		}
+		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
+			return ops.StartResizeFlavor(ctx, workflows.ResizeFlavorInput{
+				InstanceID: inst.ID, ProjectID: inst.ProjectID, OldFlavorID: inst.FlavorID, NewFlavorID: flavorID, Timeouts: s.timeouts(),
+			})
+		})
+	}
+	return nil, badRequest("Invalid request: resize needs a flavorRef or a volume.size.")
+}
+
+// canAct is Trove's validate_can_perform_action: an ACTIVE instance with no task.
+func canAct(inst *coffer.Instance) error {
+	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+		return unprocessableEntity("Instance %s is not ready (status %s): an action needs it ACTIVE with no operation running.", inst.ID, inst.Status())
+	}
+	return nil
+}
+
+// startTask sets the instance's task (422 when another one holds it) and starts the
+// workflow; when the workflow cannot start, the instance gets its task back and the client
+// a 503 to retry.
+func (s *Server) startTask(ctx context.Context, inst *coffer.Instance, task coffer.Task, workflowID string, start func() error) error {
+	if _, err := s.catalog.StartTask(ctx, inst.ProjectID, inst.ID, task); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
+		}
+		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
+	}
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflowID)
+	if err := start(); err != nil {
+		log.ErrorContext(ctx, "start workflow", "error", err)
+		s.restoreTask(ctx, inst)
+		return serviceUnavailable("The action could not be started now: the workflow service is unavailable. Try again later.")
+	}
+	log.InfoContext(ctx, "instance action started", "task", task)
+	return nil
+}
+
+// resetStatus is Trove's reset_status: admins only, or the owner with force_delete (the
+// client's "force delete" resets, then deletes).
+func (s *Server) resetStatus(ctx context.Context, projectID, id string, forceDelete bool) error {
+	admin := principalFrom(ctx).IsAdmin()
+	if !admin && !forceDelete {
+		return forbidden("Policy doesn't allow instance:reset_status to be performed.")
+	}
+	resetter, ok := s.catalog.(statusResetter)
+	if !ok {
+		return newFault("notImplemented", http.StatusNotImplemented, "reset_status is not available.")
+	}
+	scope := projectID
+	if admin {
+		scope = ""
+	}
+	if _, err := s.getInstance(ctx, scope, id); err != nil {
+		return err
+	}
+	if err := resetter.ResetStatus(ctx, scope, id); err != nil {
+		return faultFor(ctx, s.log, err, "Instance "+id)
+	}
+	s.log.InfoContext(ctx, "instance status reset", "instance_id", id, "project_id", projectID, "force_delete", forceDelete)
+	return nil
+}
+
+// operations returns the workflows' Operations, or a 501 when they have none.
+func (s *Server) operations() (Operations, error) {
+	ops, ok := s.workflows.(Operations)
+	if !ok {
+		return nil, newFault("notImplemented", http.StatusNotImplemented, "Instance actions are not available.")
+	}
+	return ops, nil
+}
+
+// timeouts are the bounds every workflow the API starts carries.
+func (s *Server) timeouts() workflows.Timeouts {
+	return workflows.Timeouts{
+		GuestStart:     s.cfg.Guest.StartTimeout,
+		GuestPrepare:   s.cfg.Guest.PrepareTimeout,
+		Park:           s.cfg.Operations.ParkTimeout,
+		HealthInterval: s.cfg.Guest.HealthInterval,
+	}
+}
+
+// heartbeatExpiry is how old a health report may be before operating_status shows ERROR.
+func (s *Server) heartbeatExpiry() time.Duration {
+	if s.cfg.Guest.HeartbeatExpiry > 0 {
+		return s.cfg.Guest.HeartbeatExpiry
+	}
+	return coffer.HeartbeatExpiry
+}
+
+// volumeUsed asks the instance's monitor for the GiB its data takes (Trove asks the guest
+// for volume.used on a show); nothing when the monitor does not answer at once.
+func (s *Server) volumeUsed(ctx context.Context, instanceID string) *float64 {
+	ops, ok := s.workflows.(Operations)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	state, err := ops.Health(ctx, instanceID)
+	if err != nil || state.Volume == nil {
+		return nil
+	}
+	used := float64(int(state.Volume.UsedGB*100+0.5)) / 100
+	return &used
+}
+
+var _ Operations = TemporalWorkflows{}
+
+// Workflow type names of the operations, as `coffer worker` registers them.
+const (
+	restartInstanceWorkflow = "RestartInstance"
+	resizeFlavorWorkflow    = "ResizeFlavor"
+	resizeVolumeWorkflow    = "ResizeVolume"
+	stopInstanceWorkflow    = "StopInstance"
+)
+
+// startOperation starts one operation's workflow. Its ID derives from the instance; a
+// finished one of the same ID may run again (a second resize), a running one is never
+// joined: the catalog's task already admits one operation at a time.
+func (t TemporalWorkflows) startOperation(ctx context.Context, id, instanceID, projectID, operation, workflow string, in any) error {
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                workflows.ControlTaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    searchAttributes(instanceID, projectID, operation),
+	}
+	if _, err := t.Client.ExecuteWorkflow(ctx, opts, workflow, in); err != nil {
+		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
+	}
+	return nil
+}
+
+// StartRestart starts RestartInstance, instance/<id>/restart.
+func (t TemporalWorkflows) StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error {
+	op := "restart"
+	if in.Reboot {
+		op = "reboot"
+	}
+	return t.startOperation(ctx, workflows.RestartWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, op, restartInstanceWorkflow, in)
+}
+
+// StartResizeFlavor starts ResizeFlavor, instance/<id>/resize.
+func (t TemporalWorkflows) StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error {
+	return t.startOperation(ctx, workflows.ResizeWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "resize", resizeFlavorWorkflow, in)
+}
+
+// StartResizeVolume starts ResizeVolume, instance/<id>/resize.
+func (t TemporalWorkflows) StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error {
+	return t.startOperation(ctx, workflows.ResizeWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "resize volume", resizeVolumeWorkflow, in)
+}
+
+// StartStop starts StopInstance, instance/<id>/stop.
+func (t TemporalWorkflows) StartStop(ctx context.Context, in workflows.StopInstanceInput) error {
+	return t.startOperation(ctx, workflows.StopWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "stop", stopInstanceWorkflow, in)
+}
+
+// Progress queries the workflow's progress.
+func (t TemporalWorkflows) Progress(ctx context.Context, workflowID string) (workflows.Progress, error) {
+	var p workflows.Progress
+	v, err := t.Client.QueryWorkflow(ctx, workflowID, "", workflows.ProgressQuery)
+	if err != nil {
+		return p, fmt.Errorf("query progress of %s: %w", workflowID, err)
+	}
+	if err := v.Get(&p); err != nil {
+		return p, fmt.Errorf("read progress of %s: %w", workflowID, err)
+	}
+	return p, nil
+}
+
+// Signal signals the workflow.
+func (t TemporalWorkflows) Signal(ctx context.Context, workflowID, signal string) error {
+	if err := t.Client.SignalWorkflow(ctx, workflowID, "", signal, nil); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", signal, workflowID, err)
+	}
+	return nil
+}
+
+// Health queries the instance's monitor.
+func (t TemporalWorkflows) Health(ctx context.Context, instanceID string) (workflows.MonitorState, error) {
+	var st workflows.MonitorState
+	v, err := t.Client.QueryWorkflow(ctx, workflows.MonitorWorkflowID(instanceID), "", workflows.HealthQuery)
+	if err != nil {
+		return st, fmt.Errorf("query health of instance %s: %w", instanceID, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("read health of instance %s: %w", instanceID, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,236 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// The fakes' side of Operations: what the actions start and signal, and a parked step to
+// answer the progress query with.
+
+type operationsLog struct {
+	restarts      []workflows.RestartInstanceInput
+	resizeFlavors []workflows.ResizeFlavorInput
+	resizeVolumes []workflows.ResizeVolumeInput
+	stops         []workflows.StopInstanceInput
+	signals       []string
+	progress      map[string]workflows.Progress
+}
+
+var ops = map[*fakeWorkflows]*operationsLog{}
+
+func (w *fakeWorkflows) ops() *operationsLog {
+	if ops[w] == nil {
+		ops[w] = &operationsLog{progress: map[string]workflows.Progress{}}
+	}
+	return ops[w]
+}
+
+func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	w.ops().restarts = append(w.ops().restarts, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.ResizeFlavorInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ops().resizeFlavors = append(w.ops().resizeFlavors, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartResizeVolume(_ context.Context, in workflows.ResizeVolumeInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ops().resizeVolumes = append(w.ops().resizeVolumes, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartStop(_ context.Context, in workflows.StopInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ops().stops = append(w.ops().stops, in)
+	return nil
+}
+
+func (w *fakeWorkflows) Progress(_ context.Context, workflowID string) (workflows.Progress, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, ok := w.ops().progress[workflowID]
+	if !ok {
+		return p, errors.New("workflow not found")
+	}
+	return p, nil
+}
+
+func (w *fakeWorkflows) Signal(_ context.Context, workflowID, signal string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ops().signals = append(w.ops().signals, workflowID+" "+signal)
+	return nil
+}
+
+func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState, error) {
+	return workflows.MonitorState{}, errors.New("no monitor")
+}
+
+func (c *fakeCatalog) ResetStatus(_ context.Context, projectID, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	inst := c.find(projectID, id)
+	if inst == nil {
+		return catalog.ErrNotFound
+	}
+	inst.Task, inst.ServiceStatus = coffer.TaskNone, coffer.ServiceError
+	return nil
+}
+
+func (h *harness) action(u user, id string, body string) response {
+	h.t.Helper()
+	return h.do(http.MethodPost, "/v1.0/"+u.projectID+"/instances/"+id+"/action", u.token, body)
+}
+
+func TestRestartStartsTheWorkflowAndRefusesASecondAction(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	id := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+
+	if r := h.action(demo, id, `{"restart": {}}`); r.status != http.StatusAccepted {
+		t.Fatalf("restart: got %d %s, want 202", r.status, r.body)
+	}
+	if got := h.catalog.all()[0]; got.Task != coffer.TaskRebooting || got.Status() != "REBOOT" {
+		t.Errorf("after restart: task %s status %s, want REBOOTING, REBOOT", got.Task, got.Status())
+	}
+	if rs := h.workflows.ops().restarts; len(rs) != 1 || rs[0].InstanceID != id || rs[0].Reboot || rs[0].Timeouts.Park != h.cfg.Operations.ParkTimeout {
+		t.Errorf("restart workflows: got %+v", rs)
+	}
+	r := h.action(demo, id, `{"resize": {"volume": {"size": 4}}}`)
+	wantFault(t, "a resize during the restart", r, http.StatusUnprocessableEntity, "unprocessableEntity")
+}
+
+func TestResizeChecksItsInput(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	id := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	for _, tt := range []struct{ name, body string }{
+		{"no action", `{}`},
+		{"two actions", `{"restart": {}, "resize": {"volume": {"size": 4}}}`},
+		{"smaller volume", `{"resize": {"volume": {"size": 1}}}`},
+		{"volume over the limit", `{"resize": {"volume": {"size": 51}}}`},
+		{"same flavor", `{"resize": {"flavorRef": "ds1G"}}`},
+		{"unknown flavor", `{"resize": {"flavorRef": "ds3T"}}`},
+		{"flavor and volume", `{"resize": {"flavorRef": "ds2G", "volume": {"size": 4}}}`},
+	} {
+		r := h.action(demo, id, tt.body)
+		wantFault(t, tt.name, r, http.StatusBadRequest, "badRequest")
+	}
+	if got := h.catalog.all()[0]; got.Task != coffer.TaskNone {
+		t.Errorf("refused resizes left task %s, want NONE", got.Task)
+	}
+}
+
+func TestResizeFlavorAndVolumeStartTheirWorkflows(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	a := h.addInstance(demo.projectID, "a", coffer.TaskNone)
+	b := h.addInstance(demo.projectID, "b", coffer.TaskNone)
+
+	if r := h.action(demo, a, `{"resize": {"flavorRef": "ds2G"}}`); r.status != http.StatusAccepted {
+		t.Fatalf("resize flavor: got %d %s", r.status, r.body)
+	}
+	if r := h.action(demo, b, `{"resize": {"volume": {"size": 3}}}`); r.status != http.StatusAccepted {
+		t.Fatalf("resize volume: got %d %s", r.status, r.body)
+	}
+	o := h.workflows.ops()
+	if len(o.resizeFlavors) != 1 || o.resizeFlavors[0].OldFlavorID != "ds1G" || o.resizeFlavors[0].NewFlavorID != "ds2G" {
+		t.Errorf("flavor resizes: got %+v", o.resizeFlavors)
+	}
+	if len(o.resizeVolumes) != 1 || o.resizeVolumes[0].NewSize != 3 || o.resizeVolumes[0].InstanceID != b {
+		t.Errorf("volume resizes: got %+v", o.resizeVolumes)
+	}
+	for _, inst := range h.catalog.all() {
+		if inst.Status() != "RESIZE" {
+			t.Errorf("instance %s: status %s, want RESIZE", inst.Name, inst.Status())
+		}
+	}
+}
+
+func TestResetStatusIsForAdminsOrAForceDelete(t *testing.T) {
+	h := newHarness(t)
+	demo, admin := h.login("demo"), h.login("admin")
+	id := h.addInstance(demo.projectID, "stuck", coffer.TaskResizing)
+
+	wantFault(t, "tenant reset", h.action(demo, id, `{"reset_status": {}}`), http.StatusForbidden, "forbidden")
+	if r := h.action(demo, id, `{"reset_status": {"force_delete": true}}`); r.status != http.StatusAccepted {
+		t.Fatalf("owner's force delete reset: got %d %s", r.status, r.body)
+	}
+	if got := h.catalog.all()[0]; got.Task != coffer.TaskNone {
+		t.Errorf("after reset: task %s, want NONE", got.Task)
+	}
+	h.catalog.update(id, func(i *coffer.Instance) { i.Task = coffer.TaskBuilding })
+	if r := h.action(admin, id, `{"reset_status": {}}`); r.status != http.StatusAccepted {
+		t.Fatalf("admin's reset of another project's instance: got %d %s", r.status, r.body)
+	}
+}
+
+func TestMgmtActionsAreForAdmins(t *testing.T) {
+	h := newHarness(t)
+	demo, admin := h.login("demo"), h.login("admin")
+	id := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	mgmt := func(u user, body string) response {
+		return h.do(http.MethodPost, "/v1.0/"+u.projectID+"/mgmt/instances/"+id+"/action", u.token, body)
+	}
+
+	wantFault(t, "tenant stop", mgmt(demo, `{"stop": {}}`), http.StatusForbidden, "forbidden")
+	if r := mgmt(admin, `{"stop": {}}`); r.status != http.StatusAccepted {
+		t.Fatalf("admin stop: got %d %s", r.status, r.body)
+	}
+	if r := mgmt(admin, `{"reboot": {}}`); r.status != http.StatusAccepted {
+		t.Fatalf("admin reboot: got %d %s", r.status, r.body)
+	}
+	o := h.workflows.ops()
+	if len(o.stops) != 1 || len(o.restarts) != 1 || !o.restarts[0].Reboot {
+		t.Errorf("stops %+v, restarts %+v: want one stop and one reboot", o.stops, o.restarts)
+	}
+	wantFault(t, "reboot while rebooting", mgmt(admin, `{"reboot": {}}`), http.StatusUnprocessableEntity, "unprocessableEntity")
+}
+
+func TestMgmtTaskSignalsOnlyAParkedStep(t *testing.T) {
+	h := newHarness(t)
+	demo, admin := h.login("demo"), h.login("admin")
+	id := h.addInstance(demo.projectID, "orders", coffer.TaskBuilding)
+	mgmt := func(body string) response {
+		return h.do(http.MethodPost, "/v1.0/"+admin.projectID+"/mgmt/instances/"+id+"/action", admin.token, body)
+	}
+	wf := workflows.CreateWorkflowID(id)
+	h.workflows.ops().progress[wf] = workflows.Progress{Operation: "create", Step: "create volume"}
+
+	wantFault(t, "retry of a running step", mgmt(`{"retry-task": {}}`), http.StatusUnprocessableEntity, "unprocessableEntity")
+
+	h.workflows.ops().progress[wf] = workflows.Progress{Operation: "create", Step: "create volume",
+		Parked: &workflows.Parked{Step: "create volume", Error: "cinder answered 500", Attempts: 1}}
+	r := h.do(http.MethodGet, "/v1.0/"+admin.projectID+"/mgmt/instances/"+id+"/task", admin.token, nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"needs_attention":true`) || !strings.Contains(string(r.body), "cinder answered 500") {
+		t.Fatalf("task of a parked create: got %d %s, want it to need attention with the error", r.status, r.body)
+	}
+	for _, body := range []string{`{"retry-task": {}}`, `{"skip-task": {}}`, `{"abort-task": {}}`} {
+		if r := mgmt(body); r.status != http.StatusAccepted {
+			t.Fatalf("%s: got %d %s", body, r.status, r.body)
+		}
+	}
+	want := []string{wf + " retry", wf + " skip", wf + " abort"}
+	if got := h.workflows.ops().signals; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("signals: got %q, want %q", got, want)
+	}
+}

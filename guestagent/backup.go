@@ -1,0 +1,193 @@
+package guestagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer/backupstream"
+)
+
+// Intervals of a backup's or restore's reports: heartbeats say the guest is alive (the
+// workflow's heartbeat timeout must be several of them), signals carry the progress the
+// workflow shows.
+const (
+	backupHeartbeatInterval = 5 * time.Second
+	backupSignalInterval    = 10 * time.Second
+)
+
+// swiftClient is an object-storage client for the endpoint and token the control plane
+// handed over. It never re-authenticates: the guest has no credentials of its own.
+func swiftClient(access SwiftAccess) *gophercloud.ServiceClient {
+	pc := &gophercloud.ProviderClient{}
+	pc.SetToken(access.Token)
+	endpoint := access.URL
+	if endpoint != "" && endpoint[len(endpoint)-1] != '/' {
+		endpoint += "/"
+	}
+	return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: endpoint, Type: "object-store"}
+}
+
+// Backup streams the driver's backup into Swift; see BackupActivity.
+func (a *activities) Backup(ctx context.Context, in BackupInput) (backupstream.Result, error) {
+	log := a.logger(ctx).With("backup_id", in.BackupID)
+	swift := swiftClient(in.Swift)
+	if activity.GetInfo(ctx).Attempt > 1 {
+		// An earlier attempt may have died halfway (the guest crashed): start clean.
+		if err := backupstream.Delete(ctx, swift, in.Container, in.Object); err != nil {
+			return backupstream.Result{}, a.fail(ctx, BackupActivity, fmt.Errorf("delete what an earlier attempt left: %w", err))
+		}
+	}
+	log.Info("backup starting", "container", in.Container, "object", in.Object)
+
+	var raw, stored atomic.Int64
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopReports := a.reportProgress(ctx, func() BackupProgress {
+		return BackupProgress{Raw: raw.Load(), Stored: stored.Load()}
+	})
+	defer stopReports()
+
+	pr, pw := io.Pipe()
+	engineDone := make(chan error, 1)
+	go func() {
+		err := a.driver.Backup(ctx, pw)
+		pw.CloseWithError(err)
+		engineDone <- err
+	}()
+	result, err := backupstream.Upload(ctx, swift, pr, backupstream.UploadOptions{
+		Container:   in.Container,
+		Object:      in.Object,
+		SegmentSize: in.SegmentSize,
+		MasterKey:   in.MasterKey,
+		Progress: func(r, s int64) {
+			raw.Store(r)
+			stored.Store(s)
+		},
+	})
+	if err != nil {
+		// Stop the engine's stream, then wait for it so no process outlives the activity.
+		cancel()
+		pr.CloseWithError(err)
+		engineErr := <-engineDone
+		if engineErr != nil && !errors.Is(engineErr, context.Canceled) && !errors.Is(engineErr, io.ErrClosedPipe) {
+			err = fmt.Errorf("%w (the engine's backup: %v)", err, engineErr)
+		}
+		return backupstream.Result{}, a.fail(ctx, BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
+	}
+	if err := <-engineDone; err != nil {
+		// Upload read to EOF, so the engine finished; an error here is its exit status.
+		_ = backupstream.Delete(context.WithoutCancel(ctx), swift, in.Container, in.Object)
+		return backupstream.Result{}, a.fail(ctx, BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
+	}
+	log.Info("backup stored", "raw_bytes", result.RawSize, "stored_bytes", result.StoredSize, "segments", result.Segments)
+	return result, nil
+}
+
+// reportProgress heartbeats progress every few seconds (so that a guest that dies is seen
+// by its heartbeat timeout, even while Swift is slow) and signals it to the activity's
+// workflow, until the returned stop is called.
+func (a *activities) reportProgress(ctx context.Context, progress func() BackupProgress) (stop func()) {
+	info := activity.GetInfo(ctx)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		heartbeat := time.NewTicker(backupHeartbeatInterval)
+		defer heartbeat.Stop()
+		var lastSignal time.Time
+		var last BackupProgress
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-heartbeat.C:
+			}
+			p := progress()
+			activity.RecordHeartbeat(ctx, p)
+			if p != last && time.Since(lastSignal) >= backupSignalInterval {
+				c := activity.GetClient(ctx)
+				err := c.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, BackupProgressSignal, p)
+				if err != nil {
+					a.logger(ctx).Warn("could not signal the backup's progress", "error", err)
+				}
+				lastSignal, last = time.Now(), p
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// Restore downloads, verifies and unpacks a backup through the driver; see RestoreActivity.
+func (a *activities) Restore(ctx context.Context, in RestoreInput) error {
+	log := a.logger(ctx).With("backup_id", in.BackupID)
+	log.Info("restore starting", "container", in.Container, "object", in.Object)
+	var written atomic.Int64
+	stopReports := a.reportHeartbeats(ctx, func() BackupProgress { return BackupProgress{Raw: written.Load()} })
+	defer stopReports()
+	swift := swiftClient(in.Swift)
+	err := a.driver.Restore(ctx, func(w io.Writer) error {
+		return backupstream.Download(ctx, swift, &countingWriter{w: w, n: &written}, backupstream.DownloadOptions{
+			Container: in.Container, Object: in.Object, MasterKey: in.MasterKey, WrappedKey: in.WrappedKey, SHA256: in.SHA256,
+		})
+	})
+	if errors.Is(err, backupstream.ErrChecksum) {
+		log.Error("backup is corrupt", "error", err)
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("restore backup %s: the backup is corrupt: %v", in.BackupID, err), ErrorTypeChecksum, nil)
+	}
+	if err != nil {
+		return a.fail(ctx, RestoreActivity, fmt.Errorf("restore backup %s: %w", in.BackupID, err))
+	}
+	log.Info("restore unpacked", "bytes", written.Load())
+	return nil
+}
+
+// reportHeartbeats heartbeats progress every few seconds until stop is called.
+func (a *activities) reportHeartbeats(ctx context.Context, progress func() BackupProgress) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(backupHeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}

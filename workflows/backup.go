@@ -1,0 +1,201 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/backupstream"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Step names of BackupInstance.
+const (
+	StepStartBackup    = "start backup"
+	StepStreamBackup   = "stream backup to swift"
+	StepCompleteBackup = "complete backup"
+)
+
+// Bounds of a backup.
+const (
+	// DefaultBackupHeartbeatTimeout: a guest silent this long lost its attempt (it heartbeats
+	// every 5 s, even while Swift is slow).
+	DefaultBackupHeartbeatTimeout = 30 * time.Second
+	// DefaultBackupGuestStartTimeout: each attempt must be picked up by the guest this soon,
+	// so a dead guest fails the backup instead of holding it.
+	DefaultBackupGuestStartTimeout = time.Minute
+	// BackupTimeout bounds one attempt of the stream.
+	BackupTimeout = 24 * time.Hour
+	// backupProgressEvery is how often the backup record's bytes done are updated.
+	backupProgressEvery = 15 * time.Second
+)
+
+// BackupInstance makes the backup the API (or a schedule) recorded as NEW. The instance
+// shows BACKUP meanwhile (the catalog derives it from the running backup) and takes no
+// other task. Its steps:
+//
+//  1. start backup: the guest's Swift access (a fresh token of the control plane's
+//     project, the container, the backup key), and the record goes BUILDING with where the
+//     backup goes: backups/<id> in the backup container.
+//  2. stream backup to swift: Backup on the guest's queue. The guest streams the engine's
+//     physical backup compressed and encrypted into Swift, heartbeating every 5 s and
+//     signalling its bytes, which the progress query and the record show. A guest that
+//     goes silent for HeartbeatTimeout (killed) loses the attempt; one more attempt is
+//     made, which the guest must pick up within GuestStart. Swift failures are retried per
+//     segment inside the guest.
+//  3. complete backup: the record goes COMPLETED with size, checksum and location.
+//
+// On any failure the backup's objects are deleted (a guest killed mid-stream leaves
+// segments behind), and the record goes FAILED with the reason. The instance itself is not
+// touched: a failed backup is no fault of the instance.
+func BackupInstance(ctx workflow.Context, in BackupInstanceInput) error {
+	log := workflow.GetLogger(ctx)
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		InstanceIDAttr.ValueSet(in.InstanceID),
+		ProjectIDAttr.ValueSet(in.ProjectID),
+		OperationAttr.ValueSet("backup"),
+	); err != nil {
+		return fmt.Errorf("backup %s: set search attributes: %w", in.BackupID, err)
+	}
+	p := &BackupProgress{Progress: Progress{Operation: "backup", Done: []string{}}}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackupProgress, error) {
+		out := *p
+		out.Done = slices.Clone(p.Done)
+		return out, nil
+	}); err != nil {
+		return fmt.Errorf("backup %s: set progress query handler: %w", in.BackupID, err)
+	}
+
+	location := activities.DeleteBackupObjectsInput{}
+	err := backupInstance(ctx, in, p, &location)
+	if err == nil {
+		p.Step = ""
+		return nil
+	}
+	log.Error("backup failed; deleting what it stored", "BackupID", in.BackupID, "InstanceID", in.InstanceID, "error", err)
+	p.Error = faultMessage("backup", err)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	reasonText := p.Error
+	if location.Object != "" {
+		p.Step = "delete partial backup"
+		if derr := workflow.ExecuteActivity(callOptions(dctx), acts.DeleteBackupObjects, location).Get(dctx, nil); derr != nil {
+			log.Error("delete partial backup failed", "BackupID", in.BackupID, "error", derr)
+			reasonText += "; its partial objects could not be deleted: " + reason(derr)
+			err = errors.Join(err, fmt.Errorf("delete partial backup: %w", derr))
+		}
+	}
+	p.Step = "record failure"
+	ferr := workflow.ExecuteActivity(callOptions(dctx), acts.FailBackupRecord,
+		activities.FailBackupInput{BackupID: in.BackupID, Reason: reasonText}).Get(dctx, nil)
+	if ferr != nil {
+		err = errors.Join(err, fmt.Errorf("record failure: %w", ferr))
+	}
+	p.Step = ""
+	return fmt.Errorf("backup %s of instance %s: %w", in.BackupID, in.InstanceID, err)
+}
+
+func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgress, location *activities.DeleteBackupObjectsInput) error {
+	step := func(name string, fn func() error) error {
+		p.Step = name
+		if err := fn(); err != nil {
+			return &stepError{step: name, err: err}
+		}
+		p.Done = append(p.Done, name)
+		return nil
+	}
+	call := callOptions(ctx)
+	var access activities.BackupAccess
+	err := step(StepStartBackup, func() error {
+		if err := workflow.ExecuteActivity(call, acts.GetBackupAccess).Get(ctx, &access); err != nil {
+			return err
+		}
+		location.Container, location.Object = access.Container, activities.BackupObject(in.BackupID)
+		return workflow.ExecuteActivity(call, acts.StartBackupRecord, activities.StartBackupInput{
+			BackupID: in.BackupID, Container: location.Container, Object: location.Object,
+		}).Get(ctx, nil)
+	})
+	if err != nil {
+		return err
+	}
+
+	var result backupstream.Result
+	heartbeat := orDefault(in.HeartbeatTimeout, DefaultBackupHeartbeatTimeout)
+	guestStart := orDefault(in.GuestStart, DefaultBackupGuestStartTimeout)
+	err = step(StepStreamBackup, func() error {
+		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              GuestTaskQueue(in.InstanceID),
+			ScheduleToStartTimeout: guestStart,
+			StartToCloseTimeout:    BackupTimeout,
+			HeartbeatTimeout:       heartbeat,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval:        5 * time.Second,
+				MaximumAttempts:        2,
+				NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
+			},
+		})
+		fut := workflow.ExecuteActivity(gctx, guestagent.BackupActivity, guestagent.BackupInput{
+			BackupID: in.BackupID, Swift: access.Swift, Container: location.Container, Object: location.Object,
+			SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
+		})
+		err := followBackup(ctx, in.BackupID, fut, p, &result)
+		switch {
+		case isTimeout(err, enumspb.TIMEOUT_TYPE_HEARTBEAT):
+			return because(err, "the guest agent stopped reporting for %s (killed or cut off)", heartbeat)
+		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
+			return because(err, "the guest agent did not pick the backup up within %s (is the instance running?)", guestStart)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return step(StepCompleteBackup, func() error {
+		return workflow.ExecuteActivity(call, acts.CompleteBackupRecord, activities.CompleteBackupInput{
+			BackupID: in.BackupID, Result: result,
+		}).Get(ctx, nil)
+	})
+}
+
+// followBackup waits for the guest's backup, taking its progress signals into p and into
+// the record now and then (a failure to record progress is only logged).
+func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p *BackupProgress, result *backupstream.Result) error {
+	signals := workflow.GetSignalChannel(ctx, guestagent.BackupProgressSignal)
+	var (
+		done         bool
+		err          error
+		lastRecorded time.Time
+		recorded     int64
+	)
+	for !done {
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(fut, func(f workflow.Future) {
+			err = f.Get(ctx, result)
+			done = true
+		})
+		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+			var g guestagent.BackupProgress
+			c.Receive(ctx, &g)
+			p.BytesDone, p.BytesStored = g.Raw, g.Stored
+		})
+		sel.Select(ctx)
+		if done || p.BytesDone == recorded || workflow.Now(ctx).Sub(lastRecorded) < backupProgressEvery {
+			continue
+		}
+		lastRecorded, recorded = workflow.Now(ctx), p.BytesDone
+		perr := workflow.ExecuteActivity(callOptions(ctx), acts.RecordBackupProgress,
+			activities.BackupProgressInput{BackupID: backupID, BytesDone: p.BytesDone}).Get(ctx, nil)
+		if perr != nil {
+			workflow.GetLogger(ctx).Warn("could not record the backup's progress", "BackupID", backupID, "error", perr)
+		}
+	}
+	if err == nil {
+		p.BytesDone, p.BytesStored = result.RawSize, result.StoredSize
+	}
+	return err
+}

@@ -1,0 +1,89 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+)
+
+// Step names of DeleteBackup.
+const (
+	StepReadBackup          = "read backup"
+	StepDeleteBackupObjects = "delete backup objects"
+	StepDeleteBackupRecord  = "delete backup record"
+)
+
+// DeleteBackup deletes a backup. Its steps:
+//
+//  1. read backup: its location; a backup the catalog no longer has is deleted already.
+//     A running backup is refused (the API refuses it first).
+//  2. delete backup objects: every segment and the manifest, from Swift.
+//  3. delete backup record.
+//
+// Swift calls are retried a few times; a delete that still fails marks the backup
+// DELETE_FAILED with the reason, and may be asked for again.
+func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) error {
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		ProjectIDAttr.ValueSet(in.ProjectID),
+		OperationAttr.ValueSet("delete backup"),
+	); err != nil {
+		return fmt.Errorf("delete backup %s: set search attributes: %w", in.BackupID, err)
+	}
+	t, err := track(ctx, "delete backup")
+	if err != nil {
+		return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
+	}
+	err = deleteBackup(ctx, in, t)
+	if err == nil {
+		t.p.Step = ""
+		return nil
+	}
+	t.p.Error = faultMessage("delete backup", err)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
+		return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	ferr := workflow.ExecuteActivity(callOptions(dctx), acts.FailBackupRecord,
+		activities.FailBackupInput{BackupID: in.BackupID, Reason: t.p.Error, Deleting: true}).Get(dctx, nil)
+	if ferr != nil {
+		err = errors.Join(err, fmt.Errorf("record failure: %w", ferr))
+	}
+	t.p.Step = ""
+	return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
+}
+
+func deleteBackup(ctx workflow.Context, in DeleteBackupInput, t *tracker) error {
+	call := callOptions(ctx)
+	var b *coffer.Backup
+	err := t.step(StepReadBackup, func() error {
+		err := workflow.ExecuteActivity(call, acts.GetBackup, in.BackupID).Get(ctx, &b)
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
+			b = nil
+			return nil
+		}
+		if err == nil && b.Status.Running() {
+			return temporal.NewNonRetryableApplicationError("backup "+in.BackupID+" is still running", activities.ErrConflict, nil)
+		}
+		return err
+	})
+	if err != nil || b == nil {
+		return err
+	}
+	err = t.step(StepDeleteBackupObjects, func() error {
+		return workflow.ExecuteActivity(call, acts.DeleteBackupObjects,
+			activities.DeleteBackupObjectsInput{Container: b.Container, Object: b.Object}).Get(ctx, nil)
+	})
+	if err != nil {
+		return err
+	}
+	return t.step(StepDeleteBackupRecord, func() error {
+		return workflow.ExecuteActivity(call, acts.DeleteBackupRecord, in.BackupID).Get(ctx, nil)
+	})
+}
