@@ -115,6 +115,7 @@ func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (co
 		}
 	}
 	task, err := oc.RecordHealth(ctx, in.InstanceID, status, at)
+	a.recordReplicationLag(ctx, in.InstanceID, in.Report)
 	return task, catalogError(err, "record the health of instance "+in.InstanceID)
 }
 

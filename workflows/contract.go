@@ -121,6 +121,9 @@ type CreateInstanceInput struct {
 	// Restore, when set, makes the instance from a backup: the guest restores it before
 	// Prepare starts the engine.
 	Restore *RestoreSource `json:"restore,omitempty"`
+	// ReplicaOf makes the instance a replica of this primary: it copies the primary's data
+	// and streams from it instead of preparing an engine of its own (replica_create.go).
+	ReplicaOf string `json:"replica_of,omitempty"`
 }
 
 // Timeouts bound the waits of a create; a zero field takes the workflow's default.

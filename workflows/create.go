@@ -207,6 +207,11 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		return err
 	}
 
+	// A replica copies its primary's data and streams from it instead (replica_create.go).
+	if in.ReplicaOf != "" {
+		return createReplica(ctx, in, t, p, u)
+	}
+
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
 	err = p.step(ctx, StepPrepareGuest, func() error {

@@ -7,6 +7,10 @@ import "go.temporal.io/sdk/worker"
 // *activities.Activities.
 func Register(w worker.Registry) {
 	w.RegisterWorkflow(CreateInstance)
+	w.RegisterWorkflow(PromoteReplica)
+	w.RegisterWorkflow(EjectReplicaSource)
+	w.RegisterWorkflow(DetachReplica)
+	w.RegisterWorkflow(FenceInstance)
 	w.RegisterWorkflow(DeleteInstance)
 	w.RegisterWorkflow(RestartInstance)
 	w.RegisterWorkflow(StopInstance)

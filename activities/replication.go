@@ -1,0 +1,153 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// ReplicationCatalog is the part of the catalog that records replication groups;
+// *catalog.Store implements it.
+type ReplicationCatalog interface {
+	Replications(ctx context.Context, ids []string) (map[string]catalog.Replication, error)
+	Regroup(ctx context.Context, g catalog.Regroup) error
+	SetReplicationLag(ctx context.Context, id string, lag catalog.ReplicationLag) error
+}
+
+var _ ReplicationCatalog = (*catalog.Store)(nil)
+
+func (a *Activities) replication() (ReplicationCatalog, error) {
+	rc, ok := a.Catalog.(ReplicationCatalog)
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record replication", a.Catalog), "Misconfigured", nil)
+	}
+	return rc, nil
+}
+
+// ErrNotReplicated is the type of the error GetReplicationGroup fails with when the instance
+// is in no replication group.
+const ErrNotReplicated = "NotReplicated"
+
+// GroupMember is an instance of a replication group.
+type GroupMember struct {
+	ID string `json:"id"`
+	// Address is where its engine listens.
+	Address string `json:"address"`
+}
+
+// ReplicationGroup is a primary and its replicas, as the catalog holds them.
+type ReplicationGroup struct {
+	Primary  GroupMember   `json:"primary"`
+	Replicas []GroupMember `json:"replicas"`
+}
+
+// Member returns the group's member with ID id (the primary or a replica).
+func (g ReplicationGroup) Member(id string) (GroupMember, bool) {
+	if g.Primary.ID == id {
+		return g.Primary, true
+	}
+	for _, r := range g.Replicas {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return GroupMember{}, false
+}
+
+// GetReplicationGroup returns the group instanceID belongs to, as a primary or as a replica.
+// An instance in no group fails with ErrNotReplicated, not retried.
+func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string) (ReplicationGroup, error) {
+	rc, err := a.replication()
+	if err != nil {
+		return ReplicationGroup{}, err
+	}
+	what := "read the replication group of instance " + instanceID
+	reps, err := rc.Replications(ctx, []string{instanceID})
+	if err != nil {
+		return ReplicationGroup{}, catalogError(err, what)
+	}
+	r, ok := reps[instanceID]
+	if !ok {
+		return ReplicationGroup{}, catalogError(catalog.ErrNotFound, what)
+	}
+	primaryID := instanceID
+	if r.ReplicaOf != "" {
+		primaryID = r.ReplicaOf
+		if reps, err = rc.Replications(ctx, []string{primaryID}); err != nil {
+			return ReplicationGroup{}, catalogError(err, what)
+		}
+		if r, ok = reps[primaryID]; !ok {
+			return ReplicationGroup{}, catalogError(catalog.ErrNotFound, what)
+		}
+	}
+	if len(r.Replicas) == 0 {
+		return ReplicationGroup{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("instance %s is in no replication group", instanceID), ErrNotReplicated, nil)
+	}
+	member := func(id string) (GroupMember, error) {
+		inst, err := a.Catalog.GetInstance(ctx, "", id)
+		if err != nil {
+			return GroupMember{}, catalogError(err, what)
+		}
+		return GroupMember{ID: inst.ID, Address: inst.Address}, nil
+	}
+	var g ReplicationGroup
+	if g.Primary, err = member(primaryID); err != nil {
+		return ReplicationGroup{}, err
+	}
+	for _, id := range r.Replicas {
+		m, err := member(id)
+		if err != nil {
+			return ReplicationGroup{}, err
+		}
+		g.Replicas = append(g.Replicas, m)
+	}
+	return g, nil
+}
+
+// Regroup records a group's new shape and ends the tasks of its members (see
+// catalog.Store.Regroup).
+func (a *Activities) Regroup(ctx context.Context, g catalog.Regroup) error {
+	rc, err := a.replication()
+	if err != nil {
+		return err
+	}
+	return catalogError(rc.Regroup(ctx, g), "regroup the replicas of "+g.Primary)
+}
+
+// EndTasks sets the task of each instance back to NONE (an operation on its group ended
+// without changing it).
+func (a *Activities) EndTasks(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		if err := a.Catalog.SetTask(ctx, id, coffer.TaskNone); err != nil {
+			return catalogError(err, "end the task of instance "+id)
+		}
+	}
+	return nil
+}
+
+// recordReplicationLag records a replica's lag from its health report; reports of primaries
+// and of engines that did not say are left alone. Best effort: a heartbeat must not fail
+// because of it.
+func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string, r *guestagent.HealthReport) {
+	if r == nil || r.Replication == nil || r.Replication.Role != guestagent.RoleReplica {
+		return
+	}
+	rc, err := a.replication()
+	if err != nil {
+		return
+	}
+	at := r.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	_ = rc.SetReplicationLag(ctx, instanceID, catalog.ReplicationLag{
+		Bytes: r.Replication.LagBytes, Seconds: r.Replication.LagSeconds, At: at,
+	})
+}

@@ -1,0 +1,59 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// StepDropSlot is DetachReplica's step that drops the replica's slot on its primary.
+const StepDropSlot = "drop the slot on the primary"
+
+// DetachReplica makes the replica in.InstanceID a standalone instance (Trove's PUT
+// {"instance": {"replica_of": null}}). The API set task DETACHING on it. Steps:
+//
+//  1. read replication group.
+//  2. promote: the replica stops streaming and opens for writes with the data it has.
+//  3. drop the slot on the primary, so that the primary stops keeping WAL for it (best
+//     effort: a primary that does not answer within 30 s keeps the slot, which a later
+//     create or delete finds).
+//  4. record the new group: the instance streams from no one, task NONE.
+//
+// A failure of the promotion records the fault on the replica (task ERROR) and changes
+// nothing else.
+func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
+	t, err := startReplicationWorkflow(ctx, in, "detach")
+	if err != nil {
+		return err
+	}
+	var g activities.ReplicationGroup
+	if err := t.step(StepReadGroup, func() error {
+		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+	}); err != nil {
+		return failReplication(ctx, t, in, "detach", nil, err)
+	}
+	if g.Primary.ID == in.InstanceID {
+		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a primary, not a replica", in.InstanceID), "NotReplica", nil)
+		return failReplication(ctx, t, in, "detach", nil, err)
+	}
+	if err := t.step(StepPromote, func() error {
+		return replicationCall(ctx, in.InstanceID, guestagent.PromoteActivity, nil)
+	}); err != nil {
+		return failReplication(ctx, t, in, "detach", nil, err)
+	}
+	_ = t.step(StepDropSlot, func() error {
+		err := guestCall(ctx, g.Primary.ID, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
+			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "InstanceID", in.InstanceID, "primary", g.Primary.ID, "error", err)
+		}
+		return nil
+	})
+	return finishRegroup(ctx, t, in, "detach", catalog.Regroup{Primary: in.InstanceID}, nil)
+}

@@ -1,0 +1,211 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Step names of EjectReplicaSource.
+const (
+	StepCheckPrimary = "check the primary is dead"
+	StepPickReplica  = "pick the most advanced replica"
+	StepStartFence   = "fence the old primary"
+)
+
+// Bounds of a failover.
+const (
+	// PrimaryProbeTimeout is how long the primary's guest may take to answer a health
+	// probe before it counts as dead.
+	PrimaryProbeTimeout = 10 * time.Second
+	// ReplicaProbeTimeout is how long a replica's guest may take to report its position.
+	ReplicaProbeTimeout = 20 * time.Second
+	// FenceWait is how long a fence waits for an ejected primary's guest to come back.
+	FenceWait = 30 * 24 * time.Hour
+)
+
+// EjectReplicaSource is a failover (Trove's eject_replica_source): the primary
+// in.InstanceID does not answer, and its most advanced replica takes its place. The API set
+// task EJECTING on every member of the group. Steps:
+//
+//  1. read replication group.
+//  2. check the primary is dead: a health probe its guest must pick up within
+//     PrimaryProbeTimeout. A primary whose engine answers HEALTHY is not ejected (that is
+//     a switchover's job): the workflow fails and the group is left as it was.
+//  3. pick the most advanced replica: ReplicationStatus on each replica (ReplicaProbeTimeout);
+//     the one that received the most WAL wins. Replicas that do not answer are left out.
+//  4. promote it: it replays everything it received, then opens for writes.
+//  5. re-point replicas: the others follow it (they received no more than it did, so none
+//     has diverged).
+//  6. record the new group: the promoted replica is the primary, the others its replicas;
+//     the old primary leaves the group, fenced, in ERROR with a fault that says why.
+//  7. fence the old primary: FenceInstance (instance/<id>/fence) starts and outlives this
+//     workflow: it waits up to FenceWait for the old primary's guest to come back, and
+//     makes its engine a read-only standby of no one for good.
+//
+// A failure before the promotion ends every task and records the fault on the primary; a
+// replica that cannot follow after it gets the fault.
+func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
+	t, err := startReplicationWorkflow(ctx, in, "eject")
+	if err != nil {
+		return err
+	}
+	var g activities.ReplicationGroup
+	if err := t.step(StepReadGroup, func() error {
+		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+	}); err != nil {
+		return failReplication(ctx, t, in, "eject", nil, err)
+	}
+	members := groupIDs(g)
+	if g.Primary.ID != in.InstanceID {
+		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a replica, not its group's primary", in.InstanceID), "NotPrimary", nil)
+		return failReplication(ctx, t, in, "eject", members, err)
+	}
+
+	if err := t.step(StepCheckPrimary, func() error { return primaryDead(ctx, in.InstanceID) }); err != nil {
+		return failReplication(ctx, t, in, "eject", members, err)
+	}
+
+	var best activities.GroupMember
+	if err := t.step(StepPickReplica, func() error {
+		var err error
+		best, err = mostAdvanced(ctx, g.Replicas)
+		return err
+	}); err != nil {
+		return failReplication(ctx, t, in, "eject", members, err)
+	}
+	if err := t.step(StepPromote, func() error {
+		return replicationCall(ctx, best.ID, guestagent.PromoteActivity, nil)
+	}); err != nil {
+		return failReplication(ctx, t, in, "eject", members, err)
+	}
+
+	failed := map[string]error{}
+	others := replicasExcept(g, best.ID)
+	_ = t.step(StepRepointReplicas, func() error {
+		for _, r := range others {
+			if err := follow(ctx, best.ID, r.ID); err != nil {
+				failed[r.ID] = err
+			}
+		}
+		return nil
+	})
+	var replicas []string
+	for _, r := range others {
+		replicas = append(replicas, r.ID)
+	}
+	regroup := catalog.Regroup{
+		Primary: best.ID, Replicas: replicas, Ejected: []string{in.InstanceID},
+		EjectedFault: coffer.Fault{
+			Message: fmt.Sprintf("Ejected from its replication group: the primary did not answer, and replica %s was promoted in its place. Its engine is fenced (read-only); delete the instance.", best.ID),
+			Created: workflow.Now(ctx),
+		},
+	}
+	err = finishRegroup(ctx, t, in, "eject", regroup, failed)
+
+	t.p.Step = StepStartFence
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            FenceWorkflowID(in.InstanceID),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID})
+	if ferr := f.GetChildWorkflowExecution().Get(ctx, nil); ferr != nil {
+		workflow.GetLogger(ctx).Error("start the fence of the old primary", "InstanceID", in.InstanceID, "error", ferr)
+	} else {
+		t.p.Done = append(t.p.Done, StepStartFence)
+	}
+	t.p.Step = ""
+	return err
+}
+
+// primaryDead fails unless the primary's guest does not pick up a health probe in time, or
+// answers that its engine is not healthy.
+func primaryDead(ctx workflow.Context, instanceID string) error {
+	hctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              GuestTaskQueue(instanceID),
+		ScheduleToStartTimeout: PrimaryProbeTimeout,
+		StartToCloseTimeout:    PrimaryProbeTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var r guestagent.HealthReport
+	err := workflow.ExecuteActivity(hctx, guestagent.HealthActivity).Get(ctx, &r)
+	if err == nil && r.Status == coffer.ServiceHealthy {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the primary %s answers and its engine is healthy: use promote_to_replica_source for a planned switchover", instanceID),
+			"PrimaryAlive", nil)
+	}
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	return nil
+}
+
+// mostAdvanced asks every replica for its position and returns the one that received the
+// most WAL.
+func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (activities.GroupMember, error) {
+	futures := make([]workflow.Future, len(replicas))
+	for i, r := range replicas {
+		sctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              GuestTaskQueue(r.ID),
+			ScheduleToStartTimeout: ReplicaProbeTimeout,
+			StartToCloseTimeout:    ReplicaProbeTimeout,
+			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
+		})
+		futures[i] = workflow.ExecuteActivity(sctx, guestagent.ReplicationStatusActivity)
+	}
+	var (
+		best    activities.GroupMember
+		bestLSN guestagent.LSN
+		found   bool
+		errs    []string
+	)
+	for i, f := range futures {
+		var st guestagent.ReplicationStatus
+		if err := f.Get(ctx, &st); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %s", replicas[i].ID, reason(err)))
+			continue
+		}
+		if st.Role != guestagent.RoleReplica || st.Fenced {
+			errs = append(errs, fmt.Sprintf("%s: not a replica (%s)", replicas[i].ID, st.Role))
+			continue
+		}
+		if !found || st.ReceivedLSN > bestLSN {
+			best, bestLSN, found = replicas[i], st.ReceivedLSN, true
+		}
+	}
+	if !found {
+		return best, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no replica can take over: %v", errs), "NoReplica", nil)
+	}
+	workflow.GetLogger(ctx).Info("most advanced replica", "InstanceID", best.ID, "received_lsn", bestLSN.String())
+	return best, nil
+}
+
+// FenceInstance makes sure an ejected primary never accepts writes again: it waits (up to
+// FenceWait) for the instance's guest to come back and runs Fence, which turns its engine
+// into a read-only standby of no one, for good (a mark on the volume keeps it so across
+// restarts). It ends at once when the instance was deleted meanwhile (its guest never
+// answers then; the wait simply times out).
+func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
+	t, err := startReplicationWorkflow(ctx, in, "fence")
+	if err != nil {
+		return err
+	}
+	return t.step(StepStartFence, func() error {
+		fctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              GuestTaskQueue(in.InstanceID),
+			ScheduleToStartTimeout: FenceWait,
+			StartToCloseTimeout:    ReplicationCallTimeout,
+			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: 5 * time.Second},
+		})
+		return workflow.ExecuteActivity(fctx, guestagent.FenceActivity).Get(ctx, nil)
+	})
+}

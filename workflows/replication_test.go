@@ -1,0 +1,256 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// fakeGroup stands in for the guests of a replication group: it records each guest call
+// as "<activity> <instance>" and answers from what the test set.
+type fakeGroup struct {
+	mu    sync.Mutex
+	calls []string
+	// dead guests fail every call; received are the replicas' positions; fail makes one
+	// "<activity> <instance>" fail.
+	dead     map[string]bool
+	healthy  map[string]bool
+	received map[string]guestagent.LSN
+	fail     map[string]error
+
+	regroups []catalog.Regroup
+	ended    [][]string
+	faults   []activities.RecordFaultInput
+}
+
+func instanceOf(ctx context.Context) string {
+	return strings.TrimPrefix(activity.GetInfo(ctx).TaskQueue, "guestagent.")
+}
+
+func (f *fakeGroup) call(ctx context.Context, name string) error {
+	id := instanceOf(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, name+" "+id)
+	if f.dead[id] {
+		return fmt.Errorf("guest %s is dead", id)
+	}
+	if err := f.fail[name+" "+id]; err != nil {
+		return err
+	}
+	return nil
+}
+
+func (f *fakeGroup) callsOf(name string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, name+" ") {
+			out = append(out, strings.TrimPrefix(c, name+" "))
+		}
+	}
+	return out
+}
+
+func newReplicationEnv(t *testing.T, g activities.ReplicationGroup, f *fakeGroup) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	Register(env)
+	env.RegisterActivity(a)
+	reg := func(name string, fn any) { env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+	reg(guestagent.ReplicationSourceActivity, func(ctx context.Context, in guestagent.ReplicationSourceInput) (guestagent.ReplicationSource, error) {
+		err := f.call(ctx, guestagent.ReplicationSourceActivity)
+		return guestagent.ReplicationSource{Host: instanceOf(ctx), Port: 5432, Slot: in.Slot, User: "r", Password: "pw", AgentPassword: "apw"}, err
+	})
+	reg(guestagent.StopWritesActivity, func(ctx context.Context) (guestagent.LSN, error) {
+		return 0x3000060, f.call(ctx, guestagent.StopWritesActivity)
+	})
+	reg(guestagent.WaitReplayActivity, func(ctx context.Context, in guestagent.WaitReplayInput) error {
+		if in.LSN != 0x3000060 {
+			return fmt.Errorf("wait for %s, want the old primary's last LSN", in.LSN)
+		}
+		return f.call(ctx, guestagent.WaitReplayActivity)
+	})
+	for _, name := range []string{guestagent.PromoteActivity, guestagent.FenceActivity, guestagent.StartEngineActivity} {
+		reg(name, func(ctx context.Context) error { return f.call(ctx, name) })
+	}
+	reg(guestagent.FollowActivity, func(ctx context.Context, in guestagent.FollowInput) error {
+		f.call(ctx, "Follow->"+in.Source.Host)
+		return f.call(ctx, guestagent.FollowActivity)
+	})
+	reg(guestagent.DropReplicationSlotActivity, func(ctx context.Context, in guestagent.ReplicationSlotRef) error {
+		return f.call(ctx, guestagent.DropReplicationSlotActivity)
+	})
+	reg(guestagent.HealthActivity, func(ctx context.Context) (guestagent.HealthReport, error) {
+		err := f.call(ctx, guestagent.HealthActivity)
+		if f.healthy[instanceOf(ctx)] {
+			return guestagent.HealthReport{Status: coffer.ServiceHealthy}, err
+		}
+		return guestagent.HealthReport{Status: coffer.ServiceShutdown}, err
+	})
+	reg(guestagent.ReplicationStatusActivity, func(ctx context.Context) (guestagent.ReplicationStatus, error) {
+		err := f.call(ctx, guestagent.ReplicationStatusActivity)
+		return guestagent.ReplicationStatus{Role: guestagent.RoleReplica, ReceivedLSN: f.received[instanceOf(ctx)]}, err
+	})
+
+	env.OnActivity(a.GetReplicationGroup, mock.Anything, mock.Anything).Return(g, nil)
+	env.OnActivity(a.Regroup, mock.Anything, mock.Anything).Return(func(_ context.Context, r catalog.Regroup) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.regroups = append(f.regroups, r)
+		return nil
+	})
+	env.OnActivity(a.EndTasks, mock.Anything, mock.Anything).Return(func(_ context.Context, ids []string) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.ended = append(f.ended, ids)
+		return nil
+	})
+	env.OnActivity(a.RecordFault, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordFaultInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.faults = append(f.faults, in)
+		return nil
+	})
+	return env
+}
+
+func group() activities.ReplicationGroup {
+	return activities.ReplicationGroup{
+		Primary:  activities.GroupMember{ID: "p", Address: "127.10.0.2"},
+		Replicas: []activities.GroupMember{{ID: "r1", Address: "127.10.0.3"}, {ID: "r2", Address: "127.10.0.4"}},
+	}
+}
+
+func TestPromoteStopsWritesCatchesUpPromotesAndRejoinsTheOldPrimary(t *testing.T) {
+	f := &fakeGroup{}
+	env := newReplicationEnv(t, group(), f)
+	env.ExecuteWorkflow(PromoteReplica, ReplicationInput{InstanceID: "r1", ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("PromoteReplica: %v (calls %v)", err, f.calls)
+	}
+	// The order is what keeps every committed row: writes stop before the candidate
+	// catches up, and it is promoted only once it has.
+	var order []string
+	for _, c := range f.calls {
+		switch c {
+		case "StopWrites p", "WaitReplay r1", "Promote r1", "Follow r2", "Follow p":
+			order = append(order, c)
+		}
+	}
+	want := []string{"StopWrites p", "WaitReplay r1", "Promote r1", "Follow r2", "Follow p"}
+	if !slices.Equal(order, want) {
+		t.Errorf("got calls %v, want in order %v", order, want)
+	}
+	if got := f.callsOf("Follow->r1"); len(got) != 2 {
+		t.Errorf("got followers of r1 %v, want r2 and p", got)
+	}
+	wantGroup := catalog.Regroup{Primary: "r1", Replicas: []string{"p", "r2"}}
+	if len(f.regroups) != 1 || f.regroups[0].Primary != wantGroup.Primary || !slices.Equal(f.regroups[0].Replicas, wantGroup.Replicas) {
+		t.Errorf("got regroups %+v, want %+v", f.regroups, wantGroup)
+	}
+	if len(f.faults) != 0 {
+		t.Errorf("got faults %+v, want none", f.faults)
+	}
+}
+
+func TestPromoteThatCannotCatchUpStartsTheOldPrimaryAgainAndChangesNothing(t *testing.T) {
+	f := &fakeGroup{fail: map[string]error{
+		"WaitReplay r1": temporal.NewNonRetryableApplicationError("replica is broken", guestagent.ErrorTypeInvalid, nil),
+	}}
+	env := newReplicationEnv(t, group(), f)
+	env.ExecuteWorkflow(PromoteReplica, ReplicationInput{InstanceID: "r1", ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err == nil {
+		t.Fatal("PromoteReplica: got no error")
+	}
+	if got := f.callsOf(guestagent.PromoteActivity); len(got) != 0 {
+		t.Errorf("promoted %v, want no promotion", got)
+	}
+	if got := f.callsOf(guestagent.StartEngineActivity); !slices.Equal(got, []string{"p"}) {
+		t.Errorf("started %v again, want the old primary p", got)
+	}
+	if len(f.regroups) != 0 {
+		t.Errorf("got regroups %+v, want none", f.regroups)
+	}
+	if len(f.faults) != 1 || f.faults[0].InstanceID != "r1" || !strings.Contains(f.faults[0].Message, "catch up") {
+		t.Errorf("got faults %+v, want one on r1 naming the catch up", f.faults)
+	}
+	if len(f.ended) != 1 || !slices.Equal(f.ended[0], []string{"p", "r2"}) {
+		t.Errorf("got ended tasks %v, want [[p r2]]", f.ended)
+	}
+}
+
+func TestEjectPromotesTheMostAdvancedReplicaAndFencesTheOldPrimary(t *testing.T) {
+	f := &fakeGroup{
+		dead:     map[string]bool{"p": true},
+		received: map[string]guestagent.LSN{"r1": 0x3000000, "r2": 0x3000100},
+	}
+	env := newReplicationEnv(t, group(), f)
+	env.ExecuteWorkflow(EjectReplicaSource, ReplicationInput{InstanceID: "p", ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("EjectReplicaSource: %v (calls %v)", err, f.calls)
+	}
+	if got := f.callsOf(guestagent.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
+		t.Errorf("promoted %v, want r2, the most advanced", got)
+	}
+	if got := f.callsOf("Follow->r2"); !slices.Equal(got, []string{"r1"}) {
+		t.Errorf("followers of r2: got %v, want r1", got)
+	}
+	if len(f.regroups) != 1 || f.regroups[0].Primary != "r2" || !slices.Equal(f.regroups[0].Replicas, []string{"r1"}) ||
+		!slices.Equal(f.regroups[0].Ejected, []string{"p"}) || !strings.Contains(f.regroups[0].EjectedFault.Message, "r2") {
+		t.Errorf("got regroups %+v, want r2 primary of r1, p ejected", f.regroups)
+	}
+	// The fence waits for p's guest; it is dead here, so it only tried.
+	if got := f.callsOf(guestagent.FenceActivity); len(got) == 0 || got[0] != "p" {
+		t.Errorf("fence calls: got %v, want p fenced", got)
+	}
+}
+
+func TestEjectLeavesAHealthyPrimaryAlone(t *testing.T) {
+	f := &fakeGroup{healthy: map[string]bool{"p": true}}
+	env := newReplicationEnv(t, group(), f)
+	env.ExecuteWorkflow(EjectReplicaSource, ReplicationInput{InstanceID: "p", ProjectID: "p1"})
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "healthy") {
+		t.Fatalf("EjectReplicaSource of a live primary: got %v, want a refusal", err)
+	}
+	if got := f.callsOf(guestagent.PromoteActivity); len(got) != 0 {
+		t.Errorf("promoted %v, want none", got)
+	}
+	if len(f.ended) != 1 || !slices.Equal(f.ended[0], []string{"r1", "r2"}) {
+		t.Errorf("got ended tasks %v, want the replicas' tasks ended", f.ended)
+	}
+}
+
+func TestDetachPromotesTheReplicaAndDropsItsSlot(t *testing.T) {
+	f := &fakeGroup{}
+	env := newReplicationEnv(t, group(), f)
+	env.ExecuteWorkflow(DetachReplica, ReplicationInput{InstanceID: "r2", ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("DetachReplica: %v", err)
+	}
+	if got := f.callsOf(guestagent.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
+		t.Errorf("promoted %v, want r2", got)
+	}
+	if got := f.callsOf(guestagent.DropReplicationSlotActivity); !slices.Equal(got, []string{"p"}) {
+		t.Errorf("dropped slots on %v, want on p", got)
+	}
+	if len(f.regroups) != 1 || f.regroups[0].Primary != "r2" || len(f.regroups[0].Replicas) != 0 {
+		t.Errorf("got regroups %+v, want r2 alone", f.regroups)
+	}
+}
