@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/configdrive"

@@ -34,19 +34,6 @@ func StopWorkflowID(instanceID string) string { return "instance/" + instanceID 
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
 
-// RestartWorkflowID is the ID of an instance's restart (engine restart or server reboot).
-func RestartWorkflowID(instanceID string) string { return "instance/" + instanceID + "/restart" }
-
-// ResizeWorkflowID is the ID of an instance's flavor or volume resize: one at a time.
-func ResizeWorkflowID(instanceID string) string { return "instance/" + instanceID + "/resize" }
-
-// StopWorkflowID is the ID of an operator's stop of an instance's engine.
-func StopWorkflowID(instanceID string) string { return "instance/" + instanceID + "/stop" }
-
-// MonitorWorkflowID is the ID of an instance's health monitor, which runs from the end of
-// its create until it is deleted.
-func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
-
 // Search attributes that let an operator list everything that touched one instance
 // (registered by coffer-dev and by `coffer migrate`).
 var (
@@ -145,14 +132,53 @@ type Timeouts struct {
 
 // DeleteInstanceInput is what DeleteInstance needs.
 type DeleteInstanceInput struct {
-	// Park bounds how long a step that failed after its retries waits for an operator's
-	// signal before the workflow aborts by itself (default DefaultParkTimeout).
-	Park time.Duration `json:"park,omitempty"`
-	// HealthInterval is how often the instance's monitor asks the guest for its health
-	// (default DefaultHealthInterval).
-	HealthInterval time.Duration `json:"health_interval,omitempty"`
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// Timeouts.Park bounds how long a failed step waits for an operator; the rest is unused.
+	Timeouts Timeouts `json:"timeouts"`
+}
+
+// RestartInstanceInput is what RestartInstance needs.
+type RestartInstanceInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// Reboot reboots the server (an operator's mgmt reboot) instead of restarting only the
+	// engine (a tenant's restart).
+	Reboot   bool     `json:"reboot,omitempty"`
+	Timeouts Timeouts `json:"timeouts"`
+}
+
+// ResizeFlavorInput is what ResizeFlavor needs.
+type ResizeFlavorInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// OldFlavorID is the flavor the instance has, kept on a failure; NewFlavorID the one it gets.
+	OldFlavorID string   `json:"old_flavor_id"`
+	NewFlavorID string   `json:"new_flavor_id"`
+	Timeouts    Timeouts `json:"timeouts"`
+}
+
+// ResizeVolumeInput is what ResizeVolume needs.
+type ResizeVolumeInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// NewSize is in GiB, larger than the volume's size.
+	NewSize  int      `json:"new_size"`
+	Timeouts Timeouts `json:"timeouts"`
+}
+
+// StopInstanceInput is what StopInstance needs.
+type StopInstanceInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+}
+
+// MonitorInstanceInput is what MonitorInstance needs.
+type MonitorInstanceInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// Interval is the time between two health probes (default DefaultHealthInterval).
+	Interval time.Duration `json:"interval,omitempty"`
 }
 
 // BackupWorkflowID is the ID of a backup's workflow.
