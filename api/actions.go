@@ -64,6 +64,9 @@ type InstanceAction struct {
 	Restart     *struct{}           `json:"restart,omitempty" doc:"Restart the database engine: status REBOOT, then ACTIVE."`
 	Resize      *ResizeRequest      `json:"resize,omitempty" doc:"Move to another flavor (flavorRef) or grow the volume (volume.size): status RESIZE, then ACTIVE."`
 	ResetStatus *ResetStatusRequest `json:"reset_status,omitempty" doc:"Forget a stuck task: task NONE, operating status ERROR until the guest reports again."`
+	// Replication (replicas.go).
+	PromoteToReplicaSource *struct{} `json:"promote_to_replica_source,omitempty" doc:"On a replica: a planned switchover that makes it its group's primary without losing a committed transaction; the old primary becomes its replica. Status PROMOTE, then ACTIVE."`
+	EjectReplicaSource     *struct{} `json:"eject_replica_source,omitempty" doc:"On a primary whose guest no longer answers: a failover to its most advanced replica; the old primary is fenced and shows ERROR. Status EJECT."`
 }
 
 // InstanceActionRequest asks for an action on an instance.
@@ -88,7 +91,7 @@ func (s *Server) registerActions(g *huma.Group) {
 func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) (*struct{}, error) {
 	body := in.Body
 	n := 0
-	for _, set := range []bool{body.Restart != nil, body.Resize != nil, body.ResetStatus != nil} {
+	for _, set := range []bool{body.Restart != nil, body.Resize != nil, body.ResetStatus != nil, body.PromoteToReplicaSource != nil, body.EjectReplicaSource != nil} {
 		if set {
 			n++
 		}
@@ -98,6 +101,12 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 	}
 	if body.ResetStatus != nil {
 		return nil, s.resetStatus(ctx, in.ProjectID, in.ID, body.ResetStatus.ForceDelete)
+	}
+	if body.PromoteToReplicaSource != nil {
+		return nil, s.replicationAction(ctx, in.ProjectID, in.ID, "promote")
+	}
+	if body.EjectReplicaSource != nil {
+		return nil, s.replicationAction(ctx, in.ProjectID, in.ID, "eject")
 	}
 	ops, err := s.operations()
 	if err != nil {

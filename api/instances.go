@@ -132,12 +132,13 @@ type UserRequest struct {
 // locality, modules, region_name, ...) are accepted and ignored.
 type InstanceCreate struct {
 	Name          string            `json:"name" minLength:"1" maxLength:"255" example:"orders"`
-	FlavorRef     FlavorRef         `json:"flavorRef"`
-	Volume        VolumeRequest     `json:"volume"`
+	FlavorRef     FlavorRef         `json:"flavorRef,omitempty" doc:"Required, except for a replica (replica_of)."`
+	Volume        VolumeRequest     `json:"volume,omitempty" doc:"Required, except for a replica (replica_of)."`
 	Datastore     *DatastoreRequest `json:"datastore,omitempty"`
 	Databases     []DatabaseRequest `json:"databases,omitempty"`
 	Users         []UserRequest     `json:"users,omitempty"`
-	ReplicaOf     string            `json:"replica_of,omitempty" doc:"Not supported yet."`
+	ReplicaOf     string            `json:"replica_of,omitempty" doc:"Make a replica of this instance (a primary): it takes the primary's flavor, volume size, datastore and data, so flavorRef, volume, datastore, databases and users may not be given."`
+	ReplicaCount  int               `json:"replica_count,omitempty" doc:"How many replicas of replica_of to make, 1 to 3 (default 1)."`
 	RestorePoint  *RestorePoint     `json:"restorePoint,omitempty" doc:"Make the instance from a COMPLETED backup of the same datastore."`
 	Configuration string            `json:"configuration,omitempty" doc:"Not supported yet."`
 }
@@ -198,6 +199,10 @@ type InstanceView struct {
 	Updated              string        `json:"updated,omitempty" example:"2026-01-02T15:04:05"`
 	ServiceStatusUpdated string        `json:"service_status_updated,omitempty" example:"2026-01-02T15:04:05"`
 	Fault                *FaultView    `json:"fault,omitempty"`
+	// Replication (replicas.go).
+	ReplicaOf      *ReplicaRef         `json:"replica_of,omitempty" doc:"The primary this replica streams from."`
+	Replicas       []ReplicaRef        `json:"replicas,omitempty" doc:"The replicas that stream from this primary."`
+	ReplicationLag *ReplicationLagView `json:"replication_lag,omitempty" doc:"A replica's lag behind its primary, as last reported."`
 }
 
 // InstanceResponse is one instance.
@@ -299,6 +304,7 @@ func (s *Server) listInstances(ctx context.Context, in *ListInstancesRequest, de
 		}
 		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, inst, detail))
 	}
+	s.addReplication(ctx, in.ProjectID, out.Body.Instances)
 	return out, nil
 }
 
@@ -309,6 +315,9 @@ func (s *Server) showInstance(ctx context.Context, in *InstancePath) (*InstanceR
 	}
 	out := &InstanceResponse{}
 	out.Body.Instance = s.instanceView(ctx, inst, true)
+	views := []InstanceView{out.Body.Instance}
+	s.addReplication(ctx, in.ProjectID, views)
+	out.Body.Instance = views[0]
 	return out, nil
 }
 
@@ -332,6 +341,9 @@ func (s *Server) getInstance(ctx context.Context, projectID, id string) (*coffer
 // 503 to retry.
 func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
 	req := in.Body.Instance
+	if req.ReplicaOf != "" || req.ReplicaCount != 0 {
+		return s.createReplicas(ctx, in)
+	}
 	if err := s.checkCreate(&req); err != nil {
 		return nil, err
 	}
@@ -514,6 +526,9 @@ func checkName(name string) error {
 func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{}, error) {
 	prev, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkDeleteReplicas(ctx, prev); err != nil {
 		return nil, err
 	}
 	what := "Instance " + in.ID

@@ -211,7 +211,8 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{"user of unknown database", create(func(i map[string]any) {
 			i["users"] = []any{map[string]any{"name": "app", "password": "pw", "databases": []any{map[string]any{"name": "billing"}}}}
 		}), 400, "badRequest", "billing"},
-		{"replica", create(func(i map[string]any) { i["replica_of"] = uuid.NewString() }), 501, "notImplemented", "replica"},
+		{"replica that names its flavor and volume", create(func(i map[string]any) { i["replica_of"] = uuid.NewString() }), 400, "badRequest", "replica"},
+		{"replica_count without replica_of", create(func(i map[string]any) { i["replica_count"] = 2 }), 400, "badRequest", "replica_of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -158,6 +158,7 @@ func newServer(opts Options) *Server {
 		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable)
 	})
 	s.registerInstances(v1)
+	s.registerReplicas(v1)
 	s.registerBackups(v1)
 	s.registerDocs()
 	return s

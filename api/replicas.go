@@ -1,0 +1,436 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// maxReplicaCount is the most replicas one create may ask for (Trove's replica_count).
+const maxReplicaCount = 3
+
+// ReplicationCatalog is the part of the catalog that records replication groups;
+// *catalog.Store implements it. A catalog without it serves no replication (501).
+type ReplicationCatalog interface {
+	// Replications returns each instance's primary and replicas, by ID.
+	Replications(ctx context.Context, ids []string) (map[string]catalog.Replication, error)
+	// SetReplicaOf records the primary a replica streams from.
+	SetReplicaOf(ctx context.Context, id, primary string) error
+	// StartTasks sets a task on every member of a group at once, or on none.
+	StartTasks(ctx context.Context, projectID string, tasks map[string]coffer.Task) error
+}
+
+var _ ReplicationCatalog = (*catalog.Store)(nil)
+
+// ReplicationWorkflows starts the replication workflows; TemporalWorkflows implements it.
+type ReplicationWorkflows interface {
+	// StartReplication starts PromoteReplica ("promote"), EjectReplicaSource ("eject") or
+	// DetachReplica ("detach") on in.InstanceID.
+	StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error
+}
+
+// replicationOps are the replication operations: the task each sets, the workflow each
+// starts, by operation name.
+var replicationOps = map[string]struct {
+	task       coffer.Task
+	workflow   string
+	workflowID func(string) string
+}{
+	"promote": {coffer.TaskPromoting, "PromoteReplica", workflows.PromoteWorkflowID},
+	"eject":   {coffer.TaskEjecting, "EjectReplicaSource", workflows.EjectWorkflowID},
+	"detach":  {coffer.TaskDetaching, "DetachReplica", workflows.DetachWorkflowID},
+}
+
+// StartReplication starts a replication workflow. Its ID derives from the instance; one
+// that runs already is joined, a finished one may run again.
+func (t TemporalWorkflows) StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error {
+	op, ok := replicationOps[operation]
+	if !ok {
+		return fmt.Errorf("start replication workflow: no operation %q", operation)
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                       op.workflowID(in.InstanceID),
+		TaskQueue:                workflows.ControlTaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, operation),
+	}
+	if _, err := t.Client.ExecuteWorkflow(ctx, opts, op.workflow, in); err != nil {
+		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
+	}
+	return nil
+}
+
+var _ ReplicationWorkflows = TemporalWorkflows{}
+
+// ReplicaRef names an instance of a replication group in a view.
+type ReplicaRef struct {
+	ID    string `json:"id" format:"uuid"`
+	Links []Link `json:"links"`
+}
+
+// ReplicationLagView is how far a replica is behind its primary, as its guest last reported
+// (a Coffer extension of Trove's view).
+type ReplicationLagView struct {
+	Bytes   int64   `json:"bytes" doc:"WAL the replica has received but not replayed yet."`
+	Seconds float64 `json:"seconds" doc:"How old the last replayed transaction was while more was waiting; 0 when caught up."`
+	Updated string  `json:"updated" example:"2026-01-02T15:04:05"`
+}
+
+func (s *Server) replication() (ReplicationCatalog, ReplicationWorkflows, error) {
+	rc, ok := s.catalog.(ReplicationCatalog)
+	rw, ok2 := s.workflows.(ReplicationWorkflows)
+	if !ok || !ok2 {
+		return nil, nil, newFault("notImplemented", http.StatusNotImplemented, "Replication is not available.")
+	}
+	return rc, rw, nil
+}
+
+func (s *Server) replicaRef(ctx context.Context, projectID, id string) ReplicaRef {
+	base := baseURLFrom(ctx)
+	return ReplicaRef{ID: id, Links: []Link{
+		{Href: base + "/v1.0/" + projectID + "/instances/" + id, Rel: "self"},
+		{Href: base + "/instances/" + id, Rel: "bookmark"},
+	}}
+}
+
+// addReplication fills replica_of, replicas and the lag into views (one catalog query for
+// all of them). A catalog that cannot tell leaves the views as they are.
+func (s *Server) addReplication(ctx context.Context, projectID string, views []InstanceView) {
+	rc, ok := s.catalog.(ReplicationCatalog)
+	if !ok || len(views) == 0 {
+		return
+	}
+	ids := make([]string, len(views))
+	for i, v := range views {
+		ids[i] = v.ID
+	}
+	reps, err := rc.Replications(ctx, ids)
+	if err != nil {
+		s.log.ErrorContext(ctx, "read replication of instances", "error", err)
+		return
+	}
+	for i := range views {
+		r, ok := reps[views[i].ID]
+		if !ok {
+			continue
+		}
+		if r.ReplicaOf != "" {
+			ref := s.replicaRef(ctx, projectID, r.ReplicaOf)
+			views[i].ReplicaOf = &ref
+		}
+		for _, id := range r.Replicas {
+			views[i].Replicas = append(views[i].Replicas, s.replicaRef(ctx, projectID, id))
+		}
+		if r.Lag != nil && r.ReplicaOf != "" {
+			views[i].ReplicationLag = &ReplicationLagView{Bytes: r.Lag.Bytes, Seconds: r.Lag.Seconds, Updated: formatTime(r.Lag.At)}
+		}
+	}
+}
+
+// createReplicas creates replica_count replicas of the instance replica_of (Trove's
+// create with replica_of): each inherits the primary's flavor, volume size and datastore,
+// so the request may not name them, nor databases, users or a restore point (they come
+// from the primary's data). With more than one, the replicas are named <name>-1, <name>-2,
+// ...; the answer shows the first.
+func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
+	req := in.Body.Instance
+	count := req.ReplicaCount
+	switch {
+	case req.ReplicaOf == "":
+		return nil, badRequest("Invalid request: instance.replica_count needs instance.replica_of.")
+	case count == 0:
+		count = 1
+	case count < 1 || count > maxReplicaCount:
+		return nil, badRequest("Invalid request: instance.replica_count: %d is not between 1 and %d.", count, maxReplicaCount)
+	}
+	var named []string
+	for key, set := range map[string]bool{
+		"flavorRef": req.FlavorRef != "", "volume": req.Volume.Size != 0 || req.Volume.Type != "",
+		"datastore": req.Datastore != nil, "databases": len(req.Databases) > 0, "users": len(req.Users) > 0,
+		"restorePoint": req.RestorePoint != nil, "configuration": req.Configuration != "",
+	} {
+		if set {
+			named = append(named, key)
+		}
+	}
+	if len(named) > 0 {
+		return nil, badRequest("Invalid request: a replica takes its flavor, volume, datastore and data from its primary; do not give %s with replica_of.", strings.Join(slices.Sorted(slices.Values(named)), ", "))
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		return nil, badRequest("Invalid request: instance.name: must not be blank.")
+	}
+	rc, _, err := s.replication()
+	if err != nil {
+		return nil, err
+	}
+	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
+	if err != nil {
+		return nil, err
+	}
+	reps, err := rc.Replications(ctx, []string{primary.ID})
+	if err != nil {
+		return nil, faultFor(ctx, s.log, err, "Instance "+primary.ID)
+	}
+	if r := reps[primary.ID]; r.ReplicaOf != "" {
+		return nil, badRequest("Invalid request: instance %s is a replica; replicate from its primary %s instead.", primary.ID, r.ReplicaOf)
+	} else if r.Fenced {
+		return nil, badRequest("Invalid request: instance %s was ejected from its replication group and cannot be replicated.", primary.ID)
+	}
+	if primary.Task != coffer.TaskNone || primary.Status() != "ACTIVE" {
+		return nil, unprocessableEntity("Instance %s is not ready (status %s): a replica needs its primary ACTIVE with no operation running.", primary.ID, primary.Status())
+	}
+	dv, err := s.catalog.FindDatastoreVersion(ctx, primary.Datastore, primary.Version)
+	if err != nil {
+		return nil, faultFor(ctx, s.log, err, "Datastore "+primary.Datastore)
+	}
+	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	if err != nil {
+		if errors.Is(err, errNoImage) {
+			return nil, badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+		}
+		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+	}
+
+	var first *coffer.Instance
+	for i := 1; i <= count; i++ {
+		name := req.Name
+		if count > 1 {
+			name = fmt.Sprintf("%s-%d", req.Name, i)
+		}
+		now := s.now().UTC()
+		inst := &coffer.Instance{
+			ID: uuid.NewString(), ProjectID: in.ProjectID, Name: name, FlavorID: primary.FlavorID,
+			VolumeSize: primary.VolumeSize, VolumeType: primary.VolumeType,
+			Datastore: primary.Datastore, Version: primary.Version,
+			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
+		}
+		if err := s.startReplicaCreate(ctx, rc, inst, primary, dv, imageID); err != nil {
+			if first != nil {
+				// The replicas made so far are building; the client learns of them by
+				// listing.
+				s.log.ErrorContext(ctx, "create replica", "primary", primary.ID, "replica", i, "error", err)
+				break
+			}
+			return nil, err
+		}
+		if first == nil {
+			first = inst
+		}
+	}
+	out := &InstanceResponse{}
+	out.Body.Instance = s.instanceView(ctx, first, true)
+	ref := s.replicaRef(ctx, in.ProjectID, primary.ID)
+	out.Body.Instance.ReplicaOf = &ref
+	return out, nil
+}
+
+// startReplicaCreate records one replica (with its primary) and starts its create.
+func (s *Server) startReplicaCreate(ctx context.Context, rc ReplicationCatalog, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
+	if err := s.catalog.CreateInstance(ctx, inst); err != nil {
+		return faultFor(ctx, s.log, fmt.Errorf("record replica of %s: %w", primary.ID, err), "Instance "+primary.ID)
+	}
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "replica_of", primary.ID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
+	if err := rc.SetReplicaOf(ctx, inst.ID, primary.ID); err != nil {
+		s.forgetInstance(ctx, inst, err)
+		return faultFor(ctx, log, err, "Instance "+inst.ID)
+	}
+	input := workflows.CreateInstanceInput{
+		InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: inst.Name, FlavorID: inst.FlavorID,
+		VolumeSize: inst.VolumeSize, VolumeType: inst.VolumeType, Datastore: dv.Datastore, Version: dv.Name,
+		ImageID: imageID, Port: dv.Port, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
+	}
+	if err := s.workflows.StartCreate(ctx, input); err != nil {
+		log.ErrorContext(ctx, "start create workflow", "error", err)
+		s.forgetInstance(ctx, inst, err)
+		return serviceUnavailable("The replica could not be created now: the workflow service is unavailable. Try again later.")
+	}
+	log.InfoContext(ctx, "replica create started", "name", inst.Name)
+	return nil
+}
+
+// checkDeleteReplicas is Trove's ReplicaSourceDeleteForbidden: a primary with replicas
+// cannot be deleted (detach or delete them first, or promote one).
+func (s *Server) checkDeleteReplicas(ctx context.Context, inst *coffer.Instance) error {
+	rc, ok := s.catalog.(ReplicationCatalog)
+	if !ok {
+		return nil
+	}
+	reps, err := rc.Replications(ctx, []string{inst.ID})
+	if err != nil {
+		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
+	}
+	if r := reps[inst.ID]; len(r.Replicas) > 0 {
+		return forbidden("Instance %s has %d replicas: delete or detach them first, or promote one of them.", inst.ID, len(r.Replicas))
+	}
+	return nil
+}
+
+// replicationAction is promote_to_replica_source (on a replica: a planned switchover) or
+// eject_replica_source (on a primary whose guest is gone: a failover). Every member of the
+// group gets the task, so that nothing else runs on any of them meanwhile.
+func (s *Server) replicationAction(ctx context.Context, projectID, id, operation string) error {
+	rc, rw, err := s.replication()
+	if err != nil {
+		return err
+	}
+	inst, err := s.getInstance(ctx, projectID, id)
+	if err != nil {
+		return err
+	}
+	reps, err := rc.Replications(ctx, []string{inst.ID})
+	if err != nil {
+		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
+	}
+	r := reps[inst.ID]
+	primaryID := inst.ID
+	switch operation {
+	case "promote":
+		if r.ReplicaOf == "" {
+			return badRequest("Invalid request: instance %s is not a replica; promote_to_replica_source is for replicas.", inst.ID)
+		}
+		primaryID = r.ReplicaOf
+		if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+			return unprocessableEntity("Instance %s is not ready (status %s): promote needs it ACTIVE with no operation running.", inst.ID, inst.Status())
+		}
+	case "eject":
+		if r.ReplicaOf != "" || len(r.Replicas) == 0 {
+			return badRequest("Invalid request: instance %s is not the primary of a replication group; eject_replica_source is for primaries with replicas.", inst.ID)
+		}
+	}
+	group, err := rc.Replications(ctx, []string{primaryID})
+	if err != nil {
+		return faultFor(ctx, s.log, err, "Instance "+primaryID)
+	}
+	op := replicationOps[operation]
+	tasks := map[string]coffer.Task{primaryID: op.task}
+	for _, rid := range group[primaryID].Replicas {
+		tasks[rid] = op.task
+	}
+	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, operation, tasks)
+}
+
+// startReplicationTasks sets the tasks (422 when one member is busy) and starts the
+// workflow; when it cannot start, every member gets task NONE back, and the client a 503.
+func (s *Server) startReplicationTasks(ctx context.Context, rc ReplicationCatalog, rw ReplicationWorkflows, projectID, id, operation string, tasks map[string]coffer.Task) error {
+	if err := rc.StartTasks(ctx, projectID, tasks); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return unprocessableEntity("Instance %s is not ready: an operation is running on it or on a member of its replication group.", id)
+		}
+		return faultFor(ctx, s.log, err, "Instance "+id)
+	}
+	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", replicationOps[operation].workflowID(id))
+	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID}); err != nil {
+		log.ErrorContext(ctx, "start workflow", "error", err)
+		for tid := range tasks {
+			if serr := s.catalog.SetTask(context.WithoutCancel(ctx), tid, coffer.TaskNone); serr != nil {
+				log.ErrorContext(ctx, "give the task back", "instance", tid, "error", serr)
+			}
+		}
+		return serviceUnavailable("The %s could not be started now: the workflow service is unavailable. Try again later.", operation)
+	}
+	log.InfoContext(ctx, "replication operation started", "operation", operation)
+	return nil
+}
+
+// InstanceUpdate is Trove's PUT body: one purpose per call. Coffer serves the detach of a
+// replica (replica_of, or the legacy slave_of, set to null) and a rename.
+type InstanceUpdate struct {
+	Name      string          `json:"name,omitempty" maxLength:"255" doc:"The new name."`
+	ReplicaOf json.RawMessage `json:"replica_of,omitempty" doc:"null detaches the replica from its primary: it becomes a standalone instance with the data it has."`
+	SlaveOf   json.RawMessage `json:"slave_of,omitempty" doc:"The legacy name of replica_of."`
+}
+
+// UpdateInstanceRequest asks to change an instance.
+type UpdateInstanceRequest struct {
+	InstancePath
+	Body struct {
+		Instance InstanceUpdate `json:"instance"`
+	}
+}
+
+// instanceRenamer is the catalog's rename; *catalog.Store has it.
+type instanceRenamer interface {
+	RenameInstance(ctx context.Context, projectID, id, name string) error
+}
+
+func (s *Server) registerReplicas(g *huma.Group) {
+	huma.Register(g, huma.Operation{
+		OperationID:   "updateInstance",
+		Method:        http.MethodPut,
+		Path:          "/instances/{id}",
+		Summary:       "Update an instance",
+		Description:   "Detaches a replica from its primary ({\"instance\": {\"replica_of\": null}}): it stops streaming and becomes a standalone instance (status DETACH, then ACTIVE). Or renames the instance ({\"instance\": {\"name\": \"new\"}}). One purpose per call.",
+		Tags:          []string{"Instances"},
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+	}, s.updateInstance)
+}
+
+func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) (*struct{}, error) {
+	u := in.Body.Instance
+	detach := u.ReplicaOf != nil || u.SlaveOf != nil
+	switch {
+	case detach && u.Name != "":
+		return nil, badRequest("Invalid request: change the name or detach the replica, not both in one call.")
+	case detach:
+		for _, raw := range []json.RawMessage{u.ReplicaOf, u.SlaveOf} {
+			if raw != nil && strings.TrimSpace(string(raw)) != "null" {
+				return nil, badRequest("Invalid request: instance.replica_of: only null (detach) is accepted.")
+			}
+		}
+		return nil, s.detachReplica(ctx, in.ProjectID, in.ID)
+	case u.Name != "":
+		renamer, ok := s.catalog.(instanceRenamer)
+		if !ok {
+			return nil, newFault("notImplemented", http.StatusNotImplemented, "Renaming is not available.")
+		}
+		if strings.TrimSpace(u.Name) == "" {
+			return nil, badRequest("Invalid request: instance.name: must not be blank.")
+		}
+		if _, err := s.getInstance(ctx, in.ProjectID, in.ID); err != nil {
+			return nil, err
+		}
+		if err := renamer.RenameInstance(ctx, in.ProjectID, in.ID, u.Name); err != nil {
+			return nil, faultFor(ctx, s.log, err, "Instance "+in.ID)
+		}
+		return nil, nil
+	}
+	return nil, badRequest("Invalid request: nothing to update (give replica_of: null or a name).")
+}
+
+// detachReplica starts DetachReplica on a replica.
+func (s *Server) detachReplica(ctx context.Context, projectID, id string) error {
+	rc, rw, err := s.replication()
+	if err != nil {
+		return err
+	}
+	inst, err := s.getInstance(ctx, projectID, id)
+	if err != nil {
+		return err
+	}
+	reps, err := rc.Replications(ctx, []string{inst.ID})
+	if err != nil {
+		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
+	}
+	if reps[inst.ID].ReplicaOf == "" {
+		return badRequest("Invalid request: instance %s is not a replica.", inst.ID)
+	}
+	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+		return unprocessableEntity("Instance %s is not ready (status %s): detach needs it ACTIVE with no operation running.", inst.ID, inst.Status())
+	}
+	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
+}

@@ -1,0 +1,265 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// The fakes' side of replication: each instance's primary, and the replication workflows
+// started, kept beside the fakes as actions_test.go keeps its operations.
+
+type replicationLog struct {
+	mu        sync.Mutex
+	replicaOf map[string]string
+	started   []string // "<operation> <instance>"
+}
+
+var replication = map[any]*replicationLog{}
+var replicationMu sync.Mutex
+
+func replicationOf(fake any) *replicationLog {
+	replicationMu.Lock()
+	defer replicationMu.Unlock()
+	if replication[fake] == nil {
+		replication[fake] = &replicationLog{replicaOf: map[string]string{}}
+	}
+	return replication[fake]
+}
+
+var (
+	_ api.ReplicationCatalog   = (*fakeCatalog)(nil)
+	_ api.ReplicationWorkflows = (*fakeWorkflows)(nil)
+)
+
+func (c *fakeCatalog) Replications(_ context.Context, ids []string) (map[string]catalog.Replication, error) {
+	r := replicationOf(c)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]catalog.Replication{}
+	for _, id := range ids {
+		if c.find("", id) == nil {
+			continue
+		}
+		rep := catalog.Replication{InstanceID: id, ReplicaOf: r.replicaOf[id]}
+		for _, inst := range c.all() {
+			if r.replicaOf[inst.ID] == id {
+				rep.Replicas = append(rep.Replicas, inst.ID)
+			}
+		}
+		out[id] = rep
+	}
+	return out, nil
+}
+
+func (c *fakeCatalog) SetReplicaOf(_ context.Context, id, primary string) error {
+	r := replicationOf(c)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replicaOf[id] = primary
+	return nil
+}
+
+func (c *fakeCatalog) StartTasks(_ context.Context, projectID string, tasks map[string]coffer.Task) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range tasks {
+		inst := c.find(projectID, id)
+		if inst == nil {
+			return catalog.ErrNotFound
+		}
+		if inst.Task != coffer.TaskNone {
+			return catalog.ErrTaskRunning
+		}
+	}
+	for id, task := range tasks {
+		c.find(projectID, id).Task = task
+	}
+	return nil
+}
+
+func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in workflows.ReplicationInput) error {
+	r := replicationOf(w)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.started = append(r.started, operation+" "+in.InstanceID)
+	return nil
+}
+
+type instanceBody struct {
+	Instance struct {
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Status    string `json:"status"`
+		ReplicaOf *struct {
+			ID    string     `json:"id"`
+			Links []api.Link `json:"links"`
+		} `json:"replica_of"`
+		Replicas []struct {
+			ID string `json:"id"`
+		} `json:"replicas"`
+	} `json:"instance"`
+}
+
+func (h *harness) show(u user, id string) instanceBody {
+	h.t.Helper()
+	r := h.do(http.MethodGet, "/v1.0/"+u.projectID+"/instances/"+id, u.token, nil)
+	if r.status != http.StatusOK {
+		h.t.Fatalf("show %s: got %d %s", id, r.status, r.body)
+	}
+	var b instanceBody
+	if err := json.Unmarshal(r.body, &b); err != nil {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+func TestCreateReplicasInheritThePrimaryAndShowInBothViews(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	path := "/v1.0/" + demo.projectID + "/instances"
+
+	r := h.do(http.MethodPost, path, demo.token, map[string]any{"instance": map[string]any{
+		"name": "orders-replica", "replica_of": primary, "replica_count": 2,
+	}})
+	if r.status != http.StatusOK {
+		t.Fatalf("create replicas: got %d %s, want 200", r.status, r.body)
+	}
+	var created instanceBody
+	if err := json.Unmarshal(r.body, &created); err != nil {
+		t.Fatal(err)
+	}
+	if created.Instance.ReplicaOf == nil || created.Instance.ReplicaOf.ID != primary || created.Instance.Name != "orders-replica-1" {
+		t.Errorf("create answer: got %+v, want orders-replica-1, replica of %s", created.Instance, primary)
+	}
+	creates, _ := h.workflows.started()
+	if len(creates) != 2 {
+		t.Fatalf("got %d creates started, want 2", len(creates))
+	}
+	for _, c := range creates {
+		if c.ReplicaOf != primary || c.FlavorID != "ds1G" || c.VolumeSize != 1 || c.Datastore != "postgresql" {
+			t.Errorf("create input: got %+v, want a replica of %s with its flavor, volume and datastore", c, primary)
+		}
+	}
+	shown := h.show(demo, primary)
+	var ids []string
+	for _, rep := range shown.Instance.Replicas {
+		ids = append(ids, rep.ID)
+	}
+	if !slices.Equal(ids, []string{creates[0].InstanceID, creates[1].InstanceID}) {
+		t.Errorf("primary's replicas: got %v, want both replicas", ids)
+	}
+	if got := h.show(demo, creates[1].InstanceID).Instance.ReplicaOf; got == nil || got.ID != primary || len(got.Links) != 2 {
+		t.Errorf("replica's replica_of: got %+v, want %s with links", got, primary)
+	}
+}
+
+func TestCreateReplicaRefusesWhatTroveRefuses(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	replica := h.addInstance(demo.projectID, "replica", coffer.TaskNone)
+	if err := h.catalog.SetReplicaOf(context.Background(), replica, primary); err != nil {
+		t.Fatal(err)
+	}
+	building := h.addInstance(demo.projectID, "building", coffer.TaskBuilding)
+	path := "/v1.0/" + demo.projectID + "/instances"
+	tests := []struct {
+		name     string
+		instance map[string]any
+		code     int
+		fault    string
+	}{
+		{"a flavor", map[string]any{"name": "r", "replica_of": primary, "flavorRef": "ds1G"}, 400, "badRequest"},
+		{"a volume", map[string]any{"name": "r", "replica_of": primary, "volume": map[string]any{"size": 1}}, 400, "badRequest"},
+		{"a datastore", map[string]any{"name": "r", "replica_of": primary, "datastore": map[string]any{"type": "postgresql"}}, 400, "badRequest"},
+		{"users", map[string]any{"name": "r", "replica_of": primary, "users": []any{map[string]any{"name": "u", "password": "p"}}}, 400, "badRequest"},
+		{"four replicas", map[string]any{"name": "r", "replica_of": primary, "replica_count": 4}, 400, "badRequest"},
+		{"a replica of a replica", map[string]any{"name": "r", "replica_of": replica}, 400, "badRequest"},
+		{"a primary still building", map[string]any{"name": "r", "replica_of": building}, 422, "unprocessableEntity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do(http.MethodPost, path, demo.token, map[string]any{"instance": tt.instance})
+			wantFault(t, tt.name, r, tt.code, tt.fault)
+		})
+	}
+	if creates, _ := h.workflows.started(); len(creates) != 0 {
+		t.Errorf("got %d creates started, want none", len(creates))
+	}
+}
+
+func TestDeletingAPrimaryWithReplicasIsForbidden(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	replica := h.addInstance(demo.projectID, "replica", coffer.TaskNone)
+	if err := h.catalog.SetReplicaOf(context.Background(), replica, primary); err != nil {
+		t.Fatal(err)
+	}
+	r := h.do(http.MethodDelete, "/v1.0/"+demo.projectID+"/instances/"+primary, demo.token, nil)
+	wantFault(t, "delete primary", r, http.StatusForbidden, "forbidden")
+	if r := h.do(http.MethodDelete, "/v1.0/"+demo.projectID+"/instances/"+replica, demo.token, nil); r.status != http.StatusAccepted {
+		t.Errorf("delete replica: got %d %s, want 202", r.status, r.body)
+	}
+}
+
+func TestReplicationActionsLockTheGroupAndStartTheirWorkflows(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	r1 := h.addInstance(demo.projectID, "r1", coffer.TaskNone)
+	r2 := h.addInstance(demo.projectID, "r2", coffer.TaskNone)
+	for _, r := range []string{r1, r2} {
+		if err := h.catalog.SetReplicaOf(context.Background(), r, primary); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantFault(t, "promote a primary", h.action(demo, primary, `{"promote_to_replica_source": {}}`), 400, "badRequest")
+	wantFault(t, "eject a replica", h.action(demo, r1, `{"eject_replica_source": {}}`), 400, "badRequest")
+
+	if r := h.action(demo, r1, `{"promote_to_replica_source": {}}`); r.status != http.StatusAccepted {
+		t.Fatalf("promote: got %d %s, want 202", r.status, r.body)
+	}
+	for _, id := range []string{primary, r1, r2} {
+		if got := h.show(demo, id).Instance.Status; got != "PROMOTE" {
+			t.Errorf("instance %s: got status %s during the promote, want PROMOTE", id, got)
+		}
+	}
+	// Nothing else runs on the group meanwhile.
+	wantFault(t, "detach during a promote", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r2, demo.token,
+		`{"instance": {"replica_of": null}}`), 422, "unprocessableEntity")
+	for _, id := range []string{primary, r1, r2} {
+		h.catalog.update(id, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
+	}
+
+	if r := h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r2, demo.token, `{"instance": {"replica_of": null}}`); r.status != http.StatusAccepted {
+		t.Fatalf("detach: got %d %s, want 202", r.status, r.body)
+	}
+	if got := h.show(demo, r2).Instance.Status; got != "DETACH" {
+		t.Errorf("detached replica: got status %s, want DETACH", got)
+	}
+	wantFault(t, "detach a primary", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+primary, demo.token,
+		`{"instance": {"replica_of": null}}`), 400, "badRequest")
+	wantFault(t, "replica_of set to an ID", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r1, demo.token,
+		`{"instance": {"replica_of": "`+primary+`"}}`), 400, "badRequest")
+
+	h.catalog.update(r2, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
+	if r := h.action(demo, primary, `{"eject_replica_source": {}}`); r.status != http.StatusAccepted {
+		t.Fatalf("eject: got %d %s, want 202", r.status, r.body)
+	}
+	got := replicationOf(h.workflows).started
+	want := []string{"promote " + r1, "detach " + r2, "eject " + primary}
+	if !slices.Equal(got, want) {
+		t.Errorf("got workflows %v, want %v", got, want)
+	}
+}
