@@ -66,6 +66,11 @@ func canonicalID(id string) (string, bool) {
 // inst.ID gets a new UUID; the row as stored (its ID, task, statuses, Created and Updated)
 // is written back into inst. A duplicate ID gives ErrExists.
 func (s *Store) CreateInstance(ctx context.Context, inst *coffer.Instance) error {
+	return insertInstance(ctx, s.pool, inst)
+}
+
+// insertInstance is CreateInstance on q: the pool, or the session that holds a lock.
+func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error {
 	if inst.ID == "" {
 		inst.ID = uuid.NewString()
 	}
@@ -73,7 +78,7 @@ func (s *Store) CreateInstance(ctx context.Context, inst *coffer.Instance) error
 	if !ok {
 		return fmt.Errorf("create instance %q: the ID is not a UUID", inst.ID)
 	}
-	rows, _ := s.pool.Query(ctx, `
+	rows, _ := q.Query(ctx, `
 		INSERT INTO instances (id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
 		                       task, server_status, service_status,
 		                       server_id, volume_id, port_id, security_group_id, address)

@@ -31,6 +31,8 @@ type Config struct {
 	Backup Backup `mapstructure:"backup"`
 	// Operations configures parked steps.
 	Operations Operations `mapstructure:"operations"`
+	// Quotas are the default limits of every project and the shortest user password.
+	Quotas Quotas `mapstructure:"quotas"`
 }
 
 // Backup configures backups. Backups live in Container of the control plane's project;
@@ -110,6 +112,20 @@ type Log struct {
 	Level string `mapstructure:"level"` // debug, info, warn, error
 }
 
+// Quotas are what a project may hold when an admin set no limit of its own (Trove's
+// max_*_per_tenant), and the shortest password the API accepts for a database user. A limit
+// of -1 is no limit.
+type Quotas struct {
+	Instances int `mapstructure:"instances"`
+	// RAM is the flavors' memory in MiB, summed over the project's instances.
+	RAM int `mapstructure:"ram"`
+	// Volumes is the instances' volume size in GiB, summed.
+	Volumes int `mapstructure:"volumes"`
+	Backups int `mapstructure:"backups"`
+	// MinPasswordLength is the shortest password a database user or root may be given.
+	MinPasswordLength int `mapstructure:"min_password_length"`
+}
+
 // Defaults returns the configuration's defaults; they fit coffer-dev and the devcloud.
 func Defaults() Config {
 	return Config{
@@ -123,6 +139,8 @@ func Defaults() Config {
 		Operations: Operations{ParkTimeout: time.Hour},
 		Log:        Log{Level: "info"},
 		Backup:     Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
+		// Trove's defaults.
+		Quotas: Quotas{Instances: 10, RAM: -1, Volumes: 40, Backups: 50, MinPasswordLength: 8},
 	}
 }
 
@@ -143,6 +161,8 @@ func defaultValues() map[string]any {
 		"guest.heartbeat_expiry": d.Guest.HeartbeatExpiry, "guest.health_interval": d.Guest.HealthInterval,
 		"operations.park_timeout": d.Operations.ParkTimeout,
 		"codec_key":               d.CodecKey, "log.level": d.Log.Level,
+		"quotas.instances": d.Quotas.Instances, "quotas.ram": d.Quotas.RAM, "quotas.volumes": d.Quotas.Volumes,
+		"quotas.backups": d.Quotas.Backups, "quotas.min_password_length": d.Quotas.MinPasswordLength,
 		"backup.key": d.Backup.Key, "backup.container": d.Backup.Container, "backup.segment_size": d.Backup.SegmentSize,
 	}
 }
@@ -236,6 +256,15 @@ func (c Config) Validate() error {
 	}
 	if c.Backup.SegmentSize < 1<<20 {
 		bad("backup.segment_size", "must be at least 1 MiB, got %d bytes", c.Backup.SegmentSize)
+	}
+	for key, limit := range map[string]int{"quotas.instances": c.Quotas.Instances, "quotas.ram": c.Quotas.RAM,
+		"quotas.volumes": c.Quotas.Volumes, "quotas.backups": c.Quotas.Backups} {
+		if limit < -1 {
+			bad(key, "must be -1 (no limit) or more, got %d", limit)
+		}
+	}
+	if c.Quotas.MinPasswordLength < 1 {
+		bad("quotas.min_password_length", "must be at least 1, got %d", c.Quotas.MinPasswordLength)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

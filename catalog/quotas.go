@@ -1,0 +1,202 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coffer-dbaas/coffer"
+)
+
+// Quota resources, as Trove names them.
+const (
+	ResourceInstances = "instances"
+	ResourceRAM       = "ram"     // MiB
+	ResourceVolumes   = "volumes" // GiB
+	ResourceBackups   = "backups"
+)
+
+// QuotaResources lists the resources in the order quotas are shown.
+var QuotaResources = []string{ResourceBackups, ResourceInstances, ResourceRAM, ResourceVolumes}
+
+// Unlimited is the limit of a resource without a limit.
+const Unlimited = -1
+
+// QuotaLimits are limits per resource; a resource missing from the map has no limit.
+type QuotaLimits map[string]int
+
+// Quota is a project's limit on a resource and what it uses of it.
+type Quota struct {
+	Resource string
+	Limit    int
+	InUse    int
+	// Reserved is always zero: a create counts and records in one step, so nothing is
+	// held aside meanwhile.
+	Reserved int
+}
+
+// QuotaExceededError says which resources a request would take past the project's limits.
+type QuotaExceededError struct {
+	ProjectID string
+	// Over lists the quotas exceeded, with what is in use before the request.
+	Over []Quota
+}
+
+func (e *QuotaExceededError) Error() string {
+	var parts []string
+	for _, q := range e.Over {
+		parts = append(parts, fmt.Sprintf("%s (limit %d, in use %d)", q.Resource, q.Limit, q.InUse))
+	}
+	return fmt.Sprintf("project %s: quota exceeded for %s", e.ProjectID, strings.Join(parts, ", "))
+}
+
+// Resources names the resources exceeded.
+func (e *QuotaExceededError) Resources() []string {
+	var names []string
+	for _, q := range e.Over {
+		names = append(names, q.Resource)
+	}
+	return names
+}
+
+// ErrUnknownResource is returned by SetQuotas for a resource that has no quota.
+var ErrUnknownResource = errors.New("unknown quota resource")
+
+// ProjectQuotas returns the project's limit on each resource (its own, else the default)
+// and its use: instances, their RAM and volume GiB, and backups.
+func (s *Store) ProjectQuotas(ctx context.Context, projectID string, defaults QuotaLimits) ([]Quota, error) {
+	quotas, err := projectQuotas(ctx, s.pool, projectID, defaults)
+	if err != nil {
+		return nil, fmt.Errorf("quotas of project %s: %w", projectID, err)
+	}
+	return quotas, nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func projectQuotas(ctx context.Context, q querier, projectID string, defaults QuotaLimits) ([]Quota, error) {
+	limits := map[string]int{}
+	for _, r := range QuotaResources {
+		limits[r] = Unlimited
+		if l, ok := defaults[r]; ok {
+			limits[r] = l
+		}
+	}
+	rows, _ := q.Query(ctx, "SELECT resource, hard_limit FROM quotas WHERE project_id = $1", projectID)
+	var (
+		resource string
+		limit    int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&resource, &limit}, func() error {
+		limits[resource] = limit
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	use := map[string]int{}
+	var instances, ram, volumes, backups int
+	err := q.QueryRow(ctx, `
+		SELECT count(*), coalesce(sum(ram_mb), 0), coalesce(sum(volume_size), 0),
+		       (SELECT count(*) FROM backups WHERE project_id = $1)
+		FROM instances WHERE project_id = $1`, projectID).Scan(&instances, &ram, &volumes, &backups)
+	if err != nil {
+		return nil, err
+	}
+	use[ResourceInstances], use[ResourceRAM], use[ResourceVolumes], use[ResourceBackups] = instances, ram, volumes, backups
+	var quotas []Quota
+	for _, r := range QuotaResources {
+		quotas = append(quotas, Quota{Resource: r, Limit: limits[r], InUse: use[r]})
+	}
+	return quotas, nil
+}
+
+// SetQuotas sets a project's own limits; -1 is no limit. An unknown resource or a limit
+// below -1 changes nothing.
+func (s *Store) SetQuotas(ctx context.Context, projectID string, limits QuotaLimits) error {
+	for r, l := range limits {
+		if !slices.Contains(QuotaResources, r) {
+			return fmt.Errorf("set quotas of project %s: %q: %w", projectID, r, ErrUnknownResource)
+		}
+		if l < Unlimited {
+			return fmt.Errorf("set quotas of project %s: %s limit %d is below -1", projectID, r, l)
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for r, l := range limits {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)
+				ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit, updated = now()`,
+				projectID, r, l)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set quotas of project %s: %w", projectID, err)
+	}
+	return nil
+}
+
+// quotaLockKey is the advisory lock that serializes a project's quota checks.
+func quotaLockKey(projectID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("coffer-quota:" + projectID))
+	return int64(h.Sum64())
+}
+
+// CreateInstanceWithinQuota records a new instance as CreateInstance does, only when the
+// project's instances, RAM (ramMB, the flavor's) and volume GiB stay within its limits;
+// otherwise it records nothing and returns a *QuotaExceededError.
+//
+// The check and the insert hold the project's advisory lock, so that of two creates racing
+// for the last unit one waits for the other's row and then fails.
+func (s *Store) CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults QuotaLimits) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("create instance within quota: %w", err)
+	}
+	key := quotaLockKey(inst.ProjectID)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		conn.Release()
+		return fmt.Errorf("create instance within quota: lock project %s: %w", inst.ProjectID, err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key); err != nil {
+			// A session that keeps the lock must not go back to the pool.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}()
+
+	quotas, err := projectQuotas(ctx, conn, inst.ProjectID, defaults)
+	if err != nil {
+		return fmt.Errorf("create instance within quota: %w", err)
+	}
+	want := map[string]int{ResourceInstances: 1, ResourceRAM: ramMB, ResourceVolumes: inst.VolumeSize}
+	exceeded := &QuotaExceededError{ProjectID: inst.ProjectID}
+	for _, q := range quotas {
+		if n, ok := want[q.Resource]; ok && q.Limit != Unlimited && q.InUse+n > q.Limit {
+			exceeded.Over = append(exceeded.Over, q)
+		}
+	}
+	if len(exceeded.Over) > 0 {
+		return exceeded
+	}
+	if err := insertInstance(ctx, conn, inst); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "UPDATE instances SET ram_mb = $2 WHERE id = $1", inst.ID, ramMB); err != nil {
+		return fmt.Errorf("create instance %s: record its RAM: %w", inst.ID, err)
+	}
+	return nil
+}
