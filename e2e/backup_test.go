@@ -502,4 +502,3 @@ func TestScheduledBackupsKeepTheNewest(t *testing.T) {
 		deleteBackupAndWait(t, demo, b.ID)
 	}
 }
-
