@@ -18,6 +18,16 @@ import (
 // cloud is the one stack every test and benchmark of the package shares.
 var cloud *stack.Stack
 
+// dataDir is the stack's folder (the devcloud's volumes are under devcloud/volumes).
+var dataDir string
+
+// Health and parking in seconds rather than minutes, so that the tests see them happen.
+const (
+	healthInterval  = 2 * time.Second
+	heartbeatExpiry = 10 * time.Second
+	parkTimeout     = 45 * time.Second
+)
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -45,8 +55,12 @@ func run(m *testing.M) int {
 	// A /16 of its own, so that a concurrent run of another package's devcloud never hands
 	// out the same addresses.
 	cidr := fmt.Sprintf("127.%d.0.0/16", 100+rand.IntN(100))
+	dataDir = filepath.Join(dir, "data")
 	cloud, err = stack.Start(ctx, stack.Options{
-		DataDir: filepath.Join(dir, "data"), CofferBinary: bin, NetworkCIDR: cidr,
+		DataDir: dataDir, CofferBinary: bin, NetworkCIDR: cidr,
+		// The worker and the API run as processes, so that crash tests can kill them.
+		WorkerProcess: true, APIProcess: true,
+		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
 		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(),
 		GuestStartTimeout: 2 * time.Minute,
 		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),

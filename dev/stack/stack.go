@@ -46,7 +46,19 @@ type Options struct {
 	NetworkCIDR string
 	// Guest bounds how long guests may take (zero: the config defaults).
 	GuestStartTimeout time.Duration
-	Log               *slog.Logger
+	// HealthInterval, HeartbeatExpiry and ParkTimeout set guest.health_interval,
+	// guest.heartbeat_expiry and operations.park_timeout (zero: the config defaults), so that
+	// tests see health changes and parked steps time out in seconds.
+	HealthInterval  time.Duration
+	HeartbeatExpiry time.Duration
+	ParkTimeout     time.Duration
+	// WorkerProcess runs the worker as a `coffer worker` process of CofferBinary, and
+	// APIProcess the API as a `coffer api` process, instead of inside this one, so that a
+	// test can kill them (KillWorker, KillAPI) and start them again (StartWorker, StartAPI).
+	// Their output goes to worker.log and api.log in DataDir.
+	WorkerProcess bool
+	APIProcess    bool
+	Log           *slog.Logger
 	// TemporalLog writes the Temporal server's own error log to standard error.
 	TemporalLog bool
 }
@@ -64,6 +76,7 @@ type Stack struct {
 
 	catalogCluster *pgcluster.Cluster
 	worker         worker.Worker
+	roles          roles
 	servers        []*http.Server
 	log            *slog.Logger
 }
@@ -159,6 +172,15 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.GuestStartTimeout > 0 {
 		cfg.Guest.StartTimeout = opts.GuestStartTimeout
 	}
+	if opts.HealthInterval > 0 {
+		cfg.Guest.HealthInterval = opts.HealthInterval
+	}
+	if opts.HeartbeatExpiry > 0 {
+		cfg.Guest.HeartbeatExpiry = opts.HeartbeatExpiry
+	}
+	if opts.ParkTimeout > 0 {
+		cfg.Operations.ParkTimeout = opts.ParkTimeout
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -177,15 +199,19 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal: %w", err)
 	}
 
-	acts, err := activities.NewActivities(ctx, cfg, s.Catalog)
-	if err != nil {
+	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: configEnv(cfg), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
+	if opts.WorkerProcess {
+		if err := s.StartWorker(); err != nil {
+			return nil, err
+		}
+	} else if err := s.startWorker(ctx, cfg); err != nil {
 		return nil, err
 	}
-	s.worker = worker.New(s.Client, workflows.ControlTaskQueue, worker.Options{})
-	workflows.Register(s.worker)
-	s.worker.RegisterActivity(acts)
-	if err := s.worker.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
+	if opts.APIProcess {
+		if err := s.StartAPI(); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 
 	pc, err := api.ServiceProvider(ctx, cfg.OpenStack)
@@ -203,6 +229,21 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startWorker runs the worker inside this process.
+func (s *Stack) startWorker(ctx context.Context, cfg config.Config) error {
+	acts, err := activities.NewActivities(ctx, cfg, s.Catalog)
+	if err != nil {
+		return err
+	}
+	s.worker = worker.New(s.Client, workflows.ControlTaskQueue, worker.Options{})
+	workflows.Register(s.worker)
+	s.worker.RegisterActivity(acts)
+	if err := s.worker.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
 }
 
 // serve listens on addr and serves handler in the background until Stop.
@@ -232,6 +273,7 @@ func (s *Stack) Stop() {
 	if s.worker != nil {
 		s.worker.Stop()
 	}
+	s.roles.stopAll()
 	if s.Client != nil {
 		s.Client.Close()
 	}

@@ -1,0 +1,159 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coffer-dbaas/coffer/config"
+)
+
+// roles are the worker and API when they run as processes of the coffer binary.
+type roles struct {
+	binary string
+	dir    string
+	env    []string
+	apiURL string
+
+	mu    sync.Mutex
+	procs map[string]*roleProcess
+}
+
+// roleProcess is one running `coffer <role>`.
+type roleProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartWorker starts `coffer worker` (Options.WorkerProcess); one that runs is left alone.
+func (s *Stack) StartWorker() error { return s.roles.start("worker") }
+
+// KillWorker kills the `coffer worker` process with SIGKILL, as a crash would, and waits
+// until it is gone.
+func (s *Stack) KillWorker() error { return s.roles.kill("worker", syscall.SIGKILL) }
+
+// StartAPI starts `coffer api` (Options.APIProcess) and returns once it answers.
+func (s *Stack) StartAPI() error {
+	if err := s.roles.start("api"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(s.roles.apiURL + "/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("coffer api did not answer at %s within a minute: %w", s.roles.apiURL, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// KillAPI kills the `coffer api` process with SIGKILL and waits until it is gone.
+func (s *Stack) KillAPI() error { return s.roles.kill("api", syscall.SIGKILL) }
+
+func (r *roles) start(role string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.procs[role]; p != nil {
+		select {
+		case <-p.done:
+		default:
+			return nil
+		}
+	}
+	if r.binary == "" {
+		return fmt.Errorf("start coffer %s: Options.CofferBinary is not set", role)
+	}
+	log, err := os.OpenFile(filepath.Join(r.dir, role+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start coffer %s: %w", role, err)
+	}
+	cmd := exec.Command(r.binary, role)
+	cmd.Env = append(os.Environ(), r.env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start coffer %s: %w", role, err)
+	}
+	p := &roleProcess{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	r.procs[role] = p
+	return nil
+}
+
+func (r *roles) kill(role string, sig syscall.Signal) error {
+	r.mu.Lock()
+	p := r.procs[role]
+	r.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("kill coffer %s: it does not run as a process of this stack", role)
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill coffer %s: %w", role, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("kill coffer %s: still running 30s after %s", role, sig)
+	}
+}
+
+// stopAll stops every role process: SIGTERM, then SIGKILL after 10 seconds.
+func (r *roles) stopAll() {
+	r.mu.Lock()
+	procs := make([]*roleProcess, 0, len(r.procs))
+	for _, p := range r.procs {
+		procs = append(procs, p)
+	}
+	r.mu.Unlock()
+	for _, p := range procs {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+}
+
+// configEnv is cfg as the COFFER_* variables `coffer worker` and `coffer api` read.
+func configEnv(cfg config.Config) []string {
+	vars := map[string]string{
+		"TEMPORAL_HOST_PORT": cfg.Temporal.HostPort, "TEMPORAL_NAMESPACE": cfg.Temporal.Namespace,
+		"CATALOG_URL": cfg.Catalog.URL,
+		"API_LISTEN":  cfg.API.Listen, "API_MAX_VOLUME_SIZE": strconv.Itoa(cfg.API.MaxVolumeSize), "API_REGION": cfg.API.Region,
+		"OPENSTACK_AUTH_URL": cfg.OpenStack.AuthURL, "OPENSTACK_USERNAME": cfg.OpenStack.Username,
+		"OPENSTACK_PASSWORD": cfg.OpenStack.Password, "OPENSTACK_PROJECT_NAME": cfg.OpenStack.ProjectName,
+		"OPENSTACK_USER_DOMAIN_NAME": cfg.OpenStack.UserDomainName, "OPENSTACK_PROJECT_DOMAIN_NAME": cfg.OpenStack.ProjectDomainName,
+		"OPENSTACK_REGION": cfg.OpenStack.Region, "OPENSTACK_NETWORK": cfg.OpenStack.Network,
+		"GUEST_TEMPORAL_HOST_PORT": cfg.Guest.TemporalHostPort,
+		"GUEST_START_TIMEOUT":      cfg.Guest.StartTimeout.String(), "GUEST_PREPARE_TIMEOUT": cfg.Guest.PrepareTimeout.String(),
+		"GUEST_HEARTBEAT_EXPIRY": cfg.Guest.HeartbeatExpiry.String(), "GUEST_HEALTH_INTERVAL": cfg.Guest.HealthInterval.String(),
+		"OPERATIONS_PARK_TIMEOUT": cfg.Operations.ParkTimeout.String(),
+		"CODEC_KEY":               cfg.CodecKey, "LOG_LEVEL": cfg.Log.Level,
+		"BACKUP_KEY": cfg.Backup.Key, "BACKUP_CONTAINER": cfg.Backup.Container,
+		"BACKUP_SEGMENT_SIZE": strconv.FormatInt(cfg.Backup.SegmentSize, 10),
+	}
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, "COFFER_"+k+"="+v)
+	}
+	return env
+}
