@@ -25,7 +25,7 @@ const (
 const (
 	// PrimaryProbeTimeout is how long the primary's guest may take to answer a health
 	// probe before it counts as dead.
-	PrimaryProbeTimeout = 10 * time.Second
+	PrimaryProbeTimeout = 5 * time.Second
 	// ReplicaProbeTimeout is how long a replica's guest may take to report its position.
 	ReplicaProbeTimeout = 20 * time.Second
 	// FenceWait is how long a fence waits for an ejected primary's guest to come back.
