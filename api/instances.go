@@ -33,7 +33,7 @@ const defaultDatastore = "postgresql"
 const troveTime = "2006-01-02T15:04:05"
 
 // reservedNames are database and user names the engine or Coffer itself uses.
-var reservedNames = map[string]bool{"postgres": true, "template0": true, "template1": true, "coffer_agent": true}
+var reservedNames = map[string]bool{"postgres": true, "template0": true, "template1": true, "coffer_agent": true, "coffer_replicator": true}
 
 // ProjectPath is the project every v1.0 route is scoped to. It must be the project of the
 // caller's token.

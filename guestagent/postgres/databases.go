@@ -13,7 +13,7 @@ import (
 
 // reserved are names tenants may not give a database or a user: the cluster's own
 // databases and the agent's role.
-var reserved = map[string]bool{"postgres": true, "template0": true, "template1": true, agentRole: true}
+var reserved = map[string]bool{"postgres": true, "template0": true, "template1": true, agentRole: true, replicationRole: true}
 
 var (
 	encodingName = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)

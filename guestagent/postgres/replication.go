@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,6 +44,9 @@ func (d *Driver) ReplicationSource(ctx context.Context, slot string) (guestagent
 	if err := validSlot(slot); err != nil {
 		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
+	// Replicas created at once ask together: one of them makes the password and the role.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	agentPassword, err := d.readSecret()
 	if err != nil {
 		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
@@ -403,15 +407,31 @@ func (d *Driver) DropReplicationSlot(ctx context.Context, slot string) error {
 		// A standby has no slots of its own to drop (they are the primary's).
 		return nil
 	}
-	_, err = conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
-		WHERE slot_name = $1 AND active_pid IS NOT NULL`, slot)
-	if err != nil {
-		return fmt.Errorf("drop replication slot %s: end its session: %w", slot, err)
+	// A replica that still streams reconnects at once: end its session and drop the slot
+	// until the drop wins.
+	for range 20 {
+		_, err = conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+			WHERE slot_name = $1 AND active_pid IS NOT NULL`, slot)
+		if err != nil {
+			return fmt.Errorf("drop replication slot %s: end its session: %w", slot, err)
+		}
+		_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+			WHERE slot_name = $1 AND NOT active`, slot)
+		if err != nil && sqlState(err) != "55006" { // object in use: it reconnected meanwhile
+			return fmt.Errorf("drop replication slot %s: %w", slot, err)
+		}
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&exists); err != nil {
+			return fmt.Errorf("drop replication slot %s: %w", slot, err)
+		}
+		if !exists {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-		WHERE slot_name = $1 AND NOT active`, slot)
-	if err != nil {
-		return fmt.Errorf("drop replication slot %s: %w", slot, err)
-	}
-	return nil
+	return fmt.Errorf("drop replication slot %s: a replica still streams through it", slot)
 }

@@ -166,6 +166,13 @@ func TestSwitchoverAndFailoverKeepEveryCommittedRow(t *testing.T) {
 		t.Fatalf("write on the promoted replica: %v", err)
 	}
 	waitRows(ctx, t, other, "the other replica after the failover", 400)
+	// A streaming replica's slot can be dropped (a detach): its session is ended first.
+	if err := best.DropReplicationSlot(ctx, slots[other]); err != nil {
+		t.Fatalf("DropReplicationSlot of a streaming replica: %v", err)
+	}
+	if st := role(ctx, t, best); len(st.Replicas) != 0 {
+		t.Errorf("slots after the drop: got %+v, want none", st.Replicas)
+	}
 
 	// The dead primary comes back fenced: read-only, and it cannot be promoted again.
 	for r1.cluster.Running() {
