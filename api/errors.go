@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
 // This file is the one place that turns errors into Trove faults: the faults handlers return,
@@ -129,7 +130,11 @@ func unavailable(what string, err error) error {
 // resource for not-found answers ("Instance 1234"). Anything unexpected is logged with its
 // detail and answered with a generic 500.
 func faultFor(ctx context.Context, log *slog.Logger, err error, what string) *Fault {
-	var f *Fault
+	var (
+		f  *Fault
+		ge *GuestError
+		qe *catalog.QuotaExceededError
+	)
 	switch {
 	case errors.As(err, &f):
 		return f
@@ -137,12 +142,48 @@ func faultFor(ctx context.Context, log *slog.Logger, err error, what string) *Fa
 		return itemNotFound("%s could not be found.", what)
 	case errors.Is(err, catalog.ErrTaskRunning):
 		return unprocessableEntity("%s is not ready: another operation is running on it.", what)
+	case errors.As(err, &ge):
+		return guestFault(ge)
+	case errors.As(err, &qe):
+		return quotaFault(qe)
 	case errors.Is(err, errUnavailable):
 		log.WarnContext(ctx, "dependency unavailable", "error", err)
 		return serviceUnavailable("A service Coffer depends on is unavailable; try again later.")
 	}
 	log.ErrorContext(ctx, "internal error", "error", err)
 	return internalFault()
+}
+
+// guestFault answers a guest call that failed for the client's reason. A guest that does
+// not answer is a 504 naming the instance (Trove answers 500 or 504 there): the request may
+// work later, once the guest is back.
+func guestFault(e *GuestError) *Fault {
+	switch e.Kind {
+	case guestagent.ErrorTypeNotFound:
+		return itemNotFound("%s (instance %s).", upperFirst(e.Message), e.InstanceID)
+	case guestagent.ErrorTypeExists, guestagent.ErrorTypeInvalid:
+		return badRequest("%s (instance %s).", upperFirst(e.Message), e.InstanceID)
+	}
+	return newFault("gatewayTimeout", http.StatusGatewayTimeout,
+		"The guest agent of instance %s did not answer: %s. The instance may be starting or unwell; try again later.", e.InstanceID, e.Message)
+}
+
+// quotaFault is Trove's 413 overLimit for a request past a project's quota.
+func quotaFault(e *catalog.QuotaExceededError) *Fault {
+	var names, details []string
+	for _, q := range e.Over {
+		names = append(names, "'"+q.Resource+"'")
+		details = append(details, fmt.Sprintf("%s: limit %d, in use %d", q.Resource, q.Limit, q.InUse))
+	}
+	return newFault("overLimit", http.StatusRequestEntityTooLarge, "Quota exceeded for resources: [%s]. (%s)",
+		strings.Join(names, ", "), strings.Join(details, "; "))
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // faultNames names the faults of the statuses huma answers by itself.

@@ -20,6 +20,8 @@ type fakeCatalog struct {
 	versions  []catalog.DatastoreVersion
 	// broken, when set, is what reads answer, as a catalog whose database is gone.
 	broken error
+	// everyday holds quotas, root history and version details (everyday_fakes_test.go).
+	everyday everydayCatalog
 }
 
 var _ api.Catalog = (*fakeCatalog)(nil)
@@ -183,6 +185,8 @@ type fakeWorkflows struct {
 	creates []workflows.CreateInstanceInput
 	deletes []workflows.DeleteInstanceInput
 	fail    error
+	// guest is the instances' engines (everyday_fakes_test.go).
+	guest fakeGuest
 }
 
 var _ api.Workflows = (*fakeWorkflows)(nil)

@@ -405,7 +405,7 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Updated:       now,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
-	if err := s.catalog.CreateInstance(ctx, inst); err != nil {
+	if err := s.recordWithinQuota(ctx, inst); err != nil {
 		return nil, faultFor(ctx, log, fmt.Errorf("record instance %s: %w", inst.ID, err), "Instance "+inst.ID)
 	}
 	input := workflows.CreateInstanceInput{

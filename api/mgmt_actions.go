@@ -77,14 +77,6 @@ func (s *Server) registerMgmtActions(g *huma.Group) {
 	}, s.mgmtShowInstanceTask)
 }
 
-// requireAdmin refuses callers without Keystone's admin role.
-func requireAdmin(ctx context.Context) error {
-	if !principalFrom(ctx).IsAdmin() {
-		return forbidden("User does not have admin privileges.")
-	}
-	return nil
-}
-
 // taskWorkflowID is the workflow that runs the instance's task, or "" when none runs.
 func taskWorkflowID(inst *coffer.Instance) string {
 	switch inst.Task {

@@ -40,6 +40,31 @@ type Catalog interface {
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
 	// DeleteInstance removes the instance's row.
 	DeleteInstance(ctx context.Context, id string) error
+	// The everyday API (issue 4): quotas, renames, root history, datastores and versions.
+
+	// CreateInstanceWithinQuota records a new instance as CreateInstance does when the
+	// project's quotas allow it (ramMB is the flavor's), atomically with the check; else a
+	// *catalog.QuotaExceededError.
+	CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults catalog.QuotaLimits) error
+	// ProjectQuotas returns a project's limits (its own, else defaults) and use.
+	ProjectQuotas(ctx context.Context, projectID string, defaults catalog.QuotaLimits) ([]catalog.Quota, error)
+	// SetQuotas sets a project's own limits.
+	SetQuotas(ctx context.Context, projectID string, limits catalog.QuotaLimits) error
+	// RenameInstance renames a project's instance.
+	RenameInstance(ctx context.Context, projectID, id, name string) error
+	// RecordRootEnabled and RecordRootDisabled keep the root history GetRootHistory reads.
+	RecordRootEnabled(ctx context.Context, instanceID, userID string) error
+	RecordRootDisabled(ctx context.Context, instanceID string) error
+	GetRootHistory(ctx context.Context, instanceID string) (catalog.RootHistory, error)
+	// ListDatastores lists datastores with their active versions.
+	ListDatastores(ctx context.Context) ([]catalog.Datastore, error)
+	// ListVersionDetails, GetVersionDetail, CreateVersion, UpdateVersion and DeleteVersion
+	// manage datastore versions, active or not.
+	ListVersionDetails(ctx context.Context) ([]catalog.VersionDetail, error)
+	GetVersionDetail(ctx context.Context, id string) (catalog.VersionDetail, error)
+	CreateVersion(ctx context.Context, nv catalog.NewVersion) (catalog.VersionDetail, error)
+	UpdateVersion(ctx context.Context, id string, c catalog.VersionChange) (catalog.VersionDetail, error)
+	DeleteVersion(ctx context.Context, id string) error
 }
 
 var _ Catalog = (*catalog.Store)(nil)
@@ -58,6 +83,9 @@ type Options struct {
 	// credentials and re-authenticating (ServiceProvider makes one). It validates callers'
 	// tokens (Keystone), finds flavors (Nova) and images (Glance).
 	OpenStack *gophercloud.ProviderClient
+	// Guest reaches the instances' guest agents for databases, users and root; nil uses
+	// Workflows when it implements Guest (TemporalWorkflows does).
+	Guest Guest
 	// Log receives request errors; nil discards them.
 	Log *slog.Logger
 	// Now is the clock; nil is time.Now.
@@ -71,10 +99,12 @@ type Server struct {
 	cfg       config.Config
 	catalog   Catalog
 	workflows Workflows
-	keystone  *keystone
-	cloud     *cloud
-	log       *slog.Logger
-	now       func() time.Time
+	// guestAgents is Options.Guest; see guest().
+	guestAgents Guest
+	keystone    *keystone
+	cloud       *cloud
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // New builds the API. It fails when an option is missing or when the service catalog of
@@ -120,12 +150,13 @@ func New(opts Options) (*Server, error) {
 func newServer(opts Options) *Server {
 	useTroveFaults()
 	s := &Server{
-		mux:       http.NewServeMux(),
-		cfg:       opts.Config,
-		catalog:   opts.Catalog,
-		workflows: opts.Workflows,
-		log:       opts.Log,
-		now:       opts.Now,
+		mux:         http.NewServeMux(),
+		cfg:         opts.Config,
+		catalog:     opts.Catalog,
+		workflows:   opts.Workflows,
+		guestAgents: opts.Guest,
+		log:         opts.Log,
+		now:         opts.Now,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -158,6 +189,7 @@ func newServer(opts Options) *Server {
 		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable)
 	})
 	s.registerInstances(v1)
+	s.registerEveryday(v1)
 	s.registerReplicas(v1)
 	s.registerBackups(v1)
 	s.registerDocs()

@@ -139,8 +139,8 @@ func Defaults() Config {
 		Operations: Operations{ParkTimeout: time.Hour},
 		Log:        Log{Level: "info"},
 		Backup:     Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
-		// Trove's defaults.
-		Quotas: Quotas{Instances: 10, RAM: -1, Volumes: 40, Backups: 50, MinPasswordLength: 8},
+		// Trove's defaults, but volumes: ten instances of the largest volume (api.max_volume_size).
+		Quotas: Quotas{Instances: 10, RAM: -1, Volumes: 1000, Backups: 50, MinPasswordLength: 8},
 	}
 }
 
