@@ -3,8 +3,13 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer"
@@ -150,4 +155,53 @@ func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string
 	_ = rc.SetReplicationLag(ctx, instanceID, catalog.ReplicationLag{
 		Bytes: r.Replication.LagBytes, Seconds: r.Replication.LagSeconds, At: at,
 	})
+}
+
+// IsolateServer fences an ejected primary in the cloud, so that it can never serve its
+// data as a second primary: its server is stopped (Nova's os-stop: a power-off, which a
+// hung guest cannot refuse) and its volume detached, so that a later start boots a server
+// with no database at all. A server stopped already, or a volume detached already, is no
+// error. It heartbeats while it waits for the server to stop.
+func (a *Activities) IsolateServer(ctx context.Context, instanceID string) error {
+	inst, err := a.Catalog.GetInstance(ctx, "", instanceID)
+	if err != nil {
+		return catalogError(err, "isolate instance "+instanceID)
+	}
+	if inst.ServerID == "" {
+		return nil
+	}
+	what := "isolate server " + inst.ServerID + " of instance " + instanceID
+	for {
+		s, err := servers.Get(ctx, a.Compute, inst.ServerID).Extract()
+		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return nil
+		}
+		if err != nil {
+			return cloudError(err, what)
+		}
+		if s.Status == "SHUTOFF" && s.TaskState == "" {
+			break
+		}
+		if s.Status == "ACTIVE" || s.Status == "ERROR" {
+			if err := servers.Stop(ctx, a.Compute, inst.ServerID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+				return cloudError(err, what)
+			}
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, s.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(a.pollInterval()):
+		}
+	}
+	if inst.VolumeID == "" {
+		return nil
+	}
+	err = volumeattach.Delete(ctx, a.Compute, inst.ServerID, inst.VolumeID).ExtractErr()
+	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return cloudError(err, what+": detach volume "+inst.VolumeID)
+	}
+	return nil
 }

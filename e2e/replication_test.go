@@ -12,6 +12,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/databases"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
@@ -489,8 +490,8 @@ func TestFailoverPromotesTheMostAdvancedReplicaAndTheOldPrimaryNeverWritesAgain(
 	execSQL(t, g.connect(t, newPrimary), "INSERT INTO items (v) VALUES (501)")
 	g.waitCount(t, 501, other)
 
-	// The old primary's server starts again: its guest is fenced as soon as it answers,
-	// and no write is ever accepted.
+	// The old primary was isolated: its server stopped, its volume detached. Started
+	// again, it has no database to serve, and no write is ever accepted.
 	pc, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
 		IdentityEndpoint: cloud.Cloud.IdentityURL(), Username: "coffer", Password: "coffer", DomainName: "Default", TenantName: "service",
 	})
@@ -500,6 +501,17 @@ func TestFailoverPromotesTheMostAdvancedReplicaAndTheOldPrimaryNeverWritesAgain(
 	compute, err := openstack.NewComputeV2(pc, gophercloud.EndpointOpts{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	block, err := openstack.NewBlockStorageV3(pc, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cloud.Catalog.GetInstance(ctx, "", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol, err := volumes.Get(ctx, block, rec.VolumeID).Extract(); err != nil || vol.Status != "available" {
+		t.Errorf("the old primary's volume: got %+v (err %v), want it detached (available)", vol, err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
 		s, err := servers.Get(ctx, compute, oldServer).Extract()
@@ -535,9 +547,7 @@ func TestFailoverPromotesTheMostAdvancedReplicaAndTheOldPrimaryNeverWritesAgain(
 	if accepted > 0 {
 		t.Errorf("the ejected primary accepted %d writes after its server started again", accepted)
 	}
-	if refused == 0 {
-		t.Errorf("the ejected primary never came back read-only within 40 s")
-	}
+	t.Logf("the ejected primary after its server started again: %d writes refused as read-only, unreachable otherwise", refused)
 	g.primary, g.replicas = newPrimary, []string{other, old}
 }
 

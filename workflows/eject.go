@@ -18,7 +18,8 @@ import (
 const (
 	StepCheckPrimary = "check the primary is dead"
 	StepPickReplica  = "pick the most advanced replica"
-	StepStartFence   = "fence the old primary"
+	StepIsolate      = "isolate the old primary"
+	StepStartFence   = "fence the old primary's guest"
 )
 
 // Bounds of a failover.
@@ -30,6 +31,8 @@ const (
 	ReplicaProbeTimeout = 20 * time.Second
 	// FenceWait is how long a fence waits for an ejected primary's guest to come back.
 	FenceWait = 30 * 24 * time.Hour
+	// IsolateTimeout bounds the stop of the old primary's server and its volume's detach.
+	IsolateTimeout = 3 * time.Minute
 )
 
 // EjectReplicaSource is a failover (Trove's eject_replica_source): the primary
@@ -40,14 +43,18 @@ const (
 //  2. check the primary is dead: a health probe its guest must pick up within
 //     PrimaryProbeTimeout. A primary whose engine answers HEALTHY is not ejected (that is
 //     a switchover's job): the workflow fails and the group is left as it was.
-//  3. pick the most advanced replica: ReplicationStatus on each replica (ReplicaProbeTimeout);
+//  3. isolate the old primary before anything is promoted (fence, then promote): its
+//     server is stopped and its volume detached (IsolateServer), so that it cannot come
+//     back as a second primary: started again, it boots with no database. When the cloud
+//     refuses, the failover goes on and step 8 fences its guest instead.
+//  4. pick the most advanced replica: ReplicationStatus on each replica (ReplicaProbeTimeout);
 //     the one that received the most WAL wins. Replicas that do not answer are left out.
-//  4. promote it: it replays everything it received, then opens for writes.
-//  5. re-point replicas: the others follow it (they received no more than it did, so none
+//  5. promote it: it replays everything it received, then opens for writes.
+//  6. re-point replicas: the others follow it (they received no more than it did, so none
 //     has diverged).
-//  6. record the new group: the promoted replica is the primary, the others its replicas;
+//  7. record the new group: the promoted replica is the primary, the others its replicas;
 //     the old primary leaves the group, fenced, in ERROR with a fault that says why.
-//  7. fence the old primary: FenceInstance (instance/<id>/fence) starts and outlives this
+//  8. only when step 3 failed: FenceInstance (instance/<id>/fence) starts and outlives this
 //     workflow: it waits up to FenceWait for the old primary's guest to come back, and
 //     makes its engine a read-only standby of no one for good.
 //
@@ -73,6 +80,10 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	if err := t.step(StepCheckPrimary, func() error { return primaryDead(ctx, in.InstanceID) }); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
+
+	isolated := t.step(StepIsolate, func() error {
+		return workflow.ExecuteActivity(waitOptions(ctx, IsolateTimeout), acts.IsolateServer, in.InstanceID).Get(ctx, nil)
+	}) == nil
 
 	var best activities.GroupMember
 	if err := t.step(StepPickReplica, func() error {
@@ -105,11 +116,14 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	regroup := catalog.Regroup{
 		Primary: best.ID, Replicas: replicas, Ejected: []string{in.InstanceID},
 		EjectedFault: coffer.Fault{
-			Message: fmt.Sprintf("Ejected from its replication group: the primary did not answer, and replica %s was promoted in its place. Its engine is fenced (read-only); delete the instance.", best.ID),
+			Message: fmt.Sprintf("Ejected from its replication group: the primary did not answer, and replica %s was promoted in its place. It is fenced and never accepts writes again; delete the instance.", best.ID),
 			Created: workflow.Now(ctx),
 		},
 	}
 	err = finishRegroup(ctx, t, in, "eject", regroup, failed)
+	if isolated {
+		return err
+	}
 
 	t.p.Step = StepStartFence
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

@@ -31,6 +31,9 @@ type fakeGroup struct {
 	received map[string]guestagent.LSN
 	fail     map[string]error
 
+	isolateErr error
+	isolated   []string
+
 	regroups []catalog.Regroup
 	ended    [][]string
 	faults   []activities.RecordFaultInput
@@ -114,6 +117,12 @@ func newReplicationEnv(t *testing.T, g activities.ReplicationGroup, f *fakeGroup
 		defer f.mu.Unlock()
 		f.regroups = append(f.regroups, r)
 		return nil
+	})
+	env.OnActivity(a.IsolateServer, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.isolated = append(f.isolated, id)
+		return f.isolateErr
 	})
 	env.OnActivity(a.EndTasks, mock.Anything, mock.Anything).Return(func(_ context.Context, ids []string) error {
 		f.mu.Lock()
@@ -215,9 +224,32 @@ func TestEjectPromotesTheMostAdvancedReplicaAndFencesTheOldPrimary(t *testing.T)
 		!slices.Equal(f.regroups[0].Ejected, []string{"p"}) || !strings.Contains(f.regroups[0].EjectedFault.Message, "r2") {
 		t.Errorf("got regroups %+v, want r2 primary of r1, p ejected", f.regroups)
 	}
+	// p is isolated in the cloud before r2 is promoted, so no guest fence is needed.
+	if !slices.Equal(f.isolated, []string{"p"}) {
+		t.Errorf("isolated %v, want p", f.isolated)
+	}
+	if got := f.callsOf(guestagent.FenceActivity); len(got) != 0 {
+		t.Errorf("fence calls: got %v, want none once p is isolated", got)
+	}
+}
+
+func TestEjectFencesTheOldPrimarysGuestWhenTheCloudCannotIsolateIt(t *testing.T) {
+	f := &fakeGroup{
+		dead:       map[string]bool{"p": true},
+		received:   map[string]guestagent.LSN{"r1": 0x3000000, "r2": 0x3000100},
+		isolateErr: temporal.NewNonRetryableApplicationError("nova is down", "CloudError", nil),
+	}
+	env := newReplicationEnv(t, group(), f)
+	env.ExecuteWorkflow(EjectReplicaSource, ReplicationInput{InstanceID: "p", ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("EjectReplicaSource: %v", err)
+	}
+	if got := f.callsOf(guestagent.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
+		t.Errorf("promoted %v, want r2 all the same", got)
+	}
 	// The fence waits for p's guest; it is dead here, so it only tried.
 	if got := f.callsOf(guestagent.FenceActivity); len(got) == 0 || got[0] != "p" {
-		t.Errorf("fence calls: got %v, want p fenced", got)
+		t.Errorf("fence calls: got %v, want p's guest fenced", got)
 	}
 }
 
