@@ -539,7 +539,7 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 		return nil, faultFor(ctx, s.log, err, what)
 	}
 	log := s.log.With("instance_id", in.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteWorkflowID(in.ID))
-	if err := s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID}); err != nil {
+	if err := s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, ReplicaOf: s.primaryOf(ctx, in.ID)}); err != nil {
 		log.ErrorContext(ctx, "start delete workflow", "error", err)
 		s.restoreTask(ctx, prev)
 		return nil, serviceUnavailable("The instance could not be deleted now: the workflow service is unavailable. Try again later.")

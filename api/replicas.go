@@ -434,3 +434,16 @@ func (s *Server) detachReplica(ctx context.Context, projectID, id string) error 
 	}
 	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
 }
+
+// primaryOf is the primary of a replica, or "" (also when the catalog cannot tell).
+func (s *Server) primaryOf(ctx context.Context, id string) string {
+	rc, ok := s.catalog.(ReplicationCatalog)
+	if !ok {
+		return ""
+	}
+	reps, err := rc.Replications(ctx, []string{id})
+	if err != nil {
+		return ""
+	}
+	return reps[id].ReplicaOf
+}

@@ -136,6 +136,9 @@ type DeleteInstanceInput struct {
 	ProjectID  string `json:"project_id"`
 	// Timeouts.Park bounds how long a failed step waits for an operator; the rest is unused.
 	Timeouts Timeouts `json:"timeouts"`
+	// ReplicaOf is the primary of a replica being deleted: its slot there is dropped, so
+	// that the primary stops keeping WAL for it.
+	ReplicaOf string `json:"replica_of,omitempty"`
 }
 
 // RestartInstanceInput is what RestartInstance needs.

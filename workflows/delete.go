@@ -97,6 +97,7 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 		}
 		return nil
 	})
+	forgetReplica(ctx, t, in)
 
 	steps := []struct {
 		name string

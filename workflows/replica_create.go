@@ -97,3 +97,24 @@ func replicationCall(ctx workflow.Context, instanceID, activity string, result a
 	}
 	return err
 }
+
+// StepDropReplicaSlot is DeleteInstance's step that drops a replica's slot on its primary.
+const StepDropReplicaSlot = "drop the slot on the primary"
+
+// forgetReplica drops the slot a deleted replica had on its primary (in.ReplicaOf), once
+// its engine has stopped streaming; best effort, like the engine's stop: a primary that
+// does not answer within 30 s keeps the slot and its WAL until an operator drops it.
+func forgetReplica(ctx workflow.Context, t *tracker, in DeleteInstanceInput) {
+	if in.ReplicaOf == "" {
+		return
+	}
+	_ = t.step(StepDropReplicaSlot, func() error {
+		err := guestCall(ctx, in.ReplicaOf, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
+			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("drop the deleted replica's slot on its primary", "InstanceID", in.InstanceID,
+				"primary", in.ReplicaOf, "reason", reason(err))
+		}
+		return nil
+	})
+}

@@ -76,3 +76,22 @@ func TestReplicaCreateThatCannotSeedDropsItsSlotOnThePrimary(t *testing.T) {
 		t.Errorf("fault on %s, want on the replica", f.InstanceID)
 	}
 }
+
+func TestDeleteOfAReplicaDropsItsSlotOnThePrimaryOnceItsEngineStopped(t *testing.T) {
+	h := newHarness(t)
+	h.mockReplicaGuests(nil)
+	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.mockDeletesOf(recorded)
+	h.mockCatalog(recorded)
+	in := deleteInput()
+	in.ReplicaOf = "primary-1"
+	h.env.ExecuteWorkflow(DeleteInstance, in)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("delete failed: %v", err)
+	}
+	want := slices.Insert(slices.Clone(deleteEverything), 2, "DropReplicationSlot")
+	h.checkCalls(want)
+	if got := h.queues["DropReplicationSlot"]; got != "guestagent.primary-1" {
+		t.Errorf("DropReplicationSlot's task queue: got %q, want the primary's", got)
+	}
+}
