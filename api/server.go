@@ -190,6 +190,7 @@ func newServer(opts Options) *Server {
 	})
 	s.registerInstances(v1)
 	s.registerEveryday(v1)
+	s.registerActions(v1)
 	s.registerReplicas(v1)
 	s.registerBackups(v1)
 	s.registerDocs()
