@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -261,5 +262,29 @@ func TestReplicationActionsLockTheGroupAndStartTheirWorkflows(t *testing.T) {
 	want := []string{"promote " + r1, "detach " + r2, "eject " + primary}
 	if !slices.Equal(got, want) {
 		t.Errorf("got workflows %v, want %v", got, want)
+	}
+}
+
+func TestResizingAPrimarysVolumeResizesItsReplicas(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	replica := h.addInstance(demo.projectID, "replica", coffer.TaskNone)
+	if err := h.catalog.SetReplicaOf(context.Background(), replica, primary); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.action(demo, primary, `{"resize": {"volume": {"size": 3}}}`); r.status != http.StatusAccepted {
+		t.Fatalf("resize volume: got %d %s, want 202", r.status, r.body)
+	}
+	var got []string
+	for _, in := range h.workflows.ops().resizeVolumes {
+		got = append(got, fmt.Sprintf("%s:%d", in.InstanceID, in.NewSize))
+	}
+	want := []string{primary + ":3", replica + ":3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("volume resizes: got %v, want %v", got, want)
+	}
+	if s := h.show(demo, replica).Instance.Status; s != "RESIZE" {
+		t.Errorf("replica: got status %s, want RESIZE", s)
 	}
 }
