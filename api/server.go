@@ -192,6 +192,7 @@ func newServer(opts Options) *Server {
 	s.registerEveryday(v1)
 	s.registerActions(v1)
 	s.registerReplicas(v1)
+	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
 	s.registerDocs()
 	return s
