@@ -78,7 +78,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	}
 
 	if err := t.step(StepCheckPrimary, func() error { return primaryDead(ctx, in.InstanceID) }); err != nil {
-		return failReplication(ctx, t, in, "eject", members, err)
+		return refuseEject(ctx, t, in, members, err)
 	}
 
 	isolated := t.step(StepIsolate, func() error {
@@ -139,6 +139,21 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	}
 	t.p.Step = ""
 	return err
+}
+
+// refuseEject ends an eject of a primary that is alive: every member's task goes back to
+// NONE, and the primary shows why (a fault noted without ERROR: it is healthy).
+func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members []string, err error) error {
+	t.p.Error = faultMessage("eject", err)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if eerr := workflow.ExecuteActivity(callOptions(dctx), acts.EndTasks, members).Get(dctx, nil); eerr != nil {
+		return fmt.Errorf("eject instance %s: %w; end tasks: %w", in.InstanceID, err, eerr)
+	}
+	_ = workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, activities.NoteFaultInput{
+		InstanceID: in.InstanceID, Message: "Not ejected: " + reason(err), Details: err.Error(),
+	}).Get(dctx, nil)
+	t.p.Step = ""
+	return fmt.Errorf("eject instance %s: %w", in.InstanceID, err)
 }
 
 // primaryDead fails unless the primary's guest does not pick up a health probe in time, or

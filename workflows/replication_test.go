@@ -37,6 +37,7 @@ type fakeGroup struct {
 	regroups []catalog.Regroup
 	ended    [][]string
 	faults   []activities.RecordFaultInput
+	notes    []activities.NoteFaultInput
 }
 
 func instanceOf(ctx context.Context) string {
@@ -130,6 +131,12 @@ func newReplicationEnv(t *testing.T, g activities.ReplicationGroup, f *fakeGroup
 		f.ended = append(f.ended, ids)
 		return nil
 	})
+	env.OnActivity(a.NoteFault, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NoteFaultInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.notes = append(f.notes, in)
+		return nil
+	}).Maybe()
 	env.OnActivity(a.RecordFault, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordFaultInput) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -264,8 +271,11 @@ func TestEjectLeavesAHealthyPrimaryAlone(t *testing.T) {
 	if got := f.callsOf(guestagent.PromoteActivity); len(got) != 0 {
 		t.Errorf("promoted %v, want none", got)
 	}
-	if len(f.ended) != 1 || !slices.Equal(f.ended[0], []string{"r1", "r2"}) {
-		t.Errorf("got ended tasks %v, want the replicas' tasks ended", f.ended)
+	if len(f.ended) != 1 || !slices.Equal(f.ended[0], []string{"p", "r1", "r2"}) {
+		t.Errorf("got ended tasks %v, want every member's task ended", f.ended)
+	}
+	if len(f.faults) != 0 || len(f.notes) != 1 || f.notes[0].InstanceID != "p" || !strings.Contains(f.notes[0].Message, "Not ejected") {
+		t.Errorf("got faults %+v and notes %+v, want only a note on the healthy primary", f.faults, f.notes)
 	}
 }
 
