@@ -166,6 +166,8 @@ type DatastoreView struct {
 // VolumeView is an instance's volume.
 type VolumeView struct {
 	Size int `json:"size" example:"2"`
+	// Used is shown by a show, as the guest last measured it.
+	Used *float64 `json:"used,omitempty" example:"0.04" doc:"GiB the data takes, as the guest last measured it (shown by a show)."`
 }
 
 // AddressView is an address of an instance.
@@ -318,6 +320,9 @@ func (s *Server) showInstance(ctx context.Context, in *InstancePath) (*InstanceR
 	views := []InstanceView{out.Body.Instance}
 	s.addReplication(ctx, in.ProjectID, views)
 	out.Body.Instance = views[0]
+	if inst.Task == coffer.TaskNone {
+		out.Body.Instance.Volume.Used = s.volumeUsed(ctx, inst.ID)
+	}
 	return out, nil
 }
 
@@ -419,11 +424,8 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Version:    dv.Name,
 		ImageID:    imageID,
 		Port:       dv.Port,
-		Timeouts: workflows.Timeouts{
-			GuestStart:   s.cfg.Guest.StartTimeout,
-			GuestPrepare: s.cfg.Guest.PrepareTimeout,
-		},
-		Restore: restore.workflowSource(),
+		Timeouts:   s.timeouts(),
+		Restore:    restore.workflowSource(),
 	}
 	for _, d := range req.Databases {
 		input.Databases = append(input.Databases, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
@@ -539,7 +541,7 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 		return nil, faultFor(ctx, s.log, err, what)
 	}
 	log := s.log.With("instance_id", in.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteWorkflowID(in.ID))
-	if err := s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, ReplicaOf: s.primaryOf(ctx, in.ID)}); err != nil {
+	if err := s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, in.ID)}); err != nil {
 		log.ErrorContext(ctx, "start delete workflow", "error", err)
 		s.restoreTask(ctx, prev)
 		return nil, serviceUnavailable("The instance could not be deleted now: the workflow service is unavailable. Try again later.")
@@ -572,7 +574,7 @@ func (s *Server) instanceView(ctx context.Context, inst *coffer.Instance, detail
 		ID:              inst.ID,
 		Name:            inst.Name,
 		Status:          inst.Status(),
-		OperatingStatus: inst.OperatingStatus(s.now(), coffer.HeartbeatExpiry),
+		OperatingStatus: inst.OperatingStatus(s.now(), s.heartbeatExpiry()),
 		Links: []Link{
 			{Href: base + "/v1.0/" + inst.ProjectID + "/instances/" + inst.ID, Rel: "self"},
 			{Href: base + "/instances/" + inst.ID, Rel: "bookmark"},
