@@ -144,7 +144,7 @@ func BenchmarkReplicationWriteUnavailability(b *testing.B) {
 		b.ReportMetric(switchover.Seconds(), "s/switchover-unavailable")
 		b.ReportMetric(failover.Seconds(), "s/failover-unavailable")
 		b.ReportMetric(maxBytes, "B/max-lag")
-		b.Logf("writes unavailable: switchover %s, failover %s (from the action; the failover probes the dead primary for up to 5 s first)",
+		b.Logf("writes unavailable: switchover %s, failover %s (from the action; the failover first probes the primary for up to 3 s (workflows.PrimaryProbeTimeout) and isolates it)",
 			switchover.Round(time.Millisecond), failover.Round(time.Millisecond))
 		b.Logf("replica lag under the load (%d samples): median %.0f B / %.3f s, max %.0f B / %.3f s (%d inserts acknowledged during the switchover, none lost)",
 			samples, medianBytes, medianSeconds, maxBytes, maxSeconds, len(acked))

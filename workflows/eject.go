@@ -24,9 +24,10 @@ const (
 
 // Bounds of a failover.
 const (
-	// PrimaryProbeTimeout is how long the primary's guest may take to answer a health
-	// probe before it counts as dead.
-	PrimaryProbeTimeout = 5 * time.Second
+	// PrimaryProbeTimeout is how long the primary's guest may take to pick up and answer a
+	// health probe before it counts as dead. A live agent always has a poller waiting, so
+	// it picks a task up in milliseconds; the bound is most of a failover's downtime.
+	PrimaryProbeTimeout = 3 * time.Second
 	// ReplicaProbeTimeout is how long a replica's guest may take to report its position.
 	ReplicaProbeTimeout = 20 * time.Second
 	// FenceWait is how long a fence waits for an ejected primary's guest to come back.
