@@ -162,6 +162,26 @@ func (a *Activities) pollInterval() time.Duration {
 	return DefaultPollInterval
 }
 
+// poller spaces the polls of a wait activity: quickly at first, since in a healthy cloud
+// most waits end within a second, then backing off to the poll interval, so that a wait
+// neither adds seconds to a fast operation nor hammers a slow cloud.
+type poller struct{ next, max time.Duration }
+
+// firstPoll is the wait before the second look at a resource.
+const firstPoll = 100 * time.Millisecond
+
+func (a *Activities) newPoller() *poller {
+	limit := a.pollInterval()
+	return &poller{next: min(firstPoll, limit), max: limit}
+}
+
+// wait sleeps before the next poll, or returns ctx's error.
+func (p *poller) wait(ctx context.Context) error {
+	d := p.next
+	p.next = min(2*p.next, p.max)
+	return sleep(ctx, d)
+}
+
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

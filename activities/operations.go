@@ -169,6 +169,7 @@ type WaitServerStatusInput struct {
 // running, heartbeating what it sees. ERROR fails at once (ServerFailed) with Nova's fault.
 func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusInput) error {
 	what := fmt.Sprintf("wait for server %s of instance %s to be %s", in.Server.ID, in.Server.InstanceID, in.Status)
+	poll := a.newPoller()
 	for {
 		s, err := servers.Get(ctx, a.Compute, in.Server.ID).Extract()
 		if err != nil {
@@ -187,7 +188,7 @@ func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusIn
 			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status+"/"+s.TaskState)
-		if err := sleep(ctx, a.pollInterval()); err != nil {
+		if err := poll.wait(ctx); err != nil {
 			return err
 		}
 	}
@@ -281,6 +282,7 @@ func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) err
 // available or in use. error_extending fails at once (VolumeFailed).
 func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInput) error {
 	what := fmt.Sprintf("wait for volume %s of instance %s to be %d GiB", in.Volume.ID, in.Volume.InstanceID, in.Size)
+	poll := a.newPoller()
 	for {
 		v, err := volumes.Get(ctx, a.BlockStorage, in.Volume.ID).Extract()
 		if err != nil {
@@ -293,7 +295,7 @@ func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInpu
 			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
-		if err := sleep(ctx, a.pollInterval()); err != nil {
+		if err := poll.wait(ctx); err != nil {
 			return err
 		}
 	}

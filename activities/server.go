@@ -150,6 +150,7 @@ func (a *Activities) servers(ctx context.Context, ref ResourceRef) ([]servers.Se
 // is gone or powered off.
 func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) error {
 	what := "wait for server " + ref.ID + " of instance " + ref.InstanceID
+	poll := a.newPoller()
 	for {
 		s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
 		if err != nil {
@@ -168,7 +169,7 @@ func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) erro
 			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status+" instead of booting", ErrServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status)
-		if err := sleep(ctx, a.pollInterval()); err != nil {
+		if err := poll.wait(ctx); err != nil {
 			return err
 		}
 	}
@@ -207,6 +208,7 @@ func (a *Activities) deleteServer(ctx context.Context, id, what string) error {
 // (back in ERROR with no task) is asked to go again.
 func (a *Activities) WaitServerDeleted(ctx context.Context, ref ResourceRef) error {
 	what := "wait for the server of instance " + ref.InstanceID + " to go"
+	poll := a.newPoller()
 	for {
 		found, err := a.servers(ctx, ref)
 		if err != nil {
@@ -223,7 +225,7 @@ func (a *Activities) WaitServerDeleted(ctx context.Context, ref ResourceRef) err
 			}
 		}
 		activity.RecordHeartbeat(ctx, found[0].Status)
-		if err := sleep(ctx, a.pollInterval()); err != nil {
+		if err := poll.wait(ctx); err != nil {
 			return err
 		}
 	}

@@ -83,6 +83,7 @@ func (a *Activities) volumeIDs(ctx context.Context, ref ResourceRef) ([]string, 
 // status. A volume in error fails at once (VolumeFailed), as does a volume that is gone.
 func (a *Activities) WaitVolumeAvailable(ctx context.Context, ref ResourceRef) error {
 	what := "wait for volume " + ref.ID + " of instance " + ref.InstanceID
+	poll := a.newPoller()
 	for {
 		v, err := volumes.Get(ctx, a.BlockStorage, ref.ID).Extract()
 		if err != nil {
@@ -95,7 +96,7 @@ func (a *Activities) WaitVolumeAvailable(ctx context.Context, ref ResourceRef) e
 			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
-		if err := sleep(ctx, a.pollInterval()); err != nil {
+		if err := poll.wait(ctx); err != nil {
 			return err
 		}
 	}
@@ -119,6 +120,7 @@ func (a *Activities) DeleteVolume(ctx context.Context, ref ResourceRef) error {
 }
 
 func (a *Activities) deleteVolume(ctx context.Context, id, what string) error {
+	poll := a.newPoller()
 	for {
 		v, err := volumes.Get(ctx, a.BlockStorage, id).Extract()
 		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
@@ -142,7 +144,7 @@ func (a *Activities) deleteVolume(ctx context.Context, id, what string) error {
 			}
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
-		if err := sleep(ctx, a.pollInterval()); err != nil {
+		if err := poll.wait(ctx); err != nil {
 			return err
 		}
 	}
