@@ -14,8 +14,10 @@ import (
 // primary: bytes (the primary's WAL position minus the replica's replayed one) and seconds
 // (the age of the last transaction the replica replayed, while more is coming).
 type lagSampler struct {
-	g    *group
-	stop chan struct{}
+	g        *group
+	primary  string
+	replicas []string
+	stop     chan struct{}
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -24,7 +26,7 @@ type lagSampler struct {
 }
 
 func startLagSampler(g *group) *lagSampler {
-	s := &lagSampler{g: g, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &lagSampler{g: g, primary: g.primary, replicas: slices.Clone(g.replicas), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.run()
 	return s
 }
@@ -40,7 +42,7 @@ func (s *lagSampler) run() {
 			return
 		case <-t.C:
 		}
-		primary, err := s.g.dial(ctx, s.g.primary)
+		primary, err := s.g.dial(ctx, s.primary)
 		if err != nil {
 			continue
 		}
@@ -50,7 +52,7 @@ func (s *lagSampler) run() {
 		if err != nil {
 			continue
 		}
-		for _, r := range s.g.replicas {
+		for _, r := range s.replicas {
 			conn, err := s.g.dial(ctx, r)
 			if err != nil {
 				continue
@@ -97,13 +99,16 @@ func (s *lagSampler) finish() (medianBytes, maxBytes, medianSeconds, maxSeconds 
 func BenchmarkReplicationWriteUnavailability(b *testing.B) {
 	for b.Loop() {
 		g := newGroup(b, "bench-replication", 2)
+		// The lag is sampled under the load, for loadTime before the switchover.
+		const loadTime = 10 * time.Second
 		lag := startLagSampler(g)
 		w := startWriter(g, g.primary)
+		time.Sleep(loadTime)
+		medianBytes, maxBytes, medianSeconds, maxSeconds, samples := lag.finish()
 		candidate := g.replicas[0]
 		switchover := g.switchover(b, w, candidate)
 		w.waitWrites(b, candidate, 50, 30*time.Second)
 		acked := w.finish()
-		medianBytes, maxBytes, medianSeconds, maxSeconds, samples := lag.finish()
 		g.promoted(candidate)
 		g.wantAllRows(b, g.primary, acked)
 
@@ -146,7 +151,7 @@ func BenchmarkReplicationWriteUnavailability(b *testing.B) {
 		b.ReportMetric(maxBytes, "B/max-lag")
 		b.Logf("writes unavailable: switchover %s, failover %s (from the action; the failover first probes the primary for up to 3 s (workflows.PrimaryProbeTimeout) and isolates it)",
 			switchover.Round(time.Millisecond), failover.Round(time.Millisecond))
-		b.Logf("replica lag under the load (%d samples): median %.0f B / %.3f s, max %.0f B / %.3f s (%d inserts acknowledged during the switchover, none lost)",
-			samples, medianBytes, medianSeconds, maxBytes, maxSeconds, len(acked))
+		b.Logf("replica lag under the load (%d samples over %s): median %.0f B / %.3f s, max %.0f B / %.3f s (%d inserts acknowledged during the switchover, none lost)",
+			samples, loadTime, medianBytes, medianSeconds, maxBytes, maxSeconds, len(acked))
 	}
 }
