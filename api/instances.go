@@ -471,8 +471,6 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 	switch {
 	case strings.TrimSpace(req.Name) == "":
 		return badRequest("Invalid request: instance.name: must not be blank.")
-	case req.ReplicaOf != "":
-		return newFault("notImplemented", http.StatusNotImplemented, "Replicas (replica_of) are not supported yet.")
 	case req.Configuration != "":
 		return newFault("notImplemented", http.StatusNotImplemented, "Configuration groups are not supported yet.")
 	case req.FlavorRef.ID() == "":

@@ -40,6 +40,7 @@ type Catalog interface {
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
 	// DeleteInstance removes the instance's row.
 	DeleteInstance(ctx context.Context, id string) error
+
 	// The everyday API (issue 4): quotas, renames, root history, datastores and versions.
 
 	// CreateInstanceWithinQuota records a new instance as CreateInstance does when the
