@@ -18,7 +18,7 @@ type lagSampler struct {
 	primary  string
 	replicas []string
 	stop     chan struct{}
-	done chan struct{}
+	done     chan struct{}
 
 	mu      sync.Mutex
 	bytes   []float64
