@@ -94,6 +94,11 @@ func (tc *testCloud) stop() {
 func (tc *testCloud) restart() {
 	tc.t.Helper()
 	tc.stop()
+	// Clients keep idle connections to the old listener; a POST sent on one of them just as
+	// it closes fails with EOF and is not retried. A restarted cloud means new connections.
+	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
 	tc.start()
 }
 
