@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-dbaas/coffer/api"
-	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/config"
 )
 
 func apiCommand(log *slog.Logger) *cobra.Command {
@@ -21,21 +19,12 @@ func apiCommand(log *slog.Logger) *cobra.Command {
 		Use:   "api",
 		Short: "Serve the Trove v1.0 REST API (OpenAPI 3.1 at /openapi.json, docs at /docs)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(file, cmd.Flags())
+			cp, err := openControlPlane(cmd, file, log)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			store, err := catalog.Open(ctx, cfg.Catalog.URL)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			c, err := dialTemporal(cfg, log)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer cp.Close()
+			ctx, cfg, store, c := cmd.Context(), cp.cfg, cp.store, cp.temporal
 			pc, err := api.ServiceProvider(ctx, cfg.OpenStack)
 			if err != nil {
 				return fmt.Errorf("api: %w", err)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/config"
 )
@@ -42,4 +44,37 @@ func interruptOn(ctx context.Context) <-chan any {
 		close(ch)
 	}()
 	return ch
+}
+
+// controlPlane is what the api and the worker both run on: the config, the catalog and a
+// Temporal client.
+type controlPlane struct {
+	cfg      config.Config
+	store    *catalog.Store
+	temporal client.Client
+}
+
+// openControlPlane loads the config (file, COFFER_* variables, cmd's flags) and connects to
+// the catalog and to Temporal.
+func openControlPlane(cmd *cobra.Command, file string, log *slog.Logger) (*controlPlane, error) {
+	cfg, err := config.Load(file, cmd.Flags())
+	if err != nil {
+		return nil, err
+	}
+	store, err := catalog.Open(cmd.Context(), cfg.Catalog.URL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := dialTemporal(cfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &controlPlane{cfg: cfg, store: store, temporal: c}, nil
+}
+
+// Close disconnects from Temporal and the catalog.
+func (cp *controlPlane) Close() {
+	cp.temporal.Close()
+	cp.store.Close()
 }

@@ -8,8 +8,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -19,21 +17,12 @@ func workerCommand(log *slog.Logger) *cobra.Command {
 		Use:   "worker",
 		Short: "Run the control-plane worker: Coffer's workflows and their OpenStack and catalog activities",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(file, cmd.Flags())
+			cp, err := openControlPlane(cmd, file, log)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			store, err := catalog.Open(ctx, cfg.Catalog.URL)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			c, err := dialTemporal(cfg, log)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer cp.Close()
+			ctx, cfg, store, c := cmd.Context(), cp.cfg, cp.store, cp.temporal
 			acts, err := activities.NewActivities(ctx, cfg, store)
 			if err != nil {
 				return fmt.Errorf("worker: %w", err)
