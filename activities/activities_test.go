@@ -359,9 +359,13 @@ func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
 	if err := v.Get(&r); err != nil || r.ServerID != "srv-1" || r.VolumeID != "vol-1" {
 		t.Errorf("GetInstanceResources: got %+v (%v)", r, err)
 	}
-	_, err = env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "gone"})
+	gone, err := env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "gone"})
 	if err != nil {
 		t.Fatalf("GetInstanceResources of a missing instance: %v, want empty resources", err)
+	}
+	var empty catalog.Resources
+	if err := gone.Get(&empty); err != nil || empty != (catalog.Resources{}) {
+		t.Errorf("GetInstanceResources of a missing instance: got %+v (%v), want empty resources", empty, err)
 	}
 
 	run(acts.RecordFault, activities.RecordFaultInput{InstanceID: "i1", Message: "create volume failed: quota", Details: "chain"})
