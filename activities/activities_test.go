@@ -26,7 +26,7 @@ import (
 	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 	"github.com/coffer-dbaas/coffer/dev/devcloud/devcloudtest"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // codecKey is a made-up key: the test checks it reaches the guest's user_data.
@@ -225,11 +225,11 @@ func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, ins
 	if err != nil {
 		t.Fatalf("user_data is not base64: %v", err)
 	}
-	var got guestagent.Config
+	var got guest.Config
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("user_data %q is not the guest's JSON config: %v", raw, err)
 	}
-	want := guestagent.Config{
+	want := guest.Config{
 		InstanceID: instanceID, Datastore: "postgresql", Version: "15",
 		TemporalHostPort: "10.0.0.1:7233", TemporalNamespace: "default", CodecKey: codecKey,
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/coffer-dbaas/coffer/backupstream"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/config"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // The control plane's part of backups: the catalog records, the Swift access it hands a
@@ -91,10 +91,10 @@ func BackupObject(backupID string) string { return "backups/" + backupID }
 // of the control plane's project, the container, the segment size and the backup key. It
 // is a secret, and travels only in payloads the codec encrypts.
 type BackupAccess struct {
-	Swift       guestagent.SwiftAccess `json:"swift"`
-	Container   string                 `json:"container"`
-	SegmentSize int64                  `json:"segment_size"`
-	MasterKey   []byte                 `json:"master_key"`
+	Swift       guest.SwiftAccess `json:"swift"`
+	Container   string            `json:"container"`
+	SegmentSize int64             `json:"segment_size"`
+	MasterKey   []byte            `json:"master_key"`
 }
 
 // String keeps the secrets out of logs.
@@ -119,7 +119,7 @@ func (a *Activities) GetBackupAccess(ctx context.Context) (BackupAccess, error) 
 		return BackupAccess{}, cloudError(err, "authenticate for backup access")
 	}
 	return BackupAccess{
-		Swift:       guestagent.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
+		Swift:       guest.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
 		Container:   a.Backup.Container,
 		SegmentSize: a.Backup.SegmentSize,
 		MasterKey:   a.Backup.Key,
@@ -202,8 +202,8 @@ func (a *Activities) RecordBackupProgress(ctx context.Context, in BackupProgress
 
 // CompleteBackupInput is CompleteBackupRecord's input.
 type CompleteBackupInput struct {
-	BackupID string              `json:"backup_id"`
-	Result   backupstream.Result `json:"result"`
+	BackupID string             `json:"backup_id"`
+	Result   guest.BackupResult `json:"result"`
 }
 
 // CompleteBackupRecord marks a backup COMPLETED with what the guest stored.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // The activities of the day-2 operations (restart, resize, reboot, the health monitor) and
@@ -93,7 +93,7 @@ type RecordHealthInput struct {
 	InstanceID string `json:"instance_id"`
 	// Report is the guest's answer; nil when the guest did not answer (then only the
 	// instance's existence is checked, and its report ages).
-	Report *guestagent.HealthReport `json:"report,omitempty"`
+	Report *guest.HealthReport `json:"report,omitempty"`
 }
 
 // RecordHealth records a guest's health report (unless a newer one is recorded) and

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // ReplicationCatalog is the part of the catalog that records replication groups;
@@ -140,8 +140,8 @@ func (a *Activities) EndTasks(ctx context.Context, ids []string) error {
 // recordReplicationLag records a replica's lag from its health report; reports of primaries
 // and of engines that did not say are left alone. Best effort: a heartbeat must not fail
 // because of it.
-func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string, r *guestagent.HealthReport) {
-	if r == nil || r.Replication == nil || r.Replication.Role != guestagent.RoleReplica {
+func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string, r *guest.HealthReport) {
+	if r == nil || r.Replication == nil || r.Replication.Role != guest.RoleReplica {
 		return
 	}
 	rc, err := a.replication()

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // ResolveImageInput is ResolveImage's input.
@@ -71,7 +71,7 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 	if len(found) > 0 {
 		return found[0].ID, nil
 	}
-	userData, err := json.Marshal(guestagent.Config{
+	userData, err := json.Marshal(guest.Config{
 		InstanceID:        in.InstanceID,
 		Datastore:         in.Datastore,
 		Version:           in.Version,

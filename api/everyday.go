@@ -11,7 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // registerEveryday registers Trove's everyday routes besides the instances' lifecycle:
@@ -85,7 +85,7 @@ func requireAdmin(ctx context.Context) error {
 }
 
 // reservedUsers are names tenants may not give a user, besides reservedNames and pg_*.
-var reservedUsers = map[string]bool{guestagent.RootUser: true}
+var reservedUsers = map[string]bool{guest.RootUser: true}
 
 // checkUserName checks a user's name: a valid identifier, not a system role.
 func checkUserName(name string) error {
@@ -147,7 +147,7 @@ func generatePassword() string {
 func userHost(id string) (string, string) {
 	name, host, ok := strings.Cut(id, "@")
 	if !ok || host == "" {
-		host = guestagent.DefaultHost
+		host = guest.DefaultHost
 	}
 	return name, host
 }

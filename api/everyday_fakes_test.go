@@ -12,7 +12,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/api"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // everydayCatalog is the fake catalog's quotas, root history and version details.
@@ -207,7 +207,7 @@ type fakeGuest struct {
 
 type fakeEngine struct {
 	databases map[string]coffer.Database
-	users     map[string]guestagent.UserInfo
+	users     map[string]guest.UserInfo
 	passwords map[string]string
 	root      bool
 }
@@ -220,7 +220,7 @@ func (g *fakeGuest) engine(id string) *fakeEngine {
 	}
 	e, ok := g.engines[id]
 	if !ok {
-		e = &fakeEngine{databases: map[string]coffer.Database{}, users: map[string]guestagent.UserInfo{}, passwords: map[string]string{}}
+		e = &fakeEngine{databases: map[string]coffer.Database{}, users: map[string]guest.UserInfo{}, passwords: map[string]string{}}
 		g.engines[id] = e
 	}
 	return e
@@ -270,32 +270,32 @@ func (w *fakeWorkflows) runGuest(call api.GuestCall, in, out any) error {
 	id := call.InstanceID
 	var result any
 	switch call.Activity {
-	case guestagent.ListDatabasesActivity:
+	case guest.ListDatabasesActivity:
 		dbs := []coffer.Database{}
 		for _, n := range slices.Sorted(maps.Keys(e.databases)) {
 			dbs = append(dbs, e.databases[n])
 		}
 		result = dbs
-	case guestagent.CreateDatabasesActivity:
+	case guest.CreateDatabasesActivity:
 		var dbs []coffer.Database
 		_ = json.Unmarshal(b, &dbs)
 		for _, d := range dbs {
 			e.databases[d.Name] = d
 		}
-	case guestagent.DeleteDatabaseActivity:
-		var ref guestagent.DatabaseRef
+	case guest.DeleteDatabaseActivity:
+		var ref guest.DatabaseRef
 		_ = json.Unmarshal(b, &ref)
 		if _, ok := e.databases[ref.Name]; !ok {
-			return refuse(id, guestagent.ErrorTypeNotFound, "database %s: not found", ref.Name)
+			return refuse(id, guest.ErrNotFound, "database %s: not found", ref.Name)
 		}
 		delete(e.databases, ref.Name)
-	case guestagent.ListUsersActivity:
-		users := []guestagent.UserInfo{}
+	case guest.ListUsersActivity:
+		users := []guest.UserInfo{}
 		for _, n := range slices.Sorted(maps.Keys(e.users)) {
 			users = append(users, e.users[n])
 		}
 		result = users
-	case guestagent.CreateUsersActivity:
+	case guest.CreateUsersActivity:
 		var users []coffer.User
 		_ = json.Unmarshal(b, &users)
 		for _, u := range users {
@@ -303,27 +303,27 @@ func (w *fakeWorkflows) runGuest(call api.GuestCall, in, out any) error {
 			if host == "" {
 				host = "%"
 			}
-			e.users[u.Name] = guestagent.UserInfo{Name: u.Name, Host: host, Databases: append([]string{}, u.Databases...)}
+			e.users[u.Name] = guest.UserInfo{Name: u.Name, Host: host, Databases: append([]string{}, u.Databases...)}
 			e.passwords[u.Name] = u.Password
 		}
-	case guestagent.GetUserActivity, guestagent.ListAccessActivity, guestagent.DeleteUserActivity:
-		var ref guestagent.UserRef
+	case guest.GetUserActivity, guest.ListAccessActivity, guest.DeleteUserActivity:
+		var ref guest.UserRef
 		_ = json.Unmarshal(b, &ref)
 		u, ok := e.users[ref.Name]
 		if !ok || u.Host != ref.Host {
-			return refuse(id, guestagent.ErrorTypeNotFound, "user %s@%s: not found", ref.Name, ref.Host)
+			return refuse(id, guest.ErrNotFound, "user %s@%s: not found", ref.Name, ref.Host)
 		}
 		switch call.Activity {
-		case guestagent.GetUserActivity:
+		case guest.GetUserActivity:
 			result = u
-		case guestagent.ListAccessActivity:
+		case guest.ListAccessActivity:
 			result = u.Databases
 		default:
 			delete(e.users, ref.Name)
 			delete(e.passwords, ref.Name)
 		}
-	case guestagent.UpdateUserActivity:
-		var up guestagent.UpdateUserInput
+	case guest.UpdateUserActivity:
+		var up guest.UpdateUserInput
 		_ = json.Unmarshal(b, &up)
 		u := e.users[up.Name]
 		if up.NewName != "" {
@@ -339,29 +339,29 @@ func (w *fakeWorkflows) runGuest(call api.GuestCall, in, out any) error {
 			e.passwords[u.Name] = up.Password
 		}
 		e.users[u.Name] = u
-	case guestagent.ChangePasswordsActivity:
+	case guest.ChangePasswordsActivity:
 		var users []coffer.User
 		_ = json.Unmarshal(b, &users)
 		for _, u := range users {
 			e.passwords[u.Name] = u.Password
 		}
-	case guestagent.GrantAccessActivity, guestagent.RevokeAccessActivity:
-		var a guestagent.AccessInput
+	case guest.GrantAccessActivity, guest.RevokeAccessActivity:
+		var a guest.AccessInput
 		_ = json.Unmarshal(b, &a)
 		u := e.users[a.Name]
 		for _, d := range a.Databases {
 			u.Databases = slices.DeleteFunc(u.Databases, func(x string) bool { return x == d })
-			if call.Activity == guestagent.GrantAccessActivity {
+			if call.Activity == guest.GrantAccessActivity {
 				u.Databases = append(u.Databases, d)
 			}
 		}
 		slices.Sort(u.Databases)
 		e.users[a.Name] = u
-	case guestagent.EnableRootActivity:
+	case guest.EnableRootActivity:
 		e.root = true
-	case guestagent.DisableRootActivity:
+	case guest.DisableRootActivity:
 		e.root = false
-	case guestagent.RootEnabledActivity:
+	case guest.RootEnabledActivity:
 		result = e.root
 	default:
 		return fmt.Errorf("fake guest: unknown activity %s", call.Activity)

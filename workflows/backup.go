@@ -11,8 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/backupstream"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of BackupInstance.
@@ -124,7 +123,7 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 		return err
 	}
 
-	var result backupstream.Result
+	var result guest.BackupResult
 	heartbeat := orDefault(in.HeartbeatTimeout, DefaultBackupHeartbeatTimeout)
 	guestStart := orDefault(in.GuestStart, DefaultBackupGuestStartTimeout)
 	err = step(StepStreamBackup, func() error {
@@ -136,10 +135,10 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval:        5 * time.Second,
 				MaximumAttempts:        2,
-				NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
+				NonRetryableErrorTypes: []string{guest.ErrInvalid},
 			},
 		})
-		fut := workflow.ExecuteActivity(gctx, guestagent.BackupActivity, guestagent.BackupInput{
+		fut := workflow.ExecuteActivity(gctx, guest.BackupActivity, guest.BackupInput{
 			BackupID: in.BackupID, Swift: access.Swift, Container: location.Container, Object: location.Object,
 			SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
 		})
@@ -164,8 +163,8 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 
 // followBackup waits for the guest's backup, taking its progress signals into p and into
 // the record now and then (a failure to record progress is only logged).
-func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p *BackupProgress, result *backupstream.Result) error {
-	signals := workflow.GetSignalChannel(ctx, guestagent.BackupProgressSignal)
+func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p *BackupProgress, result *guest.BackupResult) error {
+	signals := workflow.GetSignalChannel(ctx, guest.BackupProgressSignal)
 	var (
 		done         bool
 		err          error
@@ -179,7 +178,7 @@ func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p 
 			done = true
 		})
 		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-			var g guestagent.BackupProgress
+			var g guest.BackupProgress
 			c.Receive(ctx, &g)
 			p.BytesDone, p.BytesStored = g.Raw, g.Stored
 		})

@@ -11,7 +11,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of CreateInstance, as the progress query and fault messages show them.
@@ -226,7 +226,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 				MaximumAttempts:    3,
 			},
 		})
-		err := workflow.ExecuteActivity(gctx, guestagent.PrepareActivity, guestagent.PrepareInput{
+		err := workflow.ExecuteActivity(gctx, guest.PrepareActivity, guest.PrepareInput{
 			Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
 		}).Get(ctx, nil)
 		switch {

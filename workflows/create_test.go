@@ -13,7 +13,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 const instanceID = "0b4c53f1-6b0e-4b8b-9d4e-3a0a2f7b1c11"
@@ -46,7 +46,7 @@ func (h *harness) mockCreate() {
 		PortID: "port-1", VolumeID: "vol-1", Datastore: "postgresql", Version: "15",
 	}).Return("server-1", nil)
 	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).Return(nil)
-	h.env.OnActivity(guestagent.PrepareActivity, mock.Anything, guestagent.PrepareInput{
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, guest.PrepareInput{
 		Datastore: "postgresql", Version: "15", Databases: createInput().Databases, Users: createInput().Users,
 	}).Return(nil)
 }
@@ -198,7 +198,7 @@ func TestCreateInstanceCleansUpWhenServerGoesToError(t *testing.T) {
 func TestCreateInstanceCleansUpWhenGuestNeverStarts(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(catalog.Resources{})
-	h.env.OnActivity(guestagent.PrepareActivity, mock.Anything, mock.Anything).
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, mock.Anything).
 		Return(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
 	h.mockDeletes()
 	h.mockCreate()

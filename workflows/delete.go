@@ -10,7 +10,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of DeleteInstance, as the progress query and fault messages show them.
@@ -89,7 +89,7 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 			StartToCloseTimeout:    2 * time.Minute,
 			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
 		})
-		err := workflow.ExecuteActivity(gctx, guestagent.StopEngineActivity).Get(ctx, nil)
+		err := workflow.ExecuteActivity(gctx, guest.StopEngineActivity).Get(ctx, nil)
 		if err != nil {
 			// The server goes anyway; a clean stop is a courtesy to the engine.
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; deleting anyway",

@@ -9,7 +9,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // StepDropSlot is DetachReplica's step that drops the replica's slot on its primary.
@@ -43,13 +43,13 @@ func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
 	if err := t.step(StepPromote, func() error {
-		return replicationCall(ctx, in.InstanceID, guestagent.PromoteActivity, nil)
+		return replicationCall(ctx, in.InstanceID, guest.PromoteActivity, nil)
 	}); err != nil {
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
 	_ = t.step(StepDropSlot, func() error {
-		err := guestCall(ctx, g.Primary.ID, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
-			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
+		err := guestCall(ctx, g.Primary.ID, 30*time.Second, guest.DropReplicationSlotActivity, nil,
+			guest.ReplicationSlotRef{Slot: guest.ReplicationSlot(in.InstanceID)})
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "InstanceID", in.InstanceID, "primary", g.Primary.ID, "error", err)
 		}

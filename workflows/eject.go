@@ -11,7 +11,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of EjectReplicaSource.
@@ -95,7 +95,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
 	if err := t.step(StepPromote, func() error {
-		return replicationCall(ctx, best.ID, guestagent.PromoteActivity, nil)
+		return replicationCall(ctx, best.ID, guest.PromoteActivity, nil)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
@@ -166,8 +166,8 @@ func primaryDead(ctx workflow.Context, instanceID string) error {
 		StartToCloseTimeout:    PrimaryProbeTimeout,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
-	var r guestagent.HealthReport
-	err := workflow.ExecuteActivity(hctx, guestagent.HealthActivity).Get(ctx, &r)
+	var r guest.HealthReport
+	err := workflow.ExecuteActivity(hctx, guest.HealthActivity).Get(ctx, &r)
 	if err == nil && r.Status == coffer.ServiceHealthy {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("the primary %s answers and its engine is healthy: use promote_to_replica_source for a planned switchover", instanceID),
@@ -190,21 +190,21 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 			StartToCloseTimeout:    ReplicaProbeTimeout,
 			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
 		})
-		futures[i] = workflow.ExecuteActivity(sctx, guestagent.ReplicationStatusActivity)
+		futures[i] = workflow.ExecuteActivity(sctx, guest.ReplicationStatusActivity)
 	}
 	var (
 		best    activities.GroupMember
-		bestLSN guestagent.LSN
+		bestLSN guest.LSN
 		found   bool
 		errs    []string
 	)
 	for i, f := range futures {
-		var st guestagent.ReplicationStatus
+		var st guest.ReplicationStatus
 		if err := f.Get(ctx, &st); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %s", replicas[i].ID, reason(err)))
 			continue
 		}
-		if st.Role != guestagent.RoleReplica || st.Fenced {
+		if st.Role != guest.RoleReplica || st.Fenced {
 			errs = append(errs, fmt.Sprintf("%s: not a replica (%s)", replicas[i].ID, st.Role))
 			continue
 		}
@@ -236,6 +236,6 @@ func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
 			StartToCloseTimeout:    ReplicationCallTimeout,
 			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: 5 * time.Second},
 		})
-		return workflow.ExecuteActivity(fctx, guestagent.FenceActivity).Get(ctx, nil)
+		return workflow.ExecuteActivity(fctx, guest.FenceActivity).Get(ctx, nil)
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Bounds of the guest calls of the day-2 operations.
@@ -61,8 +61,8 @@ func waitHealthy(ctx workflow.Context, instanceID string, limit time.Duration) e
 			StartToCloseTimeout:    30 * time.Second,
 			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 		})
-		var r guestagent.HealthReport
-		err := workflow.ExecuteActivity(hctx, guestagent.HealthActivity).Get(ctx, &r)
+		var r guest.HealthReport
+		err := workflow.ExecuteActivity(hctx, guest.HealthActivity).Get(ctx, &r)
 		switch {
 		case err == nil && r.Status == coffer.ServiceHealthy:
 			return nil

@@ -15,7 +15,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // a names the activities in mocks, as the workflows do.
@@ -46,23 +46,23 @@ func newHarness(t *testing.T) *harness {
 	Register(h.env)
 	h.env.RegisterActivity(a)
 	// The guest's activities live in another program; the workflows call them by name.
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.PrepareInput) error {
+	h.env.RegisterActivityWithOptions(func(context.Context, guest.PrepareInput) error {
 		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.PrepareActivity})
-	for _, name := range []string{guestagent.StopEngineActivity, guestagent.StartEngineActivity, guestagent.RestartEngineActivity} {
+	}, activity.RegisterOptions{Name: guest.PrepareActivity})
+	for _, name := range []string{guest.StopEngineActivity, guest.StartEngineActivity, guest.RestartEngineActivity} {
 		h.env.RegisterActivityWithOptions(func(context.Context) error {
 			return errors.New("not mocked")
 		}, activity.RegisterOptions{Name: name})
 	}
-	h.env.RegisterActivityWithOptions(func(context.Context) (guestagent.HealthReport, error) {
-		return guestagent.HealthReport{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.HealthActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context) (guestagent.VolumeUsage, error) {
-		return guestagent.VolumeUsage{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.VolumeUsageActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.GrowFilesystemInput) (guestagent.VolumeUsage, error) {
-		return guestagent.VolumeUsage{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.GrowFilesystemActivity})
+	h.env.RegisterActivityWithOptions(func(context.Context) (guest.HealthReport, error) {
+		return guest.HealthReport{}, errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guest.HealthActivity})
+	h.env.RegisterActivityWithOptions(func(context.Context) (guest.VolumeUsage, error) {
+		return guest.VolumeUsage{}, errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guest.VolumeUsageActivity})
+	h.env.RegisterActivityWithOptions(func(context.Context, guest.GrowFilesystemInput) (guest.VolumeUsage, error) {
+		return guest.VolumeUsage{}, errors.New("not mocked")
+	}, activity.RegisterOptions{Name: guest.GrowFilesystemActivity})
 
 	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		h.mu.Lock()

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // DefaultHealthInterval is how often a monitor probes its guest when the input says
@@ -26,9 +26,9 @@ const HealthQuery = "health"
 // MonitorState is what an instance's monitor last learned from its guest.
 type MonitorState struct {
 	// Report is the last health report, nil before the first answer.
-	Report *guestagent.HealthReport `json:"report,omitempty"`
+	Report *guest.HealthReport `json:"report,omitempty"`
 	// Volume is the data volume as the guest last saw it.
-	Volume *guestagent.VolumeUsage `json:"volume,omitempty"`
+	Volume *guest.VolumeUsage `json:"volume,omitempty"`
 	// Missed counts the probes in a row the guest did not answer.
 	Missed int `json:"missed"`
 }
@@ -71,12 +71,12 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 			StartToCloseTimeout:    30 * time.Second,
 			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 		})
-		var report guestagent.HealthReport
+		var report guest.HealthReport
 		record := activities.RecordHealthInput{InstanceID: in.InstanceID}
-		if err := workflow.ExecuteActivity(gctx, guestagent.HealthActivity).Get(ctx, &report); err == nil {
+		if err := workflow.ExecuteActivity(gctx, guest.HealthActivity).Get(ctx, &report); err == nil {
 			state.Report, state.Missed, record.Report = &report, 0, &report
-			var usage guestagent.VolumeUsage
-			if err := workflow.ExecuteActivity(gctx, guestagent.VolumeUsageActivity).Get(ctx, &usage); err == nil {
+			var usage guest.VolumeUsage
+			if err := workflow.ExecuteActivity(gctx, guest.VolumeUsageActivity).Get(ctx, &usage); err == nil {
 				state.Volume = &usage
 			}
 		} else {

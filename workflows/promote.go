@@ -10,7 +10,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of the replication workflows.
@@ -67,9 +67,9 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 	}
 	others := replicasExcept(g, in.InstanceID)
 
-	var lsn guestagent.LSN
+	var lsn guest.LSN
 	if err := t.step(StepStopWrites, func() error {
-		return replicationCall(ctx, g.Primary.ID, guestagent.StopWritesActivity, &lsn)
+		return replicationCall(ctx, g.Primary.ID, guest.StopWritesActivity, &lsn)
 	}); err != nil {
 		restartEngine(ctx, g.Primary.ID)
 		return failReplication(ctx, t, in, "promote", members, err)
@@ -91,7 +91,7 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "promote", members, err)
 	}
 	if err := t.step(StepPromote, func() error {
-		return replicationCall(ctx, in.InstanceID, guestagent.PromoteActivity, nil)
+		return replicationCall(ctx, in.InstanceID, guest.PromoteActivity, nil)
 	}); err != nil {
 		// The promotion may have happened nonetheless: the old primary stays down rather
 		// than risk two primaries; the fault tells the operator.
@@ -158,26 +158,26 @@ func replicasExcept(g activities.ReplicationGroup, id string) []activities.Group
 }
 
 // waitReplay waits on a replica's guest until it has replayed past lsn.
-func waitReplay(ctx workflow.Context, instanceID string, lsn guestagent.LSN) workflow.Future {
+func waitReplay(ctx workflow.Context, instanceID string, lsn guest.LSN) workflow.Future {
 	wctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              GuestTaskQueue(instanceID),
 		ScheduleToStartTimeout: GuestCallScheduleTimeout,
 		StartToCloseTimeout:    CatchUpTimeout,
 		HeartbeatTimeout:       15 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid}},
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: []string{guest.ErrInvalid}},
 	})
-	return workflow.ExecuteActivity(wctx, guestagent.WaitReplayActivity, guestagent.WaitReplayInput{LSN: lsn})
+	return workflow.ExecuteActivity(wctx, guest.WaitReplayActivity, guest.WaitReplayInput{LSN: lsn})
 }
 
 // follow makes instanceID a replica of primaryID: a slot on the primary, then Follow.
 func follow(ctx workflow.Context, primaryID, instanceID string) error {
-	var src guestagent.ReplicationSource
-	err := replicationCall(ctx, primaryID, guestagent.ReplicationSourceActivity, &src,
-		guestagent.ReplicationSourceInput{Slot: guestagent.ReplicationSlot(instanceID)})
+	var src guest.ReplicationSource
+	err := replicationCall(ctx, primaryID, guest.ReplicationSourceActivity, &src,
+		guest.ReplicationSourceInput{Slot: guest.ReplicationSlot(instanceID)})
 	if err != nil {
 		return fmt.Errorf("make a slot for %s on %s: %w", instanceID, primaryID, err)
 	}
-	if err := replicationCall(ctx, instanceID, guestagent.FollowActivity, nil, guestagent.FollowInput{Source: src}); err != nil {
+	if err := replicationCall(ctx, instanceID, guest.FollowActivity, nil, guest.FollowInput{Source: src}); err != nil {
 		return fmt.Errorf("follow %s: %w", primaryID, err)
 	}
 	return nil
@@ -187,7 +187,7 @@ func follow(ctx workflow.Context, primaryID, instanceID string) error {
 // is only logged (the health monitor shows the engine down).
 func restartEngine(ctx workflow.Context, instanceID string) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if err := replicationCall(dctx, instanceID, guestagent.StartEngineActivity, nil); err != nil {
+	if err := replicationCall(dctx, instanceID, guest.StartEngineActivity, nil); err != nil {
 		workflow.GetLogger(ctx).Error("start the old primary again", "InstanceID", instanceID, "error", err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of a replica's create, after the cloud steps CreateInstance shares with every
@@ -34,14 +34,14 @@ const ReplicationCallTimeout = 5 * time.Minute
 //     those of Prepare.
 //  3. mark active.
 func createReplica(ctx workflow.Context, in CreateInstanceInput, t *tracker, p *parking, u *undo) error {
-	slot := guestagent.ReplicationSlot(in.InstanceID)
-	var src guestagent.ReplicationSource
+	slot := guest.ReplicationSlot(in.InstanceID)
+	var src guest.ReplicationSource
 	u.add("drop the replica's slot on its primary", func(ctx workflow.Context) error {
-		return guestCall(ctx, in.ReplicaOf, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
-			guestagent.ReplicationSlotRef{Slot: slot})
+		return guestCall(ctx, in.ReplicaOf, 30*time.Second, guest.DropReplicationSlotActivity, nil,
+			guest.ReplicationSlotRef{Slot: slot})
 	})
 	err := p.step(ctx, StepServeReplica, func() error {
-		return replicationCall(ctx, in.ReplicaOf, guestagent.ReplicationSourceActivity, &src, guestagent.ReplicationSourceInput{Slot: slot})
+		return replicationCall(ctx, in.ReplicaOf, guest.ReplicationSourceActivity, &src, guest.ReplicationSourceInput{Slot: slot})
 	})
 	if err != nil {
 		return err
@@ -56,10 +56,10 @@ func createReplica(ctx workflow.Context, in CreateInstanceInput, t *tracker, p *
 			StartToCloseTimeout:    guestPrepare,
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
-				NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
+				NonRetryableErrorTypes: []string{guest.ErrInvalid},
 			},
 		})
-		err := workflow.ExecuteActivity(gctx, guestagent.SeedReplicaActivity, guestagent.SeedReplicaInput{Source: src}).Get(ctx, nil)
+		err := workflow.ExecuteActivity(gctx, guest.SeedReplicaActivity, guest.SeedReplicaInput{Source: src}).Get(ctx, nil)
 		switch {
 		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
 			return because(err, "the guest agent did not start polling %s within %s", GuestTaskQueue(in.InstanceID), guestStart)
@@ -85,7 +85,7 @@ func replicationCall(ctx workflow.Context, instanceID, activity string, result a
 		StartToCloseTimeout:    ReplicationCallTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
+			NonRetryableErrorTypes: []string{guest.ErrInvalid},
 		},
 	})
 	err := workflow.ExecuteActivity(gctx, activity, args...).Get(ctx, result)
@@ -109,8 +109,8 @@ func forgetReplica(ctx workflow.Context, t *tracker, in DeleteInstanceInput) {
 		return
 	}
 	_ = t.step(StepDropReplicaSlot, func() error {
-		err := guestCall(ctx, in.ReplicaOf, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
-			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
+		err := guestCall(ctx, in.ReplicaOf, 30*time.Second, guest.DropReplicationSlotActivity, nil,
+			guest.ReplicationSlotRef{Slot: guest.ReplicationSlot(in.InstanceID)})
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("drop the deleted replica's slot on its primary", "InstanceID", in.InstanceID,
 				"primary", in.ReplicaOf, "reason", reason(err))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of ResizeFlavor and ResizeVolume.
@@ -58,7 +58,7 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 		}
 		server := activities.ResourceRef{InstanceID: id, ID: r.ServerID}
 		err = p.step(ctx, StepStopEngine, func() error {
-			return guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
+			return guestCall(ctx, id, GuestCallScheduleTimeout, guest.StopEngineActivity, nil)
 		})
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavo
 // booting) and waits until it is healthy.
 func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) error {
 	boot := orDefault(timeouts.GuestStart, DefaultGuestStartTimeout)
-	if err := guestCall(ctx, instanceID, boot, guestagent.StartEngineActivity, nil); err != nil {
+	if err := guestCall(ctx, instanceID, boot, guest.StartEngineActivity, nil); err != nil {
 		return err
 	}
 	return waitHealthy(ctx, instanceID, HealthyTimeout)
@@ -173,8 +173,8 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 			return err
 		}
 		err = p.step(ctx, StepGrowFilesystem, func() error {
-			var seen guestagent.VolumeUsage
-			err := guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.GrowFilesystemActivity, &seen, guestagent.GrowFilesystemInput{SizeGB: in.NewSize})
+			var seen guest.VolumeUsage
+			err := guestCall(ctx, id, GuestCallScheduleTimeout, guest.GrowFilesystemActivity, &seen, guest.GrowFilesystemInput{SizeGB: in.NewSize})
 			if err != nil {
 				return err
 			}

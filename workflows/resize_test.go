@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 func resizeFlavorInput() ResizeFlavorInput {
@@ -21,11 +21,11 @@ func waitFor(status, flavor string) activities.WaitServerStatusInput {
 
 // mockResize answers every step of a flavor resize with success.
 func (h *harness) mockResize() {
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.ResizeServer, mock.Anything, activities.ResizeServerInput{InstanceID: instanceID, ServerID: "server-1", FlavorID: "ds1G"}).Return(nil)
 	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("VERIFY_RESIZE", "ds1G")).Return(nil)
-	h.env.OnActivity(guestagent.StartEngineActivity, mock.Anything).Return(nil)
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.StartEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 	h.env.OnActivity(a.ConfirmResize, mock.Anything, ref("server-1")).Return(nil)
 	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("ACTIVE", "ds1G")).Return(nil)
 	h.env.OnActivity(a.RevertResize, mock.Anything, ref("server-1")).Return(nil)
@@ -85,8 +85,8 @@ func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.StartEngineActivity, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("shared_buffers too large", guestagent.ErrorTypeInvalid, nil)).Once()
+	h.env.OnActivity(guest.StartEngineActivity, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("shared_buffers too large", guest.ErrInvalid, nil)).Once()
 	h.mockResize()
 
 	h.env.ExecuteWorkflow(ResizeFlavor, resizeFlavorInput())
@@ -109,8 +109,8 @@ func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	extend := activities.ExtendVolumeInput{Volume: ref("vol-1"), Size: 3}
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, extend).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, extend).Return(nil)
-	h.env.OnActivity(guestagent.GrowFilesystemActivity, mock.Anything, guestagent.GrowFilesystemInput{SizeGB: 3}).
-		Return(guestagent.VolumeUsage{SizeGB: 3, UsedGB: 0.04}, nil)
+	h.env.OnActivity(guest.GrowFilesystemActivity, mock.Anything, guest.GrowFilesystemInput{SizeGB: 3}).
+		Return(guest.VolumeUsage{SizeGB: 3, UsedGB: 0.04}, nil)
 
 	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
 

@@ -9,7 +9,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of RestartInstance and StopInstance.
@@ -48,7 +48,7 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 		id := in.InstanceID
 		if !in.Reboot {
 			err := p.step(ctx, StepRestartEngine, func() error {
-				return guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.RestartEngineActivity, nil)
+				return guestCall(ctx, id, GuestCallScheduleTimeout, guest.RestartEngineActivity, nil)
 			})
 			if err != nil {
 				return err
@@ -103,7 +103,7 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
 	}
 	err = t.step(StepStopEngine, func() error {
-		return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
+		return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guest.StopEngineActivity, nil)
 	})
 	if err == nil {
 		err = t.step(StepRecordStopped, func() error {
@@ -125,7 +125,7 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 // clean stop is a courtesy before the server goes down.
 func stopEngineQuietly(ctx workflow.Context, t *tracker, instanceID string) {
 	_ = t.step(StepStopEngine, func() error {
-		err := guestCall(ctx, instanceID, StopEngineScheduleTimeout, guestagent.StopEngineActivity, nil)
+		err := guestCall(ctx, instanceID, StopEngineScheduleTimeout, guest.StopEngineActivity, nil)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; going on", "InstanceID", instanceID, "reason", reason(err))
 		}

@@ -9,20 +9,20 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
-func healthy() guestagent.HealthReport {
-	return guestagent.HealthReport{Status: coffer.ServiceHealthy}
+func healthy() guest.HealthReport {
+	return guest.HealthReport{Status: coffer.ServiceHealthy}
 }
 
 func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(nil)
 	// The engine takes a moment to answer after its start.
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(guestagent.HealthReport{Status: coffer.ServiceShutdown}, nil).Once()
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(guest.HealthReport{Status: coffer.ServiceShutdown}, nil).Once()
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
 
@@ -42,8 +42,8 @@ func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 func TestRestartInstanceRecordsFaultWhenTheEngineWillNotStart(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("pg_ctl start: invalid configuration", guestagent.ErrorTypeInvalid, nil))
+	h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("pg_ctl start: invalid configuration", guest.ErrInvalid, nil))
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
 
@@ -58,10 +58,10 @@ func TestRestartInstanceRecordsFaultWhenTheEngineWillNotStart(t *testing.T) {
 func TestRebootInstanceRebootsTheServerAndWaitsForTheEngine(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.RebootServer, mock.Anything, ref("server-1")).Return(nil)
 	h.env.OnActivity(a.WaitServerStatus, mock.Anything, activities.WaitServerStatusInput{Server: ref("server-1"), Status: "ACTIVE"}).Return(nil)
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project", Reboot: true})
 
@@ -75,7 +75,7 @@ func TestRebootInstanceRebootsTheServerAndWaitsForTheEngine(t *testing.T) {
 func TestStopInstanceStopsTheEngineAndRecordsShutdown(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.SetServiceStatus, mock.Anything, activities.SetServiceStatusInput{InstanceID: instanceID, Status: coffer.ServiceShutdown}).Return(nil)
 
 	h.env.ExecuteWorkflow(StopInstance, StopInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
@@ -89,7 +89,7 @@ func TestStopInstanceStopsTheEngineAndRecordsShutdown(t *testing.T) {
 func TestRestartWaitsOutAParkedEngineThenAborts(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(temporal.NewApplicationError("pg_ctl stop: timed out", "EngineError"))
+	h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(temporal.NewApplicationError("pg_ctl stop: timed out", "EngineError"))
 	start := h.env.Now()
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project", Timeouts: Timeouts{Park: 30 * time.Second}})

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // StepRestoreBackup is the step of CreateInstance that restores a backup.
@@ -42,10 +42,10 @@ func restoreBackup(ctx workflow.Context, in CreateInstanceInput, t *tracker) err
 				InitialInterval:        5 * time.Second,
 				BackoffCoefficient:     2,
 				MaximumAttempts:        3,
-				NonRetryableErrorTypes: []string{guestagent.ErrorTypeChecksum, guestagent.ErrorTypeInvalid},
+				NonRetryableErrorTypes: []string{guest.ErrChecksum, guest.ErrInvalid},
 			},
 		})
-		err := workflow.ExecuteActivity(gctx, guestagent.RestoreActivity, guestagent.RestoreInput{
+		err := workflow.ExecuteActivity(gctx, guest.RestoreActivity, guest.RestoreInput{
 			BackupID: r.BackupID, Swift: access.Swift, Container: r.Container, Object: r.Object,
 			MasterKey: access.MasterKey, WrappedKey: r.WrappedKey, SHA256: r.SHA256,
 		}).Get(ctx, nil)
