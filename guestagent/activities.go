@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/coffer-dbaas/coffer"
@@ -23,8 +24,17 @@ type activities struct {
 	log       *slog.Logger
 }
 
-func (a *activities) register(w worker.Registry) {
-	for name, fn := range map[string]any{
+// register serves the contract's activities on w, each under its name in the contract
+// (guest.Activities); the replication activities only when the driver replicates.
+func (a *activities) register(w worker.ActivityRegistry) {
+	for name, fn := range a.served() {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
+
+// served maps the name of each activity the agent serves to the function that serves it.
+func (a *activities) served() map[string]any {
+	fns := map[string]any{
 		guest.PrepareActivity:         a.Prepare,
 		guest.CreateDatabasesActivity: a.CreateDatabases,
 		guest.CreateUsersActivity:     a.CreateUsers,
@@ -36,11 +46,10 @@ func (a *activities) register(w worker.Registry) {
 		guest.RestartEngineActivity:   a.RestartEngine,
 		guest.GrowFilesystemActivity:  a.GrowFilesystem,
 		guest.VolumeUsageActivity:     a.VolumeUsage,
-	} {
-		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	a.registerEveryday(w)
-	a.registerReplication(w)
+	maps.Copy(fns, a.usersActivities())
+	maps.Copy(fns, a.replicationActivities())
+	return fns
 }
 
 // Prepare runs the driver's Prepare; see guest.PrepareActivity.

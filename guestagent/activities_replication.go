@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/coffer-dbaas/coffer/guest"
 )
@@ -14,14 +13,14 @@ import (
 // waitReplayHeartbeat is how often WaitReplay heartbeats while it waits.
 const waitReplayHeartbeat = 2 * time.Second
 
-// registerReplication serves the replication activities when the driver replicates.
-func (a *activities) registerReplication(w worker.Registry) {
+// replicationActivities are the replication activities, when the driver replicates.
+func (a *activities) replicationActivities() map[string]any {
 	r, ok := a.driver.(Replicator)
 	if !ok {
-		return
+		return nil
 	}
-	rep := &replicationActivities{activities: a, r: r}
-	for name, fn := range map[string]any{
+	rep := &replicators{activities: a, r: r}
+	return map[string]any{
 		guest.ReplicationSourceActivity:   rep.ReplicationSource,
 		guest.SeedReplicaActivity:         rep.SeedReplica,
 		guest.ReplicationStatusActivity:   rep.ReplicationStatus,
@@ -31,19 +30,17 @@ func (a *activities) registerReplication(w worker.Registry) {
 		guest.FollowActivity:              rep.Follow,
 		guest.FenceActivity:               rep.Fence,
 		guest.DropReplicationSlotActivity: rep.DropReplicationSlot,
-	} {
-		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 }
 
-// replicationActivities are the guest's replication activities; see the contract.
-type replicationActivities struct {
+// replicators serve the guest's replication activities; see the contract.
+type replicators struct {
 	*activities
 	r Replicator
 }
 
 // guest.ReplicationSource serves a replica; see guest.ReplicationSourceActivity.
-func (a *replicationActivities) ReplicationSource(ctx context.Context, in guest.ReplicationSourceInput) (guest.ReplicationSource, error) {
+func (a *replicators) ReplicationSource(ctx context.Context, in guest.ReplicationSourceInput) (guest.ReplicationSource, error) {
 	a.logger(ctx).Info("serving a replica", "slot", in.Slot)
 	src, err := a.r.ReplicationSource(ctx, in.Slot)
 	if err != nil {
@@ -53,7 +50,7 @@ func (a *replicationActivities) ReplicationSource(ctx context.Context, in guest.
 }
 
 // SeedReplica seeds this engine from its primary; see guest.SeedReplicaActivity.
-func (a *replicationActivities) SeedReplica(ctx context.Context, in guest.SeedReplicaInput) error {
+func (a *replicators) SeedReplica(ctx context.Context, in guest.SeedReplicaInput) error {
 	a.logger(ctx).Info("seeding a replica", "source", in.Source.String())
 	if err := a.r.SeedReplica(ctx, in.Source); err != nil {
 		return a.fail(ctx, guest.SeedReplicaActivity, err)
@@ -63,7 +60,7 @@ func (a *replicationActivities) SeedReplica(ctx context.Context, in guest.SeedRe
 }
 
 // guest.ReplicationStatus reports the engine's role and positions.
-func (a *replicationActivities) ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error) {
+func (a *replicators) ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error) {
 	st, err := a.r.ReplicationStatus(ctx)
 	if err != nil {
 		return guest.ReplicationStatus{}, a.fail(ctx, guest.ReplicationStatusActivity, err)
@@ -72,7 +69,7 @@ func (a *replicationActivities) ReplicationStatus(ctx context.Context) (guest.Re
 }
 
 // StopWrites stops a primary cleanly; see guest.StopWritesActivity.
-func (a *replicationActivities) StopWrites(ctx context.Context) (guest.LSN, error) {
+func (a *replicators) StopWrites(ctx context.Context) (guest.LSN, error) {
 	a.logger(ctx).Info("stopping writes for a switchover")
 	lsn, err := a.r.StopWrites(ctx)
 	if err != nil {
@@ -83,7 +80,7 @@ func (a *replicationActivities) StopWrites(ctx context.Context) (guest.LSN, erro
 }
 
 // WaitReplay waits for a replica to replay past an guest.LSN, heartbeating meanwhile.
-func (a *replicationActivities) WaitReplay(ctx context.Context, in guest.WaitReplayInput) error {
+func (a *replicators) WaitReplay(ctx context.Context, in guest.WaitReplayInput) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if activity.IsActivity(ctx) {
@@ -107,7 +104,7 @@ func (a *replicationActivities) WaitReplay(ctx context.Context, in guest.WaitRep
 }
 
 // Promote makes this replica the primary.
-func (a *replicationActivities) Promote(ctx context.Context) error {
+func (a *replicators) Promote(ctx context.Context) error {
 	a.logger(ctx).Info("promoting to primary")
 	if err := a.r.Promote(ctx); err != nil {
 		return a.fail(ctx, guest.PromoteActivity, err)
@@ -116,7 +113,7 @@ func (a *replicationActivities) Promote(ctx context.Context) error {
 }
 
 // Follow makes this engine a replica of a new primary.
-func (a *replicationActivities) Follow(ctx context.Context, in guest.FollowInput) error {
+func (a *replicators) Follow(ctx context.Context, in guest.FollowInput) error {
 	a.logger(ctx).Info("following a new primary", "source", in.Source.String())
 	if err := a.r.Follow(ctx, in.Source); err != nil {
 		return a.fail(ctx, guest.FollowActivity, err)
@@ -125,7 +122,7 @@ func (a *replicationActivities) Follow(ctx context.Context, in guest.FollowInput
 }
 
 // Fence makes an ejected primary read-only for good.
-func (a *replicationActivities) Fence(ctx context.Context) error {
+func (a *replicators) Fence(ctx context.Context) error {
 	a.logger(ctx).Warn("fencing: this engine was ejected from its replication group")
 	if err := a.r.Fence(ctx); err != nil {
 		return a.fail(ctx, guest.FenceActivity, err)
@@ -134,7 +131,7 @@ func (a *replicationActivities) Fence(ctx context.Context) error {
 }
 
 // DropReplicationSlot drops a replica's slot.
-func (a *replicationActivities) DropReplicationSlot(ctx context.Context, in guest.ReplicationSlotRef) error {
+func (a *replicators) DropReplicationSlot(ctx context.Context, in guest.ReplicationSlotRef) error {
 	a.logger(ctx).Info("dropping a replication slot", "slot", in.Slot)
 	if err := a.r.DropReplicationSlot(ctx, in.Slot); err != nil {
 		return a.fail(ctx, guest.DropReplicationSlotActivity, err)

@@ -3,17 +3,13 @@ package guestagent
 import (
 	"context"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/worker"
-
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/guest"
 )
 
-// registerEveryday registers the activities that manage the tenant's databases, users and
-// root.
-func (a *activities) registerEveryday(w worker.Registry) {
-	for name, fn := range map[string]any{
+// usersActivities are the activities that manage the tenant's databases, users and root.
+func (a *activities) usersActivities() map[string]any {
+	return map[string]any{
 		guest.ListDatabasesActivity:   a.ListDatabases,
 		guest.DeleteDatabaseActivity:  a.DeleteDatabase,
 		guest.ListUsersActivity:       a.ListUsers,
@@ -27,8 +23,6 @@ func (a *activities) registerEveryday(w worker.Registry) {
 		guest.EnableRootActivity:      a.EnableRoot,
 		guest.DisableRootActivity:     a.DisableRoot,
 		guest.RootEnabledActivity:     a.RootEnabled,
-	} {
-		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 }
 
