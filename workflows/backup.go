@@ -6,8 +6,6 @@ import (
 	"slices"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
@@ -127,29 +125,14 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 	heartbeat := orDefault(in.HeartbeatTimeout, DefaultBackupHeartbeatTimeout)
 	guestStart := orDefault(in.GuestStart, DefaultBackupGuestStartTimeout)
 	err = step(StepStreamBackup, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: guestStart,
-			StartToCloseTimeout:    BackupTimeout,
-			HeartbeatTimeout:       heartbeat,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        5 * time.Second,
-				MaximumAttempts:        2,
-				NonRetryableErrorTypes: []string{guest.ErrInvalid},
-			},
+		g := guest.For(in.InstanceID).With(guest.LongJob(BackupTimeout, heartbeat).PickUpWithin(guestStart))
+		fut := async(ctx, func(ctx workflow.Context) (guest.BackupResult, error) {
+			return g.Backup(ctx, guest.BackupInput{
+				BackupID: in.BackupID, Swift: access.Swift, Container: location.Container, Object: location.Object,
+				SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
+			})
 		})
-		fut := workflow.ExecuteActivity(gctx, guest.BackupActivity, guest.BackupInput{
-			BackupID: in.BackupID, Swift: access.Swift, Container: location.Container, Object: location.Object,
-			SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
-		})
-		err := followBackup(ctx, in.BackupID, fut, p, &result)
-		switch {
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_HEARTBEAT):
-			return because(err, "the guest agent stopped reporting for %s (killed or cut off)", heartbeat)
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-			return because(err, "the guest agent did not pick the backup up within %s (is the instance running?)", guestStart)
-		}
-		return err
+		return followBackup(ctx, in.BackupID, fut, p, &result)
 	})
 	if err != nil {
 		return err

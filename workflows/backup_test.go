@@ -2,14 +2,12 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -36,12 +34,6 @@ type backupHarness struct {
 
 func newBackupHarness(t *testing.T) *backupHarness {
 	h := &backupHarness{harness: newHarness(t)}
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.BackupInput) (guest.BackupResult, error) {
-		return guest.BackupResult{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.BackupActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.RestoreInput) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.RestoreActivity})
 	h.env.OnActivity(a.GetBackupAccess, mock.Anything).Return(backupAccess, nil)
 	h.env.OnActivity(a.StartBackupRecord, mock.Anything, activities.StartBackupInput{
 		BackupID: backupID, Container: "coffer-backups", Object: "backups/" + backupID,
@@ -112,7 +104,7 @@ func TestBackupStreamsOnTheGuestAndRecordsTheResult(t *testing.T) {
 	if len(h.failed) != 0 || len(h.deleted) != 0 {
 		t.Errorf("a good backup failed %+v / deleted %+v", h.failed, h.deleted)
 	}
-	if h.queues[guest.BackupActivity] != GuestTaskQueue(instanceID) {
+	if h.queues[guest.BackupActivity] != guest.TaskQueue(instanceID) {
 		t.Errorf("backup ran on %q, want the guest's queue", h.queues[guest.BackupActivity])
 	}
 	h.checkSearchAttributes(instanceID, "demo-project", "backup")

@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -215,27 +214,9 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
 	err = p.step(ctx, StepPrepareGuest, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(id),
-			ScheduleToStartTimeout: guestStart,
-			StartToCloseTimeout:    guestPrepare,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:    5 * time.Second,
-				BackoffCoefficient: 2,
-				MaximumInterval:    time.Minute,
-				MaximumAttempts:    3,
-			},
-		})
-		err := workflow.ExecuteActivity(gctx, guest.PrepareActivity, guest.PrepareInput{
+		return guest.For(id).With(guest.Boot(guestStart, guestPrepare)).Prepare(ctx, guest.PrepareInput{
 			Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
-		}).Get(ctx, nil)
-		switch {
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-			return because(err, "the guest agent did not start polling %s within %s", GuestTaskQueue(id), guestStart)
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE):
-			return because(err, "the guest agent did not finish preparing within %s", guestPrepare)
-		}
-		return err
+		})
 	})
 	if err != nil {
 		return err
@@ -261,7 +242,7 @@ func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
 		InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
 	})
 	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("start the health monitor", "InstanceID", in.InstanceID, "error", err)
+		workflow.GetLogger(ctx).Warn("start the health monitor", "instance_id", in.InstanceID, "error", err)
 		return
 	}
 	t.p.Done = append(t.p.Done, StepStartMonitor)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
@@ -83,17 +82,11 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 	}
 
 	_ = t.step(StepStopEngine, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(id),
-			ScheduleToStartTimeout: StopEngineScheduleTimeout,
-			StartToCloseTimeout:    2 * time.Minute,
-			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
-		})
-		err := workflow.ExecuteActivity(gctx, guest.StopEngineActivity).Get(ctx, nil)
-		if err != nil {
+		g := guest.For(id).With(guest.Change().PickUpWithin(StopEngineScheduleTimeout).FinishWithin(2 * time.Minute).Tries(2))
+		if err := g.StopEngine(ctx); err != nil {
 			// The server goes anyway; a clean stop is a courtesy to the engine.
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; deleting anyway",
-				"InstanceID", id, "reason", reason(err))
+				"instance_id", id, "reason", reason(err))
 		}
 		return nil
 	})

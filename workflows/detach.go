@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -43,15 +42,13 @@ func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
 	if err := t.step(StepPromote, func() error {
-		return replicationCall(ctx, in.InstanceID, guest.PromoteActivity, nil)
+		return guest.For(in.InstanceID).Promote(ctx)
 	}); err != nil {
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
 	_ = t.step(StepDropSlot, func() error {
-		err := guestCall(ctx, g.Primary.ID, 30*time.Second, guest.DropReplicationSlotActivity, nil,
-			guest.ReplicationSlotRef{Slot: guest.ReplicationSlot(in.InstanceID)})
-		if err != nil {
-			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "InstanceID", in.InstanceID, "primary", g.Primary.ID, "error", err)
+		if err := dropSlot(ctx, g.Primary.ID, in.InstanceID); err != nil {
+			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "instance_id", in.InstanceID, "primary", g.Primary.ID, "error", err)
 		}
 		return nil
 	})

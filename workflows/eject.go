@@ -95,7 +95,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
 	if err := t.step(StepPromote, func() error {
-		return replicationCall(ctx, best.ID, guest.PromoteActivity, nil)
+		return guest.For(best.ID).Promote(ctx)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
@@ -134,7 +134,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID})
 	if ferr := f.GetChildWorkflowExecution().Get(ctx, nil); ferr != nil {
-		workflow.GetLogger(ctx).Error("start the fence of the old primary", "InstanceID", in.InstanceID, "error", ferr)
+		workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
 	} else {
 		t.p.Done = append(t.p.Done, StepStartFence)
 	}
@@ -160,14 +160,7 @@ func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members 
 // primaryDead fails unless the primary's guest does not pick up a health probe in time, or
 // answers that its engine is not healthy.
 func primaryDead(ctx workflow.Context, instanceID string) error {
-	hctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              GuestTaskQueue(instanceID),
-		ScheduleToStartTimeout: PrimaryProbeTimeout,
-		StartToCloseTimeout:    PrimaryProbeTimeout,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	var r guest.HealthReport
-	err := workflow.ExecuteActivity(hctx, guest.HealthActivity).Get(ctx, &r)
+	r, err := guest.For(instanceID).With(guest.Query(PrimaryProbeTimeout)).Health(ctx)
 	if err == nil && r.Status == coffer.ServiceHealthy {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("the primary %s answers and its engine is healthy: use promote_to_replica_source for a planned switchover", instanceID),
@@ -184,13 +177,8 @@ func primaryDead(ctx workflow.Context, instanceID string) error {
 func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (activities.GroupMember, error) {
 	futures := make([]workflow.Future, len(replicas))
 	for i, r := range replicas {
-		sctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(r.ID),
-			ScheduleToStartTimeout: ReplicaProbeTimeout,
-			StartToCloseTimeout:    ReplicaProbeTimeout,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
-		})
-		futures[i] = workflow.ExecuteActivity(sctx, guest.ReplicationStatusActivity)
+		g := guest.For(r.ID).With(guest.Query(ReplicaProbeTimeout).Tries(2))
+		futures[i] = async(ctx, g.ReplicationStatus)
 	}
 	var (
 		best    activities.GroupMember
@@ -215,7 +203,7 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 	if !found {
 		return best, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no replica can take over: %v", errs), "NoReplica", nil)
 	}
-	workflow.GetLogger(ctx).Info("most advanced replica", "InstanceID", best.ID, "received_lsn", bestLSN.String())
+	workflow.GetLogger(ctx).Info("most advanced replica", "instance_id", best.ID, "received_lsn", bestLSN.String())
 	return best, nil
 }
 
@@ -230,12 +218,6 @@ func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
 		return err
 	}
 	return t.step(StepStartFence, func() error {
-		fctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: FenceWait,
-			StartToCloseTimeout:    ReplicationCallTimeout,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: 5 * time.Second},
-		})
-		return workflow.ExecuteActivity(fctx, guest.FenceActivity).Get(ctx, nil)
+		return guest.For(in.InstanceID).With(guest.Change().PickUpWithin(FenceWait).Tries(5)).Fence(ctx)
 	})
 }

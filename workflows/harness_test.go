@@ -45,24 +45,11 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}, attrs: map[string]any{}}
 	Register(h.env)
 	h.env.RegisterActivity(a)
-	// The guest's activities live in another program; the workflows call them by name.
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.PrepareInput) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.PrepareActivity})
-	for _, name := range []string{guest.StopEngineActivity, guest.StartEngineActivity, guest.RestartEngineActivity} {
-		h.env.RegisterActivityWithOptions(func(context.Context) error {
-			return errors.New("not mocked")
-		}, activity.RegisterOptions{Name: name})
+	// The guest's activities live in another program: stand-ins of the contract's
+	// signatures, which tests mock.
+	for name, fn := range guest.StandIns(errors.New("not mocked")) {
+		h.env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	h.env.RegisterActivityWithOptions(func(context.Context) (guest.HealthReport, error) {
-		return guest.HealthReport{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.HealthActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context) (guest.VolumeUsage, error) {
-		return guest.VolumeUsage{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.VolumeUsageActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.GrowFilesystemInput) (guest.VolumeUsage, error) {
-		return guest.VolumeUsage{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.GrowFilesystemActivity})
 
 	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		h.mu.Lock()

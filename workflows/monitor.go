@@ -64,19 +64,12 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 	}
 	interval := orDefault(in.Interval, DefaultHealthInterval)
 	t.p.Step = StepProbeHealth
+	g := guest.For(in.InstanceID).With(guest.Query(healthProbeTimeout).PickUpWithin(interval))
 	for range probesPerRun {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: interval,
-			StartToCloseTimeout:    30 * time.Second,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-		})
-		var report guest.HealthReport
 		record := activities.RecordHealthInput{InstanceID: in.InstanceID}
-		if err := workflow.ExecuteActivity(gctx, guest.HealthActivity).Get(ctx, &report); err == nil {
+		if report, err := g.Health(ctx); err == nil {
 			state.Report, state.Missed, record.Report = &report, 0, &report
-			var usage guest.VolumeUsage
-			if err := workflow.ExecuteActivity(gctx, guest.VolumeUsageActivity).Get(ctx, &usage); err == nil {
+			if usage, err := g.VolumeUsage(ctx); err == nil {
 				state.Volume = &usage
 			}
 		} else {
@@ -86,11 +79,11 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
 			t.p.Step = ""
-			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "InstanceID", in.InstanceID)
+			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "instance_id", in.InstanceID)
 			return nil
 		}
 		if err != nil {
-			workflow.GetLogger(ctx).Warn("record health", "InstanceID", in.InstanceID, "error", err)
+			workflow.GetLogger(ctx).Warn("record health", "instance_id", in.InstanceID, "error", err)
 		}
 		if err := workflow.Sleep(ctx, interval); err != nil {
 			return err

@@ -1,13 +1,10 @@
 package workflows
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -21,18 +18,9 @@ func replicaInput() CreateInstanceInput {
 	return in
 }
 
-// mockReplicaGuests registers the replication activities of the primary's and the
-// replica's guests: the primary serves the replica's slot; seed answers seedErr.
+// mockReplicaGuests mocks the replication activities of the primary's and the replica's
+// guests: the primary serves the replica's slot; seed answers seedErr.
 func (h *harness) mockReplicaGuests(seedErr error) {
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.ReplicationSourceInput) (guest.ReplicationSource, error) {
-		return guest.ReplicationSource{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.ReplicationSourceActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.SeedReplicaInput) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.SeedReplicaActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guest.ReplicationSlotRef) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guest.DropReplicationSlotActivity})
 	slot := guest.ReplicationSlot(instanceID)
 	src := guest.ReplicationSource{Host: "127.10.0.9", Port: 5432, User: "coffer_replicator", Password: "pw", AgentPassword: "apw", Slot: slot}
 	h.env.OnActivity(guest.ReplicationSourceActivity, mock.Anything, guest.ReplicationSourceInput{Slot: slot}).Return(src, nil)

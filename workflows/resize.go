@@ -58,7 +58,7 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 		}
 		server := activities.ResourceRef{InstanceID: id, ID: r.ServerID}
 		err = p.step(ctx, StepStopEngine, func() error {
-			return guestCall(ctx, id, GuestCallScheduleTimeout, guest.StopEngineActivity, nil)
+			return guest.For(id).StopEngine(ctx)
 		})
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavo
 // booting) and waits until it is healthy.
 func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) error {
 	boot := orDefault(timeouts.GuestStart, DefaultGuestStartTimeout)
-	if err := guestCall(ctx, instanceID, boot, guest.StartEngineActivity, nil); err != nil {
+	if err := guest.For(instanceID).With(guest.Change().PickUpWithin(boot)).StartEngine(ctx); err != nil {
 		return err
 	}
 	return waitHealthy(ctx, instanceID, HealthyTimeout)
@@ -173,8 +173,7 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 			return err
 		}
 		err = p.step(ctx, StepGrowFilesystem, func() error {
-			var seen guest.VolumeUsage
-			err := guestCall(ctx, id, GuestCallScheduleTimeout, guest.GrowFilesystemActivity, &seen, guest.GrowFilesystemInput{SizeGB: in.NewSize})
+			seen, err := guest.For(id).GrowFilesystem(ctx, guest.GrowFilesystemInput{SizeGB: in.NewSize})
 			if err != nil {
 				return err
 			}

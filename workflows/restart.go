@@ -48,7 +48,7 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 		id := in.InstanceID
 		if !in.Reboot {
 			err := p.step(ctx, StepRestartEngine, func() error {
-				return guestCall(ctx, id, GuestCallScheduleTimeout, guest.RestartEngineActivity, nil)
+				return guest.For(id).RestartEngine(ctx)
 			})
 			if err != nil {
 				return err
@@ -103,7 +103,7 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
 	}
 	err = t.step(StepStopEngine, func() error {
-		return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guest.StopEngineActivity, nil)
+		return guest.For(in.InstanceID).StopEngine(ctx)
 	})
 	if err == nil {
 		err = t.step(StepRecordStopped, func() error {
@@ -125,7 +125,7 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 // clean stop is a courtesy before the server goes down.
 func stopEngineQuietly(ctx workflow.Context, t *tracker, instanceID string) {
 	_ = t.step(StepStopEngine, func() error {
-		err := guestCall(ctx, instanceID, StopEngineScheduleTimeout, guest.StopEngineActivity, nil)
+		err := guest.For(instanceID).With(guest.Change().PickUpWithin(StopEngineScheduleTimeout)).StopEngine(ctx)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; going on", "InstanceID", instanceID, "reason", reason(err))
 		}

@@ -31,7 +31,7 @@ func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 	}
 	h.checkCalls([]string{"RestartEngine", "Health", "Health", "FinishTask"})
 	h.checkSearchAttributes(instanceID, "demo-project", "restart")
-	if got, want := h.queues["RestartEngine"], GuestTaskQueue(instanceID); got != want {
+	if got, want := h.queues["RestartEngine"], guest.TaskQueue(instanceID); got != want {
 		t.Errorf("RestartEngine's task queue: got %q, want %q", got, want)
 	}
 	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID}) {
