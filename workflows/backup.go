@@ -75,14 +75,14 @@ func BackupInstance(ctx workflow.Context, in BackupInstanceInput) error {
 		p.Step = ""
 		return nil
 	}
-	log.Error("backup failed; deleting what it stored", "BackupID", in.BackupID, "InstanceID", in.InstanceID, "error", err)
+	log.Error("backup failed; deleting what it stored", "backup_id", in.BackupID, "instance_id", in.InstanceID, "error", err)
 	p.Error = faultMessage("backup", err)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	reasonText := p.Error
 	if location.Object != "" {
 		p.Step = "delete partial backup"
 		if derr := workflow.ExecuteActivity(callOptions(dctx), acts.DeleteBackupObjects, location).Get(dctx, nil); derr != nil {
-			log.Error("delete partial backup failed", "BackupID", in.BackupID, "error", derr)
+			log.Error("delete partial backup failed", "backup_id", in.BackupID, "error", derr)
 			reasonText += "; its partial objects could not be deleted: " + reason(derr)
 			err = errors.Join(err, fmt.Errorf("delete partial backup: %w", derr))
 		}
@@ -173,7 +173,7 @@ func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p 
 		perr := workflow.ExecuteActivity(callOptions(ctx), acts.RecordBackupProgress,
 			activities.BackupProgressInput{BackupID: backupID, BytesDone: p.BytesDone}).Get(ctx, nil)
 		if perr != nil {
-			workflow.GetLogger(ctx).Warn("could not record the backup's progress", "BackupID", backupID, "error", perr)
+			workflow.GetLogger(ctx).Warn("could not record the backup's progress", "backup_id", backupID, "error", perr)
 		}
 	}
 	if err == nil {

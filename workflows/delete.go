@@ -58,12 +58,12 @@ func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 		t.p.Step = ""
 		return nil
 	}
-	log.Error("delete failed", "InstanceID", in.InstanceID, "error", err)
+	log.Error("delete failed", "instance_id", in.InstanceID, "error", err)
 	t.p.Error = faultMessage("delete", err)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.p.Step = "record fault"
 	if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
-		log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+		log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
 		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 	}
 	t.p.Step = ""

@@ -196,7 +196,7 @@ func restartEngine(ctx workflow.Context, instanceID string) {
 // instance it was asked for, the other members' tasks back to NONE.
 func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, operation string, members []string, err error) error {
 	log := workflow.GetLogger(ctx)
-	log.Error(operation+" failed", "InstanceID", in.InstanceID, "error", err)
+	log.Error(operation+" failed", "instance_id", in.InstanceID, "error", err)
 	t.p.Error = faultMessage(operation, err)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var others []string
