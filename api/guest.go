@@ -45,7 +45,7 @@ type GuestCall struct {
 // refused the request, or did not answer.
 type GuestError struct {
 	InstanceID string
-	// Kind is guest.ErrInvalid, ErrorTypeNotFound, ErrorTypeExists, or
+	// Kind is guest.ErrInvalid, guest.ErrNotFound, guest.ErrExists, or
 	// GuestTimeout.
 	Kind    string
 	Message string

@@ -114,12 +114,6 @@ func For(instanceID string) Client { return Client{instanceID: instanceID, opts:
 // With returns the client with other options.
 func (c Client) With(o Options) Client { c.opts = o; return c }
 
-// InstanceID is the instance whose guest the client calls.
-func (c Client) InstanceID() string { return c.instanceID }
-
-// Options are the options the client's calls run with.
-func (c Client) Options() Options { return c.opts }
-
 func (c Client) activityOptions() workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:              TaskQueue(c.instanceID),

@@ -150,8 +150,9 @@ func (a *activities) VolumeUsage(ctx context.Context) (guest.VolumeUsage, error)
 	return u, nil
 }
 
-// fail logs err and turns ErrInvalid into a non-retryable ApplicationError; other errors
-// are retried by the caller's retry policy.
+// fail logs err and turns the driver's ErrInvalid, ErrNotFound and ErrExists into
+// non-retryable ApplicationErrors of the contract's error types (guest.ErrInvalid, ...);
+// other errors are retried by the caller's retry policy.
 func (a *activities) fail(ctx context.Context, name string, err error) error {
 	a.logger(ctx).Error("activity failed", "activity", name, "error", err)
 	switch {

@@ -91,6 +91,9 @@ type Driver interface {
 // what the server knows about itself (address, flavor, volumes).
 type NewDriver func(cfg guest.Config, inst configdrive.Instance) (Driver, error)
 
+// A driver's errors that no retry mends; the agent fails the activity with the contract's
+// error type of the same name (guest.ErrInvalid, guest.ErrNotFound, guest.ErrExists).
+
 // ErrInvalid marks a request that no retry can mend, such as a reserved or malformed name.
 var ErrInvalid = errors.New("invalid request")
 
