@@ -27,17 +27,6 @@ func (s *Server) registerEveryday(g *huma.Group) {
 	s.registerMgmtInstances(g)
 }
 
-// guest is where the database, user and root routes reach the guest agents.
-func (s *Server) guest() Guest {
-	if s.guestAgents != nil {
-		return s.guestAgents
-	}
-	if g, ok := s.workflows.(Guest); ok {
-		return g
-	}
-	return nil
-}
-
 // activeInstance finds a project's instance whose engine can take a database, user or root
 // call: it must be ACTIVE (Trove's load_and_verify), else 422.
 func (s *Server) activeInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error) {
@@ -53,10 +42,7 @@ func (s *Server) activeInstance(ctx context.Context, projectID, id string) (*cof
 
 // callGuest runs a quick guest call for a route.
 func (s *Server) callGuest(ctx context.Context, inst *coffer.Instance, operation, activity string, in, out any) error {
-	if s.guest() == nil {
-		return serviceUnavailable("The guest agents cannot be reached: no workflow service.")
-	}
-	err := s.guest().CallGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, out)
+	err := s.guest.CallGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, out)
 	if err != nil {
 		return faultFor(ctx, s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID), err, "Instance "+inst.ID)
 	}
@@ -65,10 +51,7 @@ func (s *Server) callGuest(ctx context.Context, inst *coffer.Instance, operation
 
 // changeGuest starts a guest change for a route, and waits a while for it.
 func (s *Server) changeGuest(ctx context.Context, inst *coffer.Instance, operation, activity string, in any) error {
-	if s.guest() == nil {
-		return serviceUnavailable("The guest agents cannot be reached: no workflow service.")
-	}
-	err := s.guest().ChangeGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, guestChangeWait)
+	err := s.guest.ChangeGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, guestChangeWait)
 	if err != nil {
 		return faultFor(ctx, s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID), err, "Instance "+inst.ID)
 	}

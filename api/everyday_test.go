@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,11 +241,12 @@ func TestFlavorsAndDatastoresThroughGophercloud(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds, _ := datastores.ExtractDatastores(page)
-	if len(ds) != 2 || ds[0].Name != "postgresql" || len(ds[0].Versions) != 2 || ds[0].DefaultVersion != "pg15" {
+	pg := slices.IndexFunc(ds, func(d datastores.Datastore) bool { return d.Name == "postgresql" })
+	if len(ds) != 2 || pg < 0 || len(ds[pg].Versions) != 2 || ds[pg].DefaultVersion != versionIDs["postgresql 15"] {
 		t.Fatalf("datastores: got %+v, want mysql and postgresql with 15 and 16 (default 15)", ds)
 	}
 	v, err := datastores.GetVersion(ctx, demo.db, "postgresql", "16").Extract()
-	if err != nil || v.ID != "pg16" {
+	if err != nil || v.ID != versionIDs["postgresql 16"] {
 		t.Fatalf("version 16: got %+v, %v", v, err)
 	}
 	if _, err := datastores.GetVersion(ctx, demo.db, "postgresql", "9.6").Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
