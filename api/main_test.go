@@ -3,9 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,40 +33,17 @@ func TestMain(m *testing.M) {
 }
 
 // runTests starts the shared cluster, makes the template, runs the tests and stops the
-// cluster. It does what pgclustertest.Start does, by hand, because that wants a single test
-// to own the cluster.
+// cluster.
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "coffer-api-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	c := &pgcluster.Cluster{
-		DataDir:   filepath.Join(dir, "data"),
-		SocketDir: filepath.Join(dir, "run"),
-		Host:      "127.0.0.1",
-		Port:      port,
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := c.Init(ctx, pgcluster.InitOptions{Superuser: pgclustertest.Superuser, Password: pgclustertest.Password}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := c.Start(ctx, map[string]string{"fsync": "off", "shared_buffers": "32MB"}); err != nil {
+	c, stop, err := pgclustertest.StartShared(ctx)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() {
-		if err := c.Stop(context.Background()); err != nil {
+		if err := stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stop test cluster:", err)
 		}
 	}()
@@ -83,10 +58,10 @@ func runTests(m *testing.M) int {
 // makeTemplate migrates the template database and gives it the datastore versions the tests
 // expect: PostgreSQL 15 (the default) and 16, an inactive 9.6, and MySQL 8.0.
 func makeTemplate(ctx context.Context) error {
-	if err := createDatabase(ctx, templateDB, ""); err != nil {
+	url, err := pgclustertest.CreateDatabase(ctx, cluster, templateDB, "")
+	if err != nil {
 		return err
 	}
-	url := pgclustertest.DSN(cluster, templateDB)
 	if err := catalog.Migrate(ctx, url); err != nil {
 		return err
 	}
@@ -125,23 +100,6 @@ func makeTemplate(ctx context.Context) error {
 	return nil
 }
 
-// createDatabase makes database name, a copy of template when one is given.
-func createDatabase(ctx context.Context, name, template string) error {
-	conn, err := pgx.Connect(ctx, pgclustertest.DSN(cluster, "postgres"))
-	if err != nil {
-		return fmt.Errorf("connect to the test cluster: %w", err)
-	}
-	defer conn.Close(context.Background())
-	sql := "CREATE DATABASE " + name
-	if template != "" {
-		sql += " TEMPLATE " + template
-	}
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
-}
-
 var databaseCount atomic.Int64
 
 // newCatalog opens a catalog of its own for one test, a copy of the template. It also
@@ -149,10 +107,11 @@ var databaseCount atomic.Int64
 func newCatalog(t *testing.T) (*catalog.Store, string) {
 	t.Helper()
 	name := fmt.Sprintf("api_test_%d", databaseCount.Add(1))
-	if err := createDatabase(t.Context(), name, templateDB); err != nil {
+	url, err := pgclustertest.CreateDatabase(t.Context(), cluster, name, templateDB)
+	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := catalog.Open(t.Context(), pgclustertest.DSN(cluster, name))
+	store, err := catalog.Open(t.Context(), url)
 	if err != nil {
 		t.Fatalf("open the catalog: %v", err)
 	}
