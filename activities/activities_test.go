@@ -282,11 +282,11 @@ func TestActivitiesFailServerThatCannotBoot(t *testing.T) {
 	})
 
 	err := c.run(nil, a.WaitServerActive, activities.ResourceRef{InstanceID: id, ID: server})
-	applicationError(t, err, activities.ErrServerFailed, false)
+	applicationError(t, err, activities.ErrorTypeServerFailed, false)
 
 	// A security group still used by a port cannot go yet: retried, not failed.
 	err = c.run(nil, a.DeleteSecurityGroup, activities.ResourceRef{InstanceID: id, ID: group})
-	applicationError(t, err, activities.ErrInUse, true)
+	applicationError(t, err, activities.ErrorTypeInUse, true)
 
 	// The compensation of a create: every piece goes, the failed server first.
 	c.must(nil, a.DeleteServer, activities.ResourceRef{InstanceID: id, ID: server})
@@ -303,24 +303,24 @@ func TestActivitiesMapCloudErrors(t *testing.T) {
 	id := uuid.NewString()
 
 	err := c.run(nil, a.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: "coffer-nosuch-1"})
-	applicationError(t, err, activities.ErrImageNotFound, false)
+	applicationError(t, err, activities.ErrorTypeImageNotFound, false)
 
 	c.inject("volume", "volume.create", http.StatusInternalServerError, 1)
 	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
-	applicationError(t, err, activities.ErrCloud, true)
+	applicationError(t, err, activities.ErrorTypeCloud, true)
 	if err != nil && !strings.Contains(err.Error(), "create volume for instance "+id) {
 		t.Errorf("error %q does not say what failed for which instance", err)
 	}
 
 	c.inject("volume", "volume.create", http.StatusRequestEntityTooLarge, 1)
 	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
-	applicationError(t, err, activities.ErrQuotaExceeded, false)
+	applicationError(t, err, activities.ErrorTypeQuotaExceeded, false)
 
 	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: -1})
-	applicationError(t, err, activities.ErrBadRequest, false)
+	applicationError(t, err, activities.ErrorTypeBadRequest, false)
 
 	err = c.run(nil, a.WaitVolumeAvailable, activities.ResourceRef{InstanceID: id, ID: uuid.NewString()})
-	applicationError(t, err, activities.ErrNotFound, false)
+	applicationError(t, err, activities.ErrorTypeCloudNotFound, false)
 
 	// The fault spent, the same call succeeds: retries mend what was transient.
 	var volume string
@@ -398,7 +398,7 @@ func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
 	}
 
 	_, err = env.ExecuteActivity(acts.MarkActive, uuid.NewString())
-	applicationError(t, err, activities.ErrNotFound, false)
+	applicationError(t, err, activities.ErrorTypeNotInCatalog, false)
 }
 
 // TestNewRefusesMissingDependencies checks that activities missing a dependency are

@@ -35,14 +35,6 @@ type BackupCatalog interface {
 
 var _ BackupCatalog = (*catalog.Store)(nil)
 
-// Error types of backups.
-const (
-	// ErrBackupsDisabled: no backup key is configured.
-	ErrBackupsDisabled = "BackupsDisabled"
-	// ErrInstanceBusy: a task or another backup holds the instance.
-	ErrInstanceBusy = "InstanceBusy"
-)
-
 // BackupSettings are how backups are stored.
 type BackupSettings struct {
 	// Key wraps each backup's data key; empty disables backups.
@@ -70,7 +62,7 @@ func (a *Deps) setUpBackups(cfg config.Config, provider *gophercloud.ProviderCli
 
 func (a *Activities) swift() (*gophercloud.ServiceClient, error) {
 	if a.ObjectStorage == nil || len(a.Backup.Key) == 0 {
-		return nil, temporal.NewNonRetryableApplicationError("backups are not configured: set backup.key", ErrBackupsDisabled, nil)
+		return nil, temporal.NewNonRetryableApplicationError("backups are not configured: set backup.key", ErrorTypeBackupsDisabled, nil)
 	}
 	return a.ObjectStorage, nil
 }
@@ -128,7 +120,7 @@ type CreateBackupRecordInput struct {
 }
 
 // CreateBackupRecord records a NEW backup of an instance (for a scheduled backup; the API
-// records the ones users ask for). A busy instance is a non-retryable ErrInstanceBusy; a
+// records the ones users ask for). A busy instance is a non-retryable ErrorTypeInstanceBusy; a
 // record that exists already (a retry) is no error.
 func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) error {
 	b := &coffer.Backup{ID: in.BackupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID, Name: in.Name,
@@ -138,7 +130,7 @@ func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupReco
 	case errors.Is(err, catalog.ErrExists):
 		return nil
 	case errors.Is(err, catalog.ErrTaskRunning), errors.Is(err, catalog.ErrBackupRunning):
-		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrInstanceBusy, err)
+		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
 	}
 	return catalogError(err, "record backup of instance "+in.InstanceID)
 }
@@ -147,7 +139,7 @@ func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupReco
 func (a *Activities) GetBackup(ctx context.Context, backupID string) (*coffer.Backup, error) {
 	b, err := a.Catalog.GetBackup(ctx, "", backupID)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return nil, temporal.NewNonRetryableApplicationError("the catalog has no backup "+backupID, ErrNotFound, err)
+		return nil, temporal.NewNonRetryableApplicationError("the catalog has no backup "+backupID, ErrorTypeNotInCatalog, err)
 	}
 	return b, catalogError(err, "get backup "+backupID)
 }
@@ -244,7 +236,7 @@ type PruneInput struct {
 // oldest first: the ones to delete.
 func (a *Activities) BackupsBeyondRetention(ctx context.Context, in PruneInput) ([]string, error) {
 	if in.ScheduleID == "" || in.Keep < 1 {
-		return nil, temporal.NewNonRetryableApplicationError("prune needs a schedule and keep >= 1", ErrBadRequest, nil)
+		return nil, temporal.NewNonRetryableApplicationError("prune needs a schedule and keep >= 1", ErrorTypeBadRequest, nil)
 	}
 	done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ScheduleID: in.ScheduleID, Status: coffer.BackupCompleted})
 	if err != nil {
@@ -263,7 +255,7 @@ func backupError(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, catalog.ErrNotFound) {
-		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrNotFound, err)
+		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrorTypeNotInCatalog, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -118,7 +118,7 @@ func (a *Activities) ResizeServer(ctx context.Context, in ResizeServerInput) err
 		return nil
 	}
 	if s.Status == "RESIZE" || s.TaskState != "" {
-		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrInUse)
+		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrorTypeInUse)
 	}
 	return cloudError(servers.Resize(ctx, a.Compute, in.ServerID, servers.ResizeOpts{FlavorRef: in.FlavorID}).ExtractErr(), what)
 }
@@ -162,9 +162,9 @@ func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusIn
 			if s.Fault.Message != "" {
 				msg += ": " + s.Fault.Message
 			}
-			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+			return temporal.NewNonRetryableApplicationError(msg, ErrorTypeServerFailed, nil, s.Fault.Details)
 		case s.Status == "DELETED" || s.Status == "SOFT_DELETED":
-			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrServerFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrorTypeServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status+"/"+s.TaskState)
 		if err := poll.wait(ctx); err != nil {
@@ -252,7 +252,7 @@ func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) err
 	err = volumes.ExtendSize(ctx, &client, in.Volume.ID, volumes.ExtendSizeOpts{NewSize: in.Size}).ExtractErr()
 	if gophercloud.ResponseCodeIs(err, http.StatusBadRequest) {
 		// Cinder refuses a volume that is busy (extending already, detaching, ...): wait.
-		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrInUse, err)
+		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrorTypeInUse, err)
 	}
 	return cloudError(err, what)
 }
@@ -271,7 +271,7 @@ func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInpu
 		case v.Size >= in.Size && (v.Status == "available" || v.Status == "in-use"):
 			return nil
 		case strings.HasPrefix(v.Status, "error"):
-			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrorTypeVolumeFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
 		if err := poll.wait(ctx); err != nil {

@@ -27,10 +27,6 @@ type ReplicationCatalog interface {
 
 var _ ReplicationCatalog = (*catalog.Store)(nil)
 
-// ErrNotReplicated is the type of the error GetReplicationGroup fails with when the instance
-// is in no replication group.
-const ErrNotReplicated = "NotReplicated"
-
 // GroupMember is an instance of a replication group.
 type GroupMember struct {
 	ID string `json:"id"`
@@ -58,7 +54,7 @@ func (g ReplicationGroup) Member(id string) (GroupMember, bool) {
 }
 
 // GetReplicationGroup returns the group instanceID belongs to, as a primary or as a replica.
-// An instance in no group fails with ErrNotReplicated, not retried.
+// An instance in no group fails with ErrorTypeNotReplicated, not retried.
 func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string) (ReplicationGroup, error) {
 	what := "read the replication group of instance " + instanceID
 	reps, err := a.Catalog.Replications(ctx, []string{instanceID})
@@ -81,7 +77,7 @@ func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string)
 	}
 	if len(r.Replicas) == 0 {
 		return ReplicationGroup{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("instance %s is in no replication group", instanceID), ErrNotReplicated, nil)
+			fmt.Sprintf("instance %s is in no replication group", instanceID), ErrorTypeNotReplicated, nil)
 	}
 	member := func(id string) (GroupMember, error) {
 		inst, err := a.Catalog.GetInstance(ctx, "", id)
