@@ -1,5 +1,8 @@
 package api
 
+// What the database, user and root routes share: they act on an ACTIVE instance's engine
+// through its guest agent, and check names, hosts and passwords as the engine would.
+
 import (
 	"context"
 	"crypto/rand"
@@ -8,24 +11,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/danielgtaylor/huma/v2"
-
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
-
-// registerEveryday registers Trove's everyday routes besides the instances' lifecycle:
-// databases, users, root, flavors, datastores, limits, quotas and the
-// admin's views (issue 4).
-func (s *Server) registerEveryday(g *huma.Group) {
-	s.registerDatabases(g)
-	s.registerUsers(g)
-	s.registerRoot(g)
-	s.registerFlavors(g)
-	s.registerDatastores(g)
-	s.registerLimits(g)
-	s.registerMgmtInstances(g)
-}
 
 // activeInstance finds a project's instance whose engine can take a database, user or root
 // call: it must be ACTIVE (Trove's load_and_verify), else 422.
@@ -56,14 +44,6 @@ func (s *Server) changeGuest(ctx context.Context, inst *coffer.Instance, operati
 		return faultFor(ctx, s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID), err, "Instance "+inst.ID)
 	}
 	s.log.InfoContext(ctx, "guest change", "instance_id", inst.ID, "project_id", inst.ProjectID, "operation", operation)
-	return nil
-}
-
-// requireAdmin refuses callers without Keystone's admin role.
-func requireAdmin(ctx context.Context) error {
-	if !principalFrom(ctx).IsAdmin() {
-		return forbidden("User does not have admin privileges.")
-	}
 	return nil
 }
 
