@@ -76,7 +76,7 @@ func (s *Server) registerActions(g *huma.Group) {
 		Description:   "Restart the engine ({\"restart\": {}}), resize the flavor ({\"resize\": {\"flavorRef\": \"ds1G\"}}) or the volume ({\"resize\": {\"volume\": {\"size\": 4}}}), or reset a stuck status ({\"reset_status\": {}}). Each starts a workflow and answers 202 at once; an instance that is not ACTIVE, or has an operation running, answers 422.",
 		Tags:          []string{"Instances"},
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.instanceAction)
 }
 

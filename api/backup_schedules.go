@@ -83,7 +83,7 @@ func (s *Server) registerBackupSchedules(g *huma.Group) {
 		Summary:     "List an instance's backup schedules",
 		Description: "Coffer extension. Each schedule backs the instance up on its cron expression or interval and keeps its newest backups.",
 		Tags:        tags,
-		Errors:      []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusNotFound},
 	}, s.listBackupSchedules)
 	huma.Register(g, huma.Operation{
 		OperationID:   "createBackupSchedule",
@@ -93,7 +93,7 @@ func (s *Server) registerBackupSchedules(g *huma.Group) {
 		Description:   "Coffer extension. Makes a Temporal Schedule (backup-schedule/<instance>/<id>) that runs the ScheduledBackup workflow: a backup, then the schedule's oldest COMPLETED backups beyond keep are deleted. A run that finds the instance busy is skipped.",
 		Tags:          tags,
 		DefaultStatus: http.StatusOK,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.createBackupSchedule)
 	huma.Register(g, huma.Operation{
 		OperationID:   "deleteBackupSchedule",
@@ -103,7 +103,7 @@ func (s *Server) registerBackupSchedules(g *huma.Group) {
 		Description:   "Coffer extension. Stops the schedule; its backups stay.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:        []int{http.StatusNotFound},
 	}, s.deleteBackupSchedule)
 }
 

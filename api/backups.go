@@ -241,7 +241,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Summary:     "List backups",
 		Description: "Lists the project's backups, oldest first; admins may ask for every project's with all_projects.",
 		Tags:        tags,
-		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, s.listBackups)
 	huma.Register(g, huma.Operation{
 		OperationID: "showBackup",
@@ -249,7 +249,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Path:        "/backups/{id}",
 		Summary:     "Show a backup",
 		Tags:        tags,
-		Errors:      []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusNotFound},
 	}, s.showBackup)
 	huma.Register(g, huma.Operation{
 		OperationID:   "deleteBackup",
@@ -259,7 +259,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Description:   "Starts the DeleteBackup workflow, which removes every segment and the manifest from Swift, then the record. A running backup answers 422.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.deleteBackup)
 	huma.Register(g, huma.Operation{
 		OperationID: "listInstanceBackups",
@@ -267,7 +267,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Path:        "/instances/{id}/backups",
 		Summary:     "List an instance's backups",
 		Tags:        []string{"Instances", "Backups"},
-		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, s.listInstanceBackups)
 	s.registerBackupSchedules(g)
 }

@@ -64,7 +64,7 @@ func (s *Server) registerMgmtActions(g *huma.Group) {
 		Description:   "Admins only. stop (the engine), reboot (the server), and for an operation whose step is parked waiting for an operator: retry-task, skip-task, abort-task (the workflow's retry, skip and abort signals). 202; 422 when the instance is not in a state for it.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.mgmtInstanceAction)
 	huma.Register(g, huma.Operation{
 		OperationID: "mgmtShowInstanceTask",
@@ -73,7 +73,7 @@ func (s *Server) registerMgmtActions(g *huma.Group) {
 		Summary:     "Show an instance's running operation",
 		Description: "Admins only. The step the instance's operation runs, what it has done, and whether a step is parked waiting for an operator (the CofferNeedsAttention search attribute says the same in Temporal).",
 		Tags:        tags,
-		Errors:      []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusNotFound},
 	}, s.mgmtShowInstanceTask)
 }
 

@@ -351,7 +351,7 @@ func (s *Server) registerReplicas(g *huma.Group) {
 		Description:   "Detaches a replica from its primary ({\"instance\": {\"replica_of\": null}}): it stops streaming and becomes a standalone instance (status DETACH, then ACTIVE). Or renames the instance ({\"instance\": {\"name\": \"new\"}}). One purpose per call.",
 		Tags:          []string{"Instances"},
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.updateInstance)
 }
 
