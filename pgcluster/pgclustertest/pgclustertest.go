@@ -1,4 +1,5 @@
-// Package pgclustertest starts a throwaway PostgreSQL cluster for a test.
+// Package pgclustertest starts a throwaway PostgreSQL cluster for a test, or for all the
+// tests of a package (from TestMain), and makes databases on it.
 package pgclustertest
 
 import (
