@@ -22,9 +22,8 @@ import (
 // of parked steps: each one OpenStack call, wait or catalog change, idempotent so that a
 // worker killed at any point and started again does nothing twice.
 
-// OperationsCatalog is the part of the catalog the operations change beyond Catalog.
-// *catalog.Store implements it; the activities that need it fail clearly on a catalog
-// that does not.
+// OperationsCatalog is the part of the catalog the operations change; *catalog.Store
+// implements it.
 type OperationsCatalog interface {
 	FinishTask(ctx context.Context, id string, e catalog.TaskEnd) error
 	NoteFault(ctx context.Context, id string, f *coffer.Fault) error
@@ -32,14 +31,6 @@ type OperationsCatalog interface {
 }
 
 var _ OperationsCatalog = (*catalog.Store)(nil)
-
-func (a *Activities) operations() (OperationsCatalog, error) {
-	oc, ok := a.Catalog.(OperationsCatalog)
-	if !ok {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record operations", a.Catalog), "Misconfigured", nil)
-	}
-	return oc, nil
-}
 
 // FinishTaskInput is FinishTask's input.
 type FinishTaskInput struct {
@@ -55,15 +46,11 @@ type FinishTaskInput struct {
 // FinishTask ends an operation that did its work or rolled it back: task NONE, service
 // HEALTHY as of now, the new flavor or volume size, and the fault when one is given.
 func (a *Activities) FinishTask(ctx context.Context, in FinishTaskInput) error {
-	oc, err := a.operations()
-	if err != nil {
-		return err
-	}
 	end := catalog.TaskEnd{FlavorID: in.FlavorID, VolumeSize: in.VolumeSize}
 	if in.FaultMessage != "" {
 		end.Fault = &coffer.Fault{Message: in.FaultMessage, Details: in.FaultDetails, Created: time.Now()}
 	}
-	return catalogError(oc.FinishTask(ctx, in.InstanceID, end), "finish the task of instance "+in.InstanceID)
+	return catalogError(a.Catalog.FinishTask(ctx, in.InstanceID, end), "finish the task of instance "+in.InstanceID)
 }
 
 // NoteFaultInput is NoteFault's input.
@@ -77,15 +64,11 @@ type NoteFaultInput struct {
 // NoteFault shows a fault on the instance without ending its task (a parked step says why
 // it waits), or clears it.
 func (a *Activities) NoteFault(ctx context.Context, in NoteFaultInput) error {
-	oc, err := a.operations()
-	if err != nil {
-		return err
-	}
 	var f *coffer.Fault
 	if in.Message != "" {
 		f = &coffer.Fault{Message: in.Message, Details: in.Details, Created: time.Now()}
 	}
-	return catalogError(oc.NoteFault(ctx, in.InstanceID, f), "note the fault of instance "+in.InstanceID)
+	return catalogError(a.Catalog.NoteFault(ctx, in.InstanceID, f), "note the fault of instance "+in.InstanceID)
 }
 
 // RecordHealthInput is RecordHealth's input.
@@ -100,10 +83,6 @@ type RecordHealthInput struct {
 // returns the instance's task. An instance the catalog no longer has fails with NotFound,
 // not retried: its monitor ends.
 func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (coffer.Task, error) {
-	oc, err := a.operations()
-	if err != nil {
-		return "", err
-	}
 	var (
 		status coffer.ServiceStatus
 		at     time.Time
@@ -114,7 +93,7 @@ func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (co
 			at = time.Now()
 		}
 	}
-	task, err := oc.RecordHealth(ctx, in.InstanceID, status, at)
+	task, err := a.Catalog.RecordHealth(ctx, in.InstanceID, status, at)
 	a.recordReplicationLag(ctx, in.InstanceID, in.Report)
 	return task, catalogError(err, "record the health of instance "+in.InstanceID)
 }
@@ -139,7 +118,7 @@ func (a *Activities) ResizeServer(ctx context.Context, in ResizeServerInput) err
 		return nil
 	}
 	if s.Status == "RESIZE" || s.TaskState != "" {
-		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrInUse)
+		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrorTypeInUse)
 	}
 	return cloudError(servers.Resize(ctx, a.Compute, in.ServerID, servers.ResizeOpts{FlavorRef: in.FlavorID}).ExtractErr(), what)
 }
@@ -183,9 +162,9 @@ func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusIn
 			if s.Fault.Message != "" {
 				msg += ": " + s.Fault.Message
 			}
-			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+			return temporal.NewNonRetryableApplicationError(msg, ErrorTypeServerFailed, nil, s.Fault.Details)
 		case s.Status == "DELETED" || s.Status == "SOFT_DELETED":
-			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrServerFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrorTypeServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status+"/"+s.TaskState)
 		if err := poll.wait(ctx); err != nil {
@@ -273,7 +252,7 @@ func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) err
 	err = volumes.ExtendSize(ctx, &client, in.Volume.ID, volumes.ExtendSizeOpts{NewSize: in.Size}).ExtractErr()
 	if gophercloud.ResponseCodeIs(err, http.StatusBadRequest) {
 		// Cinder refuses a volume that is busy (extending already, detaching, ...): wait.
-		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrInUse, err)
+		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrorTypeInUse, err)
 	}
 	return cloudError(err, what)
 }
@@ -292,7 +271,7 @@ func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInpu
 		case v.Size >= in.Size && (v.Status == "available" || v.Status == "in-use"):
 			return nil
 		case strings.HasPrefix(v.Status, "error"):
-			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrorTypeVolumeFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
 		if err := poll.wait(ctx); err != nil {

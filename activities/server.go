@@ -39,7 +39,7 @@ func (a *Activities) ResolveImage(ctx context.Context, in ResolveImageInput) (st
 		return "", cloudError(err, what)
 	}
 	if len(found) == 0 {
-		return "", temporal.NewNonRetryableApplicationError(what+": glance has no active image with this tag", ErrImageNotFound, nil)
+		return "", temporal.NewNonRetryableApplicationError(what+": glance has no active image with this tag", ErrorTypeImageNotFound, nil)
 	}
 	return found[0].ID, nil
 }
@@ -164,9 +164,9 @@ func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) erro
 			if s.Fault.Message != "" {
 				msg += ": " + s.Fault.Message
 			}
-			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+			return temporal.NewNonRetryableApplicationError(msg, ErrorTypeServerFailed, nil, s.Fault.Details)
 		case "SHUTOFF", "DELETED", "SOFT_DELETED":
-			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status+" instead of booting", ErrServerFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status+" instead of booting", ErrorTypeServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status)
 		if err := poll.wait(ctx); err != nil {

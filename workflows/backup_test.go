@@ -190,7 +190,7 @@ func TestScheduledBackupDeletesTheOldestBeyondTheRetention(t *testing.T) {
 func TestScheduledBackupSkipsABusyInstance(t *testing.T) {
 	h := newBackupHarness(t)
 	h.env.OnActivity(a.CreateBackupRecord, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("busy", activities.ErrInstanceBusy, nil))
+		temporal.NewNonRetryableApplicationError("busy", activities.ErrorTypeInstanceBusy, nil))
 
 	h.env.ExecuteWorkflow(ScheduledBackup, ScheduledBackupInput{ScheduleID: "s", InstanceID: instanceID, ProjectID: "p", Keep: 1})
 	if err := h.env.GetWorkflowError(); err != nil {

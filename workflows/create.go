@@ -189,7 +189,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		}
 		if err != nil {
 			var app *temporal.ApplicationError
-			if errors.As(err, &app) && app.Type() == activities.ErrServerFailed {
+			if errors.As(err, &app) && app.Type() == activities.ErrorTypeServerFailed {
 				// Shown as ERROR until the fault is recorded.
 				_ = record(catalog.Resources{ServerStatus: "ERROR"})
 			}

@@ -114,7 +114,7 @@ func TestDeleteInstanceRecordsFaultWhenVolumeWillNotGo(t *testing.T) {
 	h := newHarness(t)
 	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.DeleteVolume, mock.Anything, mock.Anything).Return(
-		temporal.NewApplicationError("delete volume of instance "+instanceID+": volume vol-1: cinder answered 503: service unavailable", activities.ErrCloud))
+		temporal.NewApplicationError("delete volume of instance "+instanceID+": volume vol-1: cinder answered 503: service unavailable", activities.ErrorTypeCloud))
 	h.mockDeletesOf(recorded)
 	h.mockCatalog(recorded)
 

@@ -77,7 +77,7 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		}
 		err := workflow.ExecuteActivity(callOptions(ctx), acts.RecordHealth, record).Get(ctx, nil)
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
+		if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotInCatalog {
 			t.p.Step = ""
 			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "instance_id", in.InstanceID)
 			return nil

@@ -24,7 +24,7 @@ func TestMonitorRecordsHealthUntilTheInstanceIsGone(t *testing.T) {
 			recorded = append(recorded, in)
 			rounds++
 			if rounds == 4 {
-				return "", temporal.NewNonRetryableApplicationError("the catalog has no such instance", activities.ErrNotFound, nil)
+				return "", temporal.NewNonRetryableApplicationError("the catalog has no such instance", activities.ErrorTypeNotInCatalog, nil)
 			}
 			return coffer.TaskNone, nil
 		})

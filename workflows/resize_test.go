@@ -55,7 +55,7 @@ func TestResizeFlavorStopsResizesStartsAndConfirms(t *testing.T) {
 func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	novaDown := temporal.NewApplicationError("resize server server-1 of instance "+instanceID+" to flavor ds1G: nova answered 500: injected fault", activities.ErrCloud)
+	novaDown := temporal.NewApplicationError("resize server server-1 of instance "+instanceID+" to flavor ds1G: nova answered 500: injected fault", activities.ErrorTypeCloud)
 	h.env.OnActivity(a.ResizeServer, mock.Anything, mock.Anything).Return(novaDown)
 	h.mockResize()
 
@@ -128,7 +128,7 @@ func TestResizeVolumeFailsWhenCinderPutsTheVolumeInError(t *testing.T) {
 	h.mockCatalog(recorded)
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrVolumeFailed, nil))
+		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrorTypeVolumeFailed, nil))
 
 	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
 
