@@ -9,7 +9,7 @@ import (
 )
 
 // Config is the devcloud's configuration. DefaultConfig gives a working one; the YAML file
-// dev/devcloud.yaml (loaded by `coffer devcloud`) overrides any part of it.
+// dev/devcloud.yaml (loaded by the devcloud binary, dev/cmd/devcloud) overrides any part of it.
 type Config struct {
 	// Listen is the address of the one HTTP listener for every service.
 	Listen string `mapstructure:"listen"`
@@ -80,7 +80,7 @@ type HypervisorConfig struct {
 	StopTimeout time.Duration `mapstructure:"stop_timeout"`
 }
 
-// DefaultConfig returns the configuration `coffer devcloud` uses when a key is not set.
+// DefaultConfig returns the configuration the devcloud binary uses when a key is not set.
 func DefaultConfig() Config {
 	return Config{
 		Listen:      "127.0.0.1:5000",
