@@ -199,7 +199,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal: %w", err)
 	}
 
-	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: configEnv(cfg), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
+	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: cfg.Env(), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
 	if opts.WorkerProcess {
 		if err := s.StartWorker(); err != nil {
 			return nil, err
