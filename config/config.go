@@ -223,7 +223,7 @@ func read(file string, flags *pflag.FlagSet) (Config, error) {
 		if flags == nil {
 			continue
 		}
-		if f := flags.Lookup(FlagName(l.key)); f != nil && f.Changed {
+		if f := flags.Lookup(flagName(l.key)); f != nil && f.Changed {
 			v.Set(l.key, f.Value.String())
 		}
 	}
@@ -240,13 +240,13 @@ func read(file string, flags *pflag.FlagSet) (Config, error) {
 	return c, nil
 }
 
-// FlagName is the command-line flag that sets key: "catalog.url" is --catalog-url.
-func FlagName(key string) string {
+// flagName is the command-line flag that sets key: "catalog.url" is --catalog-url.
+func flagName(key string) string {
 	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
 }
 
-// EnvVar is the environment variable that sets key: "catalog.url" is COFFER_CATALOG_URL.
-func EnvVar(key string) string {
+// envVar is the environment variable that sets key: "catalog.url" is COFFER_CATALOG_URL.
+func envVar(key string) string {
 	return "COFFER_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
@@ -259,7 +259,7 @@ func (c Config) Env() []string {
 		if d, ok := val.(time.Duration); ok {
 			val = d.String()
 		}
-		env = append(env, fmt.Sprintf("%s=%v", EnvVar(l.key), val))
+		env = append(env, fmt.Sprintf("%s=%v", envVar(l.key), val))
 	}
 	return env
 }
