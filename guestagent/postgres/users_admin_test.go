@@ -110,7 +110,7 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 	}
 
 	// Password change: all users must exist, or nothing changes.
-	err = d.ChangePasswords(ctx, []coffer.User{{Name: "bob", Host: "10.0.0.%", Password: "bob-new"}, {Name: "nobody", Password: "x"}})
+	err = d.ChangePasswords(ctx, []coffer.User{{Name: "bob", Host: "10.0.0.%", Password: "bob-new"}, {Name: "nobody", Password: "nobody-pw"}})
 	if !errors.Is(err, guestagent.ErrNotFound) {
 		t.Fatalf("ChangePasswords with a missing user: got %v, want ErrNotFound", err)
 	}
