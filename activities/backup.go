@@ -22,7 +22,7 @@ import (
 
 // BackupCatalog is the part of the catalog backups change; *catalog.Store implements it.
 type BackupCatalog interface {
-	CreateBackup(ctx context.Context, b *coffer.Backup) error
+	CreateBackupWithinQuota(ctx context.Context, b *coffer.Backup, defaults catalog.QuotaLimits) error
 	GetBackup(ctx context.Context, projectID, id string) (*coffer.Backup, error)
 	ListBackups(ctx context.Context, f catalog.BackupFilter) ([]*coffer.Backup, error)
 	StartBackup(ctx context.Context, id, container, object string) error
@@ -120,15 +120,20 @@ type CreateBackupRecordInput struct {
 }
 
 // CreateBackupRecord records a NEW backup of an instance (for a scheduled backup; the API
-// records the ones users ask for). A busy instance is a non-retryable ErrorTypeInstanceBusy; a
+// records the ones users ask for), within the project's backups quota as the API's are. A
+// busy instance is a non-retryable ErrorTypeInstanceBusy, a project at its backups quota a
+// non-retryable ErrorTypeProjectQuotaExceeded; a
 // record that exists already (a retry) is no error.
 func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) error {
 	b := &coffer.Backup{ID: in.BackupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID, Name: in.Name,
 		Description: in.Description, ScheduleID: in.ScheduleID}
-	err := a.Catalog.CreateBackup(ctx, b)
+	err := a.Catalog.CreateBackupWithinQuota(ctx, b, a.Quotas)
+	var over *catalog.QuotaExceededError
 	switch {
 	case errors.Is(err, catalog.ErrExists):
 		return nil
+	case errors.As(err, &over):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeProjectQuotaExceeded, err)
 	case errors.Is(err, catalog.ErrTaskRunning), errors.Is(err, catalog.ErrBackupRunning):
 		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
 	}

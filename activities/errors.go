@@ -40,6 +40,8 @@ const (
 	ErrorTypeImageNotFound = "ImageNotFound"
 	// ErrorTypeBackupsDisabled: no backup key is configured.
 	ErrorTypeBackupsDisabled = "BackupsDisabled"
+	// ErrorTypeProjectQuotaExceeded: the tenant's project is at one of its Coffer quotas.
+	ErrorTypeProjectQuotaExceeded = "ProjectQuotaExceeded"
 	// ErrorTypeInstanceBusy: a task or another backup holds the instance.
 	ErrorTypeInstanceBusy = "InstanceBusy"
 	// ErrorTypeNotReplicated: the instance is in no replication group.

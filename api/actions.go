@@ -120,7 +120,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		if size <= inst.VolumeSize || size > s.cfg.API.MaxVolumeSize {
 			return nil, badRequest("Invalid request: resize.volume.size: %d must be larger than the volume's %d GiB and at most %d.", size, inst.VolumeSize, s.cfg.API.MaxVolumeSize)
 		}
-		err := s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
+		err := s.startResize(ctx, inst, 0, size, func() error {
 			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts()})
 		})
 		if err == nil {
@@ -128,17 +128,21 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		}
 		return nil, err
 	case body.Resize.FlavorRef.ID() != "":
+		if err := body.Resize.FlavorRef.Check(); err != nil {
+			return nil, badRequest("Invalid request: resize.flavorRef: %v.", err)
+		}
 		flavorID := body.Resize.FlavorRef.ID()
 		if flavorID == inst.FlavorID {
 			return nil, badRequest("Invalid request: the instance has flavor %s already.", flavorID)
 		}
-		if err := s.cloud.flavorExists(ctx, flavorID); err != nil {
+		flavor, err := s.cloud.flavor(ctx, flavorID)
+		if err != nil {
 			if errors.Is(err, errNoSuchFlavor) {
 				return nil, badRequest("Flavor %s not found.", flavorID)
 			}
 			return nil, faultFor(ctx, s.log, err, "Flavor "+flavorID)
 		}
-		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
+		return nil, s.startResize(ctx, inst, max(flavor.RAM, 1), 0, func() error {
 			return ops.StartResizeFlavor(ctx, workflows.ResizeFlavorInput{
 				InstanceID: inst.ID, ProjectID: inst.ProjectID, OldFlavorID: inst.FlavorID, NewFlavorID: flavorID, Timeouts: s.timeouts(),
 			})
@@ -172,6 +176,26 @@ func (s *Server) startTask(ctx context.Context, inst *coffer.Instance, task coff
 		return serviceUnavailable("The action could not be started now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "instance action started", "task", task)
+	return nil
+}
+
+// startResize is startTask for a resize: the catalog sets task RESIZING only when the
+// project's quotas allow the instance ramMB of RAM (0: the flavor stays) and volumeSize GiB
+// (0: the volume stays), atomically with the check; else Trove's 413 and nothing changes.
+func (s *Server) startResize(ctx context.Context, inst *coffer.Instance, ramMB, volumeSize int, start func() error) error {
+	if _, err := s.catalog.StartResizeWithinQuota(ctx, inst.ProjectID, inst.ID, ramMB, volumeSize, s.quotaDefaults()); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
+		}
+		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
+	}
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflows.ResizeWorkflowID(inst.ID))
+	if err := start(); err != nil {
+		log.ErrorContext(ctx, "start workflow", "error", err)
+		s.restoreTask(ctx, inst)
+		return serviceUnavailable("The action could not be started now: the workflow service is unavailable. Try again later.")
+	}
+	log.InfoContext(ctx, "instance action started", "task", coffer.TaskResizing)
 	return nil
 }
 

@@ -23,9 +23,10 @@ import (
 // BackupCatalog is what the backup routes read and write in the catalog; *catalog.Store
 // implements it.
 type BackupCatalog interface {
-	// CreateBackup records a NEW backup; catalog.ErrTaskRunning or ErrBackupRunning when
-	// the instance is busy.
-	CreateBackup(ctx context.Context, b *coffer.Backup) error
+	// CreateBackupWithinQuota records a NEW backup when the project's backups quota allows
+	// one more, atomically with the check; else a *catalog.QuotaExceededError, and
+	// catalog.ErrTaskRunning or ErrBackupRunning when the instance is busy.
+	CreateBackupWithinQuota(ctx context.Context, b *coffer.Backup, defaults catalog.QuotaLimits) error
 	GetBackup(ctx context.Context, projectID, id string) (*coffer.Backup, error)
 	ListBackups(ctx context.Context, f catalog.BackupFilter) ([]*coffer.Backup, error)
 	// DeleteBackup removes a record (of a backup whose workflow could not start).
@@ -286,6 +287,12 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 	case req.Instance == "":
 		return nil, badRequest("Invalid request: backup.instance: must name the instance to back up.")
 	}
+	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
+		return nil, badRequest("Invalid request: backup.name: %v.", err)
+	}
+	if err := coffer.ValidText(req.Description, coffer.MaxDescriptionLength); err != nil {
+		return nil, badRequest("Invalid request: backup.description: %v.", err)
+	}
 	inst, err := s.getInstance(ctx, in.ProjectID, req.Instance)
 	if err != nil {
 		return nil, err
@@ -297,7 +304,7 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 		ID: uuid.NewString(), ProjectID: in.ProjectID, InstanceID: inst.ID, Name: req.Name, Description: req.Description,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "backup_id", b.ID, "workflow_id", workflows.BackupWorkflowID(b.ID))
-	if err := s.catalog.CreateBackup(ctx, b); err != nil {
+	if err := s.catalog.CreateBackupWithinQuota(ctx, b, s.quotaDefaults()); err != nil {
 		switch {
 		case errors.Is(err, catalog.ErrBackupRunning):
 			return nil, unprocessableEntity("Instance %s has a backup running already.", inst.ID)

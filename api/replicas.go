@@ -372,6 +372,9 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 		if strings.TrimSpace(u.Name) == "" {
 			return nil, badRequest("Invalid request: instance.name: must not be blank.")
 		}
+		if err := coffer.ValidText(u.Name, coffer.MaxNameLength); err != nil {
+			return nil, badRequest("Invalid request: instance.name: %v.", err)
+		}
 		if _, err := s.getInstance(ctx, in.ProjectID, in.ID); err != nil {
 			return nil, err
 		}
@@ -427,7 +430,7 @@ func (s *Server) resizeReplicaVolumes(ctx context.Context, ops Operations, prima
 		if err != nil || replica.VolumeSize >= size {
 			continue
 		}
-		err = s.startTask(ctx, replica, coffer.TaskResizing, workflows.ResizeWorkflowID(replica.ID), func() error {
+		err = s.startResize(ctx, replica, 0, size, func() error {
 			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: replica.ID, ProjectID: replica.ProjectID, NewSize: size, Timeouts: s.timeouts()})
 		})
 		if err != nil {

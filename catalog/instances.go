@@ -230,6 +230,9 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 // the task is not ERROR. ErrNotFound when the instance is missing.
 func (s *Store) SetTask(ctx context.Context, id string, task coffer.Task) error {
 	set := "task = @task, updated = now()"
+	if task == coffer.TaskNone {
+		set += ", reserved_ram_mb = 0, reserved_volume_size = 0"
+	}
 	if task != coffer.TaskError {
 		set += ", fault_message = '', fault_details = '', fault_created = NULL"
 	}
