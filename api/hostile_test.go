@@ -134,7 +134,7 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 	long := strings.Repeat("n", 256)
 
 	const (
-		get, post, put, del, patch = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch
+		get, post, put, del, patch                                                    = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch
 		bad, unauth, forbid, notFound, badMethod, tooLarge, badMedia, notImpl, unproc = 400, 401, 403, 404, 405, 413, 415, 501, 422
 	)
 	requests := []hostileRequest{
