@@ -19,7 +19,7 @@ const (
 	// MaxNameLength is the longest instance or backup name, in characters.
 	MaxNameLength = 255
 	// MaxDescriptionLength is the longest backup description, in characters.
-	MaxDescriptionLength = 1024
+	MaxDescriptionLength = 512
 	// MinPasswordLength is the shortest password any check accepts, in bytes; the API asks
 	// for more (quotas.min_password_length in its configuration).
 	MinPasswordLength = 1
@@ -31,6 +31,8 @@ const (
 
 // Patterns of the rules, as the OpenAPI document states them.
 const (
+	// IdentifierPattern is a database or user name (see ValidIdentifier).
+	IdentifierPattern = `^[A-Za-z_][A-Za-z0-9_-]{0,62}$`
 	HostPattern      = `^[A-Za-z0-9.%:_-]{1,255}$`
 	CharsetPattern   = `^[A-Za-z0-9_]{1,32}$`
 	CollationPattern = `^[A-Za-z0-9_.@-]{1,64}$`

@@ -129,7 +129,7 @@ type DatabaseName struct {
 
 // UserRequest is a database user to make on a new instance.
 type UserRequest struct {
-	Name      string         `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'." example:"app"`
+	Name      string         `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'; not root, pg_* or a system role." example:"app"`
 	Password  string         `json:"password" minLength:"1" maxLength:"255" doc:"At least the API's min_password_length (default 8) characters, no control characters."`
 	Host      string         `json:"host,omitempty" maxLength:"255" pattern:"^[A-Za-z0-9.%:_-]{1,255}$" doc:"Accepted for Trove compatibility: an address, a host name or '%'."`
 	Databases []DatabaseName `json:"databases,omitempty" doc:"Databases of this request the user gets all privileges on."`
@@ -138,7 +138,7 @@ type UserRequest struct {
 // InstanceCreate is Trove's create body. Keys Coffer does not use (nics, availability_zone,
 // locality, modules, region_name, ...) are accepted and ignored.
 type InstanceCreate struct {
-	Name          string            `json:"name" minLength:"1" maxLength:"255" example:"orders"`
+	Name          string            `json:"name" minLength:"1" maxLength:"255" doc:"No control characters." example:"orders"`
 	FlavorRef     FlavorRef         `json:"flavorRef,omitempty" doc:"Required, except for a replica (replica_of)."`
 	Volume        VolumeRequest     `json:"volume,omitempty" doc:"Required, except for a replica (replica_of)."`
 	Datastore     *DatastoreRequest `json:"datastore,omitempty"`
