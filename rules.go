@@ -33,9 +33,9 @@ const (
 const (
 	// IdentifierPattern is a database or user name (see ValidIdentifier).
 	IdentifierPattern = `^[A-Za-z_][A-Za-z0-9_-]{0,62}$`
-	HostPattern      = `^[A-Za-z0-9.%:_-]{1,255}$`
-	CharsetPattern   = `^[A-Za-z0-9_]{1,32}$`
-	CollationPattern = `^[A-Za-z0-9_.@-]{1,64}$`
+	HostPattern       = `^[A-Za-z0-9.%:_-]{1,255}$`
+	CharsetPattern    = `^[A-Za-z0-9_]{1,32}$`
+	CollationPattern  = `^[A-Za-z0-9_.@-]{1,64}$`
 	// CloudIDPattern is an OpenStack ID Coffer sends in a URL path: letters, digits, '.',
 	// '_' or '-', starting with a letter or digit (so never "." or "..").
 	CloudIDPattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`
