@@ -126,3 +126,29 @@ func TestResizesRespectTheVolumeAndRAMQuotas(t *testing.T) {
 		t.Fatalf("volume resize within the quota: got %d %s", r.status, r.body)
 	}
 }
+
+func TestReplicasCountAgainstTheQuotas(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", "NONE")
+	h.setQuotas(demo.projectID, map[string]any{"instances": 2})
+	before := h.instances()
+	r := h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, map[string]any{"instance": map[string]any{
+		"name": "orders-replica", "replica_of": primary, "replica_count": 2,
+	}})
+	// The first replica fits and is made; the second does not, and the answer shows the
+	// first, as a partial replica create always does.
+	if r.status != http.StatusOK {
+		t.Fatalf("two replicas with room for one: got %d %s, want 200", r.status, r.body)
+	}
+	if got := len(h.instances()); got != len(before)+1 {
+		t.Fatalf("instances after the create: got %d, want %d", got, len(before)+1)
+	}
+	r = h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, map[string]any{"instance": map[string]any{
+		"name": "orders-replica", "replica_of": primary,
+	}})
+	wantOverLimit(t, "replica past the quota", r, "instances")
+	if got := len(h.instances()); got != len(before)+1 {
+		t.Errorf("instances after the refused replica: got %d, want %d", got, len(before)+1)
+	}
+}

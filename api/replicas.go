@@ -163,6 +163,9 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if strings.TrimSpace(req.Name) == "" {
 		return nil, badRequest("Invalid request: instance.name: must not be blank.")
 	}
+	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
+		return nil, badRequest("Invalid request: instance.name: %v.", err)
+	}
 	rc := s.catalog
 	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
 	if err != nil {
@@ -191,6 +194,14 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 		}
 		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
 	}
+	// Replicas count against the project's quotas as any instance does.
+	flavor, err := s.cloud.flavor(ctx, primary.FlavorID)
+	if err != nil {
+		if errors.Is(err, errNoSuchFlavor) {
+			return nil, badRequest("Flavor %s of instance %s not found.", primary.FlavorID, primary.ID)
+		}
+		return nil, faultFor(ctx, s.log, err, "Flavor "+primary.FlavorID)
+	}
 
 	var first *coffer.Instance
 	for i := 1; i <= count; i++ {
@@ -205,7 +216,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 			Datastore: primary.Datastore, Version: primary.Version,
 			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
 		}
-		if err := s.startReplicaCreate(ctx, rc, inst, primary, dv, imageID); err != nil {
+		if err := s.startReplicaCreate(ctx, rc, inst, primary, dv, imageID, flavor.RAM); err != nil {
 			if first != nil {
 				// The replicas made so far are building; the client learns of them by
 				// listing.
@@ -225,9 +236,10 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	return out, nil
 }
 
-// startReplicaCreate records one replica (with its primary) and starts its create.
-func (s *Server) startReplicaCreate(ctx context.Context, rc ReplicationCatalog, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
-	if err := s.catalog.CreateInstance(ctx, inst); err != nil {
+// startReplicaCreate records one replica (with its primary) within the project's quotas,
+// its flavor having ramMB, and starts its create.
+func (s *Server) startReplicaCreate(ctx context.Context, rc ReplicationCatalog, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string, ramMB int) error {
+	if err := s.catalog.CreateInstanceWithinQuota(ctx, inst, ramMB, s.quotaDefaults()); err != nil {
 		return faultFor(ctx, s.log, fmt.Errorf("record replica of %s: %w", primary.ID, err), "Instance "+primary.ID)
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "replica_of", primary.ID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
