@@ -34,8 +34,6 @@ type Catalog interface {
 	// FindDatastoreVersion finds a version by datastore and version name or ID (an empty
 	// version is the default); catalog.ErrNotFound when there is none.
 	FindDatastoreVersion(ctx context.Context, datastore, version string) (catalog.DatastoreVersion, error)
-	// CreateInstance records a new instance with task BUILDING.
-	CreateInstance(ctx context.Context, inst *coffer.Instance) error
 	// GetInstance returns a project's instance; catalog.ErrNotFound when the project has none
 	// with that ID.
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
@@ -60,7 +58,7 @@ type Catalog interface {
 	// allow the instance ramMB of RAM and volumeSize GiB (0: unchanged), atomically with the
 	// check; else a *catalog.QuotaExceededError.
 	StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults catalog.QuotaLimits) (*coffer.Instance, error)
-	// CreateInstanceWithinQuota records a new instance as CreateInstance does when the
+	// CreateInstanceWithinQuota records a new instance with task BUILDING when the
 	// project's quotas allow it (ramMB is the flavor's), atomically with the check; else a
 	// *catalog.QuotaExceededError.
 	CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults catalog.QuotaLimits) error
