@@ -563,8 +563,9 @@ func TestHealthFollowsTheEngineAndTheGuest(t *testing.T) {
 	volume := filepath.Join(devcloudDir(t), "volumes", rec.VolumeID)
 	engine := &pgcluster.Cluster{DataDir: filepath.Join(volume, "pgdata"), Host: d.address, Port: 5432, LogFile: filepath.Join(volume, "postgresql.log")}
 	engine.SocketDir = socketDirOf(t, engine.DataDir)
-	// The engine started by hand belongs to the server, as the agent's does.
-	t.Setenv("COFFER_CONFIG_DRIVE", filepath.Join(devcloudDir(t), "servers", rec.ServerID, "config-drive"))
+	// The engine started by hand belongs to the server, as the agent's does: it carries the
+	// mark the devcloud's hypervisor finds the server's processes by.
+	t.Setenv("DEVCLOUD_SERVER", filepath.Join(devcloudDir(t), "servers", rec.ServerID))
 
 	// PostgreSQL stopped behind the agent's back: SHUTDOWN, then HEALTHY once it is back.
 	if err := engine.Stop(ctx); err != nil {
