@@ -67,14 +67,24 @@ type Machine struct {
 }
 
 // Metadata reads the config drive folder, else the config-2 drive (mounted read-only for the
-// read), else the metadata service.
+// read), else (or when that drive cannot be mounted) the metadata service.
 func (m *Machine) Metadata(ctx context.Context) (configdrive.Drive, error) {
 	if m.ConfigDrive != "" {
 		return configdrive.Read(m.ConfigDrive)
 	}
 	device := filepath.Join(or(m.DisksByLabel, DefaultDisksByLabel), configDriveLabel)
 	if _, err := os.Stat(device); err == nil {
-		return readDrive(ctx, device)
+		d, driveErr := readDrive(ctx, device)
+		if driveErr == nil {
+			return d, nil
+		}
+		// A drive this agent cannot mount (no root, no iso9660 module) is no reason not to
+		// ask the metadata service, which Nova serves beside it.
+		d, err := m.fetch(ctx)
+		if err != nil {
+			return configdrive.Drive{}, errors.Join(driveErr, err)
+		}
+		return d, nil
 	}
 	return m.fetch(ctx)
 }

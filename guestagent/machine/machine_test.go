@@ -3,6 +3,8 @@ package machine
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -209,5 +211,33 @@ func TestAddressFromTheInterfaceWhenNetworkDataHasNone(t *testing.T) {
 	dhcp := configdrive.Drive{NetworkData: configdrive.NetworkData{Networks: []configdrive.Network{{ID: "network0", Type: "ipv4_dhcp"}}}}
 	if got, err := m.Address(dhcp); err != nil || got != want {
 		t.Errorf("Address with DHCP: got %q, %v; want the interface's %s", got, err, want)
+	}
+}
+
+func TestMetadataFromTheServiceWhenTheDriveCannotBeMounted(t *testing.T) {
+	byLabel := t.TempDir()
+	// A "drive" that no filesystem driver mounts.
+	if err := os.WriteFile(filepath.Join(byLabel, "config-2"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/openstack/latest/meta_data.json":
+			w.Write([]byte(`{"uuid": "server-1", "devices": [{"type": "disk", "bus": "virtio", "serial": "vol-1"}]}`))
+		case "/openstack/latest/network_data.json":
+			w.Write([]byte(`{"links": [], "networks": [{"id": "network0", "type": "ipv4", "ip_address": "10.0.0.7"}]}`))
+		default:
+			http.NotFound(w, r) // no user_data
+		}
+	}))
+	t.Cleanup(srv.Close)
+	m := &Machine{DisksByLabel: byLabel, MetadataURL: srv.URL}
+	d, err := m.Metadata(context.Background())
+	if err != nil {
+		t.Fatalf("Metadata: %v", err)
+	}
+	if d.MetaData.UUID != "server-1" || len(d.MetaData.Devices) != 1 || d.MetaData.Devices[0].Serial != "vol-1" ||
+		len(d.NetworkData.Networks) != 1 || d.NetworkData.Networks[0].IPAddress != "10.0.0.7" || d.UserData != nil {
+		t.Errorf("Metadata: got %+v, want the service's, with no user_data", d)
 	}
 }
