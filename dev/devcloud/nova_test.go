@@ -591,6 +591,34 @@ func TestServerVolumeAttachAndDetachHotPlug(t *testing.T) {
 	}
 }
 
+// A disk's size is the guest's to see when it starts, as a VM sees its disks'; the
+// hypervisor passes a folder volume's size in the guest's flags, so a reboot after an extend
+// tells the guest the new size.
+func TestRebootedGuestIsToldItsExtendedVolumeSize(t *testing.T) {
+	tc := startNovaCloud(t)
+	ctx := context.Background()
+	nova := tc.compute("demo")
+	s := bootServer(t, tc, nova, servers.CreateOpts{Name: "extended"})
+	pid := guestPID(t, tc, s.ID)
+	vol := createServerVolume(t, tc, "data")
+	if _, err := volumeattach.Create(ctx, nova, s.ID, volumeattach.CreateOpts{VolumeID: vol.ID}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitVolumeStatus(t, tc, vol.ID, "in-use")
+	if err := volumes.ExtendSize(ctx, tc.blockStorage("demo"), vol.ID, volumes.ExtendSizeOpts{NewSize: 3}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	if v := waitVolumeStatus(t, tc, vol.ID, "in-use"); v.Size != 3 {
+		t.Fatalf("extended volume: got size %d, want 3", v.Size)
+	}
+	if err := servers.Reboot(ctx, nova, s.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitServer(t, nova, s.ID, "ACTIVE")
+	wantRestarted(t, tc, s.ID, pid)
+	wantArgs(t, tc, s.ID, "--volume-size-gb "+vol.ID+"=3")
+}
+
 func TestServerCrashGoesShutoff(t *testing.T) {
 	tc := startNovaCloud(t)
 	ctx := context.Background()
