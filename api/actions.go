@@ -3,13 +3,10 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -253,89 +250,4 @@ func (s *Server) volumeUsed(ctx context.Context, instanceID string) *float64 {
 	}
 	used := float64(int(state.Volume.UsedGB*100+0.5)) / 100
 	return &used
-}
-
-var _ Operations = TemporalWorkflows{}
-
-// Workflow type names of the operations, as `coffer worker` registers them.
-const (
-	restartInstanceWorkflow = "RestartInstance"
-	resizeFlavorWorkflow    = "ResizeFlavor"
-	resizeVolumeWorkflow    = "ResizeVolume"
-	stopInstanceWorkflow    = "StopInstance"
-)
-
-// startOperation starts one operation's workflow. Its ID derives from the instance; a
-// finished one of the same ID may run again (a second resize), a running one is never
-// joined: the catalog's task already admits one operation at a time.
-func (t TemporalWorkflows) startOperation(ctx context.Context, id, instanceID, projectID, operation, workflow string, in any) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(instanceID, projectID, operation),
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, workflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
-	}
-	return nil
-}
-
-// StartRestart starts RestartInstance, instance/<id>/restart.
-func (t TemporalWorkflows) StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error {
-	op := "restart"
-	if in.Reboot {
-		op = "reboot"
-	}
-	return t.startOperation(ctx, workflows.RestartWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, op, restartInstanceWorkflow, in)
-}
-
-// StartResizeFlavor starts ResizeFlavor, instance/<id>/resize.
-func (t TemporalWorkflows) StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error {
-	return t.startOperation(ctx, workflows.ResizeWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "resize", resizeFlavorWorkflow, in)
-}
-
-// StartResizeVolume starts ResizeVolume, instance/<id>/resize.
-func (t TemporalWorkflows) StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error {
-	return t.startOperation(ctx, workflows.ResizeWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "resize volume", resizeVolumeWorkflow, in)
-}
-
-// StartStop starts StopInstance, instance/<id>/stop.
-func (t TemporalWorkflows) StartStop(ctx context.Context, in workflows.StopInstanceInput) error {
-	return t.startOperation(ctx, workflows.StopWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "stop", stopInstanceWorkflow, in)
-}
-
-// Progress queries the workflow's progress.
-func (t TemporalWorkflows) Progress(ctx context.Context, workflowID string) (workflows.Progress, error) {
-	var p workflows.Progress
-	v, err := t.Client.QueryWorkflow(ctx, workflowID, "", workflows.ProgressQuery)
-	if err != nil {
-		return p, fmt.Errorf("query progress of %s: %w", workflowID, err)
-	}
-	if err := v.Get(&p); err != nil {
-		return p, fmt.Errorf("read progress of %s: %w", workflowID, err)
-	}
-	return p, nil
-}
-
-// Signal signals the workflow.
-func (t TemporalWorkflows) Signal(ctx context.Context, workflowID, signal string) error {
-	if err := t.Client.SignalWorkflow(ctx, workflowID, "", signal, nil); err != nil {
-		return fmt.Errorf("signal %s to %s: %w", signal, workflowID, err)
-	}
-	return nil
-}
-
-// Health queries the instance's monitor.
-func (t TemporalWorkflows) Health(ctx context.Context, instanceID string) (workflows.MonitorState, error) {
-	var st workflows.MonitorState
-	v, err := t.Client.QueryWorkflow(ctx, workflows.MonitorWorkflowID(instanceID), "", workflows.HealthQuery)
-	if err != nil {
-		return st, fmt.Errorf("query health of instance %s: %w", instanceID, err)
-	}
-	if err := v.Get(&st); err != nil {
-		return st, fmt.Errorf("read health of instance %s: %w", instanceID, err)
-	}
-	return st, nil
 }

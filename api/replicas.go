@@ -11,8 +11,6 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -42,36 +40,11 @@ type ReplicationWorkflows interface {
 	StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error
 }
 
-// replicationOps are the replication operations: the task each sets, the workflow each
-// starts, by operation name.
-var replicationOps = map[string]struct {
-	task       coffer.Task
-	workflow   string
-	workflowID func(string) string
-}{
-	"promote": {coffer.TaskPromoting, "PromoteReplica", workflows.PromoteWorkflowID},
-	"eject":   {coffer.TaskEjecting, "EjectReplicaSource", workflows.EjectWorkflowID},
-	"detach":  {coffer.TaskDetaching, "DetachReplica", workflows.DetachWorkflowID},
-}
-
-// StartReplication starts a replication workflow. Its ID derives from the instance; one
-// that runs already is joined, a finished one may run again.
-func (t TemporalWorkflows) StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error {
-	op, ok := replicationOps[operation]
-	if !ok {
-		return fmt.Errorf("start replication workflow: no operation %q", operation)
-	}
-	opts := client.StartWorkflowOptions{
-		ID:                       op.workflowID(in.InstanceID),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, operation),
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, op.workflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
-	}
-	return nil
+// replicationTasks are the tasks the replication operations set, by operation name.
+var replicationTasks = map[string]coffer.Task{
+	"promote": coffer.TaskPromoting,
+	"eject":   coffer.TaskEjecting,
+	"detach":  coffer.TaskDetaching,
 }
 
 var _ ReplicationWorkflows = TemporalWorkflows{}
@@ -315,10 +288,10 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 	if err != nil {
 		return faultFor(ctx, s.log, err, "Instance "+primaryID)
 	}
-	op := replicationOps[operation]
-	tasks := map[string]coffer.Task{primaryID: op.task}
+	task := replicationTasks[operation]
+	tasks := map[string]coffer.Task{primaryID: task}
 	for _, rid := range group[primaryID].Replicas {
-		tasks[rid] = op.task
+		tasks[rid] = task
 	}
 	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, operation, tasks)
 }
@@ -332,7 +305,7 @@ func (s *Server) startReplicationTasks(ctx context.Context, rc ReplicationCatalo
 		}
 		return faultFor(ctx, s.log, err, "Instance "+id)
 	}
-	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", replicationOps[operation].workflowID(id))
+	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", workflows.ReplicationWorkflowID(operation, id))
 	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID}); err != nil {
 		log.ErrorContext(ctx, "start workflow", "error", err)
 		for tid := range tasks {

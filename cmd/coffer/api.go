@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 func apiCommand(log *slog.Logger) *cobra.Command {
@@ -30,7 +31,7 @@ func apiCommand(log *slog.Logger) *cobra.Command {
 				return fmt.Errorf("api: %w", err)
 			}
 			handler, err := api.New(api.Options{
-				Config: cfg, Catalog: store, Workflows: api.TemporalWorkflows{Client: c}, OpenStack: pc, Log: log.With("role", "api"),
+				Config: cfg, Catalog: store, Workflows: api.TemporalWorkflows{Starter: workflows.Starter{Client: c}}, OpenStack: pc, Log: log.With("role", "api"),
 			})
 			if err != nil {
 				return err

@@ -219,7 +219,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	handler, err := api.New(api.Options{
-		Config: cfg, Catalog: s.Catalog, Workflows: api.TemporalWorkflows{Client: s.Client}, OpenStack: pc,
+		Config: cfg, Catalog: s.Catalog, Workflows: api.TemporalWorkflows{Starter: workflows.Starter{Client: s.Client}}, OpenStack: pc,
 		Log: opts.Log.With("role", "api"),
 	})
 	if err != nil {
