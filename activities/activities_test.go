@@ -425,6 +425,21 @@ func (m *memCatalog) SetTask(_ context.Context, id string, task coffer.Task) err
 	return nil
 }
 
+func (m *memCatalog) StartTask(_ context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inst, err := m.get(id)
+	if err != nil || (projectID != "" && inst.ProjectID != projectID) {
+		return nil, catalog.ErrNotFound
+	}
+	if inst.Task != coffer.TaskNone && !(task == coffer.TaskDeleting && inst.Task == coffer.TaskError) {
+		return nil, catalog.ErrTaskRunning
+	}
+	inst.Task = task
+	cp := *inst
+	return &cp, nil
+}
+
 func (m *memCatalog) UpdateResources(_ context.Context, id string, r catalog.Resources) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -39,6 +40,36 @@ func (a *Activities) operations() (OperationsCatalog, error) {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record operations", a.Catalog), "Misconfigured", nil)
 	}
 	return oc, nil
+}
+
+// ClaimTaskInput is ClaimTask's input.
+type ClaimTaskInput struct {
+	InstanceID string      `json:"instance_id"`
+	Task       coffer.Task `json:"task"`
+}
+
+// ClaimTask sets the instance's task for the workflow that runs the operation, when no
+// other task holds it (catalog.Store.StartTask); an instance that is busy fails with
+// ErrInstanceBusy, not retried.
+//
+// The instance holding in.Task already counts as claimed: the caller is the one workflow
+// that sets that task (its ID derives from the instance and the operation, and Temporal
+// runs one workflow of an ID at a time), so the task is its own, set by an attempt of this
+// activity whose answer was lost, or by a run of the workflow that crashed.
+func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
+	what := fmt.Sprintf("claim task %s on instance %s", in.Task, in.InstanceID)
+	_, err := a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task)
+	if !errors.Is(err, catalog.ErrTaskRunning) {
+		return catalogError(err, what)
+	}
+	inst, gerr := a.Catalog.GetInstance(ctx, "", in.InstanceID)
+	if gerr != nil {
+		return catalogError(gerr, what)
+	}
+	if inst.Task == in.Task {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrInstanceBusy, err)
 }
 
 // FinishTaskInput is FinishTask's input.

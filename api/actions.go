@@ -128,13 +128,10 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		if size <= inst.VolumeSize || size > s.cfg.API.MaxVolumeSize {
 			return nil, badRequest("Invalid request: resize.volume.size: %d must be larger than the volume's %d GiB and at most %d.", size, inst.VolumeSize, s.cfg.API.MaxVolumeSize)
 		}
-		err := s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
+		// A primary's replicas grow with it: its ResizeVolume starts theirs.
+		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
 			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts()})
 		})
-		if err == nil {
-			s.resizeReplicaVolumes(ctx, ops, inst, size)
-		}
-		return nil, err
 	case body.Resize.FlavorRef.ID() != "":
 		flavorID := body.Resize.FlavorRef.ID()
 		if flavorID == inst.FlavorID {

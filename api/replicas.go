@@ -420,31 +420,3 @@ func (s *Server) primaryOf(ctx context.Context, id string) string {
 	}
 	return reps[id].ReplicaOf
 }
-
-// resizeReplicaVolumes grows the volumes of a primary's replicas to size too, as Trove does
-// (a replica must hold all its primary holds). Each gets a ResizeVolume of its own; a
-// replica that is busy, or has that size already, is left alone and logged: the primary's
-// resize has started, and the client can resize the replica itself.
-func (s *Server) resizeReplicaVolumes(ctx context.Context, ops Operations, primary *coffer.Instance, size int) {
-	rc, ok := s.catalog.(ReplicationCatalog)
-	if !ok {
-		return
-	}
-	reps, err := rc.Replications(ctx, []string{primary.ID})
-	if err != nil {
-		s.log.ErrorContext(ctx, "find the replicas to resize", "instance_id", primary.ID, "error", err)
-		return
-	}
-	for _, id := range reps[primary.ID].Replicas {
-		replica, err := s.catalog.GetInstance(ctx, primary.ProjectID, id)
-		if err != nil || replica.VolumeSize >= size {
-			continue
-		}
-		err = s.startTask(ctx, replica, coffer.TaskResizing, workflows.ResizeWorkflowID(replica.ID), func() error {
-			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: replica.ID, ProjectID: replica.ProjectID, NewSize: size, Timeouts: s.timeouts()})
-		})
-		if err != nil {
-			s.log.WarnContext(ctx, "resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", primary.ID, "error", err)
-		}
-	}
-}

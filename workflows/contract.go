@@ -168,6 +168,9 @@ type ResizeVolumeInput struct {
 	// NewSize is in GiB, larger than the volume's size.
 	NewSize  int      `json:"new_size"`
 	Timeouts Timeouts `json:"timeouts"`
+	// ClaimTask makes the workflow set the instance's task RESIZING itself, first (a
+	// replica's resize that its primary's started); the API sets it for the ones it starts.
+	ClaimTask bool `json:"claim_task,omitempty"`
 }
 
 // StopInstanceInput is what StopInstance needs.

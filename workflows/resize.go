@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/guestagent"
@@ -22,6 +24,7 @@ const (
 	StepRevertResize   = "revert resize"
 	StepExtendVolume   = "extend volume"
 	StepGrowFilesystem = "grow filesystem"
+	StepResizeReplicas = "resize replicas"
 )
 
 // ResizeTimeout bounds Nova's resize and revert (Trove's resize_time_out is 15 minutes).
@@ -142,16 +145,28 @@ func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) err
 // ResizeVolume grows an instance's volume, which the API marked RESIZING, online as Trove
 // does by default (trove-api.md §3.3):
 //
+//  0. claim task (a replica's resize started by its primary's only): task RESIZING; a
+//     replica that is busy is left alone, and the workflow ends without changing it.
 //  1. read catalog: the volume's ID.
-//  2. extend volume: Cinder's extend to the new size, then wait until Cinder shows it
+//  2. resize replicas: a primary's replicas must hold all it holds, so each replica whose
+//     volume is smaller gets a ResizeVolume of its own (a child workflow that outlives this
+//     one and claims the replica's task itself). A replica that is busy or cannot be
+//     started is logged and left alone (the client may resize it); this step never fails.
+//  3. extend volume: Cinder's extend to the new size, then wait until Cinder shows it
 //     (available or in-use; at most 5 minutes).
-//  3. grow filesystem: GrowFilesystem on the guest queue; the guest must then see the new
+//  4. grow filesystem: GrowFilesystem on the guest queue; the guest must then see the new
 //     size.
-//  4. finish: the new size in the catalog, task NONE: ACTIVE.
+//  5. finish: the new size in the catalog, task NONE: ACTIVE.
 //
 // A step that fails with an error a retry may mend is parked for an operator. A step that
 // fails otherwise, or is aborted, records a fault on the instance (task ERROR).
 func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
+	if in.ClaimTask {
+		claimed, err := claimTask(ctx, in.InstanceID, coffer.TaskResizing)
+		if err != nil || !claimed {
+			return err
+		}
+	}
 	return runOperation(ctx, "resize volume", in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
 		id := in.InstanceID
 		var r catalog.Resources
@@ -161,6 +176,10 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 		if err != nil {
 			return err
 		}
+		_ = t.step(StepResizeReplicas, func() error {
+			resizeReplicaVolumes(ctx, in)
+			return nil
+		})
 		extend := activities.ExtendVolumeInput{Volume: activities.ResourceRef{InstanceID: id, ID: r.VolumeID}, Size: in.NewSize}
 		err = p.step(ctx, StepExtendVolume, func() error {
 			if err := workflow.ExecuteActivity(callOptions(ctx), acts.ExtendVolume, extend).Get(ctx, nil); err != nil {
@@ -191,6 +210,40 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 				activities.FinishTaskInput{InstanceID: id, VolumeSize: in.NewSize}).Get(ctx, nil)
 		})
 	})
+}
+
+// resizeReplicaVolumes starts a ResizeVolume of each of the primary's replicas whose
+// volume is smaller than in.NewSize, as Trove does (a replica must hold all its primary
+// holds). Each claims its replica's task itself and outlives this workflow; what cannot
+// start is logged only: the primary's resize goes on, and the client can resize the replica.
+func resizeReplicaVolumes(ctx workflow.Context, in ResizeVolumeInput) {
+	log := workflow.GetLogger(ctx)
+	var g activities.ReplicationGroup
+	err := workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrNotReplicated {
+		return
+	}
+	if err != nil {
+		log.Warn("find the replicas to resize", "instance_id", in.InstanceID, "reason", reason(err))
+		return
+	}
+	if g.Primary.ID != in.InstanceID {
+		return // a replica has no replicas of its own
+	}
+	for _, replica := range g.Replicas {
+		if replica.VolumeSize >= in.NewSize {
+			continue
+		}
+		cctx := workflow.WithChildOptions(ctx, childOptions(ResizeWorkflowID(replica.ID), againRefused,
+			searchAttributes(replica.ID, in.ProjectID, "resize volume")))
+		f := workflow.ExecuteChildWorkflow(cctx, ResizeVolume, ResizeVolumeInput{
+			InstanceID: replica.ID, ProjectID: in.ProjectID, NewSize: in.NewSize, Timeouts: in.Timeouts, ClaimTask: true,
+		})
+		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			log.Warn("resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", in.InstanceID, "reason", reason(err))
+		}
+	}
 }
 
 // timeoutReason says what a wait's timeout means.

@@ -1,12 +1,16 @@
 package workflows
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
@@ -103,9 +107,16 @@ func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T
 	}
 }
 
+// notReplicated answers GetReplicationGroup for an instance in no replication group.
+func (h *harness) notReplicated() {
+	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, mock.Anything).Return(activities.ReplicationGroup{},
+		temporal.NewNonRetryableApplicationError("instance is in no replication group", activities.ErrNotReplicated, nil))
+}
+
 func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
+	h.notReplicated()
 	extend := activities.ExtendVolumeInput{Volume: ref("vol-1"), Size: 3}
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, extend).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, extend).Return(nil)
@@ -117,15 +128,80 @@ func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize volume failed: %v", err)
 	}
-	h.checkCalls([]string{"GetInstanceResources", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
+	h.checkCalls([]string{"GetInstanceResources", "GetReplicationGroup", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
 	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID, VolumeSize: 3}) {
 		t.Errorf("task ends: got %+v, want the new size 3 recorded", h.finished)
+	}
+}
+
+func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, instanceID).Return(activities.ReplicationGroup{
+		Primary: activities.GroupMember{ID: instanceID, VolumeSize: 2},
+		Replicas: []activities.GroupMember{
+			{ID: "replica-small", VolumeSize: 2},
+			{ID: "replica-grown", VolumeSize: 3},
+		},
+	}, nil)
+	// The replica's own ResizeVolume claims its task, and sees that it has no replicas.
+	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, "replica-small").Return(activities.ReplicationGroup{
+		Primary: activities.GroupMember{ID: instanceID}, Replicas: []activities.GroupMember{{ID: "replica-small"}},
+	}, nil)
+	var claims []activities.ClaimTaskInput
+	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimTaskInput) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		claims = append(claims, in)
+		return nil
+	})
+	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(guestagent.GrowFilesystemActivity, mock.Anything, mock.Anything).
+		Return(guestagent.VolumeUsage{SizeGB: 3}, nil)
+
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize volume failed: %v", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	want := []activities.ClaimTaskInput{{InstanceID: "replica-small", Task: coffer.TaskResizing}}
+	if !slices.Equal(claims, want) {
+		t.Errorf("replica tasks claimed: got %+v, want %+v", claims, want)
+	}
+	var grown []string
+	for _, f := range h.finished {
+		grown = append(grown, fmt.Sprintf("%s:%d", f.InstanceID, f.VolumeSize))
+	}
+	slices.Sort(grown)
+	if wantGrown := []string{instanceID + ":3", "replica-small:3"}; !slices.Equal(grown, wantGrown) {
+		t.Errorf("tasks ended with the new size: got %v, want %v", grown, wantGrown)
+	}
+}
+
+func TestResizeVolumeOfABusyReplicaLeavesItAlone(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	h.env.OnActivity(a.ClaimTask, mock.Anything, activities.ClaimTaskInput{InstanceID: instanceID, Task: coffer.TaskResizing}).Return(
+		temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrInstanceBusy, nil))
+
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3, ClaimTask: true})
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize of a busy replica failed: %v", err)
+	}
+	h.checkCalls([]string{"ClaimTask"})
+	if len(h.faults) != 0 || len(h.finished) != 0 {
+		t.Errorf("a busy replica was changed: faults %+v, task ends %+v", h.faults, h.finished)
 	}
 }
 
 func TestResizeVolumeFailsWhenCinderPutsTheVolumeInError(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
+	h.notReplicated()
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrVolumeFailed, nil))

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
 )
@@ -58,6 +59,19 @@ func (s Starter) start(ctx context.Context, id string, p startPolicy, attrs temp
 		return nil, fmt.Errorf("start workflow %s: %w", id, err)
 	}
 	return run, nil
+}
+
+// childOptions are the options of a child workflow that outlives its parent (a replica's
+// resize, the health monitor, a fence): its ID, what a second start of the ID does, and
+// its search attributes, as start decides them for the workflows the API starts.
+func childOptions(id string, p startPolicy, attrs temporal.SearchAttributes) workflow.ChildWorkflowOptions {
+	return workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		TaskQueue:             ControlTaskQueue,
+		WorkflowIDReusePolicy: p.reuse,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: attrs,
+	}
 }
 
 // searchAttributes are the attributes every workflow of an instance carries from its start.
