@@ -74,22 +74,23 @@ func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 	err = createInstance(ctx, in, t, newParking(ctx, t, "create", in.InstanceID, in.Timeouts.Park), &u)
 	if err == nil {
 		startMonitor(ctx, t, in)
-		t.p.Step = ""
+		t.idle()
 		return nil
 	}
 
 	log.Error("create failed; cleaning up", "InstanceID", in.InstanceID, "error", err)
-	t.p.Error = faultMessage("create", err)
+	t.failed(faultMessage("create", err))
 	// Disconnected: the cleanup and the fault must happen even when the create is canceled.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.p.Step = "clean up"
-	left := u.run(dctx)
-	t.p.Step = "record fault"
-	if ferr := recordFault(dctx, in.InstanceID, "create", err, left); ferr != nil {
-		log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.p.Step = ""
+	var left []string
+	t.during("clean up", func() { left = u.run(dctx) })
+	t.during("record fault", func() {
+		if ferr := recordFault(dctx, in.InstanceID, "create", err, left); ferr != nil {
+			log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+		}
+	})
+	t.idle()
 	return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
 }
 
@@ -250,19 +251,16 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 // close policy abandon). One that runs already (a replayed or repeated create) is left to
 // run; a failure to start is logged only: the instance is ACTIVE all the same.
 func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
-	t.p.Step = StepStartMonitor
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            MonitorWorkflowID(in.InstanceID),
-		TaskQueue:             ControlTaskQueue,
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	_ = t.step(StepStartMonitor, func() error {
+		cctx := workflow.WithChildOptions(ctx, childOptions(MonitorWorkflowID(in.InstanceID), againJoined,
+			searchAttributes(in.InstanceID, in.ProjectID, "monitor")))
+		f := workflow.ExecuteChildWorkflow(cctx, MonitorInstance, MonitorInstanceInput{
+			InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
+		})
+		err := f.GetChildWorkflowExecution().Get(ctx, nil)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("start the health monitor", "instance_id", in.InstanceID, "error", err)
+		}
+		return err
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, MonitorInstance, MonitorInstanceInput{
-		InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
-	})
-	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("start the health monitor", "InstanceID", in.InstanceID, "error", err)
-		return
-	}
-	t.p.Done = append(t.p.Done, StepStartMonitor)
 }

@@ -56,18 +56,19 @@ func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 
 	err = deleteInstance(ctx, in, t, newParking(ctx, t, "delete", in.InstanceID, in.Timeouts.Park))
 	if err == nil {
-		t.p.Step = ""
+		t.idle()
 		return nil
 	}
 	log.Error("delete failed", "InstanceID", in.InstanceID, "error", err)
-	t.p.Error = faultMessage("delete", err)
+	t.failed(faultMessage("delete", err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.p.Step = "record fault"
-	if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
-		log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.p.Step = ""
+	t.during("record fault", func() {
+		if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
+			log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+		}
+	})
+	t.idle()
 	return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
 }
 

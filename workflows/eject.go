@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -126,26 +125,25 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 		return err
 	}
 
-	t.p.Step = StepStartFence
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            FenceWorkflowID(in.InstanceID),
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	// A fence that cannot start is logged only: the failover is done.
+	_ = t.step(StepStartFence, func() error {
+		cctx := workflow.WithChildOptions(ctx, childOptions(FenceWorkflowID(in.InstanceID), againJoined,
+			searchAttributes(in.InstanceID, in.ProjectID, "fence")))
+		f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID})
+		ferr := f.GetChildWorkflowExecution().Get(ctx, nil)
+		if ferr != nil {
+			workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
+		}
+		return ferr
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID})
-	if ferr := f.GetChildWorkflowExecution().Get(ctx, nil); ferr != nil {
-		workflow.GetLogger(ctx).Error("start the fence of the old primary", "InstanceID", in.InstanceID, "error", ferr)
-	} else {
-		t.p.Done = append(t.p.Done, StepStartFence)
-	}
-	t.p.Step = ""
+	t.idle()
 	return err
 }
 
 // refuseEject ends an eject of a primary that is alive: every member's task goes back to
 // NONE, and the primary shows why (a fault noted without ERROR: it is healthy).
 func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members []string, err error) error {
-	t.p.Error = faultMessage("eject", err)
+	t.failed(faultMessage("eject", err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if eerr := workflow.ExecuteActivity(callOptions(dctx), acts.EndTasks, members).Get(dctx, nil); eerr != nil {
 		return fmt.Errorf("eject instance %s: %w; end tasks: %w", in.InstanceID, err, eerr)
@@ -153,7 +151,7 @@ func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members 
 	_ = workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, activities.NoteFaultInput{
 		InstanceID: in.InstanceID, Message: "Not ejected: " + reason(err), Details: err.Error(),
 	}).Get(dctx, nil)
-	t.p.Step = ""
+	t.idle()
 	return fmt.Errorf("eject instance %s: %w", in.InstanceID, err)
 }
 

@@ -63,7 +63,7 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		return fmt.Errorf("monitor instance %s: set health query handler: %w", in.InstanceID, err)
 	}
 	interval := orDefault(in.Interval, DefaultHealthInterval)
-	t.p.Step = StepProbeHealth
+	t.begin(StepProbeHealth)
 	for range probesPerRun {
 		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			TaskQueue:              GuestTaskQueue(in.InstanceID),
@@ -85,7 +85,7 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		err := workflow.ExecuteActivity(callOptions(ctx), acts.RecordHealth, record).Get(ctx, nil)
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
-			t.p.Step = ""
+			t.idle()
 			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "InstanceID", in.InstanceID)
 			return nil
 		}

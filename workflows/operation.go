@@ -42,7 +42,7 @@ func runOperation(ctx workflow.Context, operation, instanceID, projectID string,
 	p := newParking(ctx, t, operation, instanceID, timeouts.Park)
 	err = steps(t, p)
 	if err == nil {
-		t.p.Step = ""
+		t.idle()
 		return nil
 	}
 	return failOperation(ctx, t, operation, instanceID, err, nil)
@@ -52,14 +52,15 @@ func runOperation(ctx workflow.Context, operation, instanceID, projectID string,
 // workflow was canceled, and returns the workflow's error.
 func failOperation(ctx workflow.Context, t *tracker, operation, instanceID string, err error, left []string) error {
 	workflow.GetLogger(ctx).Error(operation+" failed", "InstanceID", instanceID, "error", err)
-	t.p.Error = faultMessage(operation, err)
+	t.failed(faultMessage(operation, err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.p.Step = "record fault"
-	if ferr := recordFault(dctx, instanceID, operation, err, left); ferr != nil {
-		workflow.GetLogger(ctx).Error("record fault failed", "InstanceID", instanceID, "error", ferr)
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.p.Step = ""
+	t.during("record fault", func() {
+		if ferr := recordFault(dctx, instanceID, operation, err, left); ferr != nil {
+			workflow.GetLogger(ctx).Error("record fault failed", "InstanceID", instanceID, "error", ferr)
+			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+		}
+	})
+	t.idle()
 	return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
 }
 

@@ -65,7 +65,7 @@ func (p *parking) step(ctx workflow.Context, name string, fn func() error) error
 		case RetrySignal:
 			continue
 		case SkipSignal:
-			p.t.p.Done = append(p.t.p.Done, name+" (skipped by an operator)")
+			p.t.skipped(name)
 			return nil
 		case AbortSignal:
 			return &reasonError{reason: reason(err) + "; aborted by an operator", err: err}
@@ -87,7 +87,7 @@ func (p *parking) park(ctx workflow.Context, step string, err error, attempt int
 	}
 	now := workflow.Now(ctx)
 	parked := &Parked{Step: step, Error: reason(err), Since: now, Deadline: now.Add(p.timeout), Attempts: attempt}
-	p.t.p.Parked = parked
+	p.t.parked(parked)
 	log.Error("step parked: waiting for an operator's retry, skip or abort signal",
 		"InstanceID", p.instanceID, "step", step, "error", err, "deadline", parked.Deadline)
 	p.attention(ctx, true, &activities.NoteFaultInput{
@@ -111,7 +111,7 @@ func (p *parking) park(ctx workflow.Context, step string, err error, attempt int
 	cancelTimer()
 	log.Info("parked step decided", "InstanceID", p.instanceID, "step", step, "decision", decision)
 
-	p.t.p.Parked = nil
+	p.t.parked(nil)
 	// The fault stays for an abort: the compensation records the final one.
 	var clear *activities.NoteFaultInput
 	if decision == RetrySignal || decision == SkipSignal {

@@ -197,7 +197,7 @@ func restartEngine(ctx workflow.Context, instanceID string) {
 func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, operation string, members []string, err error) error {
 	log := workflow.GetLogger(ctx)
 	log.Error(operation+" failed", "InstanceID", in.InstanceID, "error", err)
-	t.p.Error = faultMessage(operation, err)
+	t.failed(faultMessage(operation, err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var others []string
 	for _, id := range members {
@@ -211,7 +211,7 @@ func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, oper
 	if ferr := recordFault(dctx, in.InstanceID, operation, err, nil); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 	}
-	t.p.Step = ""
+	t.idle()
 	return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
 }
 
@@ -235,9 +235,9 @@ func finishRegroup(ctx workflow.Context, t *tracker, in ReplicationInput, operat
 			errs = append(errs, ferr)
 		}
 	}
-	t.p.Step = ""
+	t.idle()
 	if len(errs) > 0 {
-		t.p.Error = "some members could not follow the new primary"
+		t.failed("some members could not follow the new primary")
 		return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, errors.Join(errs...))
 	}
 	return nil

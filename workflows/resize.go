@@ -109,7 +109,7 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavorInput, server activities.ResourceRef, cause error) error {
 	id := in.InstanceID
 	workflow.GetLogger(ctx).Warn("resize failed; reverting to the old flavor", "InstanceID", id, "error", cause)
-	t.p.Error = faultMessage("resize", cause)
+	t.failed(faultMessage("resize", cause))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	err := p.step(dctx, StepRevertResize, func() error {
 		if err := workflow.ExecuteActivity(callOptions(dctx), acts.RevertResize, server).Get(dctx, nil); err != nil {

@@ -111,12 +111,13 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 		})
 	}
 	if err != nil {
-		t.p.Error = faultMessage("stop", err)
+		message := faultMessage("stop", err)
+		t.failed(message)
 		_ = workflow.ExecuteActivity(callOptions(ctx), acts.NoteFault,
-			activities.NoteFaultInput{InstanceID: in.InstanceID, Message: t.p.Error, Details: err.Error()}).Get(ctx, nil)
+			activities.NoteFaultInput{InstanceID: in.InstanceID, Message: message, Details: err.Error()}).Get(ctx, nil)
 		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
 	}
-	t.p.Step = ""
+	t.idle()
 	return nil
 }
 
