@@ -78,7 +78,7 @@ func BackupInstance(ctx workflow.Context, in BackupInstanceInput) error {
 		p.Step = ""
 		return nil
 	}
-	log.Error("backup failed; deleting what it stored", "BackupID", in.BackupID, "InstanceID", in.InstanceID, "error", err)
+	log.Error("backup failed; deleting what it stored", "BackupID", in.BackupID, "instance_id", in.InstanceID, "error", err)
 	p.Error = faultMessage("backup", err)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	reasonText := p.Error

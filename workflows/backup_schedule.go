@@ -41,7 +41,7 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) error {
 	}).Get(ctx, nil)
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == activities.ErrInstanceBusy {
-		log.Warn("instance busy; skipping this scheduled backup", "InstanceID", in.InstanceID, "reason", app.Message())
+		log.Warn("instance busy; skipping this scheduled backup", "instance_id", in.InstanceID, "reason", app.Message())
 		return nil
 	}
 	if err != nil {

@@ -34,8 +34,11 @@ func StopWorkflowID(instanceID string) string { return "instance/" + instanceID 
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
 
-// Search attributes that let an operator list everything that touched one instance
-// (registered by coffer-dev and by `coffer migrate`).
+// Search attributes that let an operator list everything that touched one instance. The
+// Starter sets them when it starts a workflow. coffer-dev registers them on its embedded
+// server; on a Temporal cluster or Temporal Cloud an operator registers them once
+// (`temporal operator search-attribute create`, all Keyword): `coffer migrate` migrates the
+// catalog only.
 var (
 	InstanceIDAttr = temporal.NewSearchAttributeKeyKeyword("CofferInstanceID")
 	ProjectIDAttr  = temporal.NewSearchAttributeKeyKeyword("CofferProjectID")

@@ -78,7 +78,7 @@ func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 		return nil
 	}
 
-	log.Error("create failed; cleaning up", "InstanceID", in.InstanceID, "error", err)
+	log.Error("create failed; cleaning up", "instance_id", in.InstanceID, "error", err)
 	t.failed(faultMessage("create", err))
 	// Disconnected: the cleanup and the fault must happen even when the create is canceled.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -86,7 +86,7 @@ func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 	t.during("clean up", func() { left = u.run(dctx) })
 	t.during("record fault", func() {
 		if ferr := recordFault(dctx, in.InstanceID, "create", err, left); ferr != nil {
-			log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+			log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
 			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 		}
 	})

@@ -59,12 +59,12 @@ func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 		t.idle()
 		return nil
 	}
-	log.Error("delete failed", "InstanceID", in.InstanceID, "error", err)
+	log.Error("delete failed", "instance_id", in.InstanceID, "error", err)
 	t.failed(faultMessage("delete", err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.during("record fault", func() {
 		if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
-			log.Error("record fault failed", "InstanceID", in.InstanceID, "error", ferr)
+			log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
 			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 		}
 	})
@@ -94,7 +94,7 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 		if err != nil {
 			// The server goes anyway; a clean stop is a courtesy to the engine.
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; deleting anyway",
-				"InstanceID", id, "reason", reason(err))
+				"instance_id", id, "reason", reason(err))
 		}
 		return nil
 	})

@@ -51,7 +51,7 @@ func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
 		err := guestCall(ctx, g.Primary.ID, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
 			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
 		if err != nil {
-			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "InstanceID", in.InstanceID, "primary", g.Primary.ID, "error", err)
+			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "instance_id", in.InstanceID, "primary", g.Primary.ID, "error", err)
 		}
 		return nil
 	})

@@ -213,7 +213,7 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 	if !found {
 		return best, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no replica can take over: %v", errs), "NoReplica", nil)
 	}
-	workflow.GetLogger(ctx).Info("most advanced replica", "InstanceID", best.ID, "received_lsn", bestLSN.String())
+	workflow.GetLogger(ctx).Info("most advanced replica", "instance_id", best.ID, "received_lsn", bestLSN.String())
 	return best, nil
 }
 

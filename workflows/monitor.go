@@ -86,11 +86,11 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
 			t.idle()
-			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "InstanceID", in.InstanceID)
+			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "instance_id", in.InstanceID)
 			return nil
 		}
 		if err != nil {
-			workflow.GetLogger(ctx).Warn("record health", "InstanceID", in.InstanceID, "error", err)
+			workflow.GetLogger(ctx).Warn("record health", "instance_id", in.InstanceID, "error", err)
 		}
 		if err := workflow.Sleep(ctx, interval); err != nil {
 			return err

@@ -51,12 +51,12 @@ func runOperation(ctx workflow.Context, operation, instanceID, projectID string,
 // failOperation records the fault of a failed operation (task ERROR), even when the
 // workflow was canceled, and returns the workflow's error.
 func failOperation(ctx workflow.Context, t *tracker, operation, instanceID string, err error, left []string) error {
-	workflow.GetLogger(ctx).Error(operation+" failed", "InstanceID", instanceID, "error", err)
+	workflow.GetLogger(ctx).Error(operation+" failed", "instance_id", instanceID, "error", err)
 	t.failed(faultMessage(operation, err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.during("record fault", func() {
 		if ferr := recordFault(dctx, instanceID, operation, err, left); ferr != nil {
-			workflow.GetLogger(ctx).Error("record fault failed", "InstanceID", instanceID, "error", ferr)
+			workflow.GetLogger(ctx).Error("record fault failed", "instance_id", instanceID, "error", ferr)
 			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 		}
 	})

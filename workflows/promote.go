@@ -188,7 +188,7 @@ func follow(ctx workflow.Context, primaryID, instanceID string) error {
 func restartEngine(ctx workflow.Context, instanceID string) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if err := replicationCall(dctx, instanceID, guestagent.StartEngineActivity, nil); err != nil {
-		workflow.GetLogger(ctx).Error("start the old primary again", "InstanceID", instanceID, "error", err)
+		workflow.GetLogger(ctx).Error("start the old primary again", "instance_id", instanceID, "error", err)
 	}
 }
 
@@ -196,7 +196,7 @@ func restartEngine(ctx workflow.Context, instanceID string) {
 // instance it was asked for, the other members' tasks back to NONE.
 func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, operation string, members []string, err error) error {
 	log := workflow.GetLogger(ctx)
-	log.Error(operation+" failed", "InstanceID", in.InstanceID, "error", err)
+	log.Error(operation+" failed", "instance_id", in.InstanceID, "error", err)
 	t.failed(faultMessage(operation, err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var others []string

@@ -112,7 +112,7 @@ func forgetReplica(ctx workflow.Context, t *tracker, in DeleteInstanceInput) {
 		err := guestCall(ctx, in.ReplicaOf, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
 			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
 		if err != nil {
-			workflow.GetLogger(ctx).Warn("drop the deleted replica's slot on its primary", "InstanceID", in.InstanceID,
+			workflow.GetLogger(ctx).Warn("drop the deleted replica's slot on its primary", "instance_id", in.InstanceID,
 				"primary", in.ReplicaOf, "reason", reason(err))
 		}
 		return nil

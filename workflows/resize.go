@@ -108,7 +108,7 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 // itself failed.
 func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavorInput, server activities.ResourceRef, cause error) error {
 	id := in.InstanceID
-	workflow.GetLogger(ctx).Warn("resize failed; reverting to the old flavor", "InstanceID", id, "error", cause)
+	workflow.GetLogger(ctx).Warn("resize failed; reverting to the old flavor", "instance_id", id, "error", cause)
 	t.failed(faultMessage("resize", cause))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	err := p.step(dctx, StepRevertResize, func() error {

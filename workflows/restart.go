@@ -127,7 +127,7 @@ func stopEngineQuietly(ctx workflow.Context, t *tracker, instanceID string) {
 	_ = t.step(StepStopEngine, func() error {
 		err := guestCall(ctx, instanceID, StopEngineScheduleTimeout, guestagent.StopEngineActivity, nil)
 		if err != nil {
-			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; going on", "InstanceID", instanceID, "reason", reason(err))
+			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; going on", "instance_id", instanceID, "reason", reason(err))
 		}
 		return nil
 	})
