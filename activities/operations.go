@@ -46,7 +46,13 @@ func (a *Activities) operations() (OperationsCatalog, error) {
 type ClaimTaskInput struct {
 	InstanceID string      `json:"instance_id"`
 	Task       coffer.Task `json:"task"`
+	// NotAfter, when set, is when the claim's window ends: a claim later fails with
+	// ErrClaimTooLate, since whoever started the workflow has stopped waiting for it.
+	NotAfter time.Time `json:"not_after,omitempty"`
 }
+
+// ErrClaimTooLate is the type of ClaimTask's error after ClaimTaskInput.NotAfter.
+const ErrClaimTooLate = "ClaimTooLate"
 
 // ClaimTask sets the instance's task for the workflow that runs the operation, when no
 // other task holds it (catalog.Store.StartTask); an instance that is busy fails with
@@ -58,6 +64,9 @@ type ClaimTaskInput struct {
 // activity whose answer was lost, or by a run of the workflow that crashed.
 func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
 	what := fmt.Sprintf("claim task %s on instance %s", in.Task, in.InstanceID)
+	if !in.NotAfter.IsZero() && time.Now().After(in.NotAfter) {
+		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrClaimTooLate, nil)
+	}
 	_, err := a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task)
 	if !errors.Is(err, catalog.ErrTaskRunning) {
 		return catalogError(err, what)

@@ -160,20 +160,17 @@ func canAct(inst *coffer.Instance) error {
 	return nil
 }
 
-// startTask sets the instance's task (422 when another one holds it) and starts the
-// workflow; when the workflow cannot start, the instance gets its task back and the client
-// a 503 to retry.
+// startTask starts an operation's workflow, which claims the instance's task (task) as its
+// first step and answers with the outcome (workflows/claim.go), so that the catalog and
+// Temporal never disagree: 422 when another operation holds the instance, 503 when the
+// outcome is unknown (the workflow then gives up by itself, and the client may retry).
 func (s *Server) startTask(ctx context.Context, inst *coffer.Instance, task coffer.Task, workflowID string, start func() error) error {
-	if _, err := s.catalog.StartTask(ctx, inst.ProjectID, inst.ID, task); err != nil {
-		if errors.Is(err, catalog.ErrTaskRunning) {
-			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
-		}
-		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
-	}
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflowID)
 	if err := start(); err != nil {
+		if errors.Is(err, workflows.ErrInstanceBusy) {
+			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
+		}
 		log.ErrorContext(ctx, "start workflow", "error", err)
-		s.restoreTask(ctx, inst)
 		return serviceUnavailable("The action could not be started now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "instance action started", "task", task)

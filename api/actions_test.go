@@ -39,6 +39,9 @@ func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInst
 	if w.fail != nil {
 		return w.fail
 	}
+	if err := w.claim(in.InstanceID, coffer.TaskRebooting); err != nil {
+		return err
+	}
 	w.ops().restarts = append(w.ops().restarts, in)
 	return nil
 }
@@ -46,6 +49,9 @@ func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInst
 func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.ResizeFlavorInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+		return err
+	}
 	w.ops().resizeFlavors = append(w.ops().resizeFlavors, in)
 	return nil
 }
@@ -53,6 +59,9 @@ func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.Resize
 func (w *fakeWorkflows) StartResizeVolume(_ context.Context, in workflows.ResizeVolumeInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+		return err
+	}
 	w.ops().resizeVolumes = append(w.ops().resizeVolumes, in)
 	return nil
 }

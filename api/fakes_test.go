@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -185,6 +186,9 @@ type fakeWorkflows struct {
 	creates []workflows.CreateInstanceInput
 	deletes []workflows.DeleteInstanceInput
 	fail    error
+	// catalog is where the operations' workflows claim their instance's task, as the real
+	// ones do as their first step.
+	catalog *fakeCatalog
 	// guest is the instances' engines (everyday_fakes_test.go).
 	guest fakeGuest
 }
@@ -210,6 +214,18 @@ func (w *fakeWorkflows) StartDelete(_ context.Context, in workflows.DeleteInstan
 		return w.fail
 	}
 	w.deletes = append(w.deletes, in)
+	return nil
+}
+
+// claim sets the instance's task as a workflow's claim does: workflows.ErrInstanceBusy when
+// another task holds it.
+func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
+	if _, err := w.catalog.StartTask(context.Background(), "", id, task); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
+		}
+		return err
+	}
 	return nil
 }
 

@@ -61,6 +61,7 @@ func (b *syncBuffer) String() string {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, catalog: newFakeCatalog(), workflows: &fakeWorkflows{}, log: &syncBuffer{}}
+	h.workflows.catalog = h.catalog
 
 	var handler atomic.Pointer[api.Server]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

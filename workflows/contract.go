@@ -131,6 +131,9 @@ type Timeouts struct {
 	// HealthInterval is how often the instance's monitor asks the guest for its health
 	// (default DefaultHealthInterval).
 	HealthInterval time.Duration `json:"health_interval,omitempty"`
+	// Claim is how long after its start the workflow may claim the instance's task
+	// (default ClaimWindow); tests shorten it.
+	Claim time.Duration `json:"claim,omitempty"`
 }
 
 // DeleteInstanceInput is what DeleteInstance needs.
@@ -171,9 +174,6 @@ type ResizeVolumeInput struct {
 	// NewSize is in GiB, larger than the volume's size.
 	NewSize  int      `json:"new_size"`
 	Timeouts Timeouts `json:"timeouts"`
-	// ClaimTask makes the workflow set the instance's task RESIZING itself, first (a
-	// replica's resize that its primary's started); the API sets it for the ones it starts.
-	ClaimTask bool `json:"claim_task,omitempty"`
 }
 
 // StopInstanceInput is what StopInstance needs.

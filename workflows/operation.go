@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/activities"
 )
 
 // The lifecycle every operation on an instance shares: its search attributes, its progress
@@ -29,15 +27,31 @@ func setSearchAttributes(ctx workflow.Context, instanceID, projectID, operation 
 	return nil
 }
 
-// runOperation runs the steps of an operation that holds the instance's task: search
-// attributes, the progress query and parking first; on a failure, the fault (task ERROR).
-func runOperation(ctx workflow.Context, operation, instanceID, projectID string, timeouts Timeouts, steps func(*tracker, *parking) error) error {
+// StepClaimTask is the first step of every operation on an instance (claim.go).
+const StepClaimTask = "claim task"
+
+// runOperation runs the steps of an operation on an instance: search attributes and the
+// progress query first, then the claim of the instance's task (claimTask; an instance
+// another operation holds ends the workflow at once, untouched), parking for the steps;
+// on a failure, the fault (task ERROR).
+func runOperation(ctx workflow.Context, operation, instanceID, projectID string, task coffer.Task, timeouts Timeouts, steps func(*tracker, *parking) error) error {
 	if err := setSearchAttributes(ctx, instanceID, projectID, operation); err != nil {
 		return err
 	}
 	t, err := track(ctx, operation)
 	if err != nil {
 		return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+	}
+	var claimed bool
+	t.during(StepClaimTask, func() { claimed, err = claimTask(ctx, instanceID, task, timeouts.Claim) })
+	t.idle()
+	if err != nil {
+		// Nothing was claimed: the instance is not this workflow's to record a fault on.
+		t.failed(faultMessage(operation, err))
+		return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+	}
+	if !claimed {
+		return nil
 	}
 	p := newParking(ctx, t, operation, instanceID, timeouts.Park)
 	err = steps(t, p)
@@ -62,22 +76,4 @@ func failOperation(ctx workflow.Context, t *tracker, operation, instanceID strin
 	})
 	t.idle()
 	return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
-}
-
-// claimTask sets the instance's task for this workflow as its first step, when the
-// workflow was started without the task set for it (a replica's resize started by its
-// primary's). It reports false when another operation holds the instance: the workflow
-// then ends without touching the instance.
-func claimTask(ctx workflow.Context, instanceID string, task coffer.Task) (bool, error) {
-	err := workflow.ExecuteActivity(callOptions(ctx), acts.ClaimTask,
-		activities.ClaimTaskInput{InstanceID: instanceID, Task: task}).Get(ctx, nil)
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == activities.ErrInstanceBusy {
-		workflow.GetLogger(ctx).Warn("instance busy; leaving it alone", "instance_id", instanceID, "task", task, "reason", app.Message())
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("claim task %s on instance %s: %w", task, instanceID, err)
-	}
-	return true, nil
 }

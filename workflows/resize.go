@@ -30,9 +30,11 @@ const (
 // ResizeTimeout bounds Nova's resize and revert (Trove's resize_time_out is 15 minutes).
 const ResizeTimeout = 15 * time.Minute
 
-// ResizeFlavor moves an instance the API marked RESIZING to another flavor, as Trove does
-// (trove-api.md §3.2):
+// ResizeFlavor moves an instance to another flavor, as Trove does (trove-api.md §3.2):
 //
+//  0. claim task: task RESIZING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
 //  1. read catalog: the server's ID.
 //  2. stop engine: StopEngine, so that the engine is down cleanly while the server moves.
 //  3. resize server: Nova's resize to the new flavor.
@@ -50,7 +52,7 @@ const ResizeTimeout = 15 * time.Minute
 // its fault. Steps 2 and 6 are parked for an operator when a retry may mend them; an abort
 // of step 6 rolls back too. A rollback that fails records a fault (task ERROR).
 func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
-	return runOperation(ctx, "resize", in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+	return runOperation(ctx, "resize", in.InstanceID, in.ProjectID, coffer.TaskResizing, in.Timeouts, func(t *tracker, p *parking) error {
 		id := in.InstanceID
 		var r catalog.Resources
 		err := p.step(ctx, StepReadCatalog, func() error {
@@ -142,15 +144,16 @@ func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) err
 	return waitHealthy(ctx, instanceID, HealthyTimeout)
 }
 
-// ResizeVolume grows an instance's volume, which the API marked RESIZING, online as Trove
-// does by default (trove-api.md §3.3):
+// ResizeVolume grows an instance's volume online as Trove does by default (trove-api.md
+// §3.3):
 //
-//  0. claim task (a replica's resize started by its primary's only): task RESIZING; a
-//     replica that is busy is left alone, and the workflow ends without changing it.
+//  0. claim task: task RESIZING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
 //  1. read catalog: the volume's ID.
 //  2. resize replicas: a primary's replicas must hold all it holds, so each replica whose
 //     volume is smaller gets a ResizeVolume of its own (a child workflow that outlives this
-//     one and claims the replica's task itself). A replica that is busy or cannot be
+//     one and claims the replica's task itself, step 0). A replica that is busy or cannot be
 //     started is logged and left alone (the client may resize it); this step never fails.
 //  3. extend volume: Cinder's extend to the new size, then wait until Cinder shows it
 //     (available or in-use; at most 5 minutes).
@@ -161,13 +164,7 @@ func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) err
 // A step that fails with an error a retry may mend is parked for an operator. A step that
 // fails otherwise, or is aborted, records a fault on the instance (task ERROR).
 func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
-	if in.ClaimTask {
-		claimed, err := claimTask(ctx, in.InstanceID, coffer.TaskResizing)
-		if err != nil || !claimed {
-			return err
-		}
-	}
-	return runOperation(ctx, "resize volume", in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+	return runOperation(ctx, "resize volume", in.InstanceID, in.ProjectID, coffer.TaskResizing, in.Timeouts, func(t *tracker, p *parking) error {
 		id := in.InstanceID
 		var r catalog.Resources
 		err := p.step(ctx, StepReadCatalog, func() error {
@@ -238,7 +235,7 @@ func resizeReplicaVolumes(ctx workflow.Context, in ResizeVolumeInput) {
 		cctx := workflow.WithChildOptions(ctx, childOptions(ResizeWorkflowID(replica.ID), againRefused,
 			searchAttributes(replica.ID, in.ProjectID, "resize volume")))
 		f := workflow.ExecuteChildWorkflow(cctx, ResizeVolume, ResizeVolumeInput{
-			InstanceID: replica.ID, ProjectID: in.ProjectID, NewSize: in.NewSize, Timeouts: in.Timeouts, ClaimTask: true,
+			InstanceID: replica.ID, ProjectID: in.ProjectID, NewSize: in.NewSize, Timeouts: in.Timeouts,
 		})
 		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 			log.Warn("resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", in.InstanceID, "reason", reason(err))

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
@@ -46,7 +45,7 @@ func TestResizeFlavorStopsResizesStartsAndConfirms(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize failed: %v", err)
 	}
-	h.checkCalls([]string{
+	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus",
 		"StartEngine", "Health", "ConfirmResize", "WaitServerStatus", "FinishTask",
 	})
@@ -68,7 +67,7 @@ func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize failed instead of rolling back: %v", err)
 	}
-	h.checkCalls([]string{
+	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine",
 		"ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer",
 		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
@@ -98,7 +97,7 @@ func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize failed instead of rolling back: %v", err)
 	}
-	h.checkCalls([]string{
+	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus", "StartEngine",
 		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
 	})
@@ -128,7 +127,7 @@ func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize volume failed: %v", err)
 	}
-	h.checkCalls([]string{"GetInstanceResources", "GetReplicationGroup", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
+	h.checkCalls([]string{"ClaimTask", "GetInstanceResources", "GetReplicationGroup", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
 	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID, VolumeSize: 3}) {
 		t.Errorf("task ends: got %+v, want the new size 3 recorded", h.finished)
 	}
@@ -136,6 +135,13 @@ func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 
 func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
 	h := newHarness(t)
+	var claims []activities.ClaimTaskInput
+	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimTaskInput) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		claims = append(claims, in)
+		return nil
+	})
 	h.mockCatalog(recorded)
 	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, instanceID).Return(activities.ReplicationGroup{
 		Primary: activities.GroupMember{ID: instanceID, VolumeSize: 2},
@@ -148,13 +154,6 @@ func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
 	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, "replica-small").Return(activities.ReplicationGroup{
 		Primary: activities.GroupMember{ID: instanceID}, Replicas: []activities.GroupMember{{ID: "replica-small"}},
 	}, nil)
-	var claims []activities.ClaimTaskInput
-	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimTaskInput) error {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		claims = append(claims, in)
-		return nil
-	})
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(guestagent.GrowFilesystemActivity, mock.Anything, mock.Anything).
@@ -167,9 +166,14 @@ func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	want := []activities.ClaimTaskInput{{InstanceID: "replica-small", Task: coffer.TaskResizing}}
-	if !slices.Equal(claims, want) {
-		t.Errorf("replica tasks claimed: got %+v, want %+v", claims, want)
+	var got []string
+	for _, c := range claims {
+		got = append(got, c.InstanceID+" "+string(c.Task))
+	}
+	slices.Sort(got)
+	want := []string{instanceID + " RESIZING", "replica-small RESIZING"}
+	if !slices.Equal(got, want) {
+		t.Errorf("tasks claimed: got %v, want %v", got, want)
 	}
 	var grown []string
 	for _, f := range h.finished {
@@ -181,20 +185,20 @@ func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
 	}
 }
 
-func TestResizeVolumeOfABusyReplicaLeavesItAlone(t *testing.T) {
+func TestResizeVolumeOfABusyInstanceEndsWithoutTouchingIt(t *testing.T) {
 	h := newHarness(t)
-	h.mockCatalog(recorded)
-	h.env.OnActivity(a.ClaimTask, mock.Anything, activities.ClaimTaskInput{InstanceID: instanceID, Task: coffer.TaskResizing}).Return(
+	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrInstanceBusy, nil))
+	h.mockCatalog(recorded)
 
-	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3, ClaimTask: true})
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
 
 	if err := h.env.GetWorkflowError(); err != nil {
-		t.Fatalf("resize of a busy replica failed: %v", err)
+		t.Fatalf("resize of a busy instance failed: %v", err)
 	}
 	h.checkCalls([]string{"ClaimTask"})
 	if len(h.faults) != 0 || len(h.finished) != 0 {
-		t.Errorf("a busy replica was changed: faults %+v, task ends %+v", h.faults, h.finished)
+		t.Errorf("a busy instance was changed: faults %+v, task ends %+v", h.faults, h.finished)
 	}
 }
 

@@ -20,8 +20,13 @@ const (
 	StepRecordStopped = "record stopped"
 )
 
-// RestartInstance restarts an instance the API marked REBOOTING. A tenant's restart
-// (Trove's restart) restarts the engine only:
+// RestartInstance restarts an instance. Its first step, for both kinds:
+//
+//  0. claim task: task REBOOTING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
+//
+// A tenant's restart (Trove's restart) then restarts the engine only:
 //
 //  1. restart engine: RestartEngine on the guest queue (stop, then start with the current
 //     flavor's configuration).
@@ -43,7 +48,7 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 	if in.Reboot {
 		operation = "reboot"
 	}
-	return runOperation(ctx, operation, in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+	return runOperation(ctx, operation, in.InstanceID, in.ProjectID, coffer.TaskRebooting, in.Timeouts, func(t *tracker, p *parking) error {
 		id := in.InstanceID
 		if !in.Reboot {
 			err := p.step(ctx, StepRestartEngine, func() error {

@@ -98,29 +98,29 @@ func (s Starter) StartDelete(ctx context.Context, in DeleteInstanceInput) error 
 	return err
 }
 
-// StartRestart starts RestartInstance, instance/<id>/restart.
+// StartRestart starts RestartInstance, instance/<id>/restart, and waits for its claim of
+// the instance's task (REBOOTING): ErrInstanceBusy when another operation holds it.
 func (s Starter) StartRestart(ctx context.Context, in RestartInstanceInput) error {
 	op := "restart"
 	if in.Reboot {
 		op = "reboot"
 	}
-	_, err := s.start(ctx, RestartWorkflowID(in.InstanceID), againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, op), RestartInstance, in)
-	return err
+	return s.startClaimed(ctx, RestartWorkflowID(in.InstanceID), againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, op), in.Timeouts.Claim, RestartInstance, in)
 }
 
-// StartResizeFlavor starts ResizeFlavor, instance/<id>/resize.
+// StartResizeFlavor starts ResizeFlavor, instance/<id>/resize, and waits for its claim
+// (RESIZING), as StartRestart does.
 func (s Starter) StartResizeFlavor(ctx context.Context, in ResizeFlavorInput) error {
-	_, err := s.start(ctx, ResizeWorkflowID(in.InstanceID), againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, "resize"), ResizeFlavor, in)
-	return err
+	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, "resize"), in.Timeouts.Claim, ResizeFlavor, in)
 }
 
-// StartResizeVolume starts ResizeVolume, instance/<id>/resize.
+// StartResizeVolume starts ResizeVolume, instance/<id>/resize, and waits for its claim
+// (RESIZING), as StartRestart does.
 func (s Starter) StartResizeVolume(ctx context.Context, in ResizeVolumeInput) error {
-	_, err := s.start(ctx, ResizeWorkflowID(in.InstanceID), againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, "resize volume"), ResizeVolume, in)
-	return err
+	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, "resize volume"), in.Timeouts.Claim, ResizeVolume, in)
 }
 
 // StartStop starts StopInstance, instance/<id>/stop.
