@@ -213,6 +213,9 @@ func (w *fakeWorkflows) StartDelete(_ context.Context, in workflows.DeleteInstan
 	if w.fail != nil {
 		return w.fail
 	}
+	if err := w.claim(in.InstanceID, coffer.TaskDeleting); err != nil {
+		return err
+	}
 	w.deletes = append(w.deletes, in)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/guestagent"
@@ -24,8 +25,11 @@ const (
 	StepDeleteRecord        = "delete record"
 )
 
-// DeleteInstance deletes an instance the API marked DELETING (or one in ERROR). Its steps:
+// DeleteInstance deletes an instance (also one in ERROR). Its steps:
 //
+//  0. claim task: task DELETING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
 //  1. read catalog: the IDs of the instance's server, volume, port and security group. A
 //     piece without a recorded ID (or an instance the catalog lost) is found by its name,
 //     coffer-<id>.
@@ -52,6 +56,12 @@ func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 	t, err := track(ctx, "delete")
 	if err != nil {
 		return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
+	}
+	var claimed bool
+	t.during(StepClaimTask, func() { claimed, err = claimTask(ctx, in.InstanceID, coffer.TaskDeleting, in.Timeouts.Claim) })
+	t.idle()
+	if err != nil || !claimed {
+		return err
 	}
 
 	err = deleteInstance(ctx, in, t, newParking(ctx, t, "delete", in.InstanceID, in.Timeouts.Park))

@@ -90,12 +90,13 @@ func (s Starter) StartCreate(ctx context.Context, in CreateInstanceInput) error 
 	return err
 }
 
-// StartDelete starts DeleteInstance. A running delete of the instance is joined; a finished
-// one (a delete that failed and left the instance in ERROR) may be started again.
+// StartDelete starts DeleteInstance and waits for its claim of the instance's task
+// (DELETING): ErrInstanceBusy when another operation holds it, also a delete that runs
+// already. A finished delete (one that failed and left the instance in ERROR) may be
+// started again.
 func (s Starter) StartDelete(ctx context.Context, in DeleteInstanceInput) error {
-	_, err := s.start(ctx, DeleteWorkflowID(in.InstanceID), againJoined,
-		searchAttributes(in.InstanceID, in.ProjectID, "delete"), DeleteInstance, in)
-	return err
+	return s.startClaimed(ctx, DeleteWorkflowID(in.InstanceID), againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, "delete"), in.Timeouts.Claim, DeleteInstance, in)
 }
 
 // StartRestart starts RestartInstance, instance/<id>/restart, and waits for its claim of
