@@ -306,7 +306,7 @@ func (s *Server) startReplicationTasks(ctx context.Context, rc ReplicationCatalo
 		return faultFor(ctx, s.log, err, "Instance "+id)
 	}
 	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", workflows.ReplicationWorkflowID(operation, id))
-	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID}); err != nil {
+	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID, Timeouts: s.timeouts()}); err != nil {
 		log.ErrorContext(ctx, "start workflow", "error", err)
 		for tid := range tasks {
 			if serr := s.catalog.SetTask(context.WithoutCancel(ctx), tid, coffer.TaskNone); serr != nil {

@@ -266,4 +266,6 @@ func FenceWorkflowID(instanceID string) string { return "instance/" + instanceID
 type ReplicationInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// Timeouts.Park bounds how long a parked step waits for an operator; the rest is unused.
+	Timeouts Timeouts `json:"timeouts,omitempty"`
 }

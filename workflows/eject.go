@@ -58,15 +58,16 @@ const (
 //     workflow: it waits up to FenceWait for the old primary's guest to come back, and
 //     makes its engine a read-only standby of no one for good.
 //
-// A failure before the promotion ends every task and records the fault on the primary; a
-// replica that cannot follow after it gets the fault.
+// Steps 1 and 5 are parked for an operator when a retry may mend them (retry, skip, abort;
+// see parking). A failure before the promotion ends every task and records the fault on
+// the primary; a replica that cannot follow after it gets the fault.
 func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
-	t, err := startReplicationWorkflow(ctx, in, "eject")
+	t, p, err := startReplicationWorkflow(ctx, in, "eject")
 	if err != nil {
 		return err
 	}
 	var g activities.ReplicationGroup
-	if err := t.step(StepReadGroup, func() error {
+	if err := p.step(ctx, StepReadGroup, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", nil, err)
@@ -93,7 +94,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
-	if err := t.step(StepPromote, func() error {
+	if err := p.step(ctx, StepPromote, func() error {
 		return replicationCall(ctx, best.ID, guestagent.PromoteActivity, nil)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
@@ -129,7 +130,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	_ = t.step(StepStartFence, func() error {
 		cctx := workflow.WithChildOptions(ctx, childOptions(FenceWorkflowID(in.InstanceID), againJoined,
 			searchAttributes(in.InstanceID, in.ProjectID, "fence")))
-		f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID})
+		f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID, Timeouts: in.Timeouts})
 		ferr := f.GetChildWorkflowExecution().Get(ctx, nil)
 		if ferr != nil {
 			workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
@@ -223,7 +224,7 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 // restarts). It ends at once when the instance was deleted meanwhile (its guest never
 // answers then; the wait simply times out).
 func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
-	t, err := startReplicationWorkflow(ctx, in, "fence")
+	t, _, err := startReplicationWorkflow(ctx, in, "fence")
 	if err != nil {
 		return err
 	}
