@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -61,37 +60,14 @@ const (
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
 // the workflow.
 func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
-	log := workflow.GetLogger(ctx)
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "create"); err != nil {
-		return err
-	}
-	t, err := track(ctx, "create")
-	if err != nil {
-		return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
-	}
-
-	var u undo
-	err = createInstance(ctx, in, t, newParking(ctx, t, "create", in.InstanceID, in.Timeouts.Park), &u)
-	if err == nil {
-		startMonitor(ctx, t, in)
-		t.idle()
-		return nil
-	}
-
-	log.Error("create failed; cleaning up", "instance_id", in.InstanceID, "error", err)
-	t.failed(faultMessage("create", err))
-	// Disconnected: the cleanup and the fault must happen even when the create is canceled.
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var left []string
-	t.during("clean up", func() { left = u.run(dctx) })
-	t.during("record fault", func() {
-		if ferr := recordFault(dctx, in.InstanceID, "create", err, left); ferr != nil {
-			log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
-			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
+	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, timeouts: in.Timeouts}
+	return op.run(ctx, func(t *tracker, p *parking, u *undo) error {
+		if err := createInstance(ctx, in, t, p, u); err != nil {
+			return err
 		}
+		startMonitor(ctx, t, in)
+		return nil
 	})
-	t.idle()
-	return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
 }
 
 // createInstance runs the steps; each that makes something first adds its compensation to

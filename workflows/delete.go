@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -49,37 +47,10 @@ const (
 // sets task ERROR so that the delete can be asked for again, and fails the workflow; the
 // pieces left keep their IDs in the catalog.
 func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
-	log := workflow.GetLogger(ctx)
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "delete"); err != nil {
-		return err
-	}
-	t, err := track(ctx, "delete")
-	if err != nil {
-		return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
-	}
-	var claimed bool
-	t.during(StepClaimTask, func() { claimed, err = claimTask(ctx, in.InstanceID, coffer.TaskDeleting, in.Timeouts.Claim) })
-	t.idle()
-	if err != nil || !claimed {
-		return err
-	}
-
-	err = deleteInstance(ctx, in, t, newParking(ctx, t, "delete", in.InstanceID, in.Timeouts.Park))
-	if err == nil {
-		t.idle()
-		return nil
-	}
-	log.Error("delete failed", "instance_id", in.InstanceID, "error", err)
-	t.failed(faultMessage("delete", err))
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.during("record fault", func() {
-		if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
-			log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
-			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-		}
+	op := operation{name: "delete", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskDeleting, timeouts: in.Timeouts}
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
+		return deleteInstance(ctx, in, t, p)
 	})
-	t.idle()
-	return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
 }
 
 func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p *parking) error {

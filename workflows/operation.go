@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 )
 
 // The lifecycle every operation on an instance shares: its search attributes, its progress
@@ -30,50 +31,83 @@ func setSearchAttributes(ctx workflow.Context, instanceID, projectID, operation 
 // StepClaimTask is the first step of every operation on an instance (claim.go).
 const StepClaimTask = "claim task"
 
-// runOperation runs the steps of an operation on an instance: search attributes and the
-// progress query first, then the claim of the instance's task (claimTask; an instance
-// another operation holds ends the workflow at once, untouched), parking for the steps;
-// on a failure, the fault (task ERROR).
-func runOperation(ctx workflow.Context, operation, instanceID, projectID string, task coffer.Task, timeouts Timeouts, steps func(*tracker, *parking) error) error {
-	if err := setSearchAttributes(ctx, instanceID, projectID, operation); err != nil {
+// operation is one operation on an instance, as its workflow runs it: every operation
+// goes through run, so that each has the same search attributes, progress query, claim,
+// parking, compensations and fault.
+type operation struct {
+	name       string
+	instanceID string
+	projectID  string
+	// task is claimed as the first step (claimTask); none for an operation whose record
+	// the API made with its task (create) or that holds no task (stop).
+	task     coffer.Task
+	timeouts Timeouts
+	// noteFault makes a failure a note on the instance that leaves its task alone, for an
+	// operation that holds none; otherwise the fault sets task ERROR.
+	noteFault bool
+}
+
+// run runs the operation's steps: search attributes and the progress query first, then
+// the claim of the instance's task (an instance another operation holds ends the workflow
+// at once, untouched), then the steps, which park through p and add their compensations
+// to u. When a step fails, or the workflow is canceled, the compensations run in reverse
+// and the fault is recorded on the instance.
+func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking, u *undo) error) error {
+	if err := setSearchAttributes(ctx, op.instanceID, op.projectID, op.name); err != nil {
 		return err
 	}
-	t, err := track(ctx, operation)
+	t, err := track(ctx, op.name)
 	if err != nil {
-		return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+		return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
 	}
-	var claimed bool
-	t.during(StepClaimTask, func() { claimed, err = claimTask(ctx, instanceID, task, timeouts.Claim) })
-	t.idle()
-	if err != nil {
-		// Nothing was claimed: the instance is not this workflow's to record a fault on.
-		t.failed(faultMessage(operation, err))
-		return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+	if op.task != "" {
+		var claimed bool
+		t.during(StepClaimTask, func() { claimed, err = claimTask(ctx, op.instanceID, op.task, op.timeouts.Claim) })
+		t.idle()
+		if err != nil {
+			// Nothing was claimed: the instance is not this workflow's to record a fault on.
+			t.failed(faultMessage(op.name, err))
+			return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
+		}
+		if !claimed {
+			return nil
+		}
 	}
-	if !claimed {
-		return nil
-	}
-	p := newParking(ctx, t, operation, instanceID, timeouts.Park)
-	err = steps(t, p)
+	var u undo
+	err = steps(t, newParking(ctx, t, op.name, op.instanceID, op.timeouts.Park), &u)
 	if err == nil {
 		t.idle()
 		return nil
 	}
-	return failOperation(ctx, t, operation, instanceID, err, nil)
+	return op.fail(ctx, t, &u, err)
 }
 
-// failOperation records the fault of a failed operation (task ERROR), even when the
-// workflow was canceled, and returns the workflow's error.
-func failOperation(ctx workflow.Context, t *tracker, operation, instanceID string, err error, left []string) error {
-	workflow.GetLogger(ctx).Error(operation+" failed", "instance_id", instanceID, "error", err)
-	t.failed(faultMessage(operation, err))
+// fail undoes what the operation made and records its fault (task ERROR), or notes it
+// (noteFault), even when the workflow was canceled, and returns the workflow's error.
+func (op operation) fail(ctx workflow.Context, t *tracker, u *undo, err error) error {
+	log := workflow.GetLogger(ctx)
+	log.Error(op.name+" failed", "instance_id", op.instanceID, "error", err)
+	t.failed(faultMessage(op.name, err))
+	// Disconnected: the cleanup and the fault must happen even when the workflow is canceled.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var left []string
+	if len(u.fns) > 0 {
+		t.during("clean up", func() { left = u.run(dctx) })
+	}
 	t.during("record fault", func() {
-		if ferr := recordFault(dctx, instanceID, operation, err, left); ferr != nil {
-			workflow.GetLogger(ctx).Error("record fault failed", "instance_id", instanceID, "error", ferr)
+		var ferr error
+		if op.noteFault {
+			ferr = workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, activities.NoteFaultInput{
+				InstanceID: op.instanceID, Message: faultMessage(op.name, err), Details: err.Error(),
+			}).Get(dctx, nil)
+		} else {
+			ferr = recordFault(dctx, op.instanceID, op.name, err, left)
+		}
+		if ferr != nil {
+			log.Error("record fault failed", "instance_id", op.instanceID, "error", ferr)
 			err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 		}
 	})
 	t.idle()
-	return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
+	return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
 }

@@ -124,7 +124,7 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 }
 
 // startReplicationWorkflow sets the search attributes, the progress query and the parking
-// of the steps that may wait for an operator, as runOperation does for the operations on
+// of the steps that may wait for an operator, as operation.run does for the operations on
 // one instance.
 func startReplicationWorkflow(ctx workflow.Context, in ReplicationInput, operation string) (*tracker, *parking, error) {
 	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, operation); err != nil {

@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"fmt"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
@@ -44,11 +42,11 @@ const (
 // abort; see parking). A step that fails otherwise, or is aborted, records a fault on the
 // instance (task ERROR) and fails the workflow; there is nothing to undo.
 func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
-	operation := "restart"
+	op := operation{name: "restart", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskRebooting, timeouts: in.Timeouts}
 	if in.Reboot {
-		operation = "reboot"
+		op.name = "reboot"
 	}
-	return runOperation(ctx, operation, in.InstanceID, in.ProjectID, coffer.TaskRebooting, in.Timeouts, func(t *tracker, p *parking) error {
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
 		id := in.InstanceID
 		if !in.Reboot {
 			err := p.step(ctx, StepRestartEngine, func() error {
@@ -99,31 +97,19 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 //
 // A failure is noted as the instance's fault, without changing its task.
 func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "stop"); err != nil {
-		return err
-	}
-	t, err := track(ctx, "stop")
-	if err != nil {
-		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
-	}
-	err = t.step(StepStopEngine, func() error {
-		return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
-	})
-	if err == nil {
-		err = t.step(StepRecordStopped, func() error {
+	op := operation{name: "stop", instanceID: in.InstanceID, projectID: in.ProjectID, noteFault: true}
+	return op.run(ctx, func(t *tracker, _ *parking, _ *undo) error {
+		err := t.step(StepStopEngine, func() error {
+			return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
+		})
+		if err != nil {
+			return err
+		}
+		return t.step(StepRecordStopped, func() error {
 			return workflow.ExecuteActivity(callOptions(ctx), acts.SetServiceStatus,
 				activities.SetServiceStatusInput{InstanceID: in.InstanceID, Status: coffer.ServiceShutdown}).Get(ctx, nil)
 		})
-	}
-	if err != nil {
-		message := faultMessage("stop", err)
-		t.failed(message)
-		_ = workflow.ExecuteActivity(callOptions(ctx), acts.NoteFault,
-			activities.NoteFaultInput{InstanceID: in.InstanceID, Message: message, Details: err.Error()}).Get(ctx, nil)
-		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
-	}
-	t.idle()
-	return nil
+	})
 }
 
 // stopEngineQuietly asks the guest to stop its engine, and goes on whatever the answer: a
