@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -14,9 +15,13 @@ import (
 	"github.com/coffer-dbaas/coffer/config"
 )
 
-// Catalog is the part of the catalog the activities change. *catalog.Store implements it;
-// tests use a fake.
+// Catalog is what the activities read and change in the catalog; *catalog.Store
+// implements it.
 type Catalog interface {
+	BackupCatalog
+	OperationsCatalog
+	ReplicationCatalog
+
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
 	SetTask(ctx context.Context, id string, task coffer.Task) error
 	StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error)
@@ -39,24 +44,61 @@ type Guest struct {
 	CodecKey string
 }
 
-// Activities are the control-plane activities. Register a pointer with
-// w.RegisterActivity(acts); workflows call the methods through a nil *Activities.
-type Activities struct {
+// Deps are what the activities call. New checks that the required ones are there.
+type Deps struct {
+	// Compute, BlockStorage, Network and Image are the OpenStack services, in the control
+	// plane's project. Required.
 	Compute      *gophercloud.ServiceClient
 	BlockStorage *gophercloud.ServiceClient
 	Network      *gophercloud.ServiceClient
 	Image        *gophercloud.ServiceClient
-	Catalog      Catalog
-	// NetworkID is the network instances get their port on.
+	// Catalog is the catalog store, usually a *catalog.Store. Required.
+	Catalog Catalog
+	// NetworkID is the network instances get their port on. Required.
 	NetworkID string
 	Guest     Guest
 	// PollInterval is how often the wait activities look at a server or volume; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
 	// ObjectStorage is Swift in the control plane's project, where backups are stored.
+	// Required when Backup.Key is set.
 	ObjectStorage *gophercloud.ServiceClient
 	// Backup is how backups are stored (config.Backup, the key decoded).
 	Backup BackupSettings
+}
+
+// Activities are the control-plane activities. Build them with New (NewActivities does,
+// from the configuration) and register a pointer with w.RegisterActivity(acts); workflows
+// call the methods through a nil *Activities.
+type Activities struct {
+	Deps
+}
+
+// New returns the activities over deps. It fails, naming each one, when a required
+// dependency is missing: missing wiring is found when the worker starts, not when an
+// activity first needs it.
+func New(deps Deps) (*Activities, error) {
+	var missing []string
+	for _, d := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Compute", deps.Compute == nil},
+		{"BlockStorage", deps.BlockStorage == nil},
+		{"Network", deps.Network == nil},
+		{"Image", deps.Image == nil},
+		{"Catalog", deps.Catalog == nil},
+		{"NetworkID", deps.NetworkID == ""},
+		{"ObjectStorage (backups are enabled)", len(deps.Backup.Key) > 0 && deps.ObjectStorage == nil},
+	} {
+		if d.missing {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("activities: dependencies %s are required", strings.Join(missing, ", "))
+	}
+	return &Activities{Deps: deps}, nil
 }
 
 // DefaultPollInterval is how often wait activities poll when PollInterval is zero (Trove
@@ -64,8 +106,8 @@ type Activities struct {
 const DefaultPollInterval = 2 * time.Second
 
 // NewActivities authenticates as the control plane's service user (cfg.OpenStack), finds
-// the compute, block-storage, network and image endpoints in the service catalog, and
-// resolves cfg.OpenStack.Network (a name or an ID) to the network's ID.
+// the compute, block-storage, network and image endpoints in the service catalog, resolves
+// cfg.OpenStack.Network (a name or an ID) to the network's ID, and calls New.
 func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Activities, error) {
 	cloud := cfg.OpenStack
 	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
@@ -85,7 +127,7 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 		return nil, fmt.Errorf("authenticate to openstack at %s as %s: %w", cloud.AuthURL, cloud.Username, err)
 	}
 	eo := gophercloud.EndpointOpts{Region: cloud.Region}
-	a := &Activities{
+	a := &Deps{
 		Catalog: store,
 		Guest: Guest{
 			TemporalHostPort: cfg.GuestTemporalHostPort(),
@@ -111,7 +153,7 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 	if err := a.setUpBackups(cfg, provider, eo); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return New(*a)
 }
 
 // resolveNetwork finds a network by name, then by ID.

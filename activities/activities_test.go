@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +25,7 @@ import (
 	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 	"github.com/coffer-dbaas/coffer/dev/devcloud/devcloudtest"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // codecKey is a made-up key: the test checks it reaches the guest's user_data.
@@ -55,7 +54,7 @@ func startCloud(t *testing.T, command ...string) *cloud {
 	ccfg.Guest.TemporalHostPort = "10.0.0.1:7233"
 	ccfg.CodecKey = codecKey
 	var err error
-	c.acts, err = activities.NewActivities(context.Background(), ccfg, newMemCatalog())
+	c.acts, err = activities.NewActivities(context.Background(), ccfg, newCatalog(t))
 	if err != nil {
 		t.Fatalf("NewActivities: %v", err)
 	}
@@ -225,11 +224,11 @@ func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, ins
 	if err != nil {
 		t.Fatalf("user_data is not base64: %v", err)
 	}
-	var got guestagent.Config
+	var got guest.Config
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("user_data %q is not the guest's JSON config: %v", raw, err)
 	}
-	want := guestagent.Config{
+	want := guest.Config{
 		InstanceID: instanceID, Datastore: "postgresql", Version: "15",
 		TemporalHostPort: "10.0.0.1:7233", TemporalNamespace: "default", CodecKey: codecKey,
 	}
@@ -283,11 +282,11 @@ func TestActivitiesFailServerThatCannotBoot(t *testing.T) {
 	})
 
 	err := c.run(nil, a.WaitServerActive, activities.ResourceRef{InstanceID: id, ID: server})
-	applicationError(t, err, activities.ErrServerFailed, false)
+	applicationError(t, err, activities.ErrorTypeServerFailed, false)
 
 	// A security group still used by a port cannot go yet: retried, not failed.
 	err = c.run(nil, a.DeleteSecurityGroup, activities.ResourceRef{InstanceID: id, ID: group})
-	applicationError(t, err, activities.ErrInUse, true)
+	applicationError(t, err, activities.ErrorTypeInUse, true)
 
 	// The compensation of a create: every piece goes, the failed server first.
 	c.must(nil, a.DeleteServer, activities.ResourceRef{InstanceID: id, ID: server})
@@ -304,24 +303,24 @@ func TestActivitiesMapCloudErrors(t *testing.T) {
 	id := uuid.NewString()
 
 	err := c.run(nil, a.ResolveImage, activities.ResolveImageInput{InstanceID: id, Tag: "coffer-nosuch-1"})
-	applicationError(t, err, activities.ErrImageNotFound, false)
+	applicationError(t, err, activities.ErrorTypeImageNotFound, false)
 
 	c.inject("volume", "volume.create", http.StatusInternalServerError, 1)
 	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
-	applicationError(t, err, activities.ErrCloud, true)
+	applicationError(t, err, activities.ErrorTypeCloud, true)
 	if err != nil && !strings.Contains(err.Error(), "create volume for instance "+id) {
 		t.Errorf("error %q does not say what failed for which instance", err)
 	}
 
 	c.inject("volume", "volume.create", http.StatusRequestEntityTooLarge, 1)
 	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: 1})
-	applicationError(t, err, activities.ErrQuotaExceeded, false)
+	applicationError(t, err, activities.ErrorTypeQuotaExceeded, false)
 
 	err = c.run(nil, a.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: -1})
-	applicationError(t, err, activities.ErrBadRequest, false)
+	applicationError(t, err, activities.ErrorTypeBadRequest, false)
 
 	err = c.run(nil, a.WaitVolumeAvailable, activities.ResourceRef{InstanceID: id, ID: uuid.NewString()})
-	applicationError(t, err, activities.ErrNotFound, false)
+	applicationError(t, err, activities.ErrorTypeCloudNotFound, false)
 
 	// The fault spent, the same call succeeds: retries mend what was transient.
 	var volume string
@@ -330,12 +329,33 @@ func TestActivitiesMapCloudErrors(t *testing.T) {
 }
 
 func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
-	mem := newMemCatalog()
-	acts := &activities.Activities{Catalog: mem}
+	store := newCatalog(t)
+	// The catalog activities need no cloud; New wants the clients all the same.
+	acts, err := activities.New(activities.Deps{
+		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
+		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
+		Catalog: store, NetworkID: "private",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
-	mem.instances["i1"] = &coffer.Instance{ID: "i1", ProjectID: "p1", Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew}
+	ctx := context.Background()
+	recorded := &coffer.Instance{ProjectID: "p1", Name: "orders", FlavorID: "ds1G", VolumeSize: 1, Datastore: "postgresql", Version: "15"}
+	if err := store.CreateInstance(ctx, recorded); err != nil {
+		t.Fatal(err)
+	}
+	i1 := recorded.ID
+	get := func() *coffer.Instance {
+		t.Helper()
+		inst, err := store.GetInstance(ctx, "", i1)
+		if err != nil {
+			t.Fatalf("get instance: %v", err)
+		}
+		return inst
+	}
 
 	run := func(fn any, args ...any) {
 		t.Helper()
@@ -343,15 +363,14 @@ func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
 			t.Fatalf("activity failed: %v", err)
 		}
 	}
-	run(acts.RecordResources, activities.RecordResourcesInput{InstanceID: "i1", Resources: catalog.Resources{VolumeID: "vol-1"}})
-	run(acts.RecordResources, activities.RecordResourcesInput{InstanceID: "i1", Resources: catalog.Resources{ServerID: "srv-1", ServerStatus: "ACTIVE"}})
-	run(acts.MarkActive, "i1")
-	inst := mem.instances["i1"]
-	if inst.VolumeID != "vol-1" || inst.ServerID != "srv-1" || inst.Status() != "ACTIVE" || inst.ServiceStatus != coffer.ServiceHealthy {
+	run(acts.RecordResources, activities.RecordResourcesInput{InstanceID: i1, Resources: catalog.Resources{VolumeID: "vol-1"}})
+	run(acts.RecordResources, activities.RecordResourcesInput{InstanceID: i1, Resources: catalog.Resources{ServerID: "srv-1", ServerStatus: "ACTIVE"}})
+	run(acts.MarkActive, i1)
+	if inst := get(); inst.VolumeID != "vol-1" || inst.ServerID != "srv-1" || inst.Status() != "ACTIVE" || inst.ServiceStatus != coffer.ServiceHealthy {
 		t.Errorf("after MarkActive: got volume %q, server %q, status %s, service %s", inst.VolumeID, inst.ServerID, inst.Status(), inst.ServiceStatus)
 	}
 
-	v, err := env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "i1", ProjectID: "p1"})
+	v, err := env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: i1, ProjectID: "p1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +378,7 @@ func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
 	if err := v.Get(&r); err != nil || r.ServerID != "srv-1" || r.VolumeID != "vol-1" {
 		t.Errorf("GetInstanceResources: got %+v (%v)", r, err)
 	}
-	gone, err := env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: "gone"})
+	gone, err := env.ExecuteActivity(acts.GetInstanceResources, activities.GetInstanceInput{InstanceID: uuid.NewString()})
 	if err != nil {
 		t.Fatalf("GetInstanceResources of a missing instance: %v, want empty resources", err)
 	}
@@ -368,124 +387,34 @@ func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
 		t.Errorf("GetInstanceResources of a missing instance: got %+v (%v), want empty resources", empty, err)
 	}
 
-	run(acts.RecordFault, activities.RecordFaultInput{InstanceID: "i1", Message: "create volume failed: quota", Details: "chain"})
-	if inst.Status() != "ERROR" || inst.Fault == nil || inst.Fault.Message != "create volume failed: quota" {
+	run(acts.RecordFault, activities.RecordFaultInput{InstanceID: i1, Message: "create volume failed: quota", Details: "chain"})
+	if inst := get(); inst.Status() != "ERROR" || inst.Fault == nil || inst.Fault.Message != "create volume failed: quota" {
 		t.Errorf("after RecordFault: got status %s, fault %+v", inst.Status(), inst.Fault)
 	}
-	run(acts.DeleteInstanceRecord, "i1")
-	run(acts.DeleteInstanceRecord, "i1")
-	if len(mem.instances) != 0 {
-		t.Errorf("instances after DeleteInstanceRecord: got %d, want 0", len(mem.instances))
+	run(acts.DeleteInstanceRecord, i1)
+	run(acts.DeleteInstanceRecord, i1)
+	if insts, err := store.ListInstances(ctx, "", 0, ""); err != nil || len(insts) != 0 {
+		t.Errorf("instances after DeleteInstanceRecord: got %d (%v), want 0", len(insts), err)
 	}
 
-	_, err = env.ExecuteActivity(acts.MarkActive, "gone")
-	applicationError(t, err, activities.ErrNotFound, false)
+	_, err = env.ExecuteActivity(acts.MarkActive, uuid.NewString())
+	applicationError(t, err, activities.ErrorTypeNotInCatalog, false)
 }
 
-// memCatalog is the catalog in memory, with catalog.Store's contract.
-type memCatalog struct {
-	mu        sync.Mutex
-	instances map[string]*coffer.Instance
-}
-
-var _ activities.Catalog = (*memCatalog)(nil)
-
-func newMemCatalog() *memCatalog { return &memCatalog{instances: map[string]*coffer.Instance{}} }
-
-func (m *memCatalog) get(id string) (*coffer.Instance, error) {
-	inst := m.instances[id]
-	if inst == nil {
-		return nil, catalog.ErrNotFound
+// TestNewRefusesMissingDependencies checks that activities missing a dependency are
+// refused when they are built, naming each missing one, rather than failing when an
+// activity first needs it.
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	_, err := activities.New(activities.Deps{Compute: &gophercloud.ServiceClient{}, Backup: activities.BackupSettings{Key: []byte("k")}})
+	if err == nil {
+		t.Fatal("New with only Compute succeeded, want an error")
 	}
-	return inst, nil
-}
-
-func (m *memCatalog) GetInstance(_ context.Context, projectID, id string) (*coffer.Instance, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inst, err := m.get(id)
-	if err != nil || (projectID != "" && inst.ProjectID != projectID) {
-		return nil, catalog.ErrNotFound
-	}
-	cp := *inst
-	return &cp, nil
-}
-
-func (m *memCatalog) SetTask(_ context.Context, id string, task coffer.Task) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inst, err := m.get(id)
-	if err != nil {
-		return err
-	}
-	inst.Task = task
-	if task != coffer.TaskError {
-		inst.Fault = nil
-	}
-	return nil
-}
-
-func (m *memCatalog) StartTask(_ context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inst, err := m.get(id)
-	if err != nil || (projectID != "" && inst.ProjectID != projectID) {
-		return nil, catalog.ErrNotFound
-	}
-	if inst.Task != coffer.TaskNone && !(task == coffer.TaskDeleting && inst.Task == coffer.TaskError) {
-		return nil, catalog.ErrTaskRunning
-	}
-	inst.Task = task
-	cp := *inst
-	return &cp, nil
-}
-
-func (m *memCatalog) UpdateResources(_ context.Context, id string, r catalog.Resources) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inst, err := m.get(id)
-	if err != nil {
-		return err
-	}
-	for _, f := range []struct {
-		dst *string
-		src string
-	}{
-		{&inst.ServerID, r.ServerID}, {&inst.VolumeID, r.VolumeID}, {&inst.PortID, r.PortID},
-		{&inst.SecurityGroupID, r.SecurityGroupID}, {&inst.Address, r.Address}, {&inst.ServerStatus, r.ServerStatus},
-	} {
-		if f.src != "" {
-			*f.dst = f.src
+	for _, want := range []string{"BlockStorage", "Network", "Image", "Catalog", "NetworkID", "ObjectStorage"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to name %s", err, want)
 		}
 	}
-	return nil
-}
-
-func (m *memCatalog) SetServiceStatus(_ context.Context, id string, status coffer.ServiceStatus, at time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inst, err := m.get(id)
-	if err != nil {
-		return err
+	if strings.Contains(err.Error(), "Compute") {
+		t.Errorf("got %q, which names Compute, given", err)
 	}
-	inst.ServiceStatus, inst.ServiceStatusUpdated = status, at
-	return nil
-}
-
-func (m *memCatalog) RecordFault(_ context.Context, id string, f coffer.Fault) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inst, err := m.get(id)
-	if err != nil {
-		return err
-	}
-	inst.Task, inst.Fault = coffer.TaskError, &f
-	return nil
-}
-
-func (m *memCatalog) DeleteInstance(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.instances, id)
-	return nil
 }

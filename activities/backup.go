@@ -13,15 +13,14 @@ import (
 	"github.com/coffer-dbaas/coffer/backupstream"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/config"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // The control plane's part of backups: the catalog records, the Swift access it hands a
 // guest, and the deletes. Backup data itself never passes through here: guests stream it
 // to and from Swift directly.
 
-// BackupCatalog is the part of the catalog backups change. *catalog.Store implements it;
-// the activities that need it fail clearly on a catalog that does not.
+// BackupCatalog is the part of the catalog backups change; *catalog.Store implements it.
 type BackupCatalog interface {
 	CreateBackup(ctx context.Context, b *coffer.Backup) error
 	GetBackup(ctx context.Context, projectID, id string) (*coffer.Backup, error)
@@ -36,14 +35,6 @@ type BackupCatalog interface {
 
 var _ BackupCatalog = (*catalog.Store)(nil)
 
-// Error types of backups.
-const (
-	// ErrBackupsDisabled: no backup key is configured.
-	ErrBackupsDisabled = "BackupsDisabled"
-	// ErrInstanceBusy: a task or another backup holds the instance.
-	ErrInstanceBusy = "InstanceBusy"
-)
-
 // BackupSettings are how backups are stored.
 type BackupSettings struct {
 	// Key wraps each backup's data key; empty disables backups.
@@ -53,7 +44,7 @@ type BackupSettings struct {
 }
 
 // setUpBackups finds Swift in the service catalog and reads the backup settings.
-func (a *Activities) setUpBackups(cfg config.Config, provider *gophercloud.ProviderClient, eo gophercloud.EndpointOpts) error {
+func (a *Deps) setUpBackups(cfg config.Config, provider *gophercloud.ProviderClient, eo gophercloud.EndpointOpts) error {
 	a.Backup = BackupSettings{Container: cfg.Backup.Container, SegmentSize: cfg.Backup.SegmentSize}
 	if cfg.Backup.Key == "" {
 		return nil
@@ -69,17 +60,9 @@ func (a *Activities) setUpBackups(cfg config.Config, provider *gophercloud.Provi
 	return nil
 }
 
-func (a *Activities) backups() (BackupCatalog, error) {
-	bc, ok := a.Catalog.(BackupCatalog)
-	if !ok {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record backups", a.Catalog), "Misconfigured", nil)
-	}
-	return bc, nil
-}
-
 func (a *Activities) swift() (*gophercloud.ServiceClient, error) {
 	if a.ObjectStorage == nil || len(a.Backup.Key) == 0 {
-		return nil, temporal.NewNonRetryableApplicationError("backups are not configured: set backup.key", ErrBackupsDisabled, nil)
+		return nil, temporal.NewNonRetryableApplicationError("backups are not configured: set backup.key", ErrorTypeBackupsDisabled, nil)
 	}
 	return a.ObjectStorage, nil
 }
@@ -91,10 +74,10 @@ func BackupObject(backupID string) string { return "backups/" + backupID }
 // of the control plane's project, the container, the segment size and the backup key. It
 // is a secret, and travels only in payloads the codec encrypts.
 type BackupAccess struct {
-	Swift       guestagent.SwiftAccess `json:"swift"`
-	Container   string                 `json:"container"`
-	SegmentSize int64                  `json:"segment_size"`
-	MasterKey   []byte                 `json:"master_key"`
+	Swift       guest.SwiftAccess `json:"swift"`
+	Container   string            `json:"container"`
+	SegmentSize int64             `json:"segment_size"`
+	MasterKey   []byte            `json:"master_key"`
 }
 
 // String keeps the secrets out of logs.
@@ -119,7 +102,7 @@ func (a *Activities) GetBackupAccess(ctx context.Context) (BackupAccess, error) 
 		return BackupAccess{}, cloudError(err, "authenticate for backup access")
 	}
 	return BackupAccess{
-		Swift:       guestagent.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
+		Swift:       guest.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
 		Container:   a.Backup.Container,
 		SegmentSize: a.Backup.SegmentSize,
 		MasterKey:   a.Backup.Key,
@@ -137,34 +120,26 @@ type CreateBackupRecordInput struct {
 }
 
 // CreateBackupRecord records a NEW backup of an instance (for a scheduled backup; the API
-// records the ones users ask for). A busy instance is a non-retryable ErrInstanceBusy; a
+// records the ones users ask for). A busy instance is a non-retryable ErrorTypeInstanceBusy; a
 // record that exists already (a retry) is no error.
 func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) error {
-	bc, err := a.backups()
-	if err != nil {
-		return err
-	}
 	b := &coffer.Backup{ID: in.BackupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID, Name: in.Name,
 		Description: in.Description, ScheduleID: in.ScheduleID}
-	err = bc.CreateBackup(ctx, b)
+	err := a.Catalog.CreateBackup(ctx, b)
 	switch {
 	case errors.Is(err, catalog.ErrExists):
 		return nil
 	case errors.Is(err, catalog.ErrTaskRunning), errors.Is(err, catalog.ErrBackupRunning):
-		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrInstanceBusy, err)
+		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
 	}
 	return catalogError(err, "record backup of instance "+in.InstanceID)
 }
 
 // GetBackup returns a backup's record.
 func (a *Activities) GetBackup(ctx context.Context, backupID string) (*coffer.Backup, error) {
-	bc, err := a.backups()
-	if err != nil {
-		return nil, err
-	}
-	b, err := bc.GetBackup(ctx, "", backupID)
+	b, err := a.Catalog.GetBackup(ctx, "", backupID)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return nil, temporal.NewNonRetryableApplicationError("the catalog has no backup "+backupID, ErrNotFound, err)
+		return nil, temporal.NewNonRetryableApplicationError("the catalog has no backup "+backupID, ErrorTypeNotInCatalog, err)
 	}
 	return b, catalogError(err, "get backup "+backupID)
 }
@@ -178,11 +153,7 @@ type StartBackupInput struct {
 
 // StartBackupRecord marks a backup BUILDING with where it goes.
 func (a *Activities) StartBackupRecord(ctx context.Context, in StartBackupInput) error {
-	bc, err := a.backups()
-	if err != nil {
-		return err
-	}
-	return backupError(bc.StartBackup(ctx, in.BackupID, in.Container, in.Object), "start backup "+in.BackupID)
+	return backupError(a.Catalog.StartBackup(ctx, in.BackupID, in.Container, in.Object), "start backup "+in.BackupID)
 }
 
 // BackupProgressInput is RecordBackupProgress' input.
@@ -193,27 +164,19 @@ type BackupProgressInput struct {
 
 // RecordBackupProgress records how far a running backup got.
 func (a *Activities) RecordBackupProgress(ctx context.Context, in BackupProgressInput) error {
-	bc, err := a.backups()
-	if err != nil {
-		return err
-	}
-	return backupError(bc.SetBackupProgress(ctx, in.BackupID, in.BytesDone), "record progress of backup "+in.BackupID)
+	return backupError(a.Catalog.SetBackupProgress(ctx, in.BackupID, in.BytesDone), "record progress of backup "+in.BackupID)
 }
 
 // CompleteBackupInput is CompleteBackupRecord's input.
 type CompleteBackupInput struct {
-	BackupID string              `json:"backup_id"`
-	Result   backupstream.Result `json:"result"`
+	BackupID string             `json:"backup_id"`
+	Result   guest.BackupResult `json:"result"`
 }
 
 // CompleteBackupRecord marks a backup COMPLETED with what the guest stored.
 func (a *Activities) CompleteBackupRecord(ctx context.Context, in CompleteBackupInput) error {
-	bc, err := a.backups()
-	if err != nil {
-		return err
-	}
 	r := in.Result
-	err = bc.CompleteBackup(ctx, in.BackupID, catalog.BackupResult{
+	err := a.Catalog.CompleteBackup(ctx, in.BackupID, catalog.BackupResult{
 		Container: r.Container, Object: r.Object, RawSize: r.RawSize, Size: r.StoredSize,
 		Checksum: r.SHA256, WrappedKey: r.WrappedKey, Segments: r.Segments,
 	})
@@ -230,23 +193,15 @@ type FailBackupInput struct {
 
 // FailBackupRecord marks a backup FAILED (or DELETE_FAILED) with the reason.
 func (a *Activities) FailBackupRecord(ctx context.Context, in FailBackupInput) error {
-	bc, err := a.backups()
-	if err != nil {
-		return err
-	}
 	if in.Deleting {
-		return backupError(bc.MarkBackupDeleteFailed(ctx, in.BackupID, in.Reason), "mark delete of backup "+in.BackupID+" failed")
+		return backupError(a.Catalog.MarkBackupDeleteFailed(ctx, in.BackupID, in.Reason), "mark delete of backup "+in.BackupID+" failed")
 	}
-	return backupError(bc.FailBackup(ctx, in.BackupID, in.Reason), "fail backup "+in.BackupID)
+	return backupError(a.Catalog.FailBackup(ctx, in.BackupID, in.Reason), "fail backup "+in.BackupID)
 }
 
 // DeleteBackupRecord removes a backup's record; a missing one is no error.
 func (a *Activities) DeleteBackupRecord(ctx context.Context, backupID string) error {
-	bc, err := a.backups()
-	if err != nil {
-		return err
-	}
-	return backupError(bc.DeleteBackup(ctx, backupID), "delete record of backup "+backupID)
+	return backupError(a.Catalog.DeleteBackup(ctx, backupID), "delete record of backup "+backupID)
 }
 
 // DeleteBackupObjectsInput is DeleteBackupObjects' input.
@@ -280,14 +235,10 @@ type PruneInput struct {
 // BackupsBeyondRetention lists the schedule's COMPLETED backups beyond the newest Keep,
 // oldest first: the ones to delete.
 func (a *Activities) BackupsBeyondRetention(ctx context.Context, in PruneInput) ([]string, error) {
-	bc, err := a.backups()
-	if err != nil {
-		return nil, err
-	}
 	if in.ScheduleID == "" || in.Keep < 1 {
-		return nil, temporal.NewNonRetryableApplicationError("prune needs a schedule and keep >= 1", ErrBadRequest, nil)
+		return nil, temporal.NewNonRetryableApplicationError("prune needs a schedule and keep >= 1", ErrorTypeBadRequest, nil)
 	}
-	done, err := bc.ListBackups(ctx, catalog.BackupFilter{ScheduleID: in.ScheduleID, Status: coffer.BackupCompleted})
+	done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ScheduleID: in.ScheduleID, Status: coffer.BackupCompleted})
 	if err != nil {
 		return nil, catalogError(err, "list backups of schedule "+in.ScheduleID)
 	}
@@ -304,7 +255,7 @@ func backupError(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, catalog.ErrNotFound) {
-		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrNotFound, err)
+		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrorTypeNotInCatalog, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -103,7 +103,7 @@ func catalogError(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, catalog.ErrNotFound) {
-		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such instance", ErrNotFound, err)
+		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such instance", ErrorTypeNotInCatalog, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -12,28 +12,50 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// Error types of the non-retryable errors activities return, for workflows and operators.
+// The activities' error vocabulary: the types (temporal.ApplicationError.Type) of the
+// errors activities return, for workflows to branch on and operators to read. They are
+// names, not Go errors: an error crosses into a workflow as an ApplicationError, and only
+// its type survives. Each name means one thing.
+
+// Error types of the non-retryable errors.
 const (
-	ErrBadRequest    = "BadRequest"
-	ErrForbidden     = "Forbidden"
-	ErrNotFound      = "NotFound"
-	ErrConflict      = "Conflict"
-	ErrQuotaExceeded = "QuotaExceeded"
-	// ErrServerFailed: Nova put the server in ERROR.
-	ErrServerFailed = "ServerFailed"
-	// ErrVolumeFailed: Cinder put the volume in error.
-	ErrVolumeFailed = "VolumeFailed"
-	// ErrImageNotFound: no Glance image has the datastore version's tag.
-	ErrImageNotFound = "ImageNotFound"
+	// ErrorTypeBadRequest: OpenStack answered 400, or an input cannot be served.
+	ErrorTypeBadRequest = "BadRequest"
+	// ErrorTypeForbidden: OpenStack answered 403.
+	ErrorTypeForbidden = "Forbidden"
+	// ErrorTypeCloudNotFound: OpenStack answered 404 for a resource the activity needed.
+	ErrorTypeCloudNotFound = "CloudNotFound"
+	// ErrorTypeNotInCatalog: the catalog has no record of the instance or backup.
+	ErrorTypeNotInCatalog = "NotInCatalog"
+	// ErrorTypeConflict: OpenStack answered 409, or the record is in a state that forbids
+	// the change (a backup still running).
+	ErrorTypeConflict = "Conflict"
+	// ErrorTypeQuotaExceeded: the control plane's project is over an OpenStack quota.
+	ErrorTypeQuotaExceeded = "QuotaExceeded"
+	// ErrorTypeServerFailed: Nova put the server in ERROR.
+	ErrorTypeServerFailed = "ServerFailed"
+	// ErrorTypeVolumeFailed: Cinder put the volume in error.
+	ErrorTypeVolumeFailed = "VolumeFailed"
+	// ErrorTypeImageNotFound: no Glance image has the datastore version's tag.
+	ErrorTypeImageNotFound = "ImageNotFound"
+	// ErrorTypeBackupsDisabled: no backup key is configured.
+	ErrorTypeBackupsDisabled = "BackupsDisabled"
+	// ErrorTypeInstanceBusy: a task or another backup holds the instance.
+	ErrorTypeInstanceBusy = "InstanceBusy"
+	// ErrorTypeNotReplicated: the instance is in no replication group.
+	ErrorTypeNotReplicated = "NotReplicated"
+	// ErrorTypeClaimTooLate: a workflow's claim of its instance's task came after its
+	// window (ClaimTaskInput.NotAfter).
+	ErrorTypeClaimTooLate = "ClaimTooLate"
 )
 
 // Error types of retryable errors.
 const (
-	// ErrCloud is a failure a retry may mend: a 5xx, a timeout, a refused connection.
-	ErrCloud = "CloudError"
-	// ErrInUse is a resource that cannot go yet because another still uses it (a security
-	// group with a port, a volume still attached).
-	ErrInUse = "InUse"
+	// ErrorTypeCloud is a failure a retry may mend: a 5xx, a timeout, a refused connection.
+	ErrorTypeCloud = "CloudError"
+	// ErrorTypeInUse is a resource that cannot go yet because another still uses it (a
+	// security group with a port, a volume still attached, a server mid-task).
+	ErrorTypeInUse = "InUse"
 )
 
 // cloudError turns an OpenStack error into what Temporal should do with it. what says what
@@ -48,7 +70,7 @@ func cloudError(err error, what string) error {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		return temporal.NewApplicationError(what+": "+err.Error(), ErrCloud)
+		return temporal.NewApplicationError(what+": "+err.Error(), ErrorTypeCloud)
 	}
 	msg := fmt.Sprintf("%s: %s answered %d", what, serviceOf(code.URL), code.Actual)
 	if m := openstackMessage(code.Body); m != "" {
@@ -57,17 +79,17 @@ func cloudError(err error, what string) error {
 	nonRetryable := func(typ string) error { return temporal.NewNonRetryableApplicationError(msg, typ, err) }
 	switch {
 	case isQuota(code):
-		return nonRetryable(ErrQuotaExceeded)
+		return nonRetryable(ErrorTypeQuotaExceeded)
 	case code.Actual == http.StatusBadRequest:
-		return nonRetryable(ErrBadRequest)
+		return nonRetryable(ErrorTypeBadRequest)
 	case code.Actual == http.StatusForbidden:
-		return nonRetryable(ErrForbidden)
+		return nonRetryable(ErrorTypeForbidden)
 	case code.Actual == http.StatusNotFound:
-		return nonRetryable(ErrNotFound)
+		return nonRetryable(ErrorTypeCloudNotFound)
 	case code.Actual == http.StatusConflict:
-		return nonRetryable(ErrConflict)
+		return nonRetryable(ErrorTypeConflict)
 	}
-	return temporal.NewApplicationErrorWithCause(msg, ErrCloud, err)
+	return temporal.NewApplicationErrorWithCause(msg, ErrorTypeCloud, err)
 }
 
 // inUse is a retryable error for a delete that must wait for something else to go first.
@@ -79,7 +101,7 @@ func inUse(err error, what string) error {
 			msg += ": " + m
 		}
 	}
-	return temporal.NewApplicationErrorWithCause(msg, ErrInUse, err)
+	return temporal.NewApplicationErrorWithCause(msg, ErrorTypeInUse, err)
 }
 
 // isQuota: Cinder says 413, Nova 403 and Neutron 409, each with "quota" in the message.

@@ -16,16 +16,15 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // The activities of the day-2 operations (restart, resize, reboot, the health monitor) and
 // of parked steps: each one OpenStack call, wait or catalog change, idempotent so that a
 // worker killed at any point and started again does nothing twice.
 
-// OperationsCatalog is the part of the catalog the operations change beyond Catalog.
-// *catalog.Store implements it; the activities that need it fail clearly on a catalog
-// that does not.
+// OperationsCatalog is the part of the catalog the operations change; *catalog.Store
+// implements it.
 type OperationsCatalog interface {
 	FinishTask(ctx context.Context, id string, e catalog.TaskEnd) error
 	NoteFault(ctx context.Context, id string, f *coffer.Fault) error
@@ -34,29 +33,18 @@ type OperationsCatalog interface {
 
 var _ OperationsCatalog = (*catalog.Store)(nil)
 
-func (a *Activities) operations() (OperationsCatalog, error) {
-	oc, ok := a.Catalog.(OperationsCatalog)
-	if !ok {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record operations", a.Catalog), "Misconfigured", nil)
-	}
-	return oc, nil
-}
-
 // ClaimTaskInput is ClaimTask's input.
 type ClaimTaskInput struct {
 	InstanceID string      `json:"instance_id"`
 	Task       coffer.Task `json:"task"`
 	// NotAfter, when set, is when the claim's window ends: a claim later fails with
-	// ErrClaimTooLate, since whoever started the workflow has stopped waiting for it.
+	// ErrorTypeClaimTooLate, since whoever started the workflow has stopped waiting for it.
 	NotAfter time.Time `json:"not_after,omitempty"`
 }
 
-// ErrClaimTooLate is the type of ClaimTask's error after ClaimTaskInput.NotAfter.
-const ErrClaimTooLate = "ClaimTooLate"
-
 // ClaimTask sets the instance's task for the workflow that runs the operation, when no
 // other task holds it (catalog.Store.StartTask); an instance that is busy fails with
-// ErrInstanceBusy, not retried.
+// ErrorTypeInstanceBusy, not retried.
 //
 // The instance holding in.Task already counts as claimed: the caller is the one workflow
 // that sets that task (its ID derives from the instance and the operation, and Temporal
@@ -65,7 +53,7 @@ const ErrClaimTooLate = "ClaimTooLate"
 func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
 	what := fmt.Sprintf("claim task %s on instance %s", in.Task, in.InstanceID)
 	if !in.NotAfter.IsZero() && time.Now().After(in.NotAfter) {
-		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrClaimTooLate, nil)
+		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrorTypeClaimTooLate, nil)
 	}
 	_, err := a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task)
 	if !errors.Is(err, catalog.ErrTaskRunning) {
@@ -78,7 +66,7 @@ func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
 	if inst.Task == in.Task {
 		return nil
 	}
-	return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrInstanceBusy, err)
+	return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
 }
 
 // FinishTaskInput is FinishTask's input.
@@ -95,15 +83,11 @@ type FinishTaskInput struct {
 // FinishTask ends an operation that did its work or rolled it back: task NONE, service
 // HEALTHY as of now, the new flavor or volume size, and the fault when one is given.
 func (a *Activities) FinishTask(ctx context.Context, in FinishTaskInput) error {
-	oc, err := a.operations()
-	if err != nil {
-		return err
-	}
 	end := catalog.TaskEnd{FlavorID: in.FlavorID, VolumeSize: in.VolumeSize}
 	if in.FaultMessage != "" {
 		end.Fault = &coffer.Fault{Message: in.FaultMessage, Details: in.FaultDetails, Created: time.Now()}
 	}
-	return catalogError(oc.FinishTask(ctx, in.InstanceID, end), "finish the task of instance "+in.InstanceID)
+	return catalogError(a.Catalog.FinishTask(ctx, in.InstanceID, end), "finish the task of instance "+in.InstanceID)
 }
 
 // NoteFaultInput is NoteFault's input.
@@ -117,15 +101,11 @@ type NoteFaultInput struct {
 // NoteFault shows a fault on the instance without ending its task (a parked step says why
 // it waits), or clears it.
 func (a *Activities) NoteFault(ctx context.Context, in NoteFaultInput) error {
-	oc, err := a.operations()
-	if err != nil {
-		return err
-	}
 	var f *coffer.Fault
 	if in.Message != "" {
 		f = &coffer.Fault{Message: in.Message, Details: in.Details, Created: time.Now()}
 	}
-	return catalogError(oc.NoteFault(ctx, in.InstanceID, f), "note the fault of instance "+in.InstanceID)
+	return catalogError(a.Catalog.NoteFault(ctx, in.InstanceID, f), "note the fault of instance "+in.InstanceID)
 }
 
 // RecordHealthInput is RecordHealth's input.
@@ -133,17 +113,13 @@ type RecordHealthInput struct {
 	InstanceID string `json:"instance_id"`
 	// Report is the guest's answer; nil when the guest did not answer (then only the
 	// instance's existence is checked, and its report ages).
-	Report *guestagent.HealthReport `json:"report,omitempty"`
+	Report *guest.HealthReport `json:"report,omitempty"`
 }
 
 // RecordHealth records a guest's health report (unless a newer one is recorded) and
 // returns the instance's task. An instance the catalog no longer has fails with NotFound,
 // not retried: its monitor ends.
 func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (coffer.Task, error) {
-	oc, err := a.operations()
-	if err != nil {
-		return "", err
-	}
 	var (
 		status coffer.ServiceStatus
 		at     time.Time
@@ -154,7 +130,7 @@ func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (co
 			at = time.Now()
 		}
 	}
-	task, err := oc.RecordHealth(ctx, in.InstanceID, status, at)
+	task, err := a.Catalog.RecordHealth(ctx, in.InstanceID, status, at)
 	a.recordReplicationLag(ctx, in.InstanceID, in.Report)
 	return task, catalogError(err, "record the health of instance "+in.InstanceID)
 }
@@ -179,7 +155,7 @@ func (a *Activities) ResizeServer(ctx context.Context, in ResizeServerInput) err
 		return nil
 	}
 	if s.Status == "RESIZE" || s.TaskState != "" {
-		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrInUse)
+		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrorTypeInUse)
 	}
 	return cloudError(servers.Resize(ctx, a.Compute, in.ServerID, servers.ResizeOpts{FlavorRef: in.FlavorID}).ExtractErr(), what)
 }
@@ -223,9 +199,9 @@ func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusIn
 			if s.Fault.Message != "" {
 				msg += ": " + s.Fault.Message
 			}
-			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+			return temporal.NewNonRetryableApplicationError(msg, ErrorTypeServerFailed, nil, s.Fault.Details)
 		case s.Status == "DELETED" || s.Status == "SOFT_DELETED":
-			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrServerFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status, ErrorTypeServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status+"/"+s.TaskState)
 		if err := poll.wait(ctx); err != nil {
@@ -313,7 +289,7 @@ func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) err
 	err = volumes.ExtendSize(ctx, &client, in.Volume.ID, volumes.ExtendSizeOpts{NewSize: in.Size}).ExtractErr()
 	if gophercloud.ResponseCodeIs(err, http.StatusBadRequest) {
 		// Cinder refuses a volume that is busy (extending already, detaching, ...): wait.
-		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrInUse, err)
+		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrorTypeInUse, err)
 	}
 	return cloudError(err, what)
 }
@@ -332,7 +308,7 @@ func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInpu
 		case v.Size >= in.Size && (v.Status == "available" || v.Status == "in-use"):
 			return nil
 		case strings.HasPrefix(v.Status, "error"):
-			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrorTypeVolumeFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
 		if err := poll.wait(ctx); err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // ReplicationCatalog is the part of the catalog that records replication groups;
@@ -26,18 +26,6 @@ type ReplicationCatalog interface {
 }
 
 var _ ReplicationCatalog = (*catalog.Store)(nil)
-
-func (a *Activities) replication() (ReplicationCatalog, error) {
-	rc, ok := a.Catalog.(ReplicationCatalog)
-	if !ok {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the catalog (%T) cannot record replication", a.Catalog), "Misconfigured", nil)
-	}
-	return rc, nil
-}
-
-// ErrNotReplicated is the type of the error GetReplicationGroup fails with when the instance
-// is in no replication group.
-const ErrNotReplicated = "NotReplicated"
 
 // GroupMember is an instance of a replication group.
 type GroupMember struct {
@@ -68,14 +56,10 @@ func (g ReplicationGroup) Member(id string) (GroupMember, bool) {
 }
 
 // GetReplicationGroup returns the group instanceID belongs to, as a primary or as a replica.
-// An instance in no group fails with ErrNotReplicated, not retried.
+// An instance in no group fails with ErrorTypeNotReplicated, not retried.
 func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string) (ReplicationGroup, error) {
-	rc, err := a.replication()
-	if err != nil {
-		return ReplicationGroup{}, err
-	}
 	what := "read the replication group of instance " + instanceID
-	reps, err := rc.Replications(ctx, []string{instanceID})
+	reps, err := a.Catalog.Replications(ctx, []string{instanceID})
 	if err != nil {
 		return ReplicationGroup{}, catalogError(err, what)
 	}
@@ -86,7 +70,7 @@ func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string)
 	primaryID := instanceID
 	if r.ReplicaOf != "" {
 		primaryID = r.ReplicaOf
-		if reps, err = rc.Replications(ctx, []string{primaryID}); err != nil {
+		if reps, err = a.Catalog.Replications(ctx, []string{primaryID}); err != nil {
 			return ReplicationGroup{}, catalogError(err, what)
 		}
 		if r, ok = reps[primaryID]; !ok {
@@ -95,7 +79,7 @@ func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string)
 	}
 	if len(r.Replicas) == 0 {
 		return ReplicationGroup{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("instance %s is in no replication group", instanceID), ErrNotReplicated, nil)
+			fmt.Sprintf("instance %s is in no replication group", instanceID), ErrorTypeNotReplicated, nil)
 	}
 	member := func(id string) (GroupMember, error) {
 		inst, err := a.Catalog.GetInstance(ctx, "", id)
@@ -121,11 +105,7 @@ func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string)
 // Regroup records a group's new shape and ends the tasks of its members (see
 // catalog.Store.Regroup).
 func (a *Activities) Regroup(ctx context.Context, g catalog.Regroup) error {
-	rc, err := a.replication()
-	if err != nil {
-		return err
-	}
-	return catalogError(rc.Regroup(ctx, g), "regroup the replicas of "+g.Primary)
+	return catalogError(a.Catalog.Regroup(ctx, g), "regroup the replicas of "+g.Primary)
 }
 
 // EndTasks sets the task of each instance back to NONE (an operation on its group ended
@@ -142,19 +122,15 @@ func (a *Activities) EndTasks(ctx context.Context, ids []string) error {
 // recordReplicationLag records a replica's lag from its health report; reports of primaries
 // and of engines that did not say are left alone. Best effort: a heartbeat must not fail
 // because of it.
-func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string, r *guestagent.HealthReport) {
-	if r == nil || r.Replication == nil || r.Replication.Role != guestagent.RoleReplica {
-		return
-	}
-	rc, err := a.replication()
-	if err != nil {
+func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string, r *guest.HealthReport) {
+	if r == nil || r.Replication == nil || r.Replication.Role != guest.RoleReplica {
 		return
 	}
 	at := r.At
 	if at.IsZero() {
 		at = time.Now()
 	}
-	_ = rc.SetReplicationLag(ctx, instanceID, catalog.ReplicationLag{
+	_ = a.Catalog.SetReplicationLag(ctx, instanceID, catalog.ReplicationLag{
 		Bytes: r.Replication.LagBytes, Seconds: r.Replication.LagSeconds, At: at,
 	})
 }

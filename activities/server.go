@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // ResolveImageInput is ResolveImage's input.
@@ -39,7 +39,7 @@ func (a *Activities) ResolveImage(ctx context.Context, in ResolveImageInput) (st
 		return "", cloudError(err, what)
 	}
 	if len(found) == 0 {
-		return "", temporal.NewNonRetryableApplicationError(what+": glance has no active image with this tag", ErrImageNotFound, nil)
+		return "", temporal.NewNonRetryableApplicationError(what+": glance has no active image with this tag", ErrorTypeImageNotFound, nil)
 	}
 	return found[0].ID, nil
 }
@@ -71,7 +71,7 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 	if len(found) > 0 {
 		return found[0].ID, nil
 	}
-	userData, err := json.Marshal(guestagent.Config{
+	userData, err := json.Marshal(guest.Config{
 		InstanceID:        in.InstanceID,
 		Datastore:         in.Datastore,
 		Version:           in.Version,
@@ -164,9 +164,9 @@ func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) erro
 			if s.Fault.Message != "" {
 				msg += ": " + s.Fault.Message
 			}
-			return temporal.NewNonRetryableApplicationError(msg, ErrServerFailed, nil, s.Fault.Details)
+			return temporal.NewNonRetryableApplicationError(msg, ErrorTypeServerFailed, nil, s.Fault.Details)
 		case "SHUTOFF", "DELETED", "SOFT_DELETED":
-			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status+" instead of booting", ErrServerFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": the server is "+s.Status+" instead of booting", ErrorTypeServerFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, s.Status)
 		if err := poll.wait(ctx); err != nil {

@@ -93,7 +93,7 @@ func (a *Activities) WaitVolumeAvailable(ctx context.Context, ref ResourceRef) e
 		case v.Status == "available" || v.Status == "in-use":
 			return nil
 		case strings.HasPrefix(v.Status, "error"):
-			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrVolumeFailed, nil)
+			return temporal.NewNonRetryableApplicationError(what+": cinder put the volume in status "+v.Status, ErrorTypeVolumeFailed, nil)
 		}
 		activity.RecordHeartbeat(ctx, v.Status)
 		if err := poll.wait(ctx); err != nil {

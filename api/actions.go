@@ -9,13 +9,11 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 // Operations starts and steers the workflows of the day-2 operations (restart, resize,
-// stop, parked steps). TemporalWorkflows implements it; a Workflows that does not answers
-// the actions with 501.
+// stop, parked steps). TemporalWorkflows implements it.
 type Operations interface {
 	// StartRestart starts RestartInstance (an engine restart, or a server reboot).
 	StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error
@@ -32,13 +30,6 @@ type Operations interface {
 	// Health asks the instance's monitor what it last learned from the guest.
 	Health(ctx context.Context, instanceID string) (workflows.MonitorState, error)
 }
-
-// statusResetter is the catalog's reset_status; *catalog.Store has it.
-type statusResetter interface {
-	ResetStatus(ctx context.Context, projectID, id string) error
-}
-
-var _ statusResetter = (*catalog.Store)(nil)
 
 // ResizeVolumeRequest is the new size of a volume.
 type ResizeVolumeRequest struct {
@@ -81,7 +72,7 @@ func (s *Server) registerActions(g *huma.Group) {
 		Description:   "Restart the engine ({\"restart\": {}}), resize the flavor ({\"resize\": {\"flavorRef\": \"ds1G\"}}) or the volume ({\"resize\": {\"volume\": {\"size\": 4}}}), or reset a stuck status ({\"reset_status\": {}}). Each starts a workflow and answers 202 at once; an instance that is not ACTIVE, or has an operation running, answers 422.",
 		Tags:          []string{"Instances"},
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.instanceAction)
 }
 
@@ -105,10 +96,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 	if body.EjectReplicaSource != nil {
 		return nil, s.replicationAction(ctx, in.ProjectID, in.ID, "eject")
 	}
-	ops, err := s.operations()
-	if err != nil {
-		return nil, err
-	}
+	ops := s.workflows
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
@@ -184,10 +172,6 @@ func (s *Server) resetStatus(ctx context.Context, projectID, id string, forceDel
 	if !admin && !forceDelete {
 		return forbidden("Policy doesn't allow instance:reset_status to be performed.")
 	}
-	resetter, ok := s.catalog.(statusResetter)
-	if !ok {
-		return newFault("notImplemented", http.StatusNotImplemented, "reset_status is not available.")
-	}
 	scope := projectID
 	if admin {
 		scope = ""
@@ -195,20 +179,11 @@ func (s *Server) resetStatus(ctx context.Context, projectID, id string, forceDel
 	if _, err := s.getInstance(ctx, scope, id); err != nil {
 		return err
 	}
-	if err := resetter.ResetStatus(ctx, scope, id); err != nil {
+	if err := s.catalog.ResetStatus(ctx, scope, id); err != nil {
 		return faultFor(ctx, s.log, err, "Instance "+id)
 	}
 	s.log.InfoContext(ctx, "instance status reset", "instance_id", id, "project_id", projectID, "force_delete", forceDelete)
 	return nil
-}
-
-// operations returns the workflows' Operations, or a 501 when they have none.
-func (s *Server) operations() (Operations, error) {
-	ops, ok := s.workflows.(Operations)
-	if !ok {
-		return nil, newFault("notImplemented", http.StatusNotImplemented, "Instance actions are not available.")
-	}
-	return ops, nil
 }
 
 // timeouts are the bounds every workflow the API starts carries.
@@ -232,13 +207,9 @@ func (s *Server) heartbeatExpiry() time.Duration {
 // volumeUsed asks the instance's monitor for the GiB its data takes (Trove asks the guest
 // for volume.used on a show); nothing when the monitor does not answer at once.
 func (s *Server) volumeUsed(ctx context.Context, instanceID string) *float64 {
-	ops, ok := s.workflows.(Operations)
-	if !ok {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	state, err := ops.Health(ctx, instanceID)
+	state, err := s.workflows.Health(ctx, instanceID)
 	if err != nil || state.Volume == nil {
 		return nil
 	}

@@ -1,109 +1,13 @@
 package api_test
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
-
-// The fakes' side of Operations: what the actions start and signal, and a parked step to
-// answer the progress query with.
-
-type operationsLog struct {
-	restarts      []workflows.RestartInstanceInput
-	resizeFlavors []workflows.ResizeFlavorInput
-	resizeVolumes []workflows.ResizeVolumeInput
-	stops         []workflows.StopInstanceInput
-	signals       []string
-	progress      map[string]workflows.Progress
-}
-
-var ops = map[*fakeWorkflows]*operationsLog{}
-
-func (w *fakeWorkflows) ops() *operationsLog {
-	if ops[w] == nil {
-		ops[w] = &operationsLog{progress: map[string]workflows.Progress{}}
-	}
-	return ops[w]
-}
-
-func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInstanceInput) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fail != nil {
-		return w.fail
-	}
-	if err := w.claim(in.InstanceID, coffer.TaskRebooting); err != nil {
-		return err
-	}
-	w.ops().restarts = append(w.ops().restarts, in)
-	return nil
-}
-
-func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.ResizeFlavorInput) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
-		return err
-	}
-	w.ops().resizeFlavors = append(w.ops().resizeFlavors, in)
-	return nil
-}
-
-func (w *fakeWorkflows) StartResizeVolume(_ context.Context, in workflows.ResizeVolumeInput) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
-		return err
-	}
-	w.ops().resizeVolumes = append(w.ops().resizeVolumes, in)
-	return nil
-}
-
-func (w *fakeWorkflows) StartStop(_ context.Context, in workflows.StopInstanceInput) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.ops().stops = append(w.ops().stops, in)
-	return nil
-}
-
-func (w *fakeWorkflows) Progress(_ context.Context, workflowID string) (workflows.Progress, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	p, ok := w.ops().progress[workflowID]
-	if !ok {
-		return p, errors.New("workflow not found")
-	}
-	return p, nil
-}
-
-func (w *fakeWorkflows) Signal(_ context.Context, workflowID, signal string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.ops().signals = append(w.ops().signals, workflowID+" "+signal)
-	return nil
-}
-
-func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState, error) {
-	return workflows.MonitorState{}, errors.New("no monitor")
-}
-
-func (c *fakeCatalog) ResetStatus(_ context.Context, projectID, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	inst := c.find(projectID, id)
-	if inst == nil {
-		return catalog.ErrNotFound
-	}
-	inst.Task, inst.ServiceStatus = coffer.TaskNone, coffer.ServiceError
-	return nil
-}
 
 func (h *harness) action(u user, id string, body string) response {
 	h.t.Helper()
@@ -118,7 +22,7 @@ func TestRestartStartsTheWorkflowAndRefusesASecondAction(t *testing.T) {
 	if r := h.action(demo, id, `{"restart": {}}`); r.status != http.StatusAccepted {
 		t.Fatalf("restart: got %d %s, want 202", r.status, r.body)
 	}
-	if got := h.catalog.all()[0]; got.Task != coffer.TaskRebooting || got.Status() != "REBOOT" {
+	if got := h.instances()[0]; got.Task != coffer.TaskRebooting || got.Status() != "REBOOT" {
 		t.Errorf("after restart: task %s status %s, want REBOOTING, REBOOT", got.Task, got.Status())
 	}
 	if rs := h.workflows.ops().restarts; len(rs) != 1 || rs[0].InstanceID != id || rs[0].Reboot || rs[0].Timeouts.Park != h.cfg.Operations.ParkTimeout {
@@ -144,7 +48,7 @@ func TestResizeChecksItsInput(t *testing.T) {
 		r := h.action(demo, id, tt.body)
 		wantFault(t, tt.name, r, http.StatusBadRequest, "badRequest")
 	}
-	if got := h.catalog.all()[0]; got.Task != coffer.TaskNone {
+	if got := h.instances()[0]; got.Task != coffer.TaskNone {
 		t.Errorf("refused resizes left task %s, want NONE", got.Task)
 	}
 }
@@ -168,7 +72,7 @@ func TestResizeFlavorAndVolumeStartTheirWorkflows(t *testing.T) {
 	if len(o.resizeVolumes) != 1 || o.resizeVolumes[0].NewSize != 3 || o.resizeVolumes[0].InstanceID != b {
 		t.Errorf("volume resizes: got %+v", o.resizeVolumes)
 	}
-	for _, inst := range h.catalog.all() {
+	for _, inst := range h.instances() {
 		if inst.Status() != "RESIZE" {
 			t.Errorf("instance %s: status %s, want RESIZE", inst.Name, inst.Status())
 		}
@@ -184,10 +88,10 @@ func TestResetStatusIsForAdminsOrAForceDelete(t *testing.T) {
 	if r := h.action(demo, id, `{"reset_status": {"force_delete": true}}`); r.status != http.StatusAccepted {
 		t.Fatalf("owner's force delete reset: got %d %s", r.status, r.body)
 	}
-	if got := h.catalog.all()[0]; got.Task != coffer.TaskNone {
+	if got := h.instances()[0]; got.Task != coffer.TaskNone {
 		t.Errorf("after reset: task %s, want NONE", got.Task)
 	}
-	h.catalog.update(id, func(i *coffer.Instance) { i.Task = coffer.TaskBuilding })
+	h.update(id, func(i *coffer.Instance) { i.Task = coffer.TaskBuilding })
 	if r := h.action(admin, id, `{"reset_status": {}}`); r.status != http.StatusAccepted {
 		t.Fatalf("admin's reset of another project's instance: got %d %s", r.status, r.body)
 	}

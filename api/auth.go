@@ -198,3 +198,11 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 	next(huma.WithValue(ctx, principalKey{}, p))
 }
+
+// requireAdmin refuses callers without Keystone's admin role.
+func requireAdmin(ctx context.Context) error {
+	if !principalFrom(ctx).IsAdmin() {
+		return forbidden("User does not have admin privileges.")
+	}
+	return nil
+}

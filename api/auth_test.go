@@ -46,7 +46,7 @@ func TestAuthenticationAndProjectScoping(t *testing.T) {
 	wantFault(t, "unknown instance", r, http.StatusNotFound, "itemNotFound")
 	r = h.do(http.MethodGet, list+"/not-a-uuid", demo.token, nil)
 	wantFault(t, "instance ID that is no UUID", r, http.StatusNotFound, "itemNotFound")
-	if got := h.catalog.all()[0]; got.Task != coffer.TaskNone {
+	if got := h.instances()[0]; got.Task != coffer.TaskNone {
 		t.Errorf("their instance: got task %s, want NONE", got.Task)
 	}
 

@@ -83,7 +83,7 @@ func (s *Server) registerBackupSchedules(g *huma.Group) {
 		Summary:     "List an instance's backup schedules",
 		Description: "Coffer extension. Each schedule backs the instance up on its cron expression or interval and keeps its newest backups.",
 		Tags:        tags,
-		Errors:      []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusNotFound},
 	}, s.listBackupSchedules)
 	huma.Register(g, huma.Operation{
 		OperationID:   "createBackupSchedule",
@@ -93,7 +93,7 @@ func (s *Server) registerBackupSchedules(g *huma.Group) {
 		Description:   "Coffer extension. Makes a Temporal Schedule (backup-schedule/<instance>/<id>) that runs the ScheduledBackup workflow: a backup, then the schedule's oldest COMPLETED backups beyond keep are deleted. A run that finds the instance busy is skipped.",
 		Tags:          tags,
 		DefaultStatus: http.StatusOK,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.createBackupSchedule)
 	huma.Register(g, huma.Operation{
 		OperationID:   "deleteBackupSchedule",
@@ -103,20 +103,16 @@ func (s *Server) registerBackupSchedules(g *huma.Group) {
 		Description:   "Coffer extension. Stops the schedule; its backups stay.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:        []int{http.StatusNotFound},
 	}, s.deleteBackupSchedule)
 }
 
 func (s *Server) listBackupSchedules(ctx context.Context, in *InstancePath) (*BackupScheduleListResponse, error) {
-	bc, _, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
 	}
-	list, err := bc.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
+	list, err := s.catalog.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
@@ -129,10 +125,6 @@ func (s *Server) listBackupSchedules(ctx context.Context, in *InstancePath) (*Ba
 }
 
 func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupScheduleRequest) (*BackupScheduleResponse, error) {
-	bc, bw, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	req := in.Body.BackupSchedule
 	sc := &coffer.BackupSchedule{ID: uuid.NewString(), ProjectID: in.ProjectID, Name: req.Name, Keep: req.Keep}
 	switch {
@@ -156,7 +148,7 @@ func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupSched
 	if err != nil {
 		return nil, err
 	}
-	existing, err := bc.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
+	existing, err := s.catalog.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
@@ -165,14 +157,14 @@ func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupSched
 	}
 	sc.InstanceID = inst.ID
 	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "schedule_id", sc.ID)
-	if err := bc.CreateBackupSchedule(ctx, sc); err != nil {
+	if err := s.catalog.CreateBackupSchedule(ctx, sc); err != nil {
 		return nil, faultFor(ctx, log, err, "Instance "+inst.ID)
 	}
-	if err := bw.CreateBackupSchedule(ctx, *sc); err != nil {
+	if err := s.workflows.CreateBackupSchedule(ctx, *sc); err != nil {
 		log.ErrorContext(ctx, "create temporal schedule", "error", err)
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if derr := bc.DeleteBackupSchedule(dctx, in.ProjectID, inst.ID, sc.ID); derr != nil {
+		if derr := s.catalog.DeleteBackupSchedule(dctx, in.ProjectID, inst.ID, sc.ID); derr != nil {
 			log.ErrorContext(ctx, "remove schedule that could not be made", "error", derr)
 		}
 		if strings.Contains(strings.ToLower(err.Error()), "invalid") {
@@ -196,15 +188,11 @@ func scheduleError(err error) string {
 }
 
 func (s *Server) deleteBackupSchedule(ctx context.Context, in *BackupSchedulePath) (*struct{}, error) {
-	bc, bw, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
 	}
-	list, err := bc.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
+	list, err := s.catalog.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
@@ -215,11 +203,11 @@ func (s *Server) deleteBackupSchedule(ctx context.Context, in *BackupSchedulePat
 	if !found {
 		return nil, itemNotFound("Backup schedule %s could not be found.", in.ScheduleID)
 	}
-	if err := bw.DeleteBackupSchedule(ctx, inst.ID, in.ScheduleID); err != nil {
+	if err := s.workflows.DeleteBackupSchedule(ctx, inst.ID, in.ScheduleID); err != nil {
 		s.log.ErrorContext(ctx, "delete temporal schedule", "schedule_id", in.ScheduleID, "error", err)
 		return nil, serviceUnavailable("The schedule could not be deleted now: the workflow service is unavailable. Try again later.")
 	}
-	err = bc.DeleteBackupSchedule(ctx, in.ProjectID, inst.ID, in.ScheduleID)
+	err = s.catalog.DeleteBackupSchedule(ctx, in.ProjectID, inst.ID, in.ScheduleID)
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return nil, faultFor(ctx, s.log, err, "Backup schedule "+in.ScheduleID)
 	}

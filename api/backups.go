@@ -18,7 +18,7 @@ import (
 )
 
 // BackupCatalog is what the backup routes read and write in the catalog; *catalog.Store
-// implements it. A Catalog that does not makes the backup routes answer 501.
+// implements it.
 type BackupCatalog interface {
 	// CreateBackup records a NEW backup; catalog.ErrTaskRunning or ErrBackupRunning when
 	// the instance is busy.
@@ -35,7 +35,7 @@ type BackupCatalog interface {
 var _ BackupCatalog = (*catalog.Store)(nil)
 
 // BackupWorkflows starts the backup workflows and keeps the backup schedules in Temporal.
-// TemporalWorkflows implements it; Workflows that do not make the backup routes answer 501.
+// TemporalWorkflows implements it.
 type BackupWorkflows interface {
 	// StartBackup starts BackupInstance for a NEW backup.
 	StartBackup(ctx context.Context, in workflows.BackupInstanceInput) error
@@ -157,7 +157,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Summary:     "List backups",
 		Description: "Lists the project's backups, oldest first; admins may ask for every project's with all_projects.",
 		Tags:        tags,
-		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, s.listBackups)
 	huma.Register(g, huma.Operation{
 		OperationID: "showBackup",
@@ -165,7 +165,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Path:        "/backups/{id}",
 		Summary:     "Show a backup",
 		Tags:        tags,
-		Errors:      []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusNotFound},
 	}, s.showBackup)
 	huma.Register(g, huma.Operation{
 		OperationID:   "deleteBackup",
@@ -175,7 +175,7 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Description:   "Starts the DeleteBackup workflow, which removes every segment and the manifest from Swift, then the record. A running backup answers 422.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.deleteBackup)
 	huma.Register(g, huma.Operation{
 		OperationID: "listInstanceBackups",
@@ -183,26 +183,12 @@ func (s *Server) registerBackups(g *huma.Group) {
 		Path:        "/instances/{id}/backups",
 		Summary:     "List an instance's backups",
 		Tags:        []string{"Instances", "Backups"},
-		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, s.listInstanceBackups)
 	s.registerBackupSchedules(g)
 }
 
-// backupDeps are the backup routes' dependencies, or a 501 when the server has none.
-func (s *Server) backupDeps() (BackupCatalog, BackupWorkflows, error) {
-	bc, ok := s.catalog.(BackupCatalog)
-	bw, ok2 := s.workflows.(BackupWorkflows)
-	if !ok || !ok2 {
-		return nil, nil, newFault("notImplemented", http.StatusNotImplemented, "Backups are not available on this server.")
-	}
-	return bc, bw, nil
-}
-
 func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*BackupResponse, error) {
-	bc, bw, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	req := in.Body.Backup
 	switch {
 	case strings.TrimSpace(req.Name) == "":
@@ -227,7 +213,7 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 		ID: uuid.NewString(), ProjectID: in.ProjectID, InstanceID: inst.ID, Name: req.Name, Description: req.Description,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "backup_id", b.ID, "workflow_id", workflows.BackupWorkflowID(b.ID))
-	if err := bc.CreateBackup(ctx, b); err != nil {
+	if err := s.catalog.CreateBackup(ctx, b); err != nil {
 		switch {
 		case errors.Is(err, catalog.ErrBackupRunning):
 			return nil, unprocessableEntity("Instance %s has a backup running already.", inst.ID)
@@ -236,12 +222,12 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 		}
 		return nil, faultFor(ctx, log, err, "Instance "+inst.ID)
 	}
-	err = bw.StartBackup(ctx, workflows.BackupInstanceInput{BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID})
+	err = s.workflows.StartBackup(ctx, workflows.BackupInstanceInput{BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID})
 	if err != nil {
 		log.ErrorContext(ctx, "start backup workflow", "error", err)
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if derr := bc.DeleteBackup(dctx, b.ID); derr != nil {
+		if derr := s.catalog.DeleteBackup(dctx, b.ID); derr != nil {
 			log.ErrorContext(ctx, "remove backup whose workflow did not start", "error", derr)
 		}
 		return nil, serviceUnavailable("The backup could not be started now: the workflow service is unavailable. Try again later.")
@@ -253,10 +239,6 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 }
 
 func (s *Server) listBackups(ctx context.Context, in *ListBackupsRequest) (*BackupListResponse, error) {
-	bc, _, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	project := in.ProjectID
 	if in.AllProjects {
 		if !principalFrom(ctx).IsAdmin() {
@@ -275,24 +257,20 @@ func (s *Server) listBackups(ctx context.Context, in *ListBackupsRequest) (*Back
 		q.Set("all_projects", "true")
 	}
 	f := catalog.BackupFilter{ProjectID: project, InstanceID: in.InstanceID, Datastore: in.Datastore}
-	return s.pageBackups(ctx, bc, f, in.Limit, in.Marker, "/v1.0/"+in.ProjectID+"/backups", q)
+	return s.pageBackups(ctx, f, in.Limit, in.Marker, "/v1.0/"+in.ProjectID+"/backups", q)
 }
 
 func (s *Server) listInstanceBackups(ctx context.Context, in *ListInstanceBackupsRequest) (*BackupListResponse, error) {
-	bc, _, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	f := catalog.BackupFilter{ProjectID: in.ProjectID, InstanceID: inst.ID}
-	return s.pageBackups(ctx, bc, f, in.Limit, in.Marker, "/v1.0/"+in.ProjectID+"/instances/"+inst.ID+"/backups", url.Values{})
+	return s.pageBackups(ctx, f, in.Limit, in.Marker, "/v1.0/"+in.ProjectID+"/instances/"+inst.ID+"/backups", url.Values{})
 }
 
 // pageBackups lists one page of backups, with a next link when there are more.
-func (s *Server) pageBackups(ctx context.Context, bc BackupCatalog, f catalog.BackupFilter, limit int, marker, path string, q url.Values) (*BackupListResponse, error) {
+func (s *Server) pageBackups(ctx context.Context, f catalog.BackupFilter, limit int, marker, path string, q url.Values) (*BackupListResponse, error) {
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
@@ -304,7 +282,7 @@ func (s *Server) pageBackups(ctx context.Context, bc BackupCatalog, f catalog.Ba
 		return nil, badRequest("Invalid request: query parameter instance_id: %q is not an instance ID.", f.InstanceID)
 	}
 	f.Limit, f.Marker = limit+1, marker
-	backups, err := bc.ListBackups(ctx, f)
+	backups, err := s.catalog.ListBackups(ctx, f)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Marker backup "+marker)
 	}
@@ -323,12 +301,12 @@ func (s *Server) pageBackups(ctx context.Context, bc BackupCatalog, f catalog.Ba
 }
 
 // getBackup finds a project's backup. An ID that is not a UUID names no backup.
-func (s *Server) getBackup(ctx context.Context, bc BackupCatalog, projectID, id string) (*coffer.Backup, error) {
+func (s *Server) getBackup(ctx context.Context, projectID, id string) (*coffer.Backup, error) {
 	what := "Backup " + id
 	if uuid.Validate(id) != nil {
 		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, what)
 	}
-	b, err := bc.GetBackup(ctx, projectID, id)
+	b, err := s.catalog.GetBackup(ctx, projectID, id)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, what)
 	}
@@ -336,11 +314,7 @@ func (s *Server) getBackup(ctx context.Context, bc BackupCatalog, projectID, id 
 }
 
 func (s *Server) showBackup(ctx context.Context, in *BackupPath) (*BackupResponse, error) {
-	bc, _, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.getBackup(ctx, bc, in.ProjectID, in.ID)
+	b, err := s.getBackup(ctx, in.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -350,11 +324,7 @@ func (s *Server) showBackup(ctx context.Context, in *BackupPath) (*BackupRespons
 }
 
 func (s *Server) deleteBackup(ctx context.Context, in *BackupPath) (*struct{}, error) {
-	bc, bw, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.getBackup(ctx, bc, in.ProjectID, in.ID)
+	b, err := s.getBackup(ctx, in.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +332,7 @@ func (s *Server) deleteBackup(ctx context.Context, in *BackupPath) (*struct{}, e
 		return nil, unprocessableEntity("Backup %s is still running (status %s): wait for it to end.", b.ID, b.Status)
 	}
 	log := s.log.With("backup_id", b.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteBackupWorkflowID(b.ID))
-	if err := bw.StartBackupDelete(ctx, workflows.DeleteBackupInput{BackupID: b.ID, ProjectID: in.ProjectID}); err != nil {
+	if err := s.workflows.StartBackupDelete(ctx, workflows.DeleteBackupInput{BackupID: b.ID, ProjectID: in.ProjectID}); err != nil {
 		log.ErrorContext(ctx, "start backup delete workflow", "error", err)
 		return nil, serviceUnavailable("The backup could not be deleted now: the workflow service is unavailable. Try again later.")
 	}
@@ -415,15 +385,11 @@ func (s *Server) restoreSource(ctx context.Context, projectID string, req *Insta
 	if req.RestorePoint == nil {
 		return nil, nil
 	}
-	bc, _, err := s.backupDeps()
-	if err != nil {
-		return nil, err
-	}
 	ref := strings.TrimSpace(req.RestorePoint.BackupRef)
 	if ref == "" {
 		return nil, badRequest("Invalid request: instance.restorePoint.backupRef: must name a backup.")
 	}
-	b, err := s.getBackup(ctx, bc, projectID, ref)
+	b, err := s.getBackup(ctx, projectID, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // CreateDatabasesRequest makes databases on an instance.
@@ -69,7 +69,7 @@ func (s *Server) registerDatabases(g *huma.Group) {
 // guestDatabases lists the instance's databases through its guest.
 func (s *Server) guestDatabases(ctx context.Context, inst *coffer.Instance) ([]coffer.Database, error) {
 	var dbs []coffer.Database
-	if err := s.callGuest(ctx, inst, "databases/list", guestagent.ListDatabasesActivity, nil, &dbs); err != nil {
+	if err := s.callGuest(ctx, inst, "databases/list", guest.ListDatabasesActivity, nil, &dbs); err != nil {
 		return nil, err
 	}
 	return dbs, nil
@@ -105,7 +105,7 @@ func (s *Server) createDatabases(ctx context.Context, in *CreateDatabasesRequest
 			return nil, badRequest("A database with the name %s already exists on instance %s.", d.Name, inst.ID)
 		}
 	}
-	if err := s.changeGuest(ctx, inst, "databases/create", guestagent.CreateDatabasesActivity, dbs); err != nil {
+	if err := s.changeGuest(ctx, inst, "databases/create", guest.CreateDatabasesActivity, dbs); err != nil {
 		return nil, err
 	}
 	return accepted()
@@ -149,7 +149,7 @@ func (s *Server) deleteDatabase(ctx context.Context, in *DatabasePath) (*struct{
 	if !hasDatabase(dbs, in.Name) {
 		return nil, itemNotFound("Database %s could not be found on instance %s.", in.Name, inst.ID)
 	}
-	if err := s.changeGuest(ctx, inst, "databases/delete", guestagent.DeleteDatabaseActivity, guestagent.DatabaseRef{Name: in.Name}); err != nil {
+	if err := s.changeGuest(ctx, inst, "databases/delete", guest.DeleteDatabaseActivity, guest.DatabaseRef{Name: in.Name}); err != nil {
 		return nil, err
 	}
 	return accepted()

@@ -14,7 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // This file is the one place that turns errors into Trove faults: the faults handlers return,
@@ -159,9 +159,9 @@ func faultFor(ctx context.Context, log *slog.Logger, err error, what string) *Fa
 // work later, once the guest is back.
 func guestFault(e *GuestError) *Fault {
 	switch e.Kind {
-	case guestagent.ErrorTypeNotFound:
+	case guest.ErrNotFound:
 		return itemNotFound("%s (instance %s).", upperFirst(e.Message), e.InstanceID)
-	case guestagent.ErrorTypeExists, guestagent.ErrorTypeInvalid:
+	case guest.ErrExists, guest.ErrInvalid:
 		return badRequest("%s (instance %s).", upperFirst(e.Message), e.InstanceID)
 	}
 	return newFault("gatewayTimeout", http.StatusGatewayTimeout,

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -36,7 +36,7 @@ type GuestCall struct {
 	ProjectID  string
 	// Operation names the API operation in the workflow ID ("users/create").
 	Operation string
-	// Activity is the guest activity (guestagent.ListUsersActivity, ...).
+	// Activity is the guest activity (guest.ListUsersActivity, ...).
 	Activity string
 }
 
@@ -44,7 +44,7 @@ type GuestCall struct {
 // refused the request, or did not answer.
 type GuestError struct {
 	InstanceID string
-	// Kind is guestagent.ErrorTypeInvalid, ErrorTypeNotFound, ErrorTypeExists, or
+	// Kind is guest.ErrInvalid, guest.ErrNotFound, guest.ErrExists, or
 	// GuestTimeout.
 	Kind    string
 	Message string
@@ -130,7 +130,7 @@ func guestFailure(instanceID string, err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		switch app.Type() {
-		case guestagent.ErrorTypeInvalid, guestagent.ErrorTypeNotFound, guestagent.ErrorTypeExists:
+		case guest.ErrInvalid, guest.ErrNotFound, guest.ErrExists:
 			return &GuestError{InstanceID: instanceID, Kind: app.Type(), Message: app.Message()}
 		}
 	}

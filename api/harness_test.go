@@ -19,7 +19,9 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 )
@@ -28,13 +30,15 @@ import (
 const maxVolumeSize = 50
 
 // harness is the API served on a loopback port, with a devcloud for Keystone, Nova and
-// Glance (its catalog's "database" endpoint is the API), the fake catalog and the recording
-// workflows.
+// Glance (its catalog's "database" endpoint is the API), a catalog of its own on the test
+// cluster and the recording workflows.
 type harness struct {
-	t         *testing.T
-	url       string
-	cloud     *devcloud.Cloud
-	catalog   *fakeCatalog
+	t     *testing.T
+	url   string
+	cloud *devcloud.Cloud
+	// catalog is the real catalog; database is its database's name on the test cluster.
+	catalog   *catalog.Store
+	database  string
 	workflows *fakeWorkflows
 	cfg       config.Config
 	log       *syncBuffer
@@ -60,7 +64,8 @@ func (b *syncBuffer) String() string {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, catalog: newFakeCatalog(), workflows: &fakeWorkflows{}, log: &syncBuffer{}}
+	h := &harness{t: t, workflows: newFakeWorkflows(), log: &syncBuffer{}}
+	h.catalog, h.database = newCatalog(t)
 	h.workflows.catalog = h.catalog
 
 	var handler atomic.Pointer[api.Server]
@@ -110,7 +115,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Options{
-		Config: h.cfg, Catalog: h.catalog, Workflows: h.workflows, OpenStack: pc,
+		Config: h.cfg, Catalog: h.catalog, Workflows: h.workflows, Guest: h.workflows, OpenStack: pc,
 		Log: slog.New(slog.NewTextHandler(h.log, nil)),
 	})
 	if err != nil {
@@ -232,4 +237,66 @@ func wantFault(t *testing.T, what string, r response, code int, name string) str
 		t.Errorf("%s: got code %d in the body, want %d", what, *f.Code, code)
 	}
 	return *f.Message
+}
+
+// instances returns every project's instances, as the catalog holds them.
+func (h *harness) instances() []coffer.Instance {
+	h.t.Helper()
+	insts, err := h.catalog.ListInstances(context.Background(), "", 0, "")
+	if err != nil {
+		h.t.Fatalf("list the catalog's instances: %v", err)
+	}
+	out := make([]coffer.Instance, len(insts))
+	for i, inst := range insts {
+		out[i] = *inst
+	}
+	return out
+}
+
+// record records inst in the catalog as it is, with its task and statuses (a create
+// would make it BUILDING), and returns its ID.
+func (h *harness) record(inst *coffer.Instance) string {
+	h.t.Helper()
+	want := *inst
+	if err := h.catalog.CreateInstance(context.Background(), inst); err != nil {
+		h.t.Fatalf("record instance %s: %v", want.Name, err)
+	}
+	h.update(inst.ID, func(i *coffer.Instance) {
+		i.Task, i.ServiceStatus, i.ServiceStatusUpdated, i.Fault = want.Task, want.ServiceStatus, want.ServiceStatusUpdated, want.Fault
+	})
+	return inst.ID
+}
+
+// update changes an instance in the catalog as a workflow would: change edits it, and
+// the fields a workflow changes are written back.
+func (h *harness) update(id string, change func(*coffer.Instance)) {
+	h.t.Helper()
+	inst, err := h.catalog.GetInstance(context.Background(), "", id)
+	if err != nil {
+		h.t.Fatalf("update instance %s: %v", id, err)
+	}
+	change(inst)
+	var faultMessage, faultDetails string
+	var faultCreated any
+	if inst.Fault != nil {
+		faultMessage, faultDetails, faultCreated = inst.Fault.Message, inst.Fault.Details, inst.Fault.Created
+	}
+	var serviceUpdated any
+	if !inst.ServiceStatusUpdated.IsZero() {
+		serviceUpdated = inst.ServiceStatusUpdated
+	}
+	execSQL(h.t, h.database, `UPDATE instances SET name = $2, flavor_id = $3, volume_size = $4, task = $5,
+		server_status = $6, service_status = $7, service_status_updated = $8, address = $9,
+		fault_message = $10, fault_details = $11, fault_created = $12 WHERE id = $1`,
+		inst.ID, inst.Name, inst.FlavorID, inst.VolumeSize, string(inst.Task),
+		inst.ServerStatus, string(inst.ServiceStatus), serviceUpdated, inst.Address,
+		faultMessage, faultDetails, faultCreated)
+}
+
+// breakCatalog makes the catalog's database refuse every connection, as a catalog whose
+// database is gone, and closes the connections it had.
+func (h *harness) breakCatalog() {
+	h.t.Helper()
+	execSQL(h.t, "postgres", "ALTER DATABASE "+h.database+" ALLOW_CONNECTIONS false")
+	execSQL(h.t, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", h.database)
 }

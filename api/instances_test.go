@@ -94,7 +94,7 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 	wantFault(t, "delete while building", r, http.StatusUnprocessableEntity, "unprocessableEntity")
 
 	// The workflow finished: the server is up and the guest reports healthy.
-	h.catalog.update(created.ID, func(i *coffer.Instance) {
+	h.update(created.ID, func(i *coffer.Instance) {
 		i.Task, i.ServerStatus, i.Address = coffer.TaskNone, "ACTIVE", "127.10.0.5"
 		i.ServiceStatus, i.ServiceStatusUpdated = coffer.ServiceHealthy, time.Now()
 	})
@@ -224,7 +224,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 			if strings.Contains(msg, "pw2") || strings.Contains(msg, "s3cret") {
 				t.Errorf("got message %q, which shows a password", msg)
 			}
-			if got := h.catalog.all(); len(got) != 0 {
+			if got := h.instances(); len(got) != 0 {
 				t.Errorf("got %d instances recorded, want none", len(got))
 			}
 			if creates, _ := h.workflows.started(); len(creates) != 0 {
@@ -261,7 +261,7 @@ func TestCreateAcceptsTroveClientsBodies(t *testing.T) {
 	if got.Instance.Flavor.ID != "ds2G" || got.Instance.Datastore.Type != "postgresql" || got.Instance.Datastore.Version != "15" || got.Instance.Volume.Size != maxVolumeSize {
 		t.Errorf("create: got %+v, want flavor ds2G, postgresql 15, volume %d", got.Instance, maxVolumeSize)
 	}
-	insts := h.catalog.all()
+	insts := h.instances()
 	if len(insts) != 1 || insts[0].VolumeType != "ssd" || insts[0].Task != coffer.TaskBuilding {
 		t.Errorf("catalog: got %+v, want one BUILDING instance with volume type ssd", insts)
 	}
@@ -277,7 +277,7 @@ func TestCreateLeavesNothingWhenTheWorkflowCannotStart(t *testing.T) {
 	if !gophercloud.ResponseCodeIs(err, http.StatusServiceUnavailable) {
 		t.Fatalf("create: got %v, want HTTP 503", err)
 	}
-	if got := h.catalog.all(); len(got) != 0 {
+	if got := h.instances(); len(got) != 0 {
 		t.Errorf("got instances %+v left in the catalog, want none", got)
 	}
 }
@@ -288,11 +288,11 @@ func TestDeleteGivesTheTaskBackWhenTheWorkflowCannotStart(t *testing.T) {
 	h := newHarness(t)
 	demo := h.login("demo")
 	id := h.addInstance(demo.projectID, "orders", coffer.TaskError)
-	h.catalog.update(id, func(i *coffer.Instance) { i.Fault = &coffer.Fault{Message: "server failed", Created: time.Now()} })
+	h.update(id, func(i *coffer.Instance) { i.Fault = &coffer.Fault{Message: "server failed", Created: time.Now()} })
 	h.workflows.setFail(errTemporalDown)
 	r := h.do(http.MethodDelete, "/v1.0/"+demo.projectID+"/instances/"+id, demo.token, nil)
 	wantFault(t, "delete", r, http.StatusServiceUnavailable, "serviceUnavailable")
-	got := h.catalog.all()[0]
+	got := h.instances()[0]
 	if got.Task != coffer.TaskError || got.Fault == nil || got.Fault.Message != "server failed" {
 		t.Errorf("got task %s fault %+v, want ERROR with the fault it had", got.Task, got.Fault)
 	}
@@ -303,19 +303,14 @@ func TestDeleteGivesTheTaskBackWhenTheWorkflowCannotStart(t *testing.T) {
 	}
 }
 
-// addInstance records an instance directly in the fake catalog.
+// addInstance records an instance directly in the catalog.
 func (h *harness) addInstance(projectID, name string, task coffer.Task) string {
 	h.t.Helper()
-	now := time.Now().UTC()
-	inst := &coffer.Instance{
+	return h.record(&coffer.Instance{
 		ID: uuid.NewString(), ProjectID: projectID, Name: name, FlavorID: "ds1G", VolumeSize: 1,
 		Datastore: "postgresql", Version: "15", Task: task, ServerStatus: "ACTIVE",
-		ServiceStatus: coffer.ServiceHealthy, ServiceStatusUpdated: now, Created: now, Updated: now,
-	}
-	if err := h.catalog.CreateInstance(context.Background(), inst); err != nil {
-		h.t.Fatal(err)
-	}
-	return inst.ID
+		ServiceStatus: coffer.ServiceHealthy, ServiceStatusUpdated: time.Now().UTC(),
+	})
 }
 
 // TestListPagesWithInstancesLinks checks paging with limit and marker, through both

@@ -64,7 +64,7 @@ func (s *Server) registerMgmtActions(g *huma.Group) {
 		Description:   "Admins only. stop (the engine), reboot (the server), and for an operation whose step is parked waiting for an operator: retry-task, skip-task, abort-task (the workflow's retry, skip and abort signals). 202; 422 when the instance is not in a state for it.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.mgmtInstanceAction)
 	huma.Register(g, huma.Operation{
 		OperationID: "mgmtShowInstanceTask",
@@ -73,7 +73,7 @@ func (s *Server) registerMgmtActions(g *huma.Group) {
 		Summary:     "Show an instance's running operation",
 		Description: "Admins only. The step the instance's operation runs, what it has done, and whether a step is parked waiting for an operator (the CofferNeedsAttention search attribute says the same in Temporal).",
 		Tags:        tags,
-		Errors:      []int{http.StatusNotFound, http.StatusNotImplemented},
+		Errors:      []int{http.StatusNotFound},
 	}, s.mgmtShowInstanceTask)
 }
 
@@ -111,10 +111,6 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 	if n != 1 {
 		return nil, badRequest("Invalid request: the body must hold exactly one action (stop, reboot, retry-task, skip-task or abort-task), got %d.", n)
 	}
-	ops, err := s.operations()
-	if err != nil {
-		return nil, err
-	}
 	inst, err := s.getInstance(ctx, "", in.ID)
 	if err != nil {
 		return nil, err
@@ -125,7 +121,7 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 		if err := canAct(inst); err != nil {
 			return nil, err
 		}
-		if err := ops.StartStop(ctx, workflows.StopInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID}); err != nil {
+		if err := s.workflows.StartStop(ctx, workflows.StopInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID}); err != nil {
 			log.ErrorContext(ctx, "start stop workflow", "error", err)
 			return nil, serviceUnavailable("The engine could not be stopped now: the workflow service is unavailable. Try again later.")
 		}
@@ -136,7 +132,7 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 			return nil, unprocessableEntity("Instance %s is not ready (status %s): another operation is running on it.", inst.ID, inst.Status())
 		}
 		return nil, s.startTask(ctx, inst, coffer.TaskRebooting, workflows.RestartWorkflowID(inst.ID), func() error {
-			return ops.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, Reboot: true, Timeouts: s.timeouts()})
+			return s.workflows.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, Reboot: true, Timeouts: s.timeouts()})
 		})
 	}
 	var signal string
@@ -149,7 +145,7 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 	if workflowID == "" {
 		return nil, unprocessableEntity("Instance %s has no operation running (task %s).", inst.ID, inst.Task)
 	}
-	p, err := ops.Progress(ctx, workflowID)
+	p, err := s.workflows.Progress(ctx, workflowID)
 	if err != nil {
 		log.WarnContext(ctx, "query progress", "workflow_id", workflowID, "error", err)
 		return nil, unprocessableEntity("The operation of instance %s (%s) does not answer; it may have ended.", inst.ID, workflowID)
@@ -157,7 +153,7 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 	if p.Parked == nil {
 		return nil, unprocessableEntity("No step of instance %s's %s waits for an operator (it runs %q).", inst.ID, p.Operation, p.Step)
 	}
-	if err := ops.Signal(ctx, workflowID, signal); err != nil {
+	if err := s.workflows.Signal(ctx, workflowID, signal); err != nil {
 		log.ErrorContext(ctx, "signal workflow", "workflow_id", workflowID, "error", err)
 		return nil, serviceUnavailable("The signal could not be sent now: the workflow service is unavailable. Try again later.")
 	}
@@ -167,10 +163,6 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 
 func (s *Server) mgmtShowInstanceTask(ctx context.Context, in *InstancePath) (*TaskResponse, error) {
 	if err := requireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	ops, err := s.operations()
-	if err != nil {
 		return nil, err
 	}
 	inst, err := s.getInstance(ctx, "", in.ID)
@@ -184,7 +176,7 @@ func (s *Server) mgmtShowInstanceTask(ctx context.Context, in *InstancePath) (*T
 	if v.WorkflowID == "" {
 		return out, nil
 	}
-	p, err := ops.Progress(ctx, v.WorkflowID)
+	p, err := s.workflows.Progress(ctx, v.WorkflowID)
 	if err != nil {
 		s.log.WarnContext(ctx, "query progress", "workflow_id", v.WorkflowID, "error", err)
 		return out, nil

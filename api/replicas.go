@@ -21,7 +21,7 @@ import (
 const maxReplicaCount = 3
 
 // ReplicationCatalog is the part of the catalog that records replication groups;
-// *catalog.Store implements it. A catalog without it serves no replication (501).
+// *catalog.Store implements it.
 type ReplicationCatalog interface {
 	// Replications returns each instance's primary and replicas, by ID.
 	Replications(ctx context.Context, ids []string) (map[string]catalog.Replication, error)
@@ -63,15 +63,6 @@ type ReplicationLagView struct {
 	Updated string  `json:"updated" example:"2026-01-02T15:04:05"`
 }
 
-func (s *Server) replication() (ReplicationCatalog, ReplicationWorkflows, error) {
-	rc, ok := s.catalog.(ReplicationCatalog)
-	rw, ok2 := s.workflows.(ReplicationWorkflows)
-	if !ok || !ok2 {
-		return nil, nil, newFault("notImplemented", http.StatusNotImplemented, "Replication is not available.")
-	}
-	return rc, rw, nil
-}
-
 func (s *Server) replicaRef(ctx context.Context, projectID, id string) ReplicaRef {
 	base := baseURLFrom(ctx)
 	return ReplicaRef{ID: id, Links: []Link{
@@ -81,17 +72,16 @@ func (s *Server) replicaRef(ctx context.Context, projectID, id string) ReplicaRe
 }
 
 // addReplication fills replica_of, replicas and the lag into views (one catalog query for
-// all of them). A catalog that cannot tell leaves the views as they are.
+// all of them). A catalog that fails leaves the views as they are.
 func (s *Server) addReplication(ctx context.Context, projectID string, views []InstanceView) {
-	rc, ok := s.catalog.(ReplicationCatalog)
-	if !ok || len(views) == 0 {
+	if len(views) == 0 {
 		return
 	}
 	ids := make([]string, len(views))
 	for i, v := range views {
 		ids[i] = v.ID
 	}
-	reps, err := rc.Replications(ctx, ids)
+	reps, err := s.catalog.Replications(ctx, ids)
 	if err != nil {
 		s.log.ErrorContext(ctx, "read replication of instances", "error", err)
 		return
@@ -146,10 +136,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if strings.TrimSpace(req.Name) == "" {
 		return nil, badRequest("Invalid request: instance.name: must not be blank.")
 	}
-	rc, _, err := s.replication()
-	if err != nil {
-		return nil, err
-	}
+	rc := s.catalog
 	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
 	if err != nil {
 		return nil, err
@@ -238,11 +225,7 @@ func (s *Server) startReplicaCreate(ctx context.Context, rc ReplicationCatalog, 
 // checkDeleteReplicas is Trove's ReplicaSourceDeleteForbidden: a primary with replicas
 // cannot be deleted (detach or delete them first, or promote one).
 func (s *Server) checkDeleteReplicas(ctx context.Context, inst *coffer.Instance) error {
-	rc, ok := s.catalog.(ReplicationCatalog)
-	if !ok {
-		return nil
-	}
-	reps, err := rc.Replications(ctx, []string{inst.ID})
+	reps, err := s.catalog.Replications(ctx, []string{inst.ID})
 	if err != nil {
 		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
@@ -256,10 +239,7 @@ func (s *Server) checkDeleteReplicas(ctx context.Context, inst *coffer.Instance)
 // eject_replica_source (on a primary whose guest is gone: a failover). Every member of the
 // group gets the task, so that nothing else runs on any of them meanwhile.
 func (s *Server) replicationAction(ctx context.Context, projectID, id, operation string) error {
-	rc, rw, err := s.replication()
-	if err != nil {
-		return err
-	}
+	rc, rw := s.catalog, s.workflows
 	inst, err := s.getInstance(ctx, projectID, id)
 	if err != nil {
 		return err
@@ -335,11 +315,6 @@ type UpdateInstanceRequest struct {
 	}
 }
 
-// instanceRenamer is the catalog's rename; *catalog.Store has it.
-type instanceRenamer interface {
-	RenameInstance(ctx context.Context, projectID, id, name string) error
-}
-
 func (s *Server) registerReplicas(g *huma.Group) {
 	huma.Register(g, huma.Operation{
 		OperationID:   "updateInstance",
@@ -349,7 +324,7 @@ func (s *Server) registerReplicas(g *huma.Group) {
 		Description:   "Detaches a replica from its primary ({\"instance\": {\"replica_of\": null}}): it stops streaming and becomes a standalone instance (status DETACH, then ACTIVE). Or renames the instance ({\"instance\": {\"name\": \"new\"}}). One purpose per call.",
 		Tags:          []string{"Instances"},
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusNotImplemented},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.updateInstance)
 }
 
@@ -367,17 +342,13 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 		}
 		return nil, s.detachReplica(ctx, in.ProjectID, in.ID)
 	case u.Name != "":
-		renamer, ok := s.catalog.(instanceRenamer)
-		if !ok {
-			return nil, newFault("notImplemented", http.StatusNotImplemented, "Renaming is not available.")
-		}
 		if strings.TrimSpace(u.Name) == "" {
 			return nil, badRequest("Invalid request: instance.name: must not be blank.")
 		}
 		if _, err := s.getInstance(ctx, in.ProjectID, in.ID); err != nil {
 			return nil, err
 		}
-		if err := renamer.RenameInstance(ctx, in.ProjectID, in.ID, u.Name); err != nil {
+		if err := s.catalog.RenameInstance(ctx, in.ProjectID, in.ID, u.Name); err != nil {
 			return nil, faultFor(ctx, s.log, err, "Instance "+in.ID)
 		}
 		return nil, nil
@@ -387,10 +358,7 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 
 // detachReplica starts DetachReplica on a replica.
 func (s *Server) detachReplica(ctx context.Context, projectID, id string) error {
-	rc, rw, err := s.replication()
-	if err != nil {
-		return err
-	}
+	rc, rw := s.catalog, s.workflows
 	inst, err := s.getInstance(ctx, projectID, id)
 	if err != nil {
 		return err
@@ -408,13 +376,9 @@ func (s *Server) detachReplica(ctx context.Context, projectID, id string) error 
 	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
 }
 
-// primaryOf is the primary of a replica, or "" (also when the catalog cannot tell).
+// primaryOf is the primary of a replica, or "" (also when the catalog fails).
 func (s *Server) primaryOf(ctx context.Context, id string) string {
-	rc, ok := s.catalog.(ReplicationCatalog)
-	if !ok {
-		return ""
-	}
-	reps, err := rc.Replications(ctx, []string{id})
+	reps, err := s.catalog.Replications(ctx, []string{id})
 	if err != nil {
 		return ""
 	}

@@ -6,94 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/api"
-	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/workflows"
 )
-
-// The fakes' side of replication: each instance's primary, and the replication workflows
-// started, kept beside the fakes as actions_test.go keeps its operations.
-
-type replicationLog struct {
-	mu        sync.Mutex
-	replicaOf map[string]string
-	started   []string // "<operation> <instance>"
-}
-
-var replication = map[any]*replicationLog{}
-var replicationMu sync.Mutex
-
-func replicationOf(fake any) *replicationLog {
-	replicationMu.Lock()
-	defer replicationMu.Unlock()
-	if replication[fake] == nil {
-		replication[fake] = &replicationLog{replicaOf: map[string]string{}}
-	}
-	return replication[fake]
-}
-
-var (
-	_ api.ReplicationCatalog   = (*fakeCatalog)(nil)
-	_ api.ReplicationWorkflows = (*fakeWorkflows)(nil)
-)
-
-func (c *fakeCatalog) Replications(_ context.Context, ids []string) (map[string]catalog.Replication, error) {
-	r := replicationOf(c)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]catalog.Replication{}
-	for _, id := range ids {
-		if c.find("", id) == nil {
-			continue
-		}
-		rep := catalog.Replication{InstanceID: id, ReplicaOf: r.replicaOf[id]}
-		for _, inst := range c.all() {
-			if r.replicaOf[inst.ID] == id {
-				rep.Replicas = append(rep.Replicas, inst.ID)
-			}
-		}
-		out[id] = rep
-	}
-	return out, nil
-}
-
-func (c *fakeCatalog) SetReplicaOf(_ context.Context, id, primary string) error {
-	r := replicationOf(c)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.replicaOf[id] = primary
-	return nil
-}
-
-func (c *fakeCatalog) StartTasks(_ context.Context, projectID string, tasks map[string]coffer.Task) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id := range tasks {
-		inst := c.find(projectID, id)
-		if inst == nil {
-			return catalog.ErrNotFound
-		}
-		if inst.Task != coffer.TaskNone {
-			return catalog.ErrTaskRunning
-		}
-	}
-	for id, task := range tasks {
-		c.find(projectID, id).Task = task
-	}
-	return nil
-}
-
-func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in workflows.ReplicationInput) error {
-	r := replicationOf(w)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.started = append(r.started, operation+" "+in.InstanceID)
-	return nil
-}
 
 type instanceBody struct {
 	Instance struct {
@@ -240,7 +157,7 @@ func TestReplicationActionsLockTheGroupAndStartTheirWorkflows(t *testing.T) {
 	wantFault(t, "detach during a promote", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r2, demo.token,
 		`{"instance": {"replica_of": null}}`), 422, "unprocessableEntity")
 	for _, id := range []string{primary, r1, r2} {
-		h.catalog.update(id, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
+		h.update(id, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
 	}
 
 	if r := h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r2, demo.token, `{"instance": {"replica_of": null}}`); r.status != http.StatusAccepted {
@@ -254,11 +171,11 @@ func TestReplicationActionsLockTheGroupAndStartTheirWorkflows(t *testing.T) {
 	wantFault(t, "replica_of set to an ID", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r1, demo.token,
 		`{"instance": {"replica_of": "`+primary+`"}}`), 400, "badRequest")
 
-	h.catalog.update(r2, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
+	h.update(r2, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
 	if r := h.action(demo, primary, `{"eject_replica_source": {}}`); r.status != http.StatusAccepted {
 		t.Fatalf("eject: got %d %s, want 202", r.status, r.body)
 	}
-	got := replicationOf(h.workflows).started
+	got := h.workflows.replications
 	want := []string{"promote " + r1, "detach " + r2, "eject " + primary}
 	if !slices.Equal(got, want) {
 		t.Errorf("got workflows %v, want %v", got, want)

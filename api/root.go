@@ -6,7 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // EnableRootRequest enables root; the password is generated when none is given.
@@ -63,7 +63,7 @@ func (s *Server) rootEnabled(ctx context.Context, in *InstancePath) (*RootEnable
 		return nil, err
 	}
 	out := &RootEnabledResponse{}
-	if err := s.callGuest(ctx, inst, "root/show", guestagent.RootEnabledActivity, nil, &out.Body.RootEnabled); err != nil {
+	if err := s.callGuest(ctx, inst, "root/show", guest.RootEnabledActivity, nil, &out.Body.RootEnabled); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -85,7 +85,7 @@ func (s *Server) enableRoot(ctx context.Context, in *EnableRootRequest) (*Enable
 	if err != nil {
 		return nil, err
 	}
-	if err := s.callGuest(ctx, inst, "root/enable", guestagent.EnableRootActivity, guestagent.EnableRootInput{Password: password}, nil); err != nil {
+	if err := s.callGuest(ctx, inst, "root/enable", guest.EnableRootActivity, guest.EnableRootInput{Password: password}, nil); err != nil {
 		return nil, err
 	}
 	if err := s.catalog.RecordRootEnabled(ctx, inst.ID, principalFrom(ctx).UserID); err != nil {
@@ -94,7 +94,7 @@ func (s *Server) enableRoot(ctx context.Context, in *EnableRootRequest) (*Enable
 	}
 	s.log.InfoContext(ctx, "root enabled", "instance_id", inst.ID, "project_id", inst.ProjectID, "user_id", principalFrom(ctx).UserID)
 	out := &EnableRootResponse{}
-	out.Body.User = RootUserView{Name: guestagent.RootUser, Password: password}
+	out.Body.User = RootUserView{Name: guest.RootUser, Password: password}
 	return out, nil
 }
 
@@ -103,7 +103,7 @@ func (s *Server) disableRoot(ctx context.Context, in *InstancePath) (*struct{}, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.callGuest(ctx, inst, "root/disable", guestagent.DisableRootActivity, nil, nil); err != nil {
+	if err := s.callGuest(ctx, inst, "root/disable", guest.DisableRootActivity, nil, nil); err != nil {
 		return nil, err
 	}
 	if err := s.catalog.RecordRootDisabled(ctx, inst.ID); err != nil {

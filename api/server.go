@@ -21,6 +21,9 @@ import (
 
 // Catalog is what the API reads and writes in the catalog; *catalog.Store implements it.
 type Catalog interface {
+	BackupCatalog
+	ReplicationCatalog
+
 	// FindDatastoreVersion finds a version by datastore and version name or ID (an empty
 	// version is the default); catalog.ErrNotFound when there is none.
 	FindDatastoreVersion(ctx context.Context, datastore, version string) (catalog.DatastoreVersion, error)
@@ -40,8 +43,11 @@ type Catalog interface {
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
 	// DeleteInstance removes the instance's row.
 	DeleteInstance(ctx context.Context, id string) error
+	// ResetStatus is Trove's reset_status: task NONE, fault cleared, operating status ERROR
+	// until the guest reports again. An empty projectID finds any project's instance.
+	ResetStatus(ctx context.Context, projectID, id string) error
 
-	// The everyday API (issue 4): quotas, renames, root history, datastores and versions.
+	// Quotas, renames, root history, datastores and versions.
 
 	// CreateInstanceWithinQuota records a new instance as CreateInstance does when the
 	// project's quotas allow it (ramMB is the flavor's), atomically with the check; else a
@@ -76,16 +82,16 @@ type Options struct {
 	// (API.Region), the region of the OpenStack endpoints (OpenStack.Region) and the guest
 	// timeouts creates carry (Guest).
 	Config config.Config
-	// Catalog is the catalog store, usually a *catalog.Store.
+	// Catalog is the catalog store, usually a *catalog.Store. Required.
 	Catalog Catalog
-	// Workflows starts the workflows, usually a TemporalWorkflows.
+	// Workflows starts and steers the workflows, usually a TemporalWorkflows. Required.
 	Workflows Workflows
 	// OpenStack is the control plane's provider client, authenticated with the service
 	// credentials and re-authenticating (ServiceProvider makes one). It validates callers'
 	// tokens (Keystone), finds flavors (Nova) and images (Glance).
 	OpenStack *gophercloud.ProviderClient
-	// Guest reaches the instances' guest agents for databases, users and root; nil uses
-	// Workflows when it implements Guest (TemporalWorkflows does).
+	// Guest reaches the instances' guest agents for databases, users and root, usually the
+	// same TemporalWorkflows. Required.
 	Guest Guest
 	// Log receives request errors; nil discards them.
 	Log *slog.Logger
@@ -100,12 +106,11 @@ type Server struct {
 	cfg       config.Config
 	catalog   Catalog
 	workflows Workflows
-	// guestAgents is Options.Guest; see guest().
-	guestAgents Guest
-	keystone    *keystone
-	cloud       *cloud
-	log         *slog.Logger
-	now         func() time.Time
+	guest     Guest
+	keystone  *keystone
+	cloud     *cloud
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New builds the API. It fails when an option is missing or when the service catalog of
@@ -117,6 +122,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Workflows == nil {
 		missing = append(missing, "Workflows")
+	}
+	if opts.Guest == nil {
+		missing = append(missing, "Guest")
 	}
 	if opts.OpenStack == nil {
 		missing = append(missing, "OpenStack")
@@ -151,13 +159,13 @@ func New(opts Options) (*Server, error) {
 func newServer(opts Options) *Server {
 	useTroveFaults()
 	s := &Server{
-		mux:         http.NewServeMux(),
-		cfg:         opts.Config,
-		catalog:     opts.Catalog,
-		workflows:   opts.Workflows,
-		guestAgents: opts.Guest,
-		log:         opts.Log,
-		now:         opts.Now,
+		mux:       http.NewServeMux(),
+		cfg:       opts.Config,
+		catalog:   opts.Catalog,
+		workflows: opts.Workflows,
+		guest:     opts.Guest,
+		log:       opts.Log,
+		now:       opts.Now,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -190,7 +198,13 @@ func newServer(opts Options) *Server {
 		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable)
 	})
 	s.registerInstances(v1)
-	s.registerEveryday(v1)
+	s.registerDatabases(v1)
+	s.registerUsers(v1)
+	s.registerRoot(v1)
+	s.registerFlavors(v1)
+	s.registerDatastores(v1)
+	s.registerLimits(v1)
+	s.registerMgmtInstances(v1)
 	s.registerActions(v1)
 	s.registerReplicas(v1)
 	s.registerMgmtActions(v1)

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"net/http"
 	"os"
@@ -11,8 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gophercloud/gophercloud/v2"
+
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/config"
 )
 
 var update = flag.Bool("update", false, "rewrite api/openapi.yaml from the code")
@@ -103,15 +106,43 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 	h := newHarness(t)
 	demo := h.login("demo")
 	id := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
-	h.catalog.breakWith(errors.New("catalog: dial 10.1.2.3:5432: password authentication failed"))
+	h.breakCatalog()
 	for _, path := range []string{"/instances", "/instances/" + id} {
 		r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+path, demo.token, nil)
 		msg := wantFault(t, "GET "+path, r, http.StatusInternalServerError, "instanceFault")
-		if strings.Contains(msg, "10.1.2.3") || strings.Contains(string(r.body), "password") {
+		if strings.Contains(msg, h.database) || strings.Contains(string(r.body), "connections") {
 			t.Errorf("GET %s: got %s, which shows the cause", path, r.body)
 		}
 	}
-	if !strings.Contains(h.log.String(), "10.1.2.3") {
+	if !strings.Contains(h.log.String(), h.database) {
 		t.Errorf("the log does not have the cause:\n%s", h.log.String())
+	}
+}
+
+// TestNewRefusesMissingDependencies checks that a server missing a dependency is refused
+// when it is built, naming each missing one, rather than answering 501 at run time.
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	wf := newFakeWorkflows()
+	cfg := config.Defaults()
+	cfg.API.MaxVolumeSize = maxVolumeSize
+	for _, tc := range []struct {
+		name string
+		opts api.Options
+		want []string
+	}{
+		{"nothing", api.Options{Config: cfg}, []string{"Catalog", "Workflows", "Guest", "OpenStack"}},
+		{"no guest", api.Options{Config: cfg, Catalog: (*catalog.Store)(nil), Workflows: wf, OpenStack: &gophercloud.ProviderClient{}}, []string{"Guest"}},
+		{"no workflows", api.Options{Config: cfg, Catalog: (*catalog.Store)(nil), Guest: wf, OpenStack: &gophercloud.ProviderClient{}}, []string{"Workflows"}},
+	} {
+		_, err := api.New(tc.opts)
+		if err == nil {
+			t.Errorf("%s: api.New succeeded, want an error naming %v", tc.name, tc.want)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: got %q, want it to name %s", tc.name, err, w)
+			}
+		}
 	}
 }

@@ -10,6 +10,10 @@ import (
 // Workflows starts the workflows behind the API's operations. Starting returns once
 // Temporal has recorded the workflow; it does not wait for it to run.
 type Workflows interface {
+	Operations
+	BackupWorkflows
+	ReplicationWorkflows
+
 	// StartCreate starts the CreateInstance workflow of in.InstanceID.
 	StartCreate(ctx context.Context, in workflows.CreateInstanceInput) error
 	// StartDelete starts the DeleteInstance workflow of in.InstanceID; a delete of the same

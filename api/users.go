@@ -8,7 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // CreateUsersRequest makes users on an instance.
@@ -133,7 +133,7 @@ func (s *Server) registerUsers(g *huma.Group) {
 		"Takes the user's rights on the database away and ends its sessions there.", http.StatusAccepted), s.revokeAccess)
 }
 
-func userView(u guestagent.UserInfo) UserView {
+func userView(u guest.UserInfo) UserView {
 	v := UserView{Name: u.Name, Host: u.Host, Databases: []DatabaseView{}}
 	for _, d := range u.Databases {
 		v.Databases = append(v.Databases, DatabaseView{Name: d})
@@ -141,30 +141,30 @@ func userView(u guestagent.UserInfo) UserView {
 	return v
 }
 
-func (s *Server) guestUsers(ctx context.Context, inst *coffer.Instance) ([]guestagent.UserInfo, error) {
-	var users []guestagent.UserInfo
-	if err := s.callGuest(ctx, inst, "users/list", guestagent.ListUsersActivity, nil, &users); err != nil {
+func (s *Server) guestUsers(ctx context.Context, inst *coffer.Instance) ([]guest.UserInfo, error) {
+	var users []guest.UserInfo
+	if err := s.callGuest(ctx, inst, "users/list", guest.ListUsersActivity, nil, &users); err != nil {
 		return nil, err
 	}
 	return users, nil
 }
 
 // userRef checks a user named in a path and returns it.
-func userRef(id string) (guestagent.UserRef, error) {
+func userRef(id string) (guest.UserRef, error) {
 	name, host := userHost(id)
 	if err := checkUserName(name); err != nil {
-		return guestagent.UserRef{}, badRequest("Invalid request: user %s: %v.", quote(id), err)
+		return guest.UserRef{}, badRequest("Invalid request: user %s: %v.", quote(id), err)
 	}
 	if err := checkHost(host); err != nil {
-		return guestagent.UserRef{}, badRequest("Invalid request: user %s: %v.", quote(id), err)
+		return guest.UserRef{}, badRequest("Invalid request: user %s: %v.", quote(id), err)
 	}
-	return guestagent.UserRef{Name: name, Host: host}, nil
+	return guest.UserRef{Name: name, Host: host}, nil
 }
 
 // findUser asks the guest for a user; 404 when there is none of that name and host.
-func (s *Server) findUser(ctx context.Context, inst *coffer.Instance, ref guestagent.UserRef) (guestagent.UserInfo, error) {
-	var u guestagent.UserInfo
-	err := s.callGuest(ctx, inst, "users/show", guestagent.GetUserActivity, ref, &u)
+func (s *Server) findUser(ctx context.Context, inst *coffer.Instance, ref guest.UserRef) (guest.UserInfo, error) {
+	var u guest.UserInfo
+	err := s.callGuest(ctx, inst, "users/show", guest.GetUserActivity, ref, &u)
 	return u, err
 }
 
@@ -207,7 +207,7 @@ func (s *Server) createUsers(ctx context.Context, in *CreateUsersRequest) (*stru
 		return nil, err
 	}
 	for _, u := range users {
-		if slices.ContainsFunc(existing, func(e guestagent.UserInfo) bool { return e.Name == u.Name }) {
+		if slices.ContainsFunc(existing, func(e guest.UserInfo) bool { return e.Name == u.Name }) {
 			return nil, badRequest("A user with the name %s already exists on instance %s.", u.Name, inst.ID)
 		}
 		for _, d := range u.Databases {
@@ -216,7 +216,7 @@ func (s *Server) createUsers(ctx context.Context, in *CreateUsersRequest) (*stru
 			}
 		}
 	}
-	if err := s.changeGuest(ctx, inst, "users/create", guestagent.CreateUsersActivity, users); err != nil {
+	if err := s.changeGuest(ctx, inst, "users/create", guest.CreateUsersActivity, users); err != nil {
 		return nil, err
 	}
 	return accepted()
@@ -297,12 +297,12 @@ func (s *Server) updateUser(ctx context.Context, in *UpdateUserRequest) (*struct
 		if err != nil {
 			return nil, err
 		}
-		if slices.ContainsFunc(users, func(e guestagent.UserInfo) bool { return e.Name == up.Name }) {
+		if slices.ContainsFunc(users, func(e guest.UserInfo) bool { return e.Name == up.Name }) {
 			return nil, badRequest("A user with the name %s already exists on instance %s.", up.Name, inst.ID)
 		}
 	}
-	change := guestagent.UpdateUserInput{UserRef: ref, NewName: up.Name, NewHost: up.Host, Password: up.Password}
-	if err := s.changeGuest(ctx, inst, "users/update", guestagent.UpdateUserActivity, change); err != nil {
+	change := guest.UpdateUserInput{UserRef: ref, NewName: up.Name, NewHost: up.Host, Password: up.Password}
+	if err := s.changeGuest(ctx, inst, "users/update", guest.UpdateUserActivity, change); err != nil {
 		return nil, err
 	}
 	return accepted()
@@ -333,13 +333,13 @@ func (s *Server) changePasswords(ctx context.Context, in *ChangePasswordsRequest
 	for _, u := range users {
 		host := u.Host
 		if host == "" {
-			host = guestagent.DefaultHost
+			host = guest.DefaultHost
 		}
-		if !slices.ContainsFunc(existing, func(e guestagent.UserInfo) bool { return e.Name == u.Name && e.Host == host }) {
+		if !slices.ContainsFunc(existing, func(e guest.UserInfo) bool { return e.Name == u.Name && e.Host == host }) {
 			return nil, itemNotFound("User %s@%s could not be found on instance %s.", u.Name, host, inst.ID)
 		}
 	}
-	if err := s.changeGuest(ctx, inst, "users/passwords", guestagent.ChangePasswordsActivity, users); err != nil {
+	if err := s.changeGuest(ctx, inst, "users/passwords", guest.ChangePasswordsActivity, users); err != nil {
 		return nil, err
 	}
 	return accepted()
@@ -357,7 +357,7 @@ func (s *Server) deleteUser(ctx context.Context, in *UserPath) (*struct{}, error
 	if _, err := s.findUser(ctx, inst, ref); err != nil {
 		return nil, err
 	}
-	if err := s.changeGuest(ctx, inst, "users/delete", guestagent.DeleteUserActivity, ref); err != nil {
+	if err := s.changeGuest(ctx, inst, "users/delete", guest.DeleteUserActivity, ref); err != nil {
 		return nil, err
 	}
 	return accepted()
@@ -382,33 +382,33 @@ func (s *Server) listAccess(ctx context.Context, in *UserPath) (*AccessResponse,
 }
 
 // access checks a grant or revoke: the user and every database must exist.
-func (s *Server) access(ctx context.Context, projectID, instanceID, user string, databases []string) (*coffer.Instance, guestagent.AccessInput, error) {
+func (s *Server) access(ctx context.Context, projectID, instanceID, user string, databases []string) (*coffer.Instance, guest.AccessInput, error) {
 	ref, err := userRef(user)
 	if err != nil {
-		return nil, guestagent.AccessInput{}, err
+		return nil, guest.AccessInput{}, err
 	}
 	for i, d := range databases {
 		if err := checkName(d); err != nil {
-			return nil, guestagent.AccessInput{}, badRequest("Invalid request: databases[%d].name: %v.", i, err)
+			return nil, guest.AccessInput{}, badRequest("Invalid request: databases[%d].name: %v.", i, err)
 		}
 	}
 	inst, err := s.activeInstance(ctx, projectID, instanceID)
 	if err != nil {
-		return nil, guestagent.AccessInput{}, err
+		return nil, guest.AccessInput{}, err
 	}
 	if _, err := s.findUser(ctx, inst, ref); err != nil {
-		return nil, guestagent.AccessInput{}, err
+		return nil, guest.AccessInput{}, err
 	}
 	dbs, err := s.guestDatabases(ctx, inst)
 	if err != nil {
-		return nil, guestagent.AccessInput{}, err
+		return nil, guest.AccessInput{}, err
 	}
 	for _, d := range databases {
 		if !hasDatabase(dbs, d) {
-			return nil, guestagent.AccessInput{}, itemNotFound("Database %s could not be found on instance %s.", d, inst.ID)
+			return nil, guest.AccessInput{}, itemNotFound("Database %s could not be found on instance %s.", d, inst.ID)
 		}
 	}
-	return inst, guestagent.AccessInput{UserRef: ref, Databases: databases}, nil
+	return inst, guest.AccessInput{UserRef: ref, Databases: databases}, nil
 }
 
 func (s *Server) grantAccess(ctx context.Context, in *GrantRequest) (*struct{}, error) {
@@ -420,7 +420,7 @@ func (s *Server) grantAccess(ctx context.Context, in *GrantRequest) (*struct{}, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.changeGuest(ctx, inst, "users/grant", guestagent.GrantAccessActivity, access); err != nil {
+	if err := s.changeGuest(ctx, inst, "users/grant", guest.GrantAccessActivity, access); err != nil {
 		return nil, err
 	}
 	return accepted()
@@ -431,7 +431,7 @@ func (s *Server) revokeAccess(ctx context.Context, in *RevokeRequest) (*struct{}
 	if err != nil {
 		return nil, err
 	}
-	if err := s.changeGuest(ctx, inst, "users/revoke", guestagent.RevokeAccessActivity, access); err != nil {
+	if err := s.changeGuest(ctx, inst, "users/revoke", guest.RevokeAccessActivity, access); err != nil {
 		return nil, err
 	}
 	return accepted()

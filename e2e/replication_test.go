@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // group is a primary with its replicas, all ACTIVE, with database shop, user clerk and a
@@ -475,8 +475,8 @@ func TestFailoverPromotesTheMostAdvancedReplicaAndTheOldPrimaryNeverWritesAgain(
 	if other == newPrimary {
 		other = g.replicas[1]
 	}
-	won, _ := guestagent.ParseLSN(received[newPrimary])
-	lost, _ := guestagent.ParseLSN(received[other])
+	won, _ := guest.ParseLSN(received[newPrimary])
+	lost, _ := guest.ParseLSN(received[other])
 	if won < lost {
 		t.Errorf("promoted %s (received %s) over %s (received %s)", newPrimary, received[newPrimary], other, received[other])
 	}

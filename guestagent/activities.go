@@ -5,17 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/guest"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 )
-
-// ErrorTypeInvalid is the ApplicationError type of a failed activity whose request was
-// invalid (the driver's ErrInvalid); such failures are not retried.
-const ErrorTypeInvalid = "InvalidRequest"
 
 // activities are the guest's activities, served under the contract's names. Each one logs
 // what it did, maps the driver's errors to Temporal's (ErrInvalid is not retried) and
@@ -26,60 +24,68 @@ type activities struct {
 	log       *slog.Logger
 }
 
-func (a *activities) register(w worker.Registry) {
-	for name, fn := range map[string]any{
-		PrepareActivity:         a.Prepare,
-		CreateDatabasesActivity: a.CreateDatabases,
-		CreateUsersActivity:     a.CreateUsers,
-		HealthActivity:          a.Health,
-		StopEngineActivity:      a.StopEngine,
-		BackupActivity:          a.Backup,
-		RestoreActivity:         a.Restore,
-		StartEngineActivity:     a.StartEngine,
-		RestartEngineActivity:   a.RestartEngine,
-		GrowFilesystemActivity:  a.GrowFilesystem,
-		VolumeUsageActivity:     a.VolumeUsage,
-	} {
+// register serves the contract's activities on w, each under its name in the contract
+// (guest.Activities); the replication activities only when the driver replicates.
+func (a *activities) register(w worker.ActivityRegistry) {
+	for name, fn := range a.served() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	a.registerEveryday(w)
-	a.registerReplication(w)
 }
 
-// Prepare runs the driver's Prepare; see PrepareActivity.
-func (a *activities) Prepare(ctx context.Context, in PrepareInput) error {
+// served maps the name of each activity the agent serves to the function that serves it.
+func (a *activities) served() map[string]any {
+	fns := map[string]any{
+		guest.PrepareActivity:         a.Prepare,
+		guest.CreateDatabasesActivity: a.CreateDatabases,
+		guest.CreateUsersActivity:     a.CreateUsers,
+		guest.HealthActivity:          a.Health,
+		guest.StopEngineActivity:      a.StopEngine,
+		guest.BackupActivity:          a.Backup,
+		guest.RestoreActivity:         a.Restore,
+		guest.StartEngineActivity:     a.StartEngine,
+		guest.RestartEngineActivity:   a.RestartEngine,
+		guest.GrowFilesystemActivity:  a.GrowFilesystem,
+		guest.VolumeUsageActivity:     a.VolumeUsage,
+	}
+	maps.Copy(fns, a.usersActivities())
+	maps.Copy(fns, a.replicationActivities())
+	return fns
+}
+
+// Prepare runs the driver's Prepare; see guest.PrepareActivity.
+func (a *activities) Prepare(ctx context.Context, in guest.PrepareInput) error {
 	if in.Datastore != "" && in.Datastore != a.datastore {
-		return a.fail(ctx, PrepareActivity, fmt.Errorf("prepare %s: %w: this agent runs %s", in.Datastore, ErrInvalid, a.datastore))
+		return a.fail(ctx, guest.PrepareActivity, fmt.Errorf("prepare %s: %w: this agent runs %s", in.Datastore, ErrInvalid, a.datastore))
 	}
 	a.logger(ctx).Info("preparing the engine", "version", in.Version,
 		"databases", databaseNames(in.Databases), "users", userNames(in.Users))
 	if err := a.driver.Prepare(ctx, in); err != nil {
-		return a.fail(ctx, PrepareActivity, err)
+		return a.fail(ctx, guest.PrepareActivity, err)
 	}
 	a.logger(ctx).Info("engine prepared")
 	return nil
 }
 
-// CreateDatabases runs the driver's CreateDatabases; see CreateDatabasesActivity.
+// CreateDatabases runs the driver's CreateDatabases; see guest.CreateDatabasesActivity.
 func (a *activities) CreateDatabases(ctx context.Context, dbs []coffer.Database) error {
 	a.logger(ctx).Info("creating databases", "databases", databaseNames(dbs))
 	if err := a.driver.CreateDatabases(ctx, dbs); err != nil {
-		return a.fail(ctx, CreateDatabasesActivity, err)
+		return a.fail(ctx, guest.CreateDatabasesActivity, err)
 	}
 	return nil
 }
 
-// CreateUsers runs the driver's CreateUsers; see CreateUsersActivity.
+// CreateUsers runs the driver's CreateUsers; see guest.CreateUsersActivity.
 func (a *activities) CreateUsers(ctx context.Context, users []coffer.User) error {
 	a.logger(ctx).Info("creating users", "users", userNames(users))
 	if err := a.driver.CreateUsers(ctx, users); err != nil {
-		return a.fail(ctx, CreateUsersActivity, err)
+		return a.fail(ctx, guest.CreateUsersActivity, err)
 	}
 	return nil
 }
 
 // Health reports the engine's state; it never fails, a broken engine is a report.
-func (a *activities) Health(ctx context.Context) (HealthReport, error) {
+func (a *activities) Health(ctx context.Context) (guest.HealthReport, error) {
 	r := a.driver.Health(ctx)
 	if r.At.IsZero() {
 		r.At = time.Now().UTC()
@@ -90,71 +96,72 @@ func (a *activities) Health(ctx context.Context) (HealthReport, error) {
 	return r, nil
 }
 
-// StopEngine stops the engine; see StopEngineActivity.
+// StopEngine stops the engine; see guest.StopEngineActivity.
 func (a *activities) StopEngine(ctx context.Context) error {
 	a.logger(ctx).Info("stopping the engine")
 	if err := a.driver.Stop(ctx); err != nil {
-		return a.fail(ctx, StopEngineActivity, err)
+		return a.fail(ctx, guest.StopEngineActivity, err)
 	}
 	return nil
 }
 
 // StartEngine starts the engine with the current flavor's configuration; see
-// StartEngineActivity.
+// guest.StartEngineActivity.
 func (a *activities) StartEngine(ctx context.Context) error {
 	a.logger(ctx).Info("starting the engine")
 	if err := a.driver.Start(ctx); err != nil {
-		return a.fail(ctx, StartEngineActivity, err)
+		return a.fail(ctx, guest.StartEngineActivity, err)
 	}
 	return nil
 }
 
-// RestartEngine stops and starts the engine; see RestartEngineActivity.
+// RestartEngine stops and starts the engine; see guest.RestartEngineActivity.
 func (a *activities) RestartEngine(ctx context.Context) error {
 	a.logger(ctx).Info("restarting the engine")
 	if err := a.driver.Stop(ctx); err != nil {
-		return a.fail(ctx, RestartEngineActivity, err)
+		return a.fail(ctx, guest.RestartEngineActivity, err)
 	}
 	if err := a.driver.Start(ctx); err != nil {
-		return a.fail(ctx, RestartEngineActivity, err)
+		return a.fail(ctx, guest.RestartEngineActivity, err)
 	}
 	return nil
 }
 
 // GrowFilesystem grows the volume's filesystem and reports what the guest sees then; see
-// GrowFilesystemActivity.
-func (a *activities) GrowFilesystem(ctx context.Context, in GrowFilesystemInput) (VolumeUsage, error) {
+// guest.GrowFilesystemActivity.
+func (a *activities) GrowFilesystem(ctx context.Context, in guest.GrowFilesystemInput) (guest.VolumeUsage, error) {
 	a.logger(ctx).Info("growing the filesystem", "size_gb", in.SizeGB)
 	if err := a.driver.GrowFilesystem(ctx, in.SizeGB); err != nil {
-		return VolumeUsage{}, a.fail(ctx, GrowFilesystemActivity, err)
+		return guest.VolumeUsage{}, a.fail(ctx, guest.GrowFilesystemActivity, err)
 	}
 	u, err := a.driver.VolumeUsage(ctx)
 	if err != nil {
-		return VolumeUsage{}, a.fail(ctx, GrowFilesystemActivity, err)
+		return guest.VolumeUsage{}, a.fail(ctx, guest.GrowFilesystemActivity, err)
 	}
 	return u, nil
 }
 
-// VolumeUsage reports the volume's size and use; see VolumeUsageActivity.
-func (a *activities) VolumeUsage(ctx context.Context) (VolumeUsage, error) {
+// guest.VolumeUsage reports the volume's size and use; see guest.VolumeUsageActivity.
+func (a *activities) VolumeUsage(ctx context.Context) (guest.VolumeUsage, error) {
 	u, err := a.driver.VolumeUsage(ctx)
 	if err != nil {
-		return VolumeUsage{}, a.fail(ctx, VolumeUsageActivity, err)
+		return guest.VolumeUsage{}, a.fail(ctx, guest.VolumeUsageActivity, err)
 	}
 	return u, nil
 }
 
-// fail logs err and turns ErrInvalid into a non-retryable ApplicationError; other errors
-// are retried by the caller's retry policy.
+// fail logs err and turns the driver's ErrInvalid, ErrNotFound and ErrExists into
+// non-retryable ApplicationErrors of the contract's error types (guest.ErrInvalid, ...);
+// other errors are retried by the caller's retry policy.
 func (a *activities) fail(ctx context.Context, name string, err error) error {
 	a.logger(ctx).Error("activity failed", "activity", name, "error", err)
 	switch {
 	case errors.Is(err, ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalid, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), guest.ErrInvalid, nil)
 	case errors.Is(err, ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeNotFound, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), guest.ErrNotFound, nil)
 	case errors.Is(err, ErrExists):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeExists, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), guest.ErrExists, nil)
 	}
 	return err
 }

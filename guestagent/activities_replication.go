@@ -6,82 +6,81 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/worker"
+
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // waitReplayHeartbeat is how often WaitReplay heartbeats while it waits.
 const waitReplayHeartbeat = 2 * time.Second
 
-// registerReplication serves the replication activities when the driver replicates.
-func (a *activities) registerReplication(w worker.Registry) {
+// replicationActivities are the replication activities, when the driver replicates.
+func (a *activities) replicationActivities() map[string]any {
 	r, ok := a.driver.(Replicator)
 	if !ok {
-		return
+		return nil
 	}
-	rep := &replicationActivities{activities: a, r: r}
-	for name, fn := range map[string]any{
-		ReplicationSourceActivity:   rep.ReplicationSource,
-		SeedReplicaActivity:         rep.SeedReplica,
-		ReplicationStatusActivity:   rep.ReplicationStatus,
-		StopWritesActivity:          rep.StopWrites,
-		WaitReplayActivity:          rep.WaitReplay,
-		PromoteActivity:             rep.Promote,
-		FollowActivity:              rep.Follow,
-		FenceActivity:               rep.Fence,
-		DropReplicationSlotActivity: rep.DropReplicationSlot,
-	} {
-		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	rep := &replicators{activities: a, r: r}
+	return map[string]any{
+		guest.ReplicationSourceActivity:   rep.ReplicationSource,
+		guest.SeedReplicaActivity:         rep.SeedReplica,
+		guest.ReplicationStatusActivity:   rep.ReplicationStatus,
+		guest.StopWritesActivity:          rep.StopWrites,
+		guest.WaitReplayActivity:          rep.WaitReplay,
+		guest.PromoteActivity:             rep.Promote,
+		guest.FollowActivity:              rep.Follow,
+		guest.FenceActivity:               rep.Fence,
+		guest.DropReplicationSlotActivity: rep.DropReplicationSlot,
 	}
 }
 
-// replicationActivities are the guest's replication activities; see the contract.
-type replicationActivities struct {
+// replicators serve the guest's replication activities; see the contract.
+type replicators struct {
 	*activities
 	r Replicator
 }
 
-// ReplicationSource serves a replica; see ReplicationSourceActivity.
-func (a *replicationActivities) ReplicationSource(ctx context.Context, in ReplicationSourceInput) (ReplicationSource, error) {
+// guest.ReplicationSource serves a replica; see guest.ReplicationSourceActivity.
+func (a *replicators) ReplicationSource(ctx context.Context, in guest.ReplicationSourceInput) (guest.ReplicationSource, error) {
 	a.logger(ctx).Info("serving a replica", "slot", in.Slot)
 	src, err := a.r.ReplicationSource(ctx, in.Slot)
 	if err != nil {
-		return ReplicationSource{}, a.fail(ctx, ReplicationSourceActivity, err)
+		return guest.ReplicationSource{}, a.fail(ctx, guest.ReplicationSourceActivity, err)
 	}
 	return src, nil
 }
 
-// SeedReplica seeds this engine from its primary; see SeedReplicaActivity.
-func (a *replicationActivities) SeedReplica(ctx context.Context, in SeedReplicaInput) error {
+// SeedReplica seeds this engine from its primary; see guest.SeedReplicaActivity.
+func (a *replicators) SeedReplica(ctx context.Context, in guest.SeedReplicaInput) error {
 	a.logger(ctx).Info("seeding a replica", "source", in.Source.String())
 	if err := a.r.SeedReplica(ctx, in.Source); err != nil {
-		return a.fail(ctx, SeedReplicaActivity, err)
+		return a.fail(ctx, guest.SeedReplicaActivity, err)
 	}
 	a.logger(ctx).Info("replica streaming", "source", in.Source.String())
 	return nil
 }
 
-// ReplicationStatus reports the engine's role and positions.
-func (a *replicationActivities) ReplicationStatus(ctx context.Context) (ReplicationStatus, error) {
+// guest.ReplicationStatus reports the engine's role and positions.
+func (a *replicators) ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error) {
 	st, err := a.r.ReplicationStatus(ctx)
 	if err != nil {
-		return ReplicationStatus{}, a.fail(ctx, ReplicationStatusActivity, err)
+		return guest.ReplicationStatus{}, a.fail(ctx, guest.ReplicationStatusActivity, err)
 	}
 	return st, nil
 }
 
-// StopWrites stops a primary cleanly; see StopWritesActivity.
-func (a *replicationActivities) StopWrites(ctx context.Context) (LSN, error) {
+// StopWrites stops a primary cleanly; see guest.StopWritesActivity.
+func (a *replicators) StopWrites(ctx context.Context) (guest.LSN, error) {
 	a.logger(ctx).Info("stopping writes for a switchover")
 	lsn, err := a.r.StopWrites(ctx)
 	if err != nil {
-		return 0, a.fail(ctx, StopWritesActivity, err)
+		return 0, a.fail(ctx, guest.StopWritesActivity, err)
 	}
 	a.logger(ctx).Info("writes stopped", "last_lsn", lsn.String())
 	return lsn, nil
 }
 
-// WaitReplay waits for a replica to replay past an LSN, heartbeating meanwhile.
-func (a *replicationActivities) WaitReplay(ctx context.Context, in WaitReplayInput) error {
+// WaitReplay waits for a replica to replay past an guest.LSN, heartbeating meanwhile.
+func (a *replicators) WaitReplay(ctx context.Context, in guest.WaitReplayInput) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if activity.IsActivity(ctx) {
@@ -99,43 +98,43 @@ func (a *replicationActivities) WaitReplay(ctx context.Context, in WaitReplayInp
 		}()
 	}
 	if err := a.r.WaitReplay(ctx, in.LSN); err != nil {
-		return a.fail(ctx, WaitReplayActivity, fmt.Errorf("wait to replay past %s: %w", in.LSN, err))
+		return a.fail(ctx, guest.WaitReplayActivity, fmt.Errorf("wait to replay past %s: %w", in.LSN, err))
 	}
 	return nil
 }
 
 // Promote makes this replica the primary.
-func (a *replicationActivities) Promote(ctx context.Context) error {
+func (a *replicators) Promote(ctx context.Context) error {
 	a.logger(ctx).Info("promoting to primary")
 	if err := a.r.Promote(ctx); err != nil {
-		return a.fail(ctx, PromoteActivity, err)
+		return a.fail(ctx, guest.PromoteActivity, err)
 	}
 	return nil
 }
 
 // Follow makes this engine a replica of a new primary.
-func (a *replicationActivities) Follow(ctx context.Context, in FollowInput) error {
+func (a *replicators) Follow(ctx context.Context, in guest.FollowInput) error {
 	a.logger(ctx).Info("following a new primary", "source", in.Source.String())
 	if err := a.r.Follow(ctx, in.Source); err != nil {
-		return a.fail(ctx, FollowActivity, err)
+		return a.fail(ctx, guest.FollowActivity, err)
 	}
 	return nil
 }
 
 // Fence makes an ejected primary read-only for good.
-func (a *replicationActivities) Fence(ctx context.Context) error {
+func (a *replicators) Fence(ctx context.Context) error {
 	a.logger(ctx).Warn("fencing: this engine was ejected from its replication group")
 	if err := a.r.Fence(ctx); err != nil {
-		return a.fail(ctx, FenceActivity, err)
+		return a.fail(ctx, guest.FenceActivity, err)
 	}
 	return nil
 }
 
 // DropReplicationSlot drops a replica's slot.
-func (a *replicationActivities) DropReplicationSlot(ctx context.Context, in ReplicationSlotRef) error {
+func (a *replicators) DropReplicationSlot(ctx context.Context, in guest.ReplicationSlotRef) error {
 	a.logger(ctx).Info("dropping a replication slot", "slot", in.Slot)
 	if err := a.r.DropReplicationSlot(ctx, in.Slot); err != nil {
-		return a.fail(ctx, DropReplicationSlotActivity, err)
+		return a.fail(ctx, guest.DropReplicationSlotActivity, err)
 	}
 	return nil
 }

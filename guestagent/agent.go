@@ -14,13 +14,11 @@ import (
 
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/configdrive"
+	"github.com/coffer-dbaas/coffer/guest"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 )
-
-// TaskQueue is the task queue the guest agent of an instance serves.
-func TaskQueue(instanceID string) string { return "guestagent." + instanceID }
 
 // Timeouts of the agent's own engine starts and stops, which no activity bounds.
 const (
@@ -41,19 +39,19 @@ const (
 //	err := agent.Run(ctx, drive, log)
 type Agent struct {
 	// Drivers maps a datastore name ("postgresql") to its driver's constructor; the
-	// instance's Config.Datastore picks one.
+	// instance's guest.Config.Datastore picks one.
 	Drivers map[string]NewDriver
 }
 
 // Run is the agent's life, as long as ctx lasts (the server's life: the hypervisor's
 // SIGTERM cancels it):
 //
-//  1. reads its Config from the config drive's user_data and picks the datastore's driver;
+//  1. reads its guest.Config from the config drive's user_data and picks the datastore's driver;
 //  2. starts the engine if an earlier Prepare made it (a rebooted or resized server brings
 //     its database back before anyone asks);
 //  3. dials Temporal, again and again with backoff until it answers (the server may boot
 //     before Temporal is reachable);
-//  4. serves the contract's activities on TaskQueue(instance ID) until ctx ends;
+//  4. serves the contract's activities on guest.TaskQueue(instance ID) until ctx ends;
 //  5. then stops the worker and the engine cleanly.
 //
 // A ctx that ends is a normal shutdown: Run returns nil. It returns an error when the
@@ -109,7 +107,7 @@ func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logge
 	defer c.Close()
 
 	fatal := make(chan error, 1)
-	w := worker.New(c, TaskQueue(cfg.InstanceID), worker.Options{
+	w := worker.New(c, guest.TaskQueue(cfg.InstanceID), worker.Options{
 		OnFatalError: func(err error) {
 			select {
 			case fatal <- err:
@@ -119,9 +117,9 @@ func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logge
 	})
 	(&activities{driver: driver, datastore: cfg.Datastore, log: log}).register(w)
 	if err := w.Start(); err != nil {
-		return fmt.Errorf("guest agent: start worker on %s: %w", TaskQueue(cfg.InstanceID), err)
+		return fmt.Errorf("guest agent: start worker on %s: %w", guest.TaskQueue(cfg.InstanceID), err)
 	}
-	log.Info("guest agent serving", "task_queue", TaskQueue(cfg.InstanceID), "temporal", cfg.TemporalHostPort)
+	log.Info("guest agent serving", "task_queue", guest.TaskQueue(cfg.InstanceID), "temporal", cfg.TemporalHostPort)
 	select {
 	case <-ctx.Done():
 		log.Info("guest agent shutting down")
@@ -133,9 +131,9 @@ func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logge
 	}
 }
 
-// ParseConfig reads the agent's Config from user_data and checks that it has what Run needs.
-func ParseConfig(userData []byte) (Config, error) {
-	var cfg Config
+// ParseConfig reads the agent's guest.Config from user_data and checks that it has what Run needs.
+func ParseConfig(userData []byte) (guest.Config, error) {
+	var cfg guest.Config
 	if len(userData) == 0 {
 		return cfg, errors.New("guest agent: the config drive has no user_data: this server was not made by coffer")
 	}

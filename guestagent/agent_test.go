@@ -18,6 +18,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/configdrive"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/guestagent/postgres"
 	"github.com/google/uuid"
@@ -34,34 +35,34 @@ var agent = guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.D
 // prepareAndCheck is what a create workflow does with the guest: Prepare, then Health, by
 // the contract's names on the instance's task queue. Failed activities are retried without
 // end, so only a non-retryable failure ends it early.
-func prepareAndCheck(ctx workflow.Context, instanceID string, in guestagent.PrepareInput) (guestagent.HealthReport, error) {
+func prepareAndCheck(ctx workflow.Context, instanceID string, in guest.PrepareInput) (guest.HealthReport, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           guestagent.TaskQueue(instanceID),
+		TaskQueue:           guest.TaskQueue(instanceID),
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumInterval: time.Second},
 	})
-	var report guestagent.HealthReport
-	if err := workflow.ExecuteActivity(ctx, guestagent.PrepareActivity, in).Get(ctx, nil); err != nil {
+	var report guest.HealthReport
+	if err := workflow.ExecuteActivity(ctx, guest.PrepareActivity, in).Get(ctx, nil); err != nil {
 		return report, err
 	}
-	err := workflow.ExecuteActivity(ctx, guestagent.HealthActivity).Get(ctx, &report)
+	err := workflow.ExecuteActivity(ctx, guest.HealthActivity).Get(ctx, &report)
 	return report, err
 }
 
 // checkHealth asks the guest for a health report.
-func checkHealth(ctx workflow.Context, instanceID string) (guestagent.HealthReport, error) {
+func checkHealth(ctx workflow.Context, instanceID string) (guest.HealthReport, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           guestagent.TaskQueue(instanceID),
+		TaskQueue:           guest.TaskQueue(instanceID),
 		StartToCloseTimeout: time.Minute,
 	})
-	var report guestagent.HealthReport
-	err := workflow.ExecuteActivity(ctx, guestagent.HealthActivity).Get(ctx, &report)
+	var report guest.HealthReport
+	err := workflow.ExecuteActivity(ctx, guest.HealthActivity).Get(ctx, &report)
 	return report, err
 }
 
 // newServer describes a new server for an instance: a volume under /tmp (the postgres user
 // cannot walk t.TempDir), its own loopback address, and user_data holding cfg.
-func newServer(t *testing.T, cfg guestagent.Config) configdrive.Drive {
+func newServer(t *testing.T, cfg guest.Config) configdrive.Drive {
 	t.Helper()
 	volume, err := os.MkdirTemp("", "coffer-vol-*")
 	if err != nil {
@@ -128,7 +129,7 @@ func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
 	})
 
 	instanceID := uuid.NewString()
-	server := newServer(t, guestagent.Config{
+	server := newServer(t, guest.Config{
 		InstanceID:        instanceID,
 		Datastore:         "postgresql",
 		Version:           "15",
@@ -143,13 +144,13 @@ func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
 	c := ts.GetDefaultClient()
 	const password = "p@ss'word-in-history?"
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "control-plane"}, prepareAndCheck, instanceID,
-		guestagent.PrepareInput{Datastore: "postgresql", Version: "15",
+		guest.PrepareInput{Datastore: "postgresql", Version: "15",
 			Databases: []coffer.Database{{Name: "app"}},
 			Users:     []coffer.User{{Name: "alice", Password: password, Databases: []string{"app"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var report guestagent.HealthReport
+	var report guest.HealthReport
 	if err := run.Get(ctx, &report); err != nil {
 		t.Fatalf("prepare and check: %v", err)
 	}
@@ -171,14 +172,14 @@ func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
 
 	// An invalid request fails at once, however patient the caller's retry policy.
 	run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "control-plane"}, prepareAndCheck, instanceID,
-		guestagent.PrepareInput{Databases: []coffer.Database{{Name: `x"; DROP DATABASE app; --`}}})
+		guest.PrepareInput{Databases: []coffer.Database{{Name: `x"; DROP DATABASE app; --`}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = run.Get(ctx, nil)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != guestagent.ErrorTypeInvalid || !appErr.NonRetryable() {
-		t.Errorf("Prepare with a hostile name: got %v, want a non-retryable %s", err, guestagent.ErrorTypeInvalid)
+	if !errors.As(err, &appErr) || appErr.Type() != guest.ErrInvalid || !appErr.NonRetryable() {
+		t.Errorf("Prepare with a hostile name: got %v, want a non-retryable %s", err, guest.ErrInvalid)
 	}
 
 	// The server reboots: its new agent brings the database back before anyone asks.
@@ -200,7 +201,7 @@ func TestRunWaitsForTemporalUntilCanceled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(volume)
-	userData, _ := json.Marshal(guestagent.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: ln,
+	userData, _ := json.Marshal(guest.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: ln,
 		CodecKey: base64.StdEncoding.EncodeToString(make([]byte, 32))})
 	drive := configdrive.Drive{UserData: userData, Instance: configdrive.Instance{FixedIP: "127.78.0.1",
 		Volumes: []configdrive.Volume{{Path: volume}}}}
@@ -216,17 +217,17 @@ func TestRunWaitsForTemporalUntilCanceled(t *testing.T) {
 }
 
 func TestRunRejectsABadConfiguration(t *testing.T) {
-	good := guestagent.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: "127.0.0.1:1",
+	good := guest.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: "127.0.0.1:1",
 		CodecKey: base64.StdEncoding.EncodeToString(make([]byte, 32))}
 	for _, tc := range []struct {
 		name   string
-		change func(*guestagent.Config)
+		change func(*guest.Config)
 		want   string
 	}{
-		{"unknown datastore", func(c *guestagent.Config) { c.Datastore = "oracle" }, `datastore "oracle" is not supported`},
-		{"no instance ID", func(c *guestagent.Config) { c.InstanceID = "" }, "lacks instance_id"},
-		{"no codec key", func(c *guestagent.Config) { c.CodecKey = "" }, "lacks codec_key"},
-		{"short codec key", func(c *guestagent.Config) { c.CodecKey = "c2hvcnQ=" }, "codec key is 5 bytes"},
+		{"unknown datastore", func(c *guest.Config) { c.Datastore = "oracle" }, `datastore "oracle" is not supported`},
+		{"no instance ID", func(c *guest.Config) { c.InstanceID = "" }, "lacks instance_id"},
+		{"no codec key", func(c *guest.Config) { c.CodecKey = "" }, "lacks codec_key"},
+		{"short codec key", func(c *guest.Config) { c.CodecKey = "c2hvcnQ=" }, "codec key is 5 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer/backupstream"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Intervals of a backup's or restore's reports: heartbeats say the guest is alive (the
@@ -25,7 +26,7 @@ const (
 
 // swiftClient is an object-storage client for the endpoint and token the control plane
 // handed over. It never re-authenticates: the guest has no credentials of its own.
-func swiftClient(access SwiftAccess) *gophercloud.ServiceClient {
+func swiftClient(access guest.SwiftAccess) *gophercloud.ServiceClient {
 	pc := &gophercloud.ProviderClient{}
 	pc.SetToken(access.Token)
 	endpoint := access.URL
@@ -35,14 +36,14 @@ func swiftClient(access SwiftAccess) *gophercloud.ServiceClient {
 	return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: endpoint, Type: "object-store"}
 }
 
-// Backup streams the driver's backup into Swift; see BackupActivity.
-func (a *activities) Backup(ctx context.Context, in BackupInput) (backupstream.Result, error) {
+// Backup streams the driver's backup into Swift; see guest.BackupActivity.
+func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.BackupResult, error) {
 	log := a.logger(ctx).With("backup_id", in.BackupID)
 	swift := swiftClient(in.Swift)
 	if activity.GetInfo(ctx).Attempt > 1 {
 		// An earlier attempt may have died halfway (the guest crashed): start clean.
 		if err := backupstream.Delete(ctx, swift, in.Container, in.Object); err != nil {
-			return backupstream.Result{}, a.fail(ctx, BackupActivity, fmt.Errorf("delete what an earlier attempt left: %w", err))
+			return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("delete what an earlier attempt left: %w", err))
 		}
 	}
 	log.Info("backup starting", "container", in.Container, "object", in.Object)
@@ -50,8 +51,8 @@ func (a *activities) Backup(ctx context.Context, in BackupInput) (backupstream.R
 	var raw, stored atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopReports := a.reportProgress(ctx, func() BackupProgress {
-		return BackupProgress{Raw: raw.Load(), Stored: stored.Load()}
+	stopReports := a.reportProgress(ctx, func() guest.BackupProgress {
+		return guest.BackupProgress{Raw: raw.Load(), Stored: stored.Load()}
 	})
 	defer stopReports()
 
@@ -80,21 +81,21 @@ func (a *activities) Backup(ctx context.Context, in BackupInput) (backupstream.R
 		if engineErr != nil && !errors.Is(engineErr, context.Canceled) && !errors.Is(engineErr, io.ErrClosedPipe) {
 			err = fmt.Errorf("%w (the engine's backup: %v)", err, engineErr)
 		}
-		return backupstream.Result{}, a.fail(ctx, BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
+		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
 	if err := <-engineDone; err != nil {
 		// Upload read to EOF, so the engine finished; an error here is its exit status.
 		_ = backupstream.Delete(context.WithoutCancel(ctx), swift, in.Container, in.Object)
-		return backupstream.Result{}, a.fail(ctx, BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
+		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
 	log.Info("backup stored", "raw_bytes", result.RawSize, "stored_bytes", result.StoredSize, "segments", result.Segments)
-	return result, nil
+	return guest.BackupResult(result), nil
 }
 
 // reportProgress heartbeats progress every few seconds (so that a guest that dies is seen
 // by its heartbeat timeout, even while Swift is slow) and signals it to the activity's
 // workflow, until the returned stop is called.
-func (a *activities) reportProgress(ctx context.Context, progress func() BackupProgress) (stop func()) {
+func (a *activities) reportProgress(ctx context.Context, progress func() guest.BackupProgress) (stop func()) {
 	info := activity.GetInfo(ctx)
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -103,7 +104,7 @@ func (a *activities) reportProgress(ctx context.Context, progress func() BackupP
 		heartbeat := time.NewTicker(backupHeartbeatInterval)
 		defer heartbeat.Stop()
 		var lastSignal time.Time
-		var last BackupProgress
+		var last guest.BackupProgress
 		for {
 			select {
 			case <-done:
@@ -116,7 +117,7 @@ func (a *activities) reportProgress(ctx context.Context, progress func() BackupP
 			activity.RecordHeartbeat(ctx, p)
 			if p != last && time.Since(lastSignal) >= backupSignalInterval {
 				c := activity.GetClient(ctx)
-				err := c.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, BackupProgressSignal, p)
+				err := c.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, guest.BackupProgressSignal, p)
 				if err != nil {
 					a.logger(ctx).Warn("could not signal the backup's progress", "error", err)
 				}
@@ -130,12 +131,12 @@ func (a *activities) reportProgress(ctx context.Context, progress func() BackupP
 	}
 }
 
-// Restore downloads, verifies and unpacks a backup through the driver; see RestoreActivity.
-func (a *activities) Restore(ctx context.Context, in RestoreInput) error {
+// Restore downloads, verifies and unpacks a backup through the driver; see guest.RestoreActivity.
+func (a *activities) Restore(ctx context.Context, in guest.RestoreInput) error {
 	log := a.logger(ctx).With("backup_id", in.BackupID)
 	log.Info("restore starting", "container", in.Container, "object", in.Object)
 	var written atomic.Int64
-	stopReports := a.reportHeartbeats(ctx, func() BackupProgress { return BackupProgress{Raw: written.Load()} })
+	stopReports := a.reportHeartbeats(ctx, func() guest.BackupProgress { return guest.BackupProgress{Raw: written.Load()} })
 	defer stopReports()
 	swift := swiftClient(in.Swift)
 	err := a.driver.Restore(ctx, func(w io.Writer) error {
@@ -146,17 +147,17 @@ func (a *activities) Restore(ctx context.Context, in RestoreInput) error {
 	if errors.Is(err, backupstream.ErrChecksum) {
 		log.Error("backup is corrupt", "error", err)
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("restore backup %s: the backup is corrupt: %v", in.BackupID, err), ErrorTypeChecksum, nil)
+			fmt.Sprintf("restore backup %s: the backup is corrupt: %v", in.BackupID, err), guest.ErrChecksum, nil)
 	}
 	if err != nil {
-		return a.fail(ctx, RestoreActivity, fmt.Errorf("restore backup %s: %w", in.BackupID, err))
+		return a.fail(ctx, guest.RestoreActivity, fmt.Errorf("restore backup %s: %w", in.BackupID, err))
 	}
 	log.Info("restore unpacked", "bytes", written.Load())
 	return nil
 }
 
 // reportHeartbeats heartbeats progress every few seconds until stop is called.
-func (a *activities) reportHeartbeats(ctx context.Context, progress func() BackupProgress) (stop func()) {
+func (a *activities) reportHeartbeats(ctx context.Context, progress func() guest.BackupProgress) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {

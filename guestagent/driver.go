@@ -7,6 +7,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/configdrive"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Driver runs one database engine on the instance's volume. The agent calls it from its
@@ -21,7 +22,7 @@ type Driver interface {
 	// Prepare makes the engine ready: creates the cluster on the volume if there is none,
 	// configures it for the instance's flavor, starts it, then creates in.Databases and
 	// in.Users. Calling it again with the same input changes nothing.
-	Prepare(ctx context.Context, in PrepareInput) error
+	Prepare(ctx context.Context, in guest.PrepareInput) error
 	// Start starts an engine that an earlier Prepare made, with the configuration of the
 	// instance's current flavor (the server rebooted, or was resized). It does nothing when
 	// the engine was never prepared or runs already with that configuration; an engine that
@@ -34,14 +35,14 @@ type Driver interface {
 	CreateUsers(ctx context.Context, users []coffer.User) error
 	// Health reports the engine's state: HEALTHY when it answers a query, SHUTDOWN when it
 	// is not running, NEW before it was ever prepared, ERROR (with a detail) otherwise.
-	Health(ctx context.Context) HealthReport
+	Health(ctx context.Context) guest.HealthReport
 	// Stop stops the engine cleanly; a stopped engine is no error.
 	Stop(ctx context.Context) error
 	// GrowFilesystem grows the data volume's filesystem to sizeGB after the cloud extended
 	// the volume; a filesystem that has that size already is left alone.
 	GrowFilesystem(ctx context.Context, sizeGB int) error
-	// VolumeUsage reports the data volume's size and what the data takes of it.
-	VolumeUsage(ctx context.Context) (VolumeUsage, error)
+	// guest.VolumeUsage reports the data volume's size and what the data takes of it.
+	VolumeUsage(ctx context.Context) (guest.VolumeUsage, error)
 
 	// The tenant's databases, users and root (see the activities of the same names). Missing
 	// databases or users wrap ErrNotFound, existing ones ErrExists, system ones ErrInvalid.
@@ -51,26 +52,26 @@ type Driver interface {
 	// DeleteDatabase drops a database, ending its sessions first.
 	DeleteDatabase(ctx context.Context, name string) error
 	// ListUsers lists the tenant's users, sorted by name, with their databases.
-	ListUsers(ctx context.Context) ([]UserInfo, error)
+	ListUsers(ctx context.Context) ([]guest.UserInfo, error)
 	// GetUser shows one user; a host other than the user's is ErrNotFound.
-	GetUser(ctx context.Context, user UserRef) (UserInfo, error)
+	GetUser(ctx context.Context, user guest.UserRef) (guest.UserInfo, error)
 	// UpdateUser renames a user, or sets its password or host.
-	UpdateUser(ctx context.Context, in UpdateUserInput) error
+	UpdateUser(ctx context.Context, in guest.UpdateUserInput) error
 	// DeleteUser drops a user; what it owned passes to the agent.
-	DeleteUser(ctx context.Context, user UserRef) error
+	DeleteUser(ctx context.Context, user guest.UserRef) error
 	// ChangePasswords sets the passwords of existing users; none changes when one is missing.
 	ChangePasswords(ctx context.Context, users []coffer.User) error
 	// GrantAccess gives the user all rights on each database.
-	GrantAccess(ctx context.Context, in AccessInput) error
+	GrantAccess(ctx context.Context, in guest.AccessInput) error
 	// RevokeAccess takes the user's rights on each database away.
-	RevokeAccess(ctx context.Context, in AccessInput) error
+	RevokeAccess(ctx context.Context, in guest.AccessInput) error
 	// ListAccess lists the databases the user may connect to, sorted.
-	ListAccess(ctx context.Context, user UserRef) ([]string, error)
-	// EnableRoot makes RootUser a superuser that logs in with password.
+	ListAccess(ctx context.Context, user guest.UserRef) ([]string, error)
+	// EnableRoot makes guest.RootUser a superuser that logs in with password.
 	EnableRoot(ctx context.Context, password string) error
-	// DisableRoot stops RootUser from logging in; no root is no error.
+	// DisableRoot stops guest.RootUser from logging in; no root is no error.
 	DisableRoot(ctx context.Context) error
-	// RootEnabled reports whether RootUser can log in.
+	// RootEnabled reports whether guest.RootUser can log in.
 	RootEnabled(ctx context.Context) (bool, error)
 
 	// Backup writes a physical backup of the running engine to dst, as a stream the
@@ -88,7 +89,10 @@ type Driver interface {
 
 // NewDriver makes an engine's driver for the instance: cfg is the agent's configuration, inst
 // what the server knows about itself (address, flavor, volumes).
-type NewDriver func(cfg Config, inst configdrive.Instance) (Driver, error)
+type NewDriver func(cfg guest.Config, inst configdrive.Instance) (Driver, error)
+
+// A driver's errors that no retry mends; the agent fails the activity with the contract's
+// error type of the same name (guest.ErrInvalid, guest.ErrNotFound, guest.ErrExists).
 
 // ErrInvalid marks a request that no retry can mend, such as a reserved or malformed name.
 var ErrInvalid = errors.New("invalid request")
@@ -104,23 +108,23 @@ var (
 // agent serves the replication activities only for drivers that implement it. Like the
 // Driver's, every method is safe to call again after a failure or a crash halfway through.
 type Replicator interface {
-	// ReplicationSource makes the engine (a primary) serve replicas: the replication role,
+	// guest.ReplicationSource makes the engine (a primary) serve replicas: the replication role,
 	// its access, and the slot; it returns how a replica reaches it.
-	ReplicationSource(ctx context.Context, slot string) (ReplicationSource, error)
+	ReplicationSource(ctx context.Context, slot string) (guest.ReplicationSource, error)
 	// SeedReplica makes a new engine a copy of src's and starts it as src's standby. An
 	// engine seeded already is only started.
-	SeedReplica(ctx context.Context, src ReplicationSource) error
-	// ReplicationStatus reports the engine's role and WAL positions.
-	ReplicationStatus(ctx context.Context) (ReplicationStatus, error)
+	SeedReplica(ctx context.Context, src guest.ReplicationSource) error
+	// guest.ReplicationStatus reports the engine's role and WAL positions.
+	ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error)
 	// StopWrites shuts a primary down cleanly (its replicas receive all of its WAL) and
-	// returns the last LSN it wrote. An engine stopped already reports its last LSN.
-	StopWrites(ctx context.Context) (LSN, error)
+	// returns the last guest.LSN it wrote. An engine stopped already reports its last guest.LSN.
+	StopWrites(ctx context.Context) (guest.LSN, error)
 	// WaitReplay waits until a replica has replayed past lsn, or ctx ends.
-	WaitReplay(ctx context.Context, lsn LSN) error
+	WaitReplay(ctx context.Context, lsn guest.LSN) error
 	// Promote makes a replica a primary; a primary is left alone.
 	Promote(ctx context.Context) error
 	// Follow makes the engine a replica of src, rewinding a former primary first.
-	Follow(ctx context.Context, src ReplicationSource) error
+	Follow(ctx context.Context, src guest.ReplicationSource) error
 	// Fence makes the engine a read-only standby of no one, for good.
 	Fence(ctx context.Context) error
 	// DropReplicationSlot drops a slot of a primary; a missing slot is no error.

@@ -6,13 +6,10 @@ import (
 	"slices"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/backupstream"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of BackupInstance.
@@ -78,14 +75,14 @@ func BackupInstance(ctx workflow.Context, in BackupInstanceInput) error {
 		p.Step = ""
 		return nil
 	}
-	log.Error("backup failed; deleting what it stored", "BackupID", in.BackupID, "instance_id", in.InstanceID, "error", err)
+	log.Error("backup failed; deleting what it stored", "backup_id", in.BackupID, "instance_id", in.InstanceID, "error", err)
 	p.Error = faultMessage("backup", err)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	reasonText := p.Error
 	if location.Object != "" {
 		p.Step = "delete partial backup"
 		if derr := workflow.ExecuteActivity(callOptions(dctx), acts.DeleteBackupObjects, location).Get(dctx, nil); derr != nil {
-			log.Error("delete partial backup failed", "BackupID", in.BackupID, "error", derr)
+			log.Error("delete partial backup failed", "backup_id", in.BackupID, "error", derr)
 			reasonText += "; its partial objects could not be deleted: " + reason(derr)
 			err = errors.Join(err, fmt.Errorf("delete partial backup: %w", derr))
 		}
@@ -124,33 +121,18 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 		return err
 	}
 
-	var result backupstream.Result
+	var result guest.BackupResult
 	heartbeat := orDefault(in.HeartbeatTimeout, DefaultBackupHeartbeatTimeout)
 	guestStart := orDefault(in.GuestStart, DefaultBackupGuestStartTimeout)
 	err = step(StepStreamBackup, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: guestStart,
-			StartToCloseTimeout:    BackupTimeout,
-			HeartbeatTimeout:       heartbeat,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        5 * time.Second,
-				MaximumAttempts:        2,
-				NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
-			},
+		g := guest.For(in.InstanceID).With(guest.LongJob(BackupTimeout, heartbeat).PickUpWithin(guestStart))
+		fut := async(ctx, func(ctx workflow.Context) (guest.BackupResult, error) {
+			return g.Backup(ctx, guest.BackupInput{
+				BackupID: in.BackupID, Swift: access.Swift, Container: location.Container, Object: location.Object,
+				SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
+			})
 		})
-		fut := workflow.ExecuteActivity(gctx, guestagent.BackupActivity, guestagent.BackupInput{
-			BackupID: in.BackupID, Swift: access.Swift, Container: location.Container, Object: location.Object,
-			SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
-		})
-		err := followBackup(ctx, in.BackupID, fut, p, &result)
-		switch {
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_HEARTBEAT):
-			return because(err, "the guest agent stopped reporting for %s (killed or cut off)", heartbeat)
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-			return because(err, "the guest agent did not pick the backup up within %s (is the instance running?)", guestStart)
-		}
-		return err
+		return followBackup(ctx, in.BackupID, fut, p, &result)
 	})
 	if err != nil {
 		return err
@@ -164,8 +146,8 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 
 // followBackup waits for the guest's backup, taking its progress signals into p and into
 // the record now and then (a failure to record progress is only logged).
-func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p *BackupProgress, result *backupstream.Result) error {
-	signals := workflow.GetSignalChannel(ctx, guestagent.BackupProgressSignal)
+func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p *BackupProgress, result *guest.BackupResult) error {
+	signals := workflow.GetSignalChannel(ctx, guest.BackupProgressSignal)
 	var (
 		done         bool
 		err          error
@@ -179,7 +161,7 @@ func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p 
 			done = true
 		})
 		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-			var g guestagent.BackupProgress
+			var g guest.BackupProgress
 			c.Receive(ctx, &g)
 			p.BytesDone, p.BytesStored = g.Raw, g.Stored
 		})
@@ -191,7 +173,7 @@ func followBackup(ctx workflow.Context, backupID string, fut workflow.Future, p 
 		perr := workflow.ExecuteActivity(callOptions(ctx), acts.RecordBackupProgress,
 			activities.BackupProgressInput{BackupID: backupID, BytesDone: p.BytesDone}).Get(ctx, nil)
 		if perr != nil {
-			workflow.GetLogger(ctx).Warn("could not record the backup's progress", "BackupID", backupID, "error", perr)
+			workflow.GetLogger(ctx).Warn("could not record the backup's progress", "backup_id", backupID, "error", perr)
 		}
 	}
 	if err == nil {

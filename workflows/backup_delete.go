@@ -45,7 +45,7 @@ func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) error {
 	}
 	t.failed(faultMessage("delete backup", err))
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
+	if errors.As(err, &app) && (app.Type() == activities.ErrorTypeNotInCatalog || app.Type() == activities.ErrorTypeCloudNotFound) {
 		return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -64,12 +64,12 @@ func deleteBackup(ctx workflow.Context, in DeleteBackupInput, t *tracker) error 
 	err := t.step(StepReadBackup, func() error {
 		err := workflow.ExecuteActivity(call, acts.GetBackup, in.BackupID).Get(ctx, &b)
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
+		if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotInCatalog {
 			b = nil
 			return nil
 		}
 		if err == nil && b.Status.Running() {
-			return temporal.NewNonRetryableApplicationError("backup "+in.BackupID+" is still running", activities.ErrConflict, nil)
+			return temporal.NewNonRetryableApplicationError("backup "+in.BackupID+" is still running", activities.ErrorTypeConflict, nil)
 		}
 		return err
 	})

@@ -40,7 +40,7 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) error {
 		Description: "made by backup schedule " + in.ScheduleID, ScheduleID: in.ScheduleID,
 	}).Get(ctx, nil)
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == activities.ErrInstanceBusy {
+	if errors.As(err, &app) && app.Type() == activities.ErrorTypeInstanceBusy {
 		log.Warn("instance busy; skipping this scheduled backup", "instance_id", in.InstanceID, "reason", app.Message())
 		return nil
 	}

@@ -2,27 +2,24 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/backupstream"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 const backupID = "b0000000-0000-4000-8000-000000000001"
 
 var backupAccess = activities.BackupAccess{
-	Swift:     guestagent.SwiftAccess{URL: "http://swift/v1/AUTH_service/", Token: "token"},
+	Swift:     guest.SwiftAccess{URL: "http://swift/v1/AUTH_service/", Token: "token"},
 	Container: "coffer-backups", SegmentSize: 1 << 20, MasterKey: make([]byte, 32),
 }
 
@@ -37,12 +34,6 @@ type backupHarness struct {
 
 func newBackupHarness(t *testing.T) *backupHarness {
 	h := &backupHarness{harness: newHarness(t)}
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.BackupInput) (backupstream.Result, error) {
-		return backupstream.Result{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.BackupActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.RestoreInput) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.RestoreActivity})
 	h.env.OnActivity(a.GetBackupAccess, mock.Anything).Return(backupAccess, nil)
 	h.env.OnActivity(a.StartBackupRecord, mock.Anything, activities.StartBackupInput{
 		BackupID: backupID, Container: "coffer-backups", Object: "backups/" + backupID,
@@ -78,18 +69,18 @@ func backupInput() BackupInstanceInput {
 
 func TestBackupStreamsOnTheGuestAndRecordsTheResult(t *testing.T) {
 	h := newBackupHarness(t)
-	result := backupstream.Result{Container: "coffer-backups", Object: "backups/" + backupID,
+	result := guest.BackupResult{Container: "coffer-backups", Object: "backups/" + backupID,
 		RawSize: 100 << 20, StoredSize: 20 << 20, SHA256: strings.Repeat("ab", 32), WrappedKey: "wrapped", Segments: 1}
-	h.env.OnActivity(guestagent.BackupActivity, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guestagent.BackupInput) (backupstream.Result, error) {
+	h.env.OnActivity(guest.BackupActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guest.BackupInput) (guest.BackupResult, error) {
 			if in.Swift != backupAccess.Swift || in.Object != "backups/"+backupID || len(in.MasterKey) != 32 {
-				return backupstream.Result{}, temporal.NewNonRetryableApplicationError("wrong input", "Test", nil)
+				return guest.BackupResult{}, temporal.NewNonRetryableApplicationError("wrong input", "Test", nil)
 			}
 			return result, nil
 		}).After(time.Minute)
 	var mid BackupProgress
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(guestagent.BackupProgressSignal, guestagent.BackupProgress{Raw: 42 << 20, Stored: 9 << 20})
+		h.env.SignalWorkflow(guest.BackupProgressSignal, guest.BackupProgress{Raw: 42 << 20, Stored: 9 << 20})
 	}, 10*time.Second)
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(ProgressQuery)
@@ -113,22 +104,22 @@ func TestBackupStreamsOnTheGuestAndRecordsTheResult(t *testing.T) {
 	if len(h.failed) != 0 || len(h.deleted) != 0 {
 		t.Errorf("a good backup failed %+v / deleted %+v", h.failed, h.deleted)
 	}
-	if h.queues[guestagent.BackupActivity] != GuestTaskQueue(instanceID) {
-		t.Errorf("backup ran on %q, want the guest's queue", h.queues[guestagent.BackupActivity])
+	if h.queues[guest.BackupActivity] != guest.TaskQueue(instanceID) {
+		t.Errorf("backup ran on %q, want the guest's queue", h.queues[guest.BackupActivity])
 	}
 	h.checkSearchAttributes(instanceID, "demo-project", "backup")
 }
 
 func TestBackupWhoseGuestDiesIsRetriedThenFailsAndLeavesNoSegment(t *testing.T) {
 	h := newBackupHarness(t)
-	h.env.OnActivity(guestagent.BackupActivity, mock.Anything, mock.Anything).Return(
-		backupstream.Result{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil))
+	h.env.OnActivity(guest.BackupActivity, mock.Anything, mock.Anything).Return(
+		guest.BackupResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil))
 
 	h.env.ExecuteWorkflow(BackupInstance, backupInput())
 	if err := h.env.GetWorkflowError(); err == nil {
 		t.Fatal("backup of a dead guest succeeded")
 	}
-	if n := h.count(guestagent.BackupActivity); n != 2 {
+	if n := h.count(guest.BackupActivity); n != 2 {
 		t.Errorf("guest backup attempts: got %d, want 2 (one retry)", n)
 	}
 	want := activities.DeleteBackupObjectsInput{Container: "coffer-backups", Object: "backups/" + backupID}
@@ -145,8 +136,8 @@ func TestBackupWhoseGuestDiesIsRetriedThenFailsAndLeavesNoSegment(t *testing.T) 
 
 func TestBackupWhenSwiftFailsEndsFailedWithNothingLeft(t *testing.T) {
 	h := newBackupHarness(t)
-	h.env.OnActivity(guestagent.BackupActivity, mock.Anything, mock.Anything).Return(
-		backupstream.Result{}, temporal.NewApplicationError("backup: put segment 3: swift answered 500", "CloudError"))
+	h.env.OnActivity(guest.BackupActivity, mock.Anything, mock.Anything).Return(
+		guest.BackupResult{}, temporal.NewApplicationError("backup: put segment 3: swift answered 500", "CloudError"))
 
 	h.env.ExecuteWorkflow(BackupInstance, backupInput())
 	if err := h.env.GetWorkflowError(); err == nil {
@@ -199,7 +190,7 @@ func TestScheduledBackupDeletesTheOldestBeyondTheRetention(t *testing.T) {
 func TestScheduledBackupSkipsABusyInstance(t *testing.T) {
 	h := newBackupHarness(t)
 	h.env.OnActivity(a.CreateBackupRecord, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("busy", activities.ErrInstanceBusy, nil))
+		temporal.NewNonRetryableApplicationError("busy", activities.ErrorTypeInstanceBusy, nil))
 
 	h.env.ExecuteWorkflow(ScheduledBackup, ScheduledBackupInput{ScheduleID: "s", InstanceID: instanceID, ProjectID: "p", Keep: 1})
 	if err := h.env.GetWorkflowError(); err != nil {
@@ -215,19 +206,19 @@ func TestCreateFromACorruptBackupEndsInErrorWithTheChecksumFault(t *testing.T) {
 	in := createInput()
 	in.Restore = &RestoreSource{BackupID: backupID, Container: "coffer-backups", Object: "backups/" + backupID,
 		WrappedKey: "wrapped", SHA256: "abc"}
-	h.env.OnActivity(guestagent.RestoreActivity, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(guest.RestoreActivity, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("restore backup "+backupID+": the backup is corrupt: backup checksum mismatch",
-			guestagent.ErrorTypeChecksum, nil))
+			guest.ErrChecksum, nil))
 	h.mockCreate()
 
 	h.env.ExecuteWorkflow(CreateInstance, in)
 	if err := h.env.GetWorkflowError(); err == nil {
 		t.Fatal("create from a corrupt backup succeeded")
 	}
-	if n := h.count(guestagent.RestoreActivity); n != 1 {
+	if n := h.count(guest.RestoreActivity); n != 1 {
 		t.Errorf("restore attempts: got %d, want 1 (a checksum error is not retried)", n)
 	}
-	if n := h.count(guestagent.PrepareActivity); n != 0 {
+	if n := h.count(guest.PrepareActivity); n != 0 {
 		t.Errorf("Prepare ran %d times after a failed restore, want never", n)
 	}
 	f := h.onlyFault()

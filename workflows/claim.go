@@ -95,9 +95,9 @@ func (c *claim) run(ctx workflow.Context, instanceID string, task coffer.Task, w
 	err := workflow.ExecuteActivity(actx, acts.ClaimTask,
 		activities.ClaimTaskInput{InstanceID: instanceID, Task: task, NotAfter: deadline}).Get(ctx, nil)
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && (app.Type() == activities.ErrInstanceBusy || app.Type() == activities.ErrClaimTooLate) {
+	if errors.As(err, &app) && (app.Type() == activities.ErrorTypeInstanceBusy || app.Type() == activities.ErrorTypeClaimTooLate) {
 		log.Warn("instance's task not claimed; leaving it alone", "instance_id", instanceID, "task", task, "reason", app.Message())
-		c.result = &ClaimResult{Busy: app.Type() == activities.ErrInstanceBusy, Refused: app.Message()}
+		c.result = &ClaimResult{Busy: app.Type() == activities.ErrorTypeInstanceBusy, Refused: app.Message()}
 		return false, nil
 	}
 	if err != nil {

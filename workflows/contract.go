@@ -11,9 +11,6 @@ import (
 // ControlTaskQueue is where `coffer worker` polls for workflows and control-plane activities.
 const ControlTaskQueue = "coffer-control"
 
-// GuestTaskQueue is the task queue of one instance's guest agent.
-func GuestTaskQueue(instanceID string) string { return "guestagent." + instanceID }
-
 // Workflow IDs derive from the resource, so that a retried request never starts an
 // operation twice.
 func CreateWorkflowID(instanceID string) string { return "instance/" + instanceID + "/create" }

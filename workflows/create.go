@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of CreateInstance, as the progress query and fault messages show them.
@@ -167,7 +166,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		}
 		if err != nil {
 			var app *temporal.ApplicationError
-			if errors.As(err, &app) && app.Type() == activities.ErrServerFailed {
+			if errors.As(err, &app) && app.Type() == activities.ErrorTypeServerFailed {
 				// Shown as ERROR until the fault is recorded.
 				_ = record(catalog.Resources{ServerStatus: "ERROR"})
 			}
@@ -192,27 +191,9 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
 	err = p.step(ctx, StepPrepareGuest, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(id),
-			ScheduleToStartTimeout: guestStart,
-			StartToCloseTimeout:    guestPrepare,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:    5 * time.Second,
-				BackoffCoefficient: 2,
-				MaximumInterval:    time.Minute,
-				MaximumAttempts:    3,
-			},
-		})
-		err := workflow.ExecuteActivity(gctx, guestagent.PrepareActivity, guestagent.PrepareInput{
+		return guest.For(id).With(guest.Boot(guestStart, guestPrepare)).Prepare(ctx, guest.PrepareInput{
 			Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
-		}).Get(ctx, nil)
-		switch {
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-			return because(err, "the guest agent did not start polling %s within %s", GuestTaskQueue(id), guestStart)
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE):
-			return because(err, "the guest agent did not finish preparing within %s", guestPrepare)
-		}
-		return err
+		})
 	})
 	if err != nil {
 		return err

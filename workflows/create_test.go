@@ -13,7 +13,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 const instanceID = "0b4c53f1-6b0e-4b8b-9d4e-3a0a2f7b1c11"
@@ -46,7 +46,7 @@ func (h *harness) mockCreate() {
 		PortID: "port-1", VolumeID: "vol-1", Datastore: "postgresql", Version: "15",
 	}).Return("server-1", nil)
 	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).Return(nil)
-	h.env.OnActivity(guestagent.PrepareActivity, mock.Anything, guestagent.PrepareInput{
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, guest.PrepareInput{
 		Datastore: "postgresql", Version: "15", Databases: createInput().Databases, Users: createInput().Users,
 	}).Return(nil)
 }
@@ -125,7 +125,7 @@ func TestCreateInstanceCleansUpWhenVolumeFails(t *testing.T) {
 	h.mockCatalog(catalog.Resources{})
 	quota := temporal.NewNonRetryableApplicationError(
 		"create volume for instance "+instanceID+": cinder answered 413: VolumeSizeExceedsAvailableQuota",
-		activities.ErrQuotaExceeded, nil)
+		activities.ErrorTypeQuotaExceeded, nil)
 	h.env.OnActivity(a.CreateVolume, mock.Anything, mock.Anything).Return("", quota)
 	// The port and the group are deleted by ID; the volume, whose create answered no ID, by
 	// name (in case the create went through and only its answer was lost).
@@ -164,7 +164,7 @@ func TestCreateInstanceCleansUpWhenServerGoesToError(t *testing.T) {
 	h.mockCatalog(catalog.Resources{})
 	novaError := temporal.NewNonRetryableApplicationError(
 		"wait for server server-1 of instance "+instanceID+": nova put the server in ERROR: No valid host was found.",
-		activities.ErrServerFailed, nil)
+		activities.ErrorTypeServerFailed, nil)
 	h.env.OnActivity(a.WaitServerActive, mock.Anything, mock.Anything).Return(novaError)
 	h.env.OnActivity(a.DeleteServer, mock.Anything, ref("server-1")).Return(nil).Once()
 	h.env.OnActivity(a.WaitServerDeleted, mock.Anything, ref("server-1")).Return(nil).Once()
@@ -198,7 +198,7 @@ func TestCreateInstanceCleansUpWhenServerGoesToError(t *testing.T) {
 func TestCreateInstanceCleansUpWhenGuestNeverStarts(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(catalog.Resources{})
-	h.env.OnActivity(guestagent.PrepareActivity, mock.Anything, mock.Anything).
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, mock.Anything).
 		Return(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
 	h.mockDeletes()
 	h.mockCreate()
@@ -223,7 +223,7 @@ func TestCreateInstanceCleansUpWhenGuestNeverStarts(t *testing.T) {
 func TestCreateInstanceParksPersistentCloudErrorsAndAbortsAfterTheTimeout(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(catalog.Resources{})
-	outage := temporal.NewApplicationError("create port for instance "+instanceID+": neutron answered 500: internal error", activities.ErrCloud)
+	outage := temporal.NewApplicationError("create port for instance "+instanceID+": neutron answered 500: internal error", activities.ErrorTypeCloud)
 	h.env.OnActivity(a.CreatePort, mock.Anything, mock.Anything).Return(activities.Port{}, outage)
 	h.mockDeletes()
 	h.mockCreate()

@@ -3,13 +3,12 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of DeleteInstance, as the progress query and fault messages show them.
@@ -65,14 +64,8 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 	}
 
 	_ = t.step(StepStopEngine, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(id),
-			ScheduleToStartTimeout: StopEngineScheduleTimeout,
-			StartToCloseTimeout:    2 * time.Minute,
-			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
-		})
-		err := workflow.ExecuteActivity(gctx, guestagent.StopEngineActivity).Get(ctx, nil)
-		if err != nil {
+		g := guest.For(id).With(guest.Change().PickUpWithin(StopEngineScheduleTimeout).FinishWithin(2 * time.Minute).Tries(2))
+		if err := g.StopEngine(ctx); err != nil {
 			// The server goes anyway; a clean stop is a courtesy to the engine.
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; deleting anyway",
 				"instance_id", id, "reason", reason(err))

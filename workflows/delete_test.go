@@ -10,7 +10,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 func deleteInput() DeleteInstanceInput {
@@ -38,7 +38,7 @@ func (h *harness) mockDeletesOf(r catalog.Resources) {
 
 func TestDeleteInstanceStopsTheEngineAndDeletesEveryPiece(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.mockDeletesOf(recorded)
 	h.mockCatalog(recorded)
 
@@ -63,7 +63,7 @@ func TestDeleteInstanceStopsTheEngineAndDeletesEveryPiece(t *testing.T) {
 
 func TestDeleteInstanceWithDeadGuestStillDeletesEverything(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).
 		Return(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
 	h.mockDeletesOf(recorded)
 	h.mockCatalog(recorded)
@@ -78,7 +78,7 @@ func TestDeleteInstanceWithDeadGuestStillDeletesEverything(t *testing.T) {
 
 func TestDeleteInstanceWithFailingGuestTriesTwiceThenDeletesEverything(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).
 		Return(temporal.NewApplicationError("pg_ctl stop: exit status 1", "EngineError"))
 	h.mockDeletesOf(recorded)
 	h.mockCatalog(recorded)
@@ -98,7 +98,7 @@ func TestDeleteInstanceWithFailingGuestTriesTwiceThenDeletesEverything(t *testin
 
 func TestDeleteInstanceFindsUnrecordedPiecesByName(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.mockDeletesOf(catalog.Resources{}) // every ref without an ID: found by name
 	h.mockCatalog(catalog.Resources{})
 
@@ -112,9 +112,9 @@ func TestDeleteInstanceFindsUnrecordedPiecesByName(t *testing.T) {
 
 func TestDeleteInstanceRecordsFaultWhenVolumeWillNotGo(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.DeleteVolume, mock.Anything, mock.Anything).Return(
-		temporal.NewApplicationError("delete volume of instance "+instanceID+": volume vol-1: cinder answered 503: service unavailable", activities.ErrCloud))
+		temporal.NewApplicationError("delete volume of instance "+instanceID+": volume vol-1: cinder answered 503: service unavailable", activities.ErrorTypeCloud))
 	h.mockDeletesOf(recorded)
 	h.mockCatalog(recorded)
 

@@ -2,14 +2,13 @@ package workflows
 
 import (
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // StepDropSlot is DetachReplica's step that drops the replica's slot on its primary.
@@ -44,14 +43,12 @@ func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
 	if err := p.step(ctx, StepPromote, func() error {
-		return replicationCall(ctx, in.InstanceID, guestagent.PromoteActivity, nil)
+		return guest.For(in.InstanceID).Promote(ctx)
 	}); err != nil {
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
 	_ = t.step(StepDropSlot, func() error {
-		err := guestCall(ctx, g.Primary.ID, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
-			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
-		if err != nil {
+		if err := dropSlot(ctx, g.Primary.ID, in.InstanceID); err != nil {
 			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "instance_id", in.InstanceID, "primary", g.Primary.ID, "error", err)
 		}
 		return nil

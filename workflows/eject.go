@@ -10,7 +10,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of EjectReplicaSource.
@@ -95,7 +95,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
 	if err := p.step(ctx, StepPromote, func() error {
-		return replicationCall(ctx, best.ID, guestagent.PromoteActivity, nil)
+		return guest.For(best.ID).Promote(ctx)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
@@ -159,14 +159,7 @@ func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members 
 // primaryDead fails unless the primary's guest does not pick up a health probe in time, or
 // answers that its engine is not healthy.
 func primaryDead(ctx workflow.Context, instanceID string) error {
-	hctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              GuestTaskQueue(instanceID),
-		ScheduleToStartTimeout: PrimaryProbeTimeout,
-		StartToCloseTimeout:    PrimaryProbeTimeout,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	var r guestagent.HealthReport
-	err := workflow.ExecuteActivity(hctx, guestagent.HealthActivity).Get(ctx, &r)
+	r, err := guest.For(instanceID).With(guest.Query(PrimaryProbeTimeout)).Health(ctx)
 	if err == nil && r.Status == coffer.ServiceHealthy {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("the primary %s answers and its engine is healthy: use promote_to_replica_source for a planned switchover", instanceID),
@@ -183,27 +176,22 @@ func primaryDead(ctx workflow.Context, instanceID string) error {
 func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (activities.GroupMember, error) {
 	futures := make([]workflow.Future, len(replicas))
 	for i, r := range replicas {
-		sctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(r.ID),
-			ScheduleToStartTimeout: ReplicaProbeTimeout,
-			StartToCloseTimeout:    ReplicaProbeTimeout,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
-		})
-		futures[i] = workflow.ExecuteActivity(sctx, guestagent.ReplicationStatusActivity)
+		g := guest.For(r.ID).With(guest.Query(ReplicaProbeTimeout).Tries(2))
+		futures[i] = async(ctx, g.ReplicationStatus)
 	}
 	var (
 		best    activities.GroupMember
-		bestLSN guestagent.LSN
+		bestLSN guest.LSN
 		found   bool
 		errs    []string
 	)
 	for i, f := range futures {
-		var st guestagent.ReplicationStatus
+		var st guest.ReplicationStatus
 		if err := f.Get(ctx, &st); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %s", replicas[i].ID, reason(err)))
 			continue
 		}
-		if st.Role != guestagent.RoleReplica || st.Fenced {
+		if st.Role != guest.RoleReplica || st.Fenced {
 			errs = append(errs, fmt.Sprintf("%s: not a replica (%s)", replicas[i].ID, st.Role))
 			continue
 		}
@@ -229,12 +217,6 @@ func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
 		return err
 	}
 	return t.step(StepStartFence, func() error {
-		fctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: FenceWait,
-			StartToCloseTimeout:    ReplicationCallTimeout,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: 5 * time.Second},
-		})
-		return workflow.ExecuteActivity(fctx, guestagent.FenceActivity).Get(ctx, nil)
+		return guest.For(in.InstanceID).With(guest.Change().PickUpWithin(FenceWait).Tries(5)).Fence(ctx)
 	})
 }

@@ -4,65 +4,33 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
-// Bounds of the guest calls of the day-2 operations.
+// Workflows call guests only through guest.Client, which holds the bounds and the retry
+// policy of every call and says what a timeout means (a *guest.TimeoutError, whose
+// Reason the fault message shows). The bounds here are the workflows' own.
 const (
-	// GuestCallScheduleTimeout is how long a running guest agent may take to pick up a call.
-	GuestCallScheduleTimeout = time.Minute
-	// EngineRestartTimeout bounds a stop or start of the engine.
-	EngineRestartTimeout = 5 * time.Minute
 	// HealthyTimeout bounds the wait for the engine to answer after a start.
 	HealthyTimeout = 5 * time.Minute
+	// healthProbeTimeout bounds one health probe while an operation waits for the engine.
+	healthProbeTimeout = 30 * time.Second
 	// healthPoll is the time between two health probes while an operation waits.
 	healthPoll = 2 * time.Second
 )
 
-// guestOptions are for one call to the instance's guest agent: scheduleToStart bounds how
-// long the agent may take to pick it up (longer while its server reboots), a few attempts.
-func guestOptions(ctx workflow.Context, instanceID string, scheduleToStart time.Duration) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              GuestTaskQueue(instanceID),
-		ScheduleToStartTimeout: scheduleToStart,
-		StartToCloseTimeout:    EngineRestartTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 3,
-		},
-	})
-}
-
-// guestCall runs a guest activity and says in an operator's words what a timeout means.
-func guestCall(ctx workflow.Context, instanceID string, scheduleToStart time.Duration, activity string, result any, args ...any) error {
-	err := workflow.ExecuteActivity(guestOptions(ctx, instanceID, scheduleToStart), activity, args...).Get(ctx, result)
-	switch {
-	case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-		return because(err, "the guest agent did not pick up %s from %s within %s", activity, GuestTaskQueue(instanceID), scheduleToStart)
-	case isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE):
-		return because(err, "the guest agent did not finish %s within %s", activity, EngineRestartTimeout)
-	}
-	return err
-}
-
 // waitHealthy probes the guest's health until the engine is HEALTHY, for at most limit. A
 // guest that does not answer yet (its server is booting) is asked again.
 func waitHealthy(ctx workflow.Context, instanceID string, limit time.Duration) error {
+	g := guest.For(instanceID).With(guest.Query(healthProbeTimeout))
 	deadline := workflow.Now(ctx).Add(limit)
 	last := "the guest agent did not answer"
 	for {
-		hctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(instanceID),
-			ScheduleToStartTimeout: 30 * time.Second,
-			StartToCloseTimeout:    30 * time.Second,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-		})
-		var r guestagent.HealthReport
-		err := workflow.ExecuteActivity(hctx, guestagent.HealthActivity).Get(ctx, &r)
+		r, err := g.Health(ctx)
 		switch {
 		case err == nil && r.Status == coffer.ServiceHealthy:
 			return nil
@@ -81,4 +49,15 @@ func waitHealthy(ctx workflow.Context, instanceID string, limit time.Duration) e
 			return err
 		}
 	}
+}
+
+// async runs call in a coroutine of its own and returns the future of its result, for
+// guest calls that run side by side or beside a signal channel.
+func async[T any](ctx workflow.Context, call func(workflow.Context) (T, error)) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		v, err := call(ctx)
+		set.Set(v, err)
+	})
+	return f
 }

@@ -5,17 +5,18 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // QuickGuestTimeout bounds a quick guest call (a list, the root check): the guest must pick
 // it up and answer within it, as Trove's agent_call_low_timeout.
-const QuickGuestTimeout = 15 * time.Second
+const QuickGuestTimeout = guest.QuickTimeout
 
 // GuestChangeTimeout bounds each attempt of a slower change (create a database, grant, ...)
 // once the guest picked it up, and how long the guest may take to pick it up.
-const GuestChangeTimeout = 5 * time.Minute
+const GuestChangeTimeout = guest.ChangeTimeout
 
 // GuestCallWorkflowID is the ID of one call to an instance's guest: operation names what it
 // does ("databases/create"), request is unique per API request.
@@ -23,8 +24,9 @@ func GuestCallWorkflowID(instanceID, operation, request string) string {
 	return "instance/" + instanceID + "/guest/" + operation + "/" + request
 }
 
-// GuestCallInput is one guest activity to run. Input is the activity's argument as JSON (a
-// guestagent input type), none when empty; it may hold passwords, which the payload codec
+// GuestCallInput is one guest activity to run: Activity is a name of the guest contract
+// (guest.Activities). Input is the activity's argument as JSON (a guest input type), none
+// when empty; it may hold passwords, which the payload codec
 // encrypts like any other payload.
 type GuestCallInput struct {
 	InstanceID string          `json:"instance_id"`
@@ -50,8 +52,9 @@ type GuestCallInput struct {
 //     is started and not awaited (Trove answers 202), with GuestChangeTimeout bounds and a
 //     few attempts.
 //
-// Its one step is the activity; a failure fails the workflow with the guest's error. It
-// changes nothing in the catalog.
+// Its one step is the activity, through guest.Client.Call (a name outside the contract
+// fails at once, as guest.ErrInvalid); a failure fails the workflow with the guest's error.
+// It changes nothing in the catalog.
 func GuestCall(ctx workflow.Context, in GuestCallInput) (json.RawMessage, error) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
 		InstanceIDAttr.ValueSet(in.InstanceID),
@@ -60,25 +63,9 @@ func GuestCall(ctx workflow.Context, in GuestCallInput) (json.RawMessage, error)
 	); err != nil {
 		return nil, fmt.Errorf("guest call %s on instance %s: set search attributes: %w", in.Activity, in.InstanceID, err)
 	}
-	attempts := max(in.Attempts, 1)
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              GuestTaskQueue(in.InstanceID),
-		ScheduleToStartTimeout: orDefault(in.ScheduleToStart, QuickGuestTimeout),
-		StartToCloseTimeout:    orDefault(in.StartToClose, QuickGuestTimeout),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
-			MaximumAttempts:    attempts,
-		},
-	})
-	var args []any
-	if len(in.Input) > 0 {
-		args = append(args, in.Input)
-	}
-	var out json.RawMessage
-	if err := workflow.ExecuteActivity(ctx, in.Activity, args...).Get(ctx, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	g := guest.For(in.InstanceID).With(guest.Quick().
+		PickUpWithin(orDefault(in.ScheduleToStart, QuickGuestTimeout)).
+		FinishWithin(orDefault(in.StartToClose, QuickGuestTimeout)).
+		Tries(in.Attempts))
+	return g.Call(ctx, in.Activity, in.Input)
 }

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 func guestCallEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -26,14 +26,14 @@ func guestCallEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 func TestGuestCallRunsTheActivityOnTheGuestQueueAndReturnsItsResult(t *testing.T) {
 	env := guestCallEnv(t)
 	var queue string
-	var got guestagent.UserRef
-	env.RegisterActivityWithOptions(func(ctx context.Context, in guestagent.UserRef) (guestagent.UserInfo, error) {
+	var got guest.UserRef
+	env.RegisterActivityWithOptions(func(ctx context.Context, in guest.UserRef) (guest.UserInfo, error) {
 		queue = activity.GetInfo(ctx).TaskQueue
 		got = in
-		return guestagent.UserInfo{Name: in.Name, Host: "%", Databases: []string{"shop"}}, nil
-	}, activity.RegisterOptions{Name: guestagent.GetUserActivity})
-	input, _ := json.Marshal(guestagent.UserRef{Name: "clerk"})
-	env.ExecuteWorkflow(GuestCall, GuestCallInput{InstanceID: "i-1", Activity: guestagent.GetUserActivity, Input: input})
+		return guest.UserInfo{Name: in.Name, Host: "%", Databases: []string{"shop"}}, nil
+	}, activity.RegisterOptions{Name: guest.GetUserActivity})
+	input, _ := json.Marshal(guest.UserRef{Name: "clerk"})
+	env.ExecuteWorkflow(GuestCall, GuestCallInput{InstanceID: "i-1", Activity: guest.GetUserActivity, Input: input})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestGuestCallRunsTheActivityOnTheGuestQueueAndReturnsItsResult(t *testing.T
 	if err := env.GetWorkflowResult(&out); err != nil {
 		t.Fatal(err)
 	}
-	var u guestagent.UserInfo
+	var u guest.UserInfo
 	if err := json.Unmarshal(out, &u); err != nil || u.Name != "clerk" || len(u.Databases) != 1 {
 		t.Fatalf("got result %s (%v), want clerk with shop", out, err)
 	}
@@ -55,11 +55,11 @@ func TestGuestCallWithoutInputAndItsFailureIsNotRetried(t *testing.T) {
 	calls := 0
 	env.RegisterActivityWithOptions(func(context.Context) ([]string, error) {
 		calls++
-		return nil, temporal.NewNonRetryableApplicationError("database x: not found", guestagent.ErrorTypeNotFound, nil)
-	}, activity.RegisterOptions{Name: guestagent.ListDatabasesActivity})
-	env.ExecuteWorkflow(GuestCall, GuestCallInput{InstanceID: "i-1", Activity: guestagent.ListDatabasesActivity, Attempts: 3})
+		return nil, temporal.NewNonRetryableApplicationError("database x: not found", guest.ErrNotFound, nil)
+	}, activity.RegisterOptions{Name: guest.ListDatabasesActivity})
+	env.ExecuteWorkflow(GuestCall, GuestCallInput{InstanceID: "i-1", Activity: guest.ListDatabasesActivity, Attempts: 3})
 	var app *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != guestagent.ErrorTypeNotFound {
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != guest.ErrNotFound {
 		t.Fatalf("got %v, want the guest's NotFound", err)
 	}
 	if calls != 1 {
@@ -74,9 +74,9 @@ func TestGuestCallToAGuestThatNeverAnswersTimesOut(t *testing.T) {
 		// start-to-close stands in for one that never answers.
 		<-ctx.Done()
 		return false, ctx.Err()
-	}, activity.RegisterOptions{Name: guestagent.RootEnabledActivity})
+	}, activity.RegisterOptions{Name: guest.RootEnabledActivity})
 	env.SetTestTimeout(time.Minute)
-	env.ExecuteWorkflow(GuestCall, GuestCallInput{InstanceID: "i-1", Activity: guestagent.RootEnabledActivity, StartToClose: time.Second})
+	env.ExecuteWorkflow(GuestCall, GuestCallInput{InstanceID: "i-1", Activity: guest.RootEnabledActivity, StartToClose: time.Second})
 	var te *temporal.TimeoutError
 	if err := env.GetWorkflowError(); !errors.As(err, &te) || te.TimeoutType() != enumspb.TIMEOUT_TYPE_START_TO_CLOSE {
 		t.Fatalf("got %v, want a start-to-close timeout", err)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // a names the activities in mocks, as the workflows do.
@@ -45,24 +45,11 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}, attrs: map[string]any{}}
 	Register(h.env)
 	h.env.RegisterActivity(a)
-	// The guest's activities live in another program; the workflows call them by name.
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.PrepareInput) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.PrepareActivity})
-	for _, name := range []string{guestagent.StopEngineActivity, guestagent.StartEngineActivity, guestagent.RestartEngineActivity} {
-		h.env.RegisterActivityWithOptions(func(context.Context) error {
-			return errors.New("not mocked")
-		}, activity.RegisterOptions{Name: name})
+	// The guest's activities live in another program: stand-ins of the contract's
+	// signatures, which tests mock.
+	for name, fn := range guest.StandIns(errors.New("not mocked")) {
+		h.env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	h.env.RegisterActivityWithOptions(func(context.Context) (guestagent.HealthReport, error) {
-		return guestagent.HealthReport{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.HealthActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context) (guestagent.VolumeUsage, error) {
-		return guestagent.VolumeUsage{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.VolumeUsageActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.GrowFilesystemInput) (guestagent.VolumeUsage, error) {
-		return guestagent.VolumeUsage{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.GrowFilesystemActivity})
 
 	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		h.mu.Lock()

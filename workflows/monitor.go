@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // DefaultHealthInterval is how often a monitor probes its guest when the input says
@@ -26,9 +26,9 @@ const HealthQuery = "health"
 // MonitorState is what an instance's monitor last learned from its guest.
 type MonitorState struct {
 	// Report is the last health report, nil before the first answer.
-	Report *guestagent.HealthReport `json:"report,omitempty"`
+	Report *guest.HealthReport `json:"report,omitempty"`
 	// Volume is the data volume as the guest last saw it.
-	Volume *guestagent.VolumeUsage `json:"volume,omitempty"`
+	Volume *guest.VolumeUsage `json:"volume,omitempty"`
 	// Missed counts the probes in a row the guest did not answer.
 	Missed int `json:"missed"`
 }
@@ -64,19 +64,12 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 	}
 	interval := orDefault(in.Interval, DefaultHealthInterval)
 	t.begin(StepProbeHealth)
+	g := guest.For(in.InstanceID).With(guest.Query(healthProbeTimeout).PickUpWithin(interval))
 	for range probesPerRun {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: interval,
-			StartToCloseTimeout:    30 * time.Second,
-			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-		})
-		var report guestagent.HealthReport
 		record := activities.RecordHealthInput{InstanceID: in.InstanceID}
-		if err := workflow.ExecuteActivity(gctx, guestagent.HealthActivity).Get(ctx, &report); err == nil {
+		if report, err := g.Health(ctx); err == nil {
 			state.Report, state.Missed, record.Report = &report, 0, &report
-			var usage guestagent.VolumeUsage
-			if err := workflow.ExecuteActivity(gctx, guestagent.VolumeUsageActivity).Get(ctx, &usage); err == nil {
+			if usage, err := g.VolumeUsage(ctx); err == nil {
 				state.Volume = &usage
 			}
 		} else {
@@ -84,7 +77,7 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		}
 		err := workflow.ExecuteActivity(callOptions(ctx), acts.RecordHealth, record).Get(ctx, nil)
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) && app.Type() == activities.ErrNotFound {
+		if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotInCatalog {
 			t.idle()
 			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "instance_id", in.InstanceID)
 			return nil

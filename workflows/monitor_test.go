@@ -12,7 +12,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 func TestMonitorRecordsHealthUntilTheInstanceIsGone(t *testing.T) {
@@ -24,15 +24,15 @@ func TestMonitorRecordsHealthUntilTheInstanceIsGone(t *testing.T) {
 			recorded = append(recorded, in)
 			rounds++
 			if rounds == 4 {
-				return "", temporal.NewNonRetryableApplicationError("the catalog has no such instance", activities.ErrNotFound, nil)
+				return "", temporal.NewNonRetryableApplicationError("the catalog has no such instance", activities.ErrorTypeNotInCatalog, nil)
 			}
 			return coffer.TaskNone, nil
 		})
 	// Healthy, then the engine stopped behind the agent's back, then the agent is gone.
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil).Once()
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(guestagent.HealthReport{Status: coffer.ServiceShutdown}, nil).Once()
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(guestagent.HealthReport{}, errors.New("no poller"))
-	h.env.OnActivity(guestagent.VolumeUsageActivity, mock.Anything).Return(guestagent.VolumeUsage{SizeGB: 1, UsedGB: 0.04}, nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil).Once()
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(guest.HealthReport{Status: coffer.ServiceShutdown}, nil).Once()
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(guest.HealthReport{}, errors.New("no poller"))
+	h.env.OnActivity(guest.VolumeUsageActivity, mock.Anything).Return(guest.VolumeUsage{SizeGB: 1, UsedGB: 0.04}, nil)
 	var mid MonitorState
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(HealthQuery)
@@ -75,8 +75,8 @@ func TestMonitorRecordsHealthUntilTheInstanceIsGone(t *testing.T) {
 func TestMonitorContinuesAsNew(t *testing.T) {
 	h := newHarness(t)
 	h.env.OnActivity(a.RecordHealth, mock.Anything, mock.Anything).Return(coffer.TaskNone, nil)
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
-	h.env.OnActivity(guestagent.VolumeUsageActivity, mock.Anything).Return(guestagent.VolumeUsage{}, nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.VolumeUsageActivity, mock.Anything).Return(guest.VolumeUsage{}, nil)
 
 	h.env.ExecuteWorkflow(MonitorInstance, MonitorInstanceInput{InstanceID: instanceID, Interval: time.Second})
 

@@ -14,7 +14,7 @@ import (
 )
 
 // cinderOutage is what CreateVolume answers while the volume service is down.
-var cinderOutage = temporal.NewApplicationError("create volume for instance "+instanceID+": cinder answered 500: the cloud is on fire", activities.ErrCloud)
+var cinderOutage = temporal.NewApplicationError("create volume for instance "+instanceID+": cinder answered 500: the cloud is on fire", activities.ErrorTypeCloud)
 
 // parkCreateOnVolume makes CreateVolume fail one round of retries (5 attempts), then
 // succeed, and schedules an operator's signal while the step is parked.
@@ -132,12 +132,12 @@ func TestParkableErrors(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"cloud error", temporal.NewApplicationError("nova answered 500", activities.ErrCloud), true},
+		{"cloud error", temporal.NewApplicationError("nova answered 500", activities.ErrorTypeCloud), true},
 		{"timeout", temporal.NewTimeoutError(0, nil), true},
-		{"quota", temporal.NewNonRetryableApplicationError("over quota", activities.ErrQuotaExceeded, nil), false},
-		{"not found", temporal.NewNonRetryableApplicationError("gone", activities.ErrNotFound, nil), false},
+		{"quota", temporal.NewNonRetryableApplicationError("over quota", activities.ErrorTypeQuotaExceeded, nil), false},
+		{"not found", temporal.NewNonRetryableApplicationError("gone", activities.ErrorTypeCloudNotFound, nil), false},
 		{"canceled", temporal.NewCanceledError(), false},
-		{"explained cloud error", because(temporal.NewApplicationError("x", activities.ErrCloud), "why"), true},
+		{"explained cloud error", because(temporal.NewApplicationError("x", activities.ErrorTypeCloud), "why"), true},
 	} {
 		if got := parkable(&stepError{step: "s", err: tt.err}); got != tt.want {
 			t.Errorf("parkable(%s): got %v, want %v", tt.name, got, tt.want)

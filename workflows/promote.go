@@ -10,7 +10,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of the replication workflows.
@@ -69,9 +69,11 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 	}
 	others := replicasExcept(g, in.InstanceID)
 
-	var lsn guestagent.LSN
+	var lsn guest.LSN
 	if err := t.step(StepStopWrites, func() error {
-		return replicationCall(ctx, g.Primary.ID, guestagent.StopWritesActivity, &lsn)
+		var err error
+		lsn, err = guest.For(g.Primary.ID).StopWrites(ctx)
+		return err
 	}); err != nil {
 		restartEngine(ctx, g.Primary.ID)
 		return failReplication(ctx, t, in, "promote", members, err)
@@ -93,7 +95,7 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 		return failReplication(ctx, t, in, "promote", members, err)
 	}
 	if err := p.step(ctx, StepPromote, func() error {
-		return replicationCall(ctx, in.InstanceID, guestagent.PromoteActivity, nil)
+		return guest.For(in.InstanceID).Promote(ctx)
 	}); err != nil {
 		// The promotion may have happened nonetheless: the old primary stays down rather
 		// than risk two primaries; the fault tells the operator.
@@ -157,27 +159,25 @@ func replicasExcept(g activities.ReplicationGroup, id string) []activities.Group
 	return out
 }
 
+// replayHeartbeatTimeout is how long a replica's guest may go silent while it waits to
+// replay (it heartbeats every 2 s).
+const replayHeartbeatTimeout = 15 * time.Second
+
 // waitReplay waits on a replica's guest until it has replayed past lsn.
-func waitReplay(ctx workflow.Context, instanceID string, lsn guestagent.LSN) workflow.Future {
-	wctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              GuestTaskQueue(instanceID),
-		ScheduleToStartTimeout: GuestCallScheduleTimeout,
-		StartToCloseTimeout:    CatchUpTimeout,
-		HeartbeatTimeout:       15 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid}},
+func waitReplay(ctx workflow.Context, instanceID string, lsn guest.LSN) workflow.Future {
+	g := guest.For(instanceID).With(guest.LongJob(CatchUpTimeout, replayHeartbeatTimeout))
+	return async(ctx, func(ctx workflow.Context) (struct{}, error) {
+		return struct{}{}, g.WaitReplay(ctx, guest.WaitReplayInput{LSN: lsn})
 	})
-	return workflow.ExecuteActivity(wctx, guestagent.WaitReplayActivity, guestagent.WaitReplayInput{LSN: lsn})
 }
 
 // follow makes instanceID a replica of primaryID: a slot on the primary, then Follow.
 func follow(ctx workflow.Context, primaryID, instanceID string) error {
-	var src guestagent.ReplicationSource
-	err := replicationCall(ctx, primaryID, guestagent.ReplicationSourceActivity, &src,
-		guestagent.ReplicationSourceInput{Slot: guestagent.ReplicationSlot(instanceID)})
+	src, err := guest.For(primaryID).ReplicationSource(ctx, guest.ReplicationSourceInput{Slot: guest.ReplicationSlot(instanceID)})
 	if err != nil {
 		return fmt.Errorf("make a slot for %s on %s: %w", instanceID, primaryID, err)
 	}
-	if err := replicationCall(ctx, instanceID, guestagent.FollowActivity, nil, guestagent.FollowInput{Source: src}); err != nil {
+	if err := guest.For(instanceID).Follow(ctx, guest.FollowInput{Source: src}); err != nil {
 		return fmt.Errorf("follow %s: %w", primaryID, err)
 	}
 	return nil
@@ -187,7 +187,7 @@ func follow(ctx workflow.Context, primaryID, instanceID string) error {
 // is only logged (the health monitor shows the engine down).
 func restartEngine(ctx workflow.Context, instanceID string) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if err := replicationCall(dctx, instanceID, guestagent.StartEngineActivity, nil); err != nil {
+	if err := guest.For(instanceID).StartEngine(dctx); err != nil {
 		workflow.GetLogger(ctx).Error("start the old primary again", "instance_id", instanceID, "error", err)
 	}
 }

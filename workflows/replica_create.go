@@ -3,11 +3,9 @@ package workflows
 import (
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of a replica's create, after the cloud steps CreateInstance shares with every
@@ -17,9 +15,9 @@ const (
 	StepSeedReplica  = "seed replica"
 )
 
-// ReplicationCallTimeout bounds one replication call to a guest that runs (a slot, a
-// promotion, a re-point with pg_rewind).
-const ReplicationCallTimeout = 5 * time.Minute
+// slotDropTimeout is how long a primary's guest may take to pick up the drop of a
+// replica's slot: best effort, a primary that does not answer keeps the slot.
+const slotDropTimeout = 30 * time.Second
 
 // createReplica ends the create of a replica (CreateInstance with ReplicaOf set), once its
 // server is ACTIVE:
@@ -34,14 +32,15 @@ const ReplicationCallTimeout = 5 * time.Minute
 //     those of Prepare.
 //  3. mark active.
 func createReplica(ctx workflow.Context, in CreateInstanceInput, t *tracker, p *parking, u *undo) error {
-	slot := guestagent.ReplicationSlot(in.InstanceID)
-	var src guestagent.ReplicationSource
+	slot := guest.ReplicationSlot(in.InstanceID)
+	var src guest.ReplicationSource
 	u.add("drop the replica's slot on its primary", func(ctx workflow.Context) error {
-		return guestCall(ctx, in.ReplicaOf, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
-			guestagent.ReplicationSlotRef{Slot: slot})
+		return dropSlot(ctx, in.ReplicaOf, in.InstanceID)
 	})
 	err := p.step(ctx, StepServeReplica, func() error {
-		return replicationCall(ctx, in.ReplicaOf, guestagent.ReplicationSourceActivity, &src, guestagent.ReplicationSourceInput{Slot: slot})
+		var err error
+		src, err = guest.For(in.ReplicaOf).ReplicationSource(ctx, guest.ReplicationSourceInput{Slot: slot})
+		return err
 	})
 	if err != nil {
 		return err
@@ -50,23 +49,7 @@ func createReplica(ctx workflow.Context, in CreateInstanceInput, t *tracker, p *
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
 	err = p.step(ctx, StepSeedReplica, func() error {
-		gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              GuestTaskQueue(in.InstanceID),
-			ScheduleToStartTimeout: guestStart,
-			StartToCloseTimeout:    guestPrepare,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
-				NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
-			},
-		})
-		err := workflow.ExecuteActivity(gctx, guestagent.SeedReplicaActivity, guestagent.SeedReplicaInput{Source: src}).Get(ctx, nil)
-		switch {
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-			return because(err, "the guest agent did not start polling %s within %s", GuestTaskQueue(in.InstanceID), guestStart)
-		case isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE):
-			return because(err, "the guest agent did not finish seeding the replica within %s", guestPrepare)
-		}
-		return err
+		return guest.For(in.InstanceID).With(guest.Boot(guestStart, guestPrepare)).SeedReplica(ctx, guest.SeedReplicaInput{Source: src})
 	})
 	if err != nil {
 		return err
@@ -76,26 +59,10 @@ func createReplica(ctx workflow.Context, in CreateInstanceInput, t *tracker, p *
 	})
 }
 
-// replicationCall runs a replication activity on a running guest: a minute to pick it up,
-// ReplicationCallTimeout to finish, three attempts (each is idempotent).
-func replicationCall(ctx workflow.Context, instanceID, activity string, result any, args ...any) error {
-	gctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              GuestTaskQueue(instanceID),
-		ScheduleToStartTimeout: GuestCallScheduleTimeout,
-		StartToCloseTimeout:    ReplicationCallTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{guestagent.ErrorTypeInvalid},
-		},
-	})
-	err := workflow.ExecuteActivity(gctx, activity, args...).Get(ctx, result)
-	switch {
-	case isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START):
-		return because(err, "the guest agent of instance %s did not pick up %s within %s", instanceID, activity, GuestCallScheduleTimeout)
-	case isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE):
-		return because(err, "the guest agent of instance %s did not finish %s within %s", instanceID, activity, ReplicationCallTimeout)
-	}
-	return err
+// dropSlot drops the slot of the replica replicaID on its primary's guest.
+func dropSlot(ctx workflow.Context, primaryID, replicaID string) error {
+	g := guest.For(primaryID).With(guest.Change().PickUpWithin(slotDropTimeout))
+	return g.DropReplicationSlot(ctx, guest.ReplicationSlotRef{Slot: guest.ReplicationSlot(replicaID)})
 }
 
 // StepDropReplicaSlot is DeleteInstance's step that drops a replica's slot on its primary.
@@ -109,9 +76,7 @@ func forgetReplica(ctx workflow.Context, t *tracker, in DeleteInstanceInput) {
 		return
 	}
 	_ = t.step(StepDropReplicaSlot, func() error {
-		err := guestCall(ctx, in.ReplicaOf, 30*time.Second, guestagent.DropReplicationSlotActivity, nil,
-			guestagent.ReplicationSlotRef{Slot: guestagent.ReplicationSlot(in.InstanceID)})
-		if err != nil {
+		if err := dropSlot(ctx, in.ReplicaOf, in.InstanceID); err != nil {
 			workflow.GetLogger(ctx).Warn("drop the deleted replica's slot on its primary", "instance_id", in.InstanceID,
 				"primary", in.ReplicaOf, "reason", reason(err))
 		}

@@ -1,17 +1,14 @@
 package workflows
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // replicaInput is a create of a replica of primary-1: no databases or users of its own.
@@ -21,23 +18,14 @@ func replicaInput() CreateInstanceInput {
 	return in
 }
 
-// mockReplicaGuests registers the replication activities of the primary's and the
-// replica's guests: the primary serves the replica's slot; seed answers seedErr.
+// mockReplicaGuests mocks the replication activities of the primary's and the replica's
+// guests: the primary serves the replica's slot; seed answers seedErr.
 func (h *harness) mockReplicaGuests(seedErr error) {
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.ReplicationSourceInput) (guestagent.ReplicationSource, error) {
-		return guestagent.ReplicationSource{}, errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.ReplicationSourceActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.SeedReplicaInput) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.SeedReplicaActivity})
-	h.env.RegisterActivityWithOptions(func(context.Context, guestagent.ReplicationSlotRef) error {
-		return errors.New("not mocked")
-	}, activity.RegisterOptions{Name: guestagent.DropReplicationSlotActivity})
-	slot := guestagent.ReplicationSlot(instanceID)
-	src := guestagent.ReplicationSource{Host: "127.10.0.9", Port: 5432, User: "coffer_replicator", Password: "pw", AgentPassword: "apw", Slot: slot}
-	h.env.OnActivity(guestagent.ReplicationSourceActivity, mock.Anything, guestagent.ReplicationSourceInput{Slot: slot}).Return(src, nil)
-	h.env.OnActivity(guestagent.SeedReplicaActivity, mock.Anything, guestagent.SeedReplicaInput{Source: src}).Return(seedErr)
-	h.env.OnActivity(guestagent.DropReplicationSlotActivity, mock.Anything, guestagent.ReplicationSlotRef{Slot: slot}).Return(nil).Maybe()
+	slot := guest.ReplicationSlot(instanceID)
+	src := guest.ReplicationSource{Host: "127.10.0.9", Port: 5432, User: "coffer_replicator", Password: "pw", AgentPassword: "apw", Slot: slot}
+	h.env.OnActivity(guest.ReplicationSourceActivity, mock.Anything, guest.ReplicationSourceInput{Slot: slot}).Return(src, nil)
+	h.env.OnActivity(guest.SeedReplicaActivity, mock.Anything, guest.SeedReplicaInput{Source: src}).Return(seedErr)
+	h.env.OnActivity(guest.DropReplicationSlotActivity, mock.Anything, guest.ReplicationSlotRef{Slot: slot}).Return(nil).Maybe()
 }
 
 func TestReplicaCreateSeedsFromItsPrimaryInsteadOfPreparing(t *testing.T) {
@@ -61,7 +49,7 @@ func TestReplicaCreateSeedsFromItsPrimaryInsteadOfPreparing(t *testing.T) {
 
 func TestReplicaCreateThatCannotSeedDropsItsSlotOnThePrimary(t *testing.T) {
 	h := newHarness(t)
-	h.mockReplicaGuests(temporal.NewNonRetryableApplicationError("pg_basebackup: no pg_hba entry", guestagent.ErrorTypeInvalid, nil))
+	h.mockReplicaGuests(temporal.NewNonRetryableApplicationError("pg_basebackup: no pg_hba entry", guest.ErrInvalid, nil))
 	h.mockCatalog(catalog.Resources{})
 	h.mockDeletes()
 	h.mockCreate()
@@ -80,7 +68,7 @@ func TestReplicaCreateThatCannotSeedDropsItsSlotOnThePrimary(t *testing.T) {
 func TestDeleteOfAReplicaDropsItsSlotOnThePrimaryOnceItsEngineStopped(t *testing.T) {
 	h := newHarness(t)
 	h.mockReplicaGuests(nil)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.mockDeletesOf(recorded)
 	h.mockCatalog(recorded)
 	in := deleteInput()

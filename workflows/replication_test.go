@@ -17,7 +17,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // fakeGroup stands in for the guests of a replication group: it records each guest call
@@ -29,7 +29,7 @@ type fakeGroup struct {
 	// "<activity> <instance>" fail.
 	dead     map[string]bool
 	healthy  map[string]bool
-	received map[string]guestagent.LSN
+	received map[string]guest.LSN
 	fail     map[string]error
 
 	isolateErr error
@@ -78,39 +78,39 @@ func newReplicationEnv(t *testing.T, g activities.ReplicationGroup, f *fakeGroup
 	Register(env)
 	env.RegisterActivity(a)
 	reg := func(name string, fn any) { env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
-	reg(guestagent.ReplicationSourceActivity, func(ctx context.Context, in guestagent.ReplicationSourceInput) (guestagent.ReplicationSource, error) {
-		err := f.call(ctx, guestagent.ReplicationSourceActivity)
-		return guestagent.ReplicationSource{Host: instanceOf(ctx), Port: 5432, Slot: in.Slot, User: "r", Password: "pw", AgentPassword: "apw"}, err
+	reg(guest.ReplicationSourceActivity, func(ctx context.Context, in guest.ReplicationSourceInput) (guest.ReplicationSource, error) {
+		err := f.call(ctx, guest.ReplicationSourceActivity)
+		return guest.ReplicationSource{Host: instanceOf(ctx), Port: 5432, Slot: in.Slot, User: "r", Password: "pw", AgentPassword: "apw"}, err
 	})
-	reg(guestagent.StopWritesActivity, func(ctx context.Context) (guestagent.LSN, error) {
-		return 0x3000060, f.call(ctx, guestagent.StopWritesActivity)
+	reg(guest.StopWritesActivity, func(ctx context.Context) (guest.LSN, error) {
+		return 0x3000060, f.call(ctx, guest.StopWritesActivity)
 	})
-	reg(guestagent.WaitReplayActivity, func(ctx context.Context, in guestagent.WaitReplayInput) error {
+	reg(guest.WaitReplayActivity, func(ctx context.Context, in guest.WaitReplayInput) error {
 		if in.LSN != 0x3000060 {
 			return fmt.Errorf("wait for %s, want the old primary's last LSN", in.LSN)
 		}
-		return f.call(ctx, guestagent.WaitReplayActivity)
+		return f.call(ctx, guest.WaitReplayActivity)
 	})
-	for _, name := range []string{guestagent.PromoteActivity, guestagent.FenceActivity, guestagent.StartEngineActivity} {
+	for _, name := range []string{guest.PromoteActivity, guest.FenceActivity, guest.StartEngineActivity} {
 		reg(name, func(ctx context.Context) error { return f.call(ctx, name) })
 	}
-	reg(guestagent.FollowActivity, func(ctx context.Context, in guestagent.FollowInput) error {
+	reg(guest.FollowActivity, func(ctx context.Context, in guest.FollowInput) error {
 		f.call(ctx, "Follow->"+in.Source.Host)
-		return f.call(ctx, guestagent.FollowActivity)
+		return f.call(ctx, guest.FollowActivity)
 	})
-	reg(guestagent.DropReplicationSlotActivity, func(ctx context.Context, in guestagent.ReplicationSlotRef) error {
-		return f.call(ctx, guestagent.DropReplicationSlotActivity)
+	reg(guest.DropReplicationSlotActivity, func(ctx context.Context, in guest.ReplicationSlotRef) error {
+		return f.call(ctx, guest.DropReplicationSlotActivity)
 	})
-	reg(guestagent.HealthActivity, func(ctx context.Context) (guestagent.HealthReport, error) {
-		err := f.call(ctx, guestagent.HealthActivity)
+	reg(guest.HealthActivity, func(ctx context.Context) (guest.HealthReport, error) {
+		err := f.call(ctx, guest.HealthActivity)
 		if f.healthy[instanceOf(ctx)] {
-			return guestagent.HealthReport{Status: coffer.ServiceHealthy}, err
+			return guest.HealthReport{Status: coffer.ServiceHealthy}, err
 		}
-		return guestagent.HealthReport{Status: coffer.ServiceShutdown}, err
+		return guest.HealthReport{Status: coffer.ServiceShutdown}, err
 	})
-	reg(guestagent.ReplicationStatusActivity, func(ctx context.Context) (guestagent.ReplicationStatus, error) {
-		err := f.call(ctx, guestagent.ReplicationStatusActivity)
-		return guestagent.ReplicationStatus{Role: guestagent.RoleReplica, ReceivedLSN: f.received[instanceOf(ctx)]}, err
+	reg(guest.ReplicationStatusActivity, func(ctx context.Context) (guest.ReplicationStatus, error) {
+		err := f.call(ctx, guest.ReplicationStatusActivity)
+		return guest.ReplicationStatus{Role: guest.RoleReplica, ReceivedLSN: f.received[instanceOf(ctx)]}, err
 	})
 
 	env.OnActivity(a.GetReplicationGroup, mock.Anything, mock.Anything).Return(g, nil)
@@ -188,17 +188,17 @@ func TestPromoteStopsWritesCatchesUpPromotesAndRejoinsTheOldPrimary(t *testing.T
 
 func TestPromoteThatCannotCatchUpStartsTheOldPrimaryAgainAndChangesNothing(t *testing.T) {
 	f := &fakeGroup{fail: map[string]error{
-		"WaitReplay r1": temporal.NewNonRetryableApplicationError("replica is broken", guestagent.ErrorTypeInvalid, nil),
+		"WaitReplay r1": temporal.NewNonRetryableApplicationError("replica is broken", guest.ErrInvalid, nil),
 	}}
 	env := newReplicationEnv(t, group(), f)
 	env.ExecuteWorkflow(PromoteReplica, ReplicationInput{InstanceID: "r1", ProjectID: "p1"})
 	if err := env.GetWorkflowError(); err == nil {
 		t.Fatal("PromoteReplica: got no error")
 	}
-	if got := f.callsOf(guestagent.PromoteActivity); len(got) != 0 {
+	if got := f.callsOf(guest.PromoteActivity); len(got) != 0 {
 		t.Errorf("promoted %v, want no promotion", got)
 	}
-	if got := f.callsOf(guestagent.StartEngineActivity); !slices.Equal(got, []string{"p"}) {
+	if got := f.callsOf(guest.StartEngineActivity); !slices.Equal(got, []string{"p"}) {
 		t.Errorf("started %v again, want the old primary p", got)
 	}
 	if len(f.regroups) != 0 {
@@ -215,14 +215,14 @@ func TestPromoteThatCannotCatchUpStartsTheOldPrimaryAgainAndChangesNothing(t *te
 func TestEjectPromotesTheMostAdvancedReplicaAndFencesTheOldPrimary(t *testing.T) {
 	f := &fakeGroup{
 		dead:     map[string]bool{"p": true},
-		received: map[string]guestagent.LSN{"r1": 0x3000000, "r2": 0x3000100},
+		received: map[string]guest.LSN{"r1": 0x3000000, "r2": 0x3000100},
 	}
 	env := newReplicationEnv(t, group(), f)
 	env.ExecuteWorkflow(EjectReplicaSource, ReplicationInput{InstanceID: "p", ProjectID: "p1"})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("EjectReplicaSource: %v (calls %v)", err, f.calls)
 	}
-	if got := f.callsOf(guestagent.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
+	if got := f.callsOf(guest.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
 		t.Errorf("promoted %v, want r2, the most advanced", got)
 	}
 	if got := f.callsOf("Follow->r2"); !slices.Equal(got, []string{"r1"}) {
@@ -236,7 +236,7 @@ func TestEjectPromotesTheMostAdvancedReplicaAndFencesTheOldPrimary(t *testing.T)
 	if !slices.Equal(f.isolated, []string{"p"}) {
 		t.Errorf("isolated %v, want p", f.isolated)
 	}
-	if got := f.callsOf(guestagent.FenceActivity); len(got) != 0 {
+	if got := f.callsOf(guest.FenceActivity); len(got) != 0 {
 		t.Errorf("fence calls: got %v, want none once p is isolated", got)
 	}
 }
@@ -244,7 +244,7 @@ func TestEjectPromotesTheMostAdvancedReplicaAndFencesTheOldPrimary(t *testing.T)
 func TestEjectFencesTheOldPrimarysGuestWhenTheCloudCannotIsolateIt(t *testing.T) {
 	f := &fakeGroup{
 		dead:       map[string]bool{"p": true},
-		received:   map[string]guestagent.LSN{"r1": 0x3000000, "r2": 0x3000100},
+		received:   map[string]guest.LSN{"r1": 0x3000000, "r2": 0x3000100},
 		isolateErr: temporal.NewNonRetryableApplicationError("nova is down", "CloudError", nil),
 	}
 	env := newReplicationEnv(t, group(), f)
@@ -252,11 +252,11 @@ func TestEjectFencesTheOldPrimarysGuestWhenTheCloudCannotIsolateIt(t *testing.T)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("EjectReplicaSource: %v", err)
 	}
-	if got := f.callsOf(guestagent.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
+	if got := f.callsOf(guest.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
 		t.Errorf("promoted %v, want r2 all the same", got)
 	}
 	// The fence waits for p's guest; it is dead here, so it only tried.
-	if got := f.callsOf(guestagent.FenceActivity); len(got) == 0 || got[0] != "p" {
+	if got := f.callsOf(guest.FenceActivity); len(got) == 0 || got[0] != "p" {
 		t.Errorf("fence calls: got %v, want p's guest fenced", got)
 	}
 }
@@ -269,7 +269,7 @@ func TestEjectLeavesAHealthyPrimaryAlone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "healthy") {
 		t.Fatalf("EjectReplicaSource of a live primary: got %v, want a refusal", err)
 	}
-	if got := f.callsOf(guestagent.PromoteActivity); len(got) != 0 {
+	if got := f.callsOf(guest.PromoteActivity); len(got) != 0 {
 		t.Errorf("promoted %v, want none", got)
 	}
 	if len(f.ended) != 1 || !slices.Equal(f.ended[0], []string{"p", "r1", "r2"}) {
@@ -287,10 +287,10 @@ func TestDetachPromotesTheReplicaAndDropsItsSlot(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("DetachReplica: %v", err)
 	}
-	if got := f.callsOf(guestagent.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
+	if got := f.callsOf(guest.PromoteActivity); !slices.Equal(got, []string{"r2"}) {
 		t.Errorf("promoted %v, want r2", got)
 	}
-	if got := f.callsOf(guestagent.DropReplicationSlotActivity); !slices.Equal(got, []string{"p"}) {
+	if got := f.callsOf(guest.DropReplicationSlotActivity); !slices.Equal(got, []string{"p"}) {
 		t.Errorf("dropped slots on %v, want on p", got)
 	}
 	if len(f.regroups) != 1 || f.regroups[0].Primary != "r2" || len(f.regroups[0].Replicas) != 0 {
@@ -300,7 +300,7 @@ func TestDetachPromotesTheReplicaAndDropsItsSlot(t *testing.T) {
 
 func TestDetachWhosePromoteFailsParksForAnOperatorAndARetryMendsIt(t *testing.T) {
 	f := &fakeGroup{fail: map[string]error{
-		guestagent.PromoteActivity + " r2": temporal.NewApplicationError("pg_promote timed out", "EngineError"),
+		guest.PromoteActivity + " r2": temporal.NewApplicationError("pg_promote timed out", "EngineError"),
 	}}
 	env := newReplicationEnv(t, group(), f)
 	var parked Progress
@@ -310,7 +310,7 @@ func TestDetachWhosePromoteFailsParksForAnOperatorAndARetryMendsIt(t *testing.T)
 			_ = v.Get(&parked)
 		}
 		f.mu.Lock()
-		delete(f.fail, guestagent.PromoteActivity+" r2")
+		delete(f.fail, guest.PromoteActivity+" r2")
 		f.mu.Unlock()
 		env.SignalWorkflow(RetrySignal, nil)
 	}, 5*time.Minute)

@@ -12,7 +12,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of ResizeFlavor and ResizeVolume.
@@ -64,7 +64,7 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 		}
 		server := activities.ResourceRef{InstanceID: id, ID: r.ServerID}
 		err = p.step(ctx, StepStopEngine, func() error {
-			return guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
+			return guest.For(id).StopEngine(ctx)
 		})
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavo
 // booting) and waits until it is healthy.
 func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) error {
 	boot := orDefault(timeouts.GuestStart, DefaultGuestStartTimeout)
-	if err := guestCall(ctx, instanceID, boot, guestagent.StartEngineActivity, nil); err != nil {
+	if err := guest.For(instanceID).With(guest.Change().PickUpWithin(boot)).StartEngine(ctx); err != nil {
 		return err
 	}
 	return waitHealthy(ctx, instanceID, HealthyTimeout)
@@ -191,8 +191,7 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 			return err
 		}
 		err = p.step(ctx, StepGrowFilesystem, func() error {
-			var seen guestagent.VolumeUsage
-			err := guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.GrowFilesystemActivity, &seen, guestagent.GrowFilesystemInput{SizeGB: in.NewSize})
+			seen, err := guest.For(id).GrowFilesystem(ctx, guest.GrowFilesystemInput{SizeGB: in.NewSize})
 			if err != nil {
 				return err
 			}
@@ -220,7 +219,7 @@ func resizeReplicaVolumes(ctx workflow.Context, in ResizeVolumeInput) {
 	var g activities.ReplicationGroup
 	err := workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == activities.ErrNotReplicated {
+	if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotReplicated {
 		return
 	}
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 func resizeFlavorInput() ResizeFlavorInput {
@@ -24,11 +24,11 @@ func waitFor(status, flavor string) activities.WaitServerStatusInput {
 
 // mockResize answers every step of a flavor resize with success.
 func (h *harness) mockResize() {
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.ResizeServer, mock.Anything, activities.ResizeServerInput{InstanceID: instanceID, ServerID: "server-1", FlavorID: "ds1G"}).Return(nil)
 	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("VERIFY_RESIZE", "ds1G")).Return(nil)
-	h.env.OnActivity(guestagent.StartEngineActivity, mock.Anything).Return(nil)
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.StartEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 	h.env.OnActivity(a.ConfirmResize, mock.Anything, ref("server-1")).Return(nil)
 	h.env.OnActivity(a.WaitServerStatus, mock.Anything, waitFor("ACTIVE", "ds1G")).Return(nil)
 	h.env.OnActivity(a.RevertResize, mock.Anything, ref("server-1")).Return(nil)
@@ -58,7 +58,7 @@ func TestResizeFlavorStopsResizesStartsAndConfirms(t *testing.T) {
 func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	novaDown := temporal.NewApplicationError("resize server server-1 of instance "+instanceID+" to flavor ds1G: nova answered 500: injected fault", activities.ErrCloud)
+	novaDown := temporal.NewApplicationError("resize server server-1 of instance "+instanceID+" to flavor ds1G: nova answered 500: injected fault", activities.ErrorTypeCloud)
 	h.env.OnActivity(a.ResizeServer, mock.Anything, mock.Anything).Return(novaDown)
 	h.mockResize()
 
@@ -88,8 +88,8 @@ func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.StartEngineActivity, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("shared_buffers too large", guestagent.ErrorTypeInvalid, nil)).Once()
+	h.env.OnActivity(guest.StartEngineActivity, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("shared_buffers too large", guest.ErrInvalid, nil)).Once()
 	h.mockResize()
 
 	h.env.ExecuteWorkflow(ResizeFlavor, resizeFlavorInput())
@@ -109,7 +109,7 @@ func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T
 // notReplicated answers GetReplicationGroup for an instance in no replication group.
 func (h *harness) notReplicated() {
 	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, mock.Anything).Return(activities.ReplicationGroup{},
-		temporal.NewNonRetryableApplicationError("instance is in no replication group", activities.ErrNotReplicated, nil))
+		temporal.NewNonRetryableApplicationError("instance is in no replication group", activities.ErrorTypeNotReplicated, nil))
 }
 
 func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
@@ -119,8 +119,8 @@ func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	extend := activities.ExtendVolumeInput{Volume: ref("vol-1"), Size: 3}
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, extend).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, extend).Return(nil)
-	h.env.OnActivity(guestagent.GrowFilesystemActivity, mock.Anything, guestagent.GrowFilesystemInput{SizeGB: 3}).
-		Return(guestagent.VolumeUsage{SizeGB: 3, UsedGB: 0.04}, nil)
+	h.env.OnActivity(guest.GrowFilesystemActivity, mock.Anything, guest.GrowFilesystemInput{SizeGB: 3}).
+		Return(guest.VolumeUsage{SizeGB: 3, UsedGB: 0.04}, nil)
 
 	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
 
@@ -156,8 +156,8 @@ func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
 	}, nil)
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(nil)
-	h.env.OnActivity(guestagent.GrowFilesystemActivity, mock.Anything, mock.Anything).
-		Return(guestagent.VolumeUsage{SizeGB: 3}, nil)
+	h.env.OnActivity(guest.GrowFilesystemActivity, mock.Anything, mock.Anything).
+		Return(guest.VolumeUsage{SizeGB: 3}, nil)
 
 	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
 
@@ -188,7 +188,7 @@ func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
 func TestResizeVolumeOfABusyInstanceEndsWithoutTouchingIt(t *testing.T) {
 	h := newHarness(t)
 	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrInstanceBusy, nil))
+		temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrorTypeInstanceBusy, nil))
 	h.mockCatalog(recorded)
 
 	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
@@ -208,7 +208,7 @@ func TestResizeVolumeFailsWhenCinderPutsTheVolumeInError(t *testing.T) {
 	h.notReplicated()
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrVolumeFailed, nil))
+		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrorTypeVolumeFailed, nil))
 
 	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
 

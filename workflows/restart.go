@@ -6,7 +6,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // Step names of RestartInstance and StopInstance.
@@ -50,7 +50,7 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 		id := in.InstanceID
 		if !in.Reboot {
 			err := p.step(ctx, StepRestartEngine, func() error {
-				return guestCall(ctx, id, GuestCallScheduleTimeout, guestagent.RestartEngineActivity, nil)
+				return guest.For(id).RestartEngine(ctx)
 			})
 			if err != nil {
 				return err
@@ -100,7 +100,7 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 	op := operation{name: "stop", instanceID: in.InstanceID, projectID: in.ProjectID, noteFault: true}
 	return op.run(ctx, func(t *tracker, _ *parking, _ *undo) error {
 		err := t.step(StepStopEngine, func() error {
-			return guestCall(ctx, in.InstanceID, GuestCallScheduleTimeout, guestagent.StopEngineActivity, nil)
+			return guest.For(in.InstanceID).StopEngine(ctx)
 		})
 		if err != nil {
 			return err
@@ -116,7 +116,7 @@ func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
 // clean stop is a courtesy before the server goes down.
 func stopEngineQuietly(ctx workflow.Context, t *tracker, instanceID string) {
 	_ = t.step(StepStopEngine, func() error {
-		err := guestCall(ctx, instanceID, StopEngineScheduleTimeout, guestagent.StopEngineActivity, nil)
+		err := guest.For(instanceID).With(guest.Change().PickUpWithin(StopEngineScheduleTimeout)).StopEngine(ctx)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("the guest agent did not stop the engine; going on", "instance_id", instanceID, "reason", reason(err))
 		}

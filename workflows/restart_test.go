@@ -10,20 +10,20 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
-func healthy() guestagent.HealthReport {
-	return guestagent.HealthReport{Status: coffer.ServiceHealthy}
+func healthy() guest.HealthReport {
+	return guest.HealthReport{Status: coffer.ServiceHealthy}
 }
 
 func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(nil)
 	// The engine takes a moment to answer after its start.
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(guestagent.HealthReport{Status: coffer.ServiceShutdown}, nil).Once()
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(guest.HealthReport{Status: coffer.ServiceShutdown}, nil).Once()
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
 
@@ -32,7 +32,7 @@ func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 	}
 	h.checkCalls([]string{"ClaimTask", "RestartEngine", "Health", "Health", "FinishTask"})
 	h.checkSearchAttributes(instanceID, "demo-project", "restart")
-	if got, want := h.queues["RestartEngine"], GuestTaskQueue(instanceID); got != want {
+	if got, want := h.queues["RestartEngine"], guest.TaskQueue(instanceID); got != want {
 		t.Errorf("RestartEngine's task queue: got %q, want %q", got, want)
 	}
 	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID}) {
@@ -43,8 +43,8 @@ func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 func TestRestartInstanceRecordsFaultWhenTheEngineWillNotStart(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("pg_ctl start: invalid configuration", guestagent.ErrorTypeInvalid, nil))
+	h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("pg_ctl start: invalid configuration", guest.ErrInvalid, nil))
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
 
@@ -59,10 +59,10 @@ func TestRestartInstanceRecordsFaultWhenTheEngineWillNotStart(t *testing.T) {
 func TestRebootInstanceRebootsTheServerAndWaitsForTheEngine(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.RebootServer, mock.Anything, ref("server-1")).Return(nil)
 	h.env.OnActivity(a.WaitServerStatus, mock.Anything, activities.WaitServerStatusInput{Server: ref("server-1"), Status: "ACTIVE"}).Return(nil)
-	h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+	h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project", Reboot: true})
 
@@ -76,7 +76,7 @@ func TestRebootInstanceRebootsTheServerAndWaitsForTheEngine(t *testing.T) {
 func TestStopInstanceStopsTheEngineAndRecordsShutdown(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.StopEngineActivity, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.StopEngineActivity, mock.Anything).Return(nil)
 	h.env.OnActivity(a.SetServiceStatus, mock.Anything, activities.SetServiceStatusInput{InstanceID: instanceID, Status: coffer.ServiceShutdown}).Return(nil)
 
 	h.env.ExecuteWorkflow(StopInstance, StopInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
@@ -90,7 +90,7 @@ func TestStopInstanceStopsTheEngineAndRecordsShutdown(t *testing.T) {
 func TestRestartWaitsOutAParkedEngineThenAborts(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
-	h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(temporal.NewApplicationError("pg_ctl stop: timed out", "EngineError"))
+	h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(temporal.NewApplicationError("pg_ctl stop: timed out", "EngineError"))
 	start := h.env.Now()
 
 	h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project", Timeouts: Timeouts{Park: 30 * time.Second}})
@@ -113,7 +113,7 @@ func TestRestartAnswersItsClaimUpdateWithTheOutcome(t *testing.T) {
 		want  ClaimResult
 	}{
 		{"claimed", nil, ClaimResult{Claimed: true}},
-		{"busy", temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrInstanceBusy, nil), ClaimResult{Busy: true, Refused: "instance is busy"}},
+		{"busy", temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrorTypeInstanceBusy, nil), ClaimResult{Busy: true, Refused: "instance is busy"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -121,8 +121,8 @@ func TestRestartAnswersItsClaimUpdateWithTheOutcome(t *testing.T) {
 				return in.InstanceID == instanceID && in.Task == coffer.TaskRebooting && !in.NotAfter.IsZero()
 			})).Return(c.claim)
 			h.mockCatalog(recorded)
-			h.env.OnActivity(guestagent.RestartEngineActivity, mock.Anything).Return(nil)
-			h.env.OnActivity(guestagent.HealthActivity, mock.Anything).Return(healthy(), nil)
+			h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(nil)
+			h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
 			var got ClaimResult
 			var updateErr error
 			h.env.RegisterDelayedCallback(func() {

@@ -168,6 +168,8 @@ func reason(err error) string {
 		switch e := e.(type) {
 		case *reasonError:
 			return e.reason
+		case interface{ Reason() string }: // a *guest.TimeoutError
+			return e.Reason()
 		case *temporal.ApplicationError:
 			return e.Message()
 		case *temporal.CanceledError:

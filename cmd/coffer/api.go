@@ -30,8 +30,9 @@ func apiCommand(log *slog.Logger) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("api: %w", err)
 			}
+			wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: c}}
 			handler, err := api.New(api.Options{
-				Config: cfg, Catalog: store, Workflows: api.TemporalWorkflows{Starter: workflows.Starter{Client: c}}, OpenStack: pc, Log: log.With("role", "api"),
+				Config: cfg, Catalog: store, Workflows: wf, Guest: wf, OpenStack: pc, Log: log.With("role", "api"),
 			})
 			if err != nil {
 				return err

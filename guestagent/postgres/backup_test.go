@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -18,7 +19,7 @@ func TestBackupRestoresIntoAnotherInstanceWithItsOwnAgentPassword(t *testing.T) 
 	ctx := testContext(t)
 	srcInst := newInstance(newVolume(t), 256)
 	src := newTestDriver(t, srcInst)
-	if err := src.Prepare(ctx, guestagent.PrepareInput{
+	if err := src.Prepare(ctx, guest.PrepareInput{
 		Databases: []coffer.Database{{Name: "shop"}},
 		Users:     []coffer.User{{Name: "clerk", Password: "clerk-pw", Databases: []string{"shop"}}},
 	}); err != nil {
@@ -61,7 +62,7 @@ func TestBackupRestoresIntoAnotherInstanceWithItsOwnAgentPassword(t *testing.T) 
 	if err := dst.Restore(ctx, func(w io.Writer) error { _, err := w.Write(stream.Bytes()); return err }); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	if err := dst.Prepare(ctx, guestagent.PrepareInput{}); err != nil {
+	if err := dst.Prepare(ctx, guest.PrepareInput{}); err != nil {
 		t.Fatalf("Prepare after restore: %v", err)
 	}
 	if r := dst.Health(ctx); r.Status != coffer.ServiceHealthy {

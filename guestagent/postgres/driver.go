@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/coffer-dbaas/coffer/configdrive"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 	"github.com/jackc/pgx/v5"
@@ -43,7 +44,7 @@ type Driver struct {
 
 // New returns the driver for the instance inst describes; cfg gives its ID. The cluster
 // lives on the first volume and listens on the fixed IP. New touches nothing on disk.
-func New(cfg guestagent.Config, inst configdrive.Instance) (guestagent.Driver, error) {
+func New(cfg guest.Config, inst configdrive.Instance) (guestagent.Driver, error) {
 	d, err := newDriver(cfg.InstanceID, inst)
 	if err != nil {
 		return nil, err

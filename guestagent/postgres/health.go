@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // healthTimeout bounds a health probe, so that a hung server reads as ERROR, not as silence.
@@ -13,9 +13,9 @@ const healthTimeout = 10 * time.Second
 
 // Health probes the cluster: NEW before Prepare made it, SHUTDOWN when its postmaster is not
 // running, HEALTHY when the agent's session answers SELECT 1, ERROR otherwise.
-func (d *Driver) Health(ctx context.Context) guestagent.HealthReport {
-	report := func(status coffer.ServiceStatus, detail string) guestagent.HealthReport {
-		return guestagent.HealthReport{Status: status, Detail: detail, At: time.Now().UTC()}
+func (d *Driver) Health(ctx context.Context) guest.HealthReport {
+	report := func(status coffer.ServiceStatus, detail string) guest.HealthReport {
+		return guest.HealthReport{Status: status, Detail: detail, At: time.Now().UTC()}
 	}
 	if !d.cluster.Initialized() {
 		return report(coffer.ServiceNew, "postgresql has not been prepared on this volume")

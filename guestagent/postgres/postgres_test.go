@@ -14,6 +14,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/configdrive"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/jackc/pgx/v5"
 )
@@ -100,7 +101,7 @@ func TestPrepareGivesEachUserItsOwnDatabase(t *testing.T) {
 	// The password has quotes, backslashes and a comment marker: it reaches SQL only as a
 	// literal the server quoted itself.
 	alicePassword := `it's a "pa\ss'; DROP ROLE bob; --\\`
-	in := guestagent.PrepareInput{
+	in := guest.PrepareInput{
 		Datastore: "postgresql",
 		Version:   "15",
 		Databases: []coffer.Database{{Name: "app"}, {Name: "other-db"}},
@@ -180,24 +181,24 @@ func TestPrepareRejectsInvalidRequests(t *testing.T) {
 	ctx := testContext(t)
 	inst := newInstance(newVolume(t), 256)
 	d := newTestDriver(t, inst)
-	if err := d.Prepare(ctx, guestagent.PrepareInput{Databases: []coffer.Database{{Name: "y"}}}); err != nil {
+	if err := d.Prepare(ctx, guest.PrepareInput{Databases: []coffer.Database{{Name: "y"}}}); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
 	for _, tc := range []struct {
 		name string
-		in   guestagent.PrepareInput
+		in   guest.PrepareInput
 	}{
-		{"hostile database name", guestagent.PrepareInput{Databases: []coffer.Database{{Name: `x"; DROP DATABASE y; --`}}}},
-		{"reserved database name", guestagent.PrepareInput{Databases: []coffer.Database{{Name: "template1"}}}},
-		{"hostile encoding", guestagent.PrepareInput{Databases: []coffer.Database{{Name: "z", CharacterSet: `UTF8' TEMPLATE y --`}}}},
-		{"unknown collation", guestagent.PrepareInput{Databases: []coffer.Database{{Name: "z", Collation: "xx_NOWHERE.UTF-8"}}}},
-		{"hostile user name", guestagent.PrepareInput{Users: []coffer.User{{Name: `u"; DROP DATABASE y; --`, Password: "s3cr3t-Pw"}}}},
-		{"the agent's role", guestagent.PrepareInput{Users: []coffer.User{{Name: "coffer_agent", Password: "s3cr3t-Pw"}}}},
-		{"a predefined role", guestagent.PrepareInput{Users: []coffer.User{{Name: "pg_write_server_files", Password: "s3cr3t-Pw"}}}},
-		{"a role PostgreSQL reserves", guestagent.PrepareInput{Users: []coffer.User{{Name: "public", Password: "s3cr3t-Pw"}}}},
-		{"no password", guestagent.PrepareInput{Users: []coffer.User{{Name: "u"}}}},
-		{"a database that does not exist", guestagent.PrepareInput{Users: []coffer.User{{Name: "u", Password: "s3cr3t-Pw", Databases: []string{"nowhere"}}}}},
-		{"another datastore", guestagent.PrepareInput{Datastore: "mysql"}},
+		{"hostile database name", guest.PrepareInput{Databases: []coffer.Database{{Name: `x"; DROP DATABASE y; --`}}}},
+		{"reserved database name", guest.PrepareInput{Databases: []coffer.Database{{Name: "template1"}}}},
+		{"hostile encoding", guest.PrepareInput{Databases: []coffer.Database{{Name: "z", CharacterSet: `UTF8' TEMPLATE y --`}}}},
+		{"unknown collation", guest.PrepareInput{Databases: []coffer.Database{{Name: "z", Collation: "xx_NOWHERE.UTF-8"}}}},
+		{"hostile user name", guest.PrepareInput{Users: []coffer.User{{Name: `u"; DROP DATABASE y; --`, Password: "s3cr3t-Pw"}}}},
+		{"the agent's role", guest.PrepareInput{Users: []coffer.User{{Name: "coffer_agent", Password: "s3cr3t-Pw"}}}},
+		{"a predefined role", guest.PrepareInput{Users: []coffer.User{{Name: "pg_write_server_files", Password: "s3cr3t-Pw"}}}},
+		{"a role PostgreSQL reserves", guest.PrepareInput{Users: []coffer.User{{Name: "public", Password: "s3cr3t-Pw"}}}},
+		{"no password", guest.PrepareInput{Users: []coffer.User{{Name: "u"}}}},
+		{"a database that does not exist", guest.PrepareInput{Users: []coffer.User{{Name: "u", Password: "s3cr3t-Pw", Databases: []string{"nowhere"}}}}},
+		{"another datastore", guest.PrepareInput{Datastore: "mysql"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := d.Prepare(ctx, tc.in)
@@ -238,7 +239,7 @@ func TestMemorySettingsFollowTheFlavorAfterARestart(t *testing.T) {
 	volume := newVolume(t)
 	small := newInstance(volume, 512)
 	d := newTestDriver(t, small)
-	if err := d.Prepare(ctx, guestagent.PrepareInput{}); err != nil {
+	if err := d.Prepare(ctx, guest.PrepareInput{}); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
 	want := map[string]string{"shared_buffers": "128MB", "effective_cache_size": "384MB",

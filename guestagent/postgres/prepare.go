@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 )
@@ -19,7 +20,7 @@ const Datastore = "postgresql"
 
 // Prepare validates the whole request first, then makes the cluster if the volume has none,
 // starts it with the flavor's settings, and creates the databases and then the users.
-func (d *Driver) Prepare(ctx context.Context, in guestagent.PrepareInput) error {
+func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
 	if in.Datastore != "" && in.Datastore != Datastore {
 		return fmt.Errorf("prepare: datastore %q: %w: this is a %s instance", in.Datastore, guestagent.ErrInvalid, Datastore)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -18,7 +19,7 @@ const replayPoll = 50 * time.Millisecond
 // committed is lost: at a clean shutdown the WAL senders send every record, the shutdown
 // checkpoint included, and wait until the replicas have flushed it. The shutdown
 // checkpoint's LSN is the last record; a replica that has replayed past it has everything.
-func (d *Driver) StopWrites(ctx context.Context) (guestagent.LSN, error) {
+func (d *Driver) StopWrites(ctx context.Context) (guest.LSN, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.cluster.Initialized() {
@@ -37,7 +38,7 @@ func (d *Driver) StopWrites(ctx context.Context) (guestagent.LSN, error) {
 	if cd.State != "shut down" {
 		return 0, fmt.Errorf("stop writes: the cluster's state is %q, not shut down", cd.State)
 	}
-	lsn, err := guestagent.ParseLSN(cd.CheckpointLSN)
+	lsn, err := guest.ParseLSN(cd.CheckpointLSN)
 	if err != nil {
 		return 0, fmt.Errorf("stop writes: %w", err)
 	}
@@ -51,7 +52,7 @@ func (d *Driver) isStandby() bool {
 }
 
 // WaitReplay polls until this replica has replayed past lsn.
-func (d *Driver) WaitReplay(ctx context.Context, lsn guestagent.LSN) error {
+func (d *Driver) WaitReplay(ctx context.Context, lsn guest.LSN) error {
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
 		return err
@@ -63,7 +64,7 @@ func (d *Driver) WaitReplay(ctx context.Context, lsn guestagent.LSN) error {
 			return err
 		}
 		if replayed != nil {
-			got, err := guestagent.ParseLSN(*replayed)
+			got, err := guest.ParseLSN(*replayed)
 			if err != nil {
 				return err
 			}
@@ -122,7 +123,7 @@ func (d *Driver) Promote(ctx context.Context) error {
 // restarted (its WAL receiver then follows src's timeline). A former primary is stopped
 // cleanly and rewound onto src with pg_rewind, which copies what diverged (nothing after a
 // clean switchover) so that it can stream from src; then it starts as src's standby.
-func (d *Driver) Follow(ctx context.Context, src guestagent.ReplicationSource) error {
+func (d *Driver) Follow(ctx context.Context, src guest.ReplicationSource) error {
 	if err := validSlot(src.Slot); err != nil {
 		return fmt.Errorf("follow: %w", err)
 	}
@@ -163,7 +164,7 @@ func (d *Driver) Follow(ctx context.Context, src guestagent.ReplicationSource) e
 // rewind runs pg_rewind onto src as the agent's role (a superuser, the same on every
 // engine of the group). It runs crash recovery on a cluster that was not shut down
 // cleanly first, and does nothing when the timelines did not diverge.
-func (d *Driver) rewind(ctx context.Context, src guestagent.ReplicationSource) error {
+func (d *Driver) rewind(ctx context.Context, src guest.ReplicationSource) error {
 	source := d.conninfoFor(src, agentRole) + " dbname=postgres"
 	// pg_rewind also copies the source's configuration files (pg_hba.conf, the auto
 	// config); writeStandby then makes the copy a standby.
@@ -190,7 +191,7 @@ func (d *Driver) Fence(ctx context.Context) error {
 	if err := d.cluster.Stop(ctx); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
-	if err := d.writeStandby(guestagent.ReplicationSource{}); err != nil {
+	if err := d.writeStandby(guest.ReplicationSource{}); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
 	if err := d.start(ctx); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -40,36 +41,36 @@ var standbySettings = []string{"primary_conninfo", "primary_slot_name", "recover
 // password made once and kept in the pass file), the pg_hba line that lets it connect for
 // replication, and the replica's physical slot, made now so that the primary keeps every
 // WAL record from here on until the replica has it.
-func (d *Driver) ReplicationSource(ctx context.Context, slot string) (guestagent.ReplicationSource, error) {
+func (d *Driver) ReplicationSource(ctx context.Context, slot string) (guest.ReplicationSource, error) {
 	if err := validSlot(slot); err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	// Replicas created at once ask together: one of them makes the password and the role.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	agentPassword, err := d.readSecret()
 	if err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	password, err := d.replicationPassword()
 	if err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var standby bool
 	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	if standby {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w: this engine is a replica, not a primary", guestagent.ErrInvalid)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w: this engine is a replica, not a primary", guestagent.ErrInvalid)
 	}
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", replicationRole).Scan(&exists); err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	template := "CREATE ROLE %I WITH REPLICATION LOGIN PASSWORD %L"
 	if exists {
@@ -77,26 +78,26 @@ func (d *Driver) ReplicationSource(ctx context.Context, slot string) (guestagent
 	}
 	var ddl string
 	if err := conn.QueryRow(ctx, "SELECT format($1::text, $2::text, $3::text)", template, replicationRole, password).Scan(&ddl); err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: quote the password: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: quote the password: %w", err)
 	}
 	if _, err := conn.Exec(ctx, ddl); err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: make role %s: %w", replicationRole, err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: make role %s: %w", replicationRole, err)
 	}
 	changed, err := d.allowReplication()
 	if err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	if changed {
 		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-			return guestagent.ReplicationSource{}, fmt.Errorf("replication source: reload pg_hba.conf: %w", err)
+			return guest.ReplicationSource{}, fmt.Errorf("replication source: reload pg_hba.conf: %w", err)
 		}
 	}
 	_, err = conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true)
 		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, slot)
 	if err != nil {
-		return guestagent.ReplicationSource{}, fmt.Errorf("replication source: make slot %s: %w", slot, err)
+		return guest.ReplicationSource{}, fmt.Errorf("replication source: make slot %s: %w", slot, err)
 	}
-	return guestagent.ReplicationSource{
+	return guest.ReplicationSource{
 		Host: d.cluster.Host, Port: d.cluster.Port, User: replicationRole,
 		Password: password, AgentPassword: agentPassword, Slot: slot,
 	}, nil
@@ -200,7 +201,7 @@ func (d *Driver) allowReplication() (bool, error) {
 // replica's slot, streaming the WAL written meanwhile), moves it into place, makes it src's
 // standby and starts it. The agent's password is the primary's from now on: the copy holds
 // the primary's roles.
-func (d *Driver) SeedReplica(ctx context.Context, src guestagent.ReplicationSource) error {
+func (d *Driver) SeedReplica(ctx context.Context, src guest.ReplicationSource) error {
 	if err := validSlot(src.Slot); err != nil {
 		return fmt.Errorf("seed replica: %w", err)
 	}
@@ -246,11 +247,11 @@ func (d *Driver) SeedReplica(ctx context.Context, src guestagent.ReplicationSour
 
 // conninfo is a libpq connection string to src as user (the replication role when empty),
 // with the password in the pass file, never in the string.
-func (d *Driver) conninfoFor(src guestagent.ReplicationSource, user string) string {
+func (d *Driver) conninfoFor(src guest.ReplicationSource, user string) string {
 	return conninfo(src, user) + " passfile=" + quoteConninfo(filepath.Join(d.volume, passFile))
 }
 
-func conninfo(src guestagent.ReplicationSource, user string) string {
+func conninfo(src guest.ReplicationSource, user string) string {
 	if user == "" {
 		user = src.User
 	}
@@ -267,7 +268,7 @@ func quoteConninfo(v string) string {
 // a standby of no one, as a fenced engine): standby.signal, and primary_conninfo and
 // primary_slot_name in postgresql.auto.conf (settings the server takes at its next start
 // or reload).
-func (d *Driver) writeStandby(src guestagent.ReplicationSource) error {
+func (d *Driver) writeStandby(src guest.ReplicationSource) error {
 	settings := map[string]string{"recovery_target_timeline": "latest"}
 	if src.Host != "" {
 		settings["primary_conninfo"] = d.conninfoFor(src, "")
@@ -307,27 +308,27 @@ func (d *Driver) rewriteAutoConf(set map[string]string) error {
 }
 
 // ReplicationStatus reports the engine's role and positions; see guestagent.Replicator.
-func (d *Driver) ReplicationStatus(ctx context.Context) (guestagent.ReplicationStatus, error) {
+func (d *Driver) ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error) {
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
-		return guestagent.ReplicationStatus{}, fmt.Errorf("replication status: %w", err)
+		return guest.ReplicationStatus{}, fmt.Errorf("replication status: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	st, err := d.replicationStatus(ctx, conn)
 	if err != nil {
-		return guestagent.ReplicationStatus{}, fmt.Errorf("replication status: %w", err)
+		return guest.ReplicationStatus{}, fmt.Errorf("replication status: %w", err)
 	}
 	return st, nil
 }
 
-func (d *Driver) replicationStatus(ctx context.Context, conn *pgx.Conn) (guestagent.ReplicationStatus, error) {
-	st := guestagent.ReplicationStatus{Fenced: d.fenced()}
+func (d *Driver) replicationStatus(ctx context.Context, conn *pgx.Conn) (guest.ReplicationStatus, error) {
+	st := guest.ReplicationStatus{Fenced: d.fenced()}
 	var standby bool
 	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
 		return st, err
 	}
 	if standby {
-		st.Role = guestagent.RoleReplica
+		st.Role = guest.RoleReplica
 		var received, replayed string
 		err := conn.QueryRow(ctx, `
 			SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), '0/0')::text,
@@ -340,21 +341,21 @@ func (d *Driver) replicationStatus(ctx context.Context, conn *pgx.Conn) (guestag
 		if err != nil {
 			return st, err
 		}
-		if st.ReceivedLSN, err = guestagent.ParseLSN(received); err != nil {
+		if st.ReceivedLSN, err = guest.ParseLSN(received); err != nil {
 			return st, err
 		}
-		if st.ReplayedLSN, err = guestagent.ParseLSN(replayed); err != nil {
+		if st.ReplayedLSN, err = guest.ParseLSN(replayed); err != nil {
 			return st, err
 		}
 		return st, nil
 	}
-	st.Role = guestagent.RolePrimary
+	st.Role = guest.RolePrimary
 	var current string
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&current); err != nil {
 		return st, err
 	}
 	var err error
-	if st.CurrentLSN, err = guestagent.ParseLSN(current); err != nil {
+	if st.CurrentLSN, err = guest.ParseLSN(current); err != nil {
 		return st, err
 	}
 	rows, _ := conn.Query(ctx, `
@@ -367,11 +368,11 @@ func (d *Driver) replicationStatus(ctx context.Context, conn *pgx.Conn) (guestag
 		WHERE s.slot_type = 'physical'
 		ORDER BY s.slot_name`)
 	var (
-		rl     guestagent.ReplicaLag
+		rl     guest.ReplicaLag
 		replay string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&rl.Slot, &rl.Streaming, &replay, &rl.LagBytes, &rl.LagSeconds}, func() error {
-		lsn, err := guestagent.ParseLSN(replay)
+		lsn, err := guest.ParseLSN(replay)
 		if err != nil {
 			return err
 		}

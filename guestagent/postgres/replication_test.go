@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // exec runs sql as the agent on d's cluster.
@@ -49,7 +49,7 @@ func wantReadOnly(ctx context.Context, t *testing.T, d *Driver, what string) {
 	}
 }
 
-func role(ctx context.Context, t *testing.T, d *Driver) guestagent.ReplicationStatus {
+func role(ctx context.Context, t *testing.T, d *Driver) guest.ReplicationStatus {
 	t.Helper()
 	st, err := d.ReplicationStatus(ctx)
 	if err != nil {
@@ -67,7 +67,7 @@ func TestSwitchoverAndFailoverKeepEveryCommittedRow(t *testing.T) {
 	ctx := testContext(t)
 	pInst, r1Inst, r2Inst := newInstance(newVolume(t), 256), newInstance(newVolume(t), 256), newInstance(newVolume(t), 256)
 	p, r1, r2 := newTestDriver(t, pInst), newTestDriver(t, r1Inst), newTestDriver(t, r2Inst)
-	if err := p.Prepare(ctx, guestagent.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
+	if err := p.Prepare(ctx, guest.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
 	if err := execOn(ctx, t, p, "CREATE TABLE items (n int PRIMARY KEY)"); err != nil {
@@ -77,7 +77,7 @@ func TestSwitchoverAndFailoverKeepEveryCommittedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	slots := map[*Driver]string{p: guestagent.ReplicationSlot("p"), r1: guestagent.ReplicationSlot("r1"), r2: guestagent.ReplicationSlot("r2")}
+	slots := map[*Driver]string{p: guest.ReplicationSlot("p"), r1: guest.ReplicationSlot("r1"), r2: guest.ReplicationSlot("r2")}
 	for _, r := range []*Driver{r1, r2} {
 		src, err := p.ReplicationSource(ctx, slots[r])
 		if err != nil {
@@ -97,13 +97,13 @@ func TestSwitchoverAndFailoverKeepEveryCommittedRow(t *testing.T) {
 	waitRows(ctx, t, r1, "replica 1", 200)
 	waitRows(ctx, t, r2, "replica 2", 200)
 	wantReadOnly(ctx, t, r1, "replica 1")
-	if st := role(ctx, t, p); st.Role != guestagent.RolePrimary || len(st.Replicas) != 2 {
+	if st := role(ctx, t, p); st.Role != guest.RolePrimary || len(st.Replicas) != 2 {
 		t.Fatalf("primary status: got %+v, want a primary with 2 replicas", st)
 	}
-	if st := role(ctx, t, r2); st.Role != guestagent.RoleReplica || !st.Streaming || st.ReplayedLSN == 0 {
+	if st := role(ctx, t, r2); st.Role != guest.RoleReplica || !st.Streaming || st.ReplayedLSN == 0 {
 		t.Fatalf("replica status: got %+v, want a streaming replica", st)
 	}
-	if h := r1.Health(ctx); h.Replication == nil || h.Replication.Role != guestagent.RoleReplica {
+	if h := r1.Health(ctx); h.Replication == nil || h.Replication.Role != guest.RoleReplica {
 		t.Fatalf("replica health: got %+v, want its replication status", h)
 	}
 
@@ -196,7 +196,7 @@ func TestSwitchoverAndFailoverKeepEveryCommittedRow(t *testing.T) {
 
 func TestLSNParsesAndPrintsPostgresForm(t *testing.T) {
 	for _, s := range []string{"0/0", "0/3000060", "16/B374D848"} {
-		l, err := guestagent.ParseLSN(s)
+		l, err := guest.ParseLSN(s)
 		if err != nil {
 			t.Fatalf("ParseLSN(%q): %v", s, err)
 		}
@@ -204,8 +204,8 @@ func TestLSNParsesAndPrintsPostgresForm(t *testing.T) {
 			t.Errorf("ParseLSN(%q).String(): got %q", s, l.String())
 		}
 	}
-	a, _ := guestagent.ParseLSN("0/FFFFFFFF")
-	b, _ := guestagent.ParseLSN("1/0")
+	a, _ := guest.ParseLSN("0/FFFFFFFF")
+	b, _ := guest.ParseLSN("1/0")
 	if a >= b {
 		t.Errorf("0/FFFFFFFF >= 1/0")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -19,14 +20,14 @@ func (d *Driver) EnableRoot(ctx context.Context, password string) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", guestagent.RootUser).Scan(&exists); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", guest.RootUser).Scan(&exists); err != nil {
 		return fmt.Errorf("enable root: look up role root: %w", err)
 	}
 	template := "CREATE ROLE %I WITH SUPERUSER LOGIN PASSWORD %L"
 	if exists {
 		template = "ALTER ROLE %I WITH SUPERUSER LOGIN PASSWORD %L"
 	}
-	if err := execFormatted(ctx, conn, template, guestagent.RootUser, password); err != nil {
+	if err := execFormatted(ctx, conn, template, guest.RootUser, password); err != nil {
 		return fmt.Errorf("enable root: %w", err)
 	}
 	return nil
@@ -49,7 +50,7 @@ func (d *Driver) DisableRoot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("disable root: %w", classify(err))
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", guestagent.RootUser); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", guest.RootUser); err != nil {
 		return fmt.Errorf("disable root: end its sessions: %w", err)
 	}
 	return nil
@@ -63,7 +64,7 @@ func (d *Driver) RootEnabled(ctx context.Context) (bool, error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var enabled bool
-	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin)", guestagent.RootUser).Scan(&enabled)
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin)", guest.RootUser).Scan(&enabled)
 	if err != nil {
 		return false, fmt.Errorf("check root: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/jackc/pgx/v5"
 )
@@ -22,11 +23,11 @@ const hostCommentPrefix = "host="
 var hostPattern = regexp.MustCompile(`^[A-Za-z0-9.%:_-]{1,255}$`)
 
 // systemRoles are roles a tenant never sees nor changes, besides PostgreSQL's pg_* roles.
-var systemRoles = []string{"postgres", agentRole, guestagent.RootUser}
+var systemRoles = []string{"postgres", agentRole, guest.RootUser}
 
 func hostOrDefault(host string) string {
 	if host == "" {
-		return guestagent.DefaultHost
+		return guest.DefaultHost
 	}
 	return host
 }
@@ -61,15 +62,15 @@ const usersQuery = `
 	FROM pg_roles r
 	WHERE r.rolcanlogin AND r.rolname NOT LIKE 'pg\_%' AND r.rolname <> ALL($2::text[])`
 
-func scanUser(row pgx.CollectableRow) (guestagent.UserInfo, error) {
+func scanUser(row pgx.CollectableRow) (guest.UserInfo, error) {
 	var (
-		u       guestagent.UserInfo
+		u       guest.UserInfo
 		comment string
 	)
 	if err := row.Scan(&u.Name, &comment, &u.Databases); err != nil {
 		return u, err
 	}
-	u.Host = guestagent.DefaultHost
+	u.Host = guest.DefaultHost
 	if h, ok := strings.CutPrefix(comment, hostCommentPrefix); ok && h != "" {
 		u.Host = h
 	}
@@ -80,7 +81,7 @@ func scanUser(row pgx.CollectableRow) (guestagent.UserInfo, error) {
 }
 
 // ListUsers lists the tenant's users, sorted by name.
-func (d *Driver) ListUsers(ctx context.Context) ([]guestagent.UserInfo, error) {
+func (d *Driver) ListUsers(ctx context.Context) ([]guest.UserInfo, error) {
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
 		return nil, err
@@ -95,27 +96,27 @@ func (d *Driver) ListUsers(ctx context.Context) ([]guestagent.UserInfo, error) {
 }
 
 // GetUser shows one user; see guestagent.Driver.
-func (d *Driver) GetUser(ctx context.Context, user guestagent.UserRef) (guestagent.UserInfo, error) {
+func (d *Driver) GetUser(ctx context.Context, user guest.UserRef) (guest.UserInfo, error) {
 	if err := validateRoleName(user.Name); err != nil {
-		return guestagent.UserInfo{}, err
+		return guest.UserInfo{}, err
 	}
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
-		return guestagent.UserInfo{}, err
+		return guest.UserInfo{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	return getUser(ctx, conn, user)
 }
 
 // getUser finds a tenant's user; ErrNotFound when there is none of that name and host.
-func getUser(ctx context.Context, conn *pgx.Conn, user guestagent.UserRef) (guestagent.UserInfo, error) {
+func getUser(ctx context.Context, conn *pgx.Conn, user guest.UserRef) (guest.UserInfo, error) {
 	rows, _ := conn.Query(ctx, usersQuery+" AND r.rolname = $3", systemDatabases, systemRoles, user.Name)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && u.Host != hostOrDefault(user.Host) {
-		return guestagent.UserInfo{}, fmt.Errorf("user %s@%s: %w", user.Name, hostOrDefault(user.Host), guestagent.ErrNotFound)
+		return guest.UserInfo{}, fmt.Errorf("user %s@%s: %w", user.Name, hostOrDefault(user.Host), guestagent.ErrNotFound)
 	}
 	if err != nil {
-		return guestagent.UserInfo{}, fmt.Errorf("look up user %s: %w", user.Name, err)
+		return guest.UserInfo{}, fmt.Errorf("look up user %s: %w", user.Name, err)
 	}
 	return u, nil
 }
@@ -159,7 +160,7 @@ func setHost(ctx context.Context, conn *pgx.Conn, name, host string) error {
 }
 
 // UpdateUser renames a user, sets its password and its host; see guestagent.Driver.
-func (d *Driver) UpdateUser(ctx context.Context, in guestagent.UpdateUserInput) error {
+func (d *Driver) UpdateUser(ctx context.Context, in guest.UpdateUserInput) error {
 	if err := validateRoleName(in.Name); err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func (d *Driver) UpdateUser(ctx context.Context, in guestagent.UpdateUserInput) 
 		if !errors.Is(err, guestagent.ErrNotFound) || in.NewName == "" {
 			return err
 		}
-		if _, err2 := getUser(ctx, conn, guestagent.UserRef{Name: in.NewName, Host: hostOrDefault(in.NewHost)}); err2 != nil {
+		if _, err2 := getUser(ctx, conn, guest.UserRef{Name: in.NewName, Host: hostOrDefault(in.NewHost)}); err2 != nil {
 			return err
 		}
 		name = in.NewName
@@ -211,7 +212,7 @@ func (d *Driver) UpdateUser(ctx context.Context, in guestagent.UpdateUserInput) 
 
 // DeleteUser drops a user. What it owns in each database passes to the agent's role (the
 // tenant's data stays), then its rights are revoked and the role dropped.
-func (d *Driver) DeleteUser(ctx context.Context, user guestagent.UserRef) error {
+func (d *Driver) DeleteUser(ctx context.Context, user guest.UserRef) error {
 	if err := validateRoleName(user.Name); err != nil {
 		return err
 	}
@@ -270,7 +271,7 @@ func (d *Driver) ChangePasswords(ctx context.Context, users []coffer.User) error
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, u := range users {
-		if _, err := getUser(ctx, conn, guestagent.UserRef{Name: u.Name, Host: u.Host}); err != nil {
+		if _, err := getUser(ctx, conn, guest.UserRef{Name: u.Name, Host: u.Host}); err != nil {
 			return err
 		}
 	}
@@ -288,7 +289,7 @@ func (d *Driver) ChangePasswords(ctx context.Context, users []coffer.User) error
 }
 
 // checkAccess checks the user and the databases of a grant or revoke.
-func checkAccess(ctx context.Context, conn *pgx.Conn, in guestagent.AccessInput) error {
+func checkAccess(ctx context.Context, conn *pgx.Conn, in guest.AccessInput) error {
 	if _, err := getUser(ctx, conn, in.UserRef); err != nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func checkAccess(ctx context.Context, conn *pgx.Conn, in guestagent.AccessInput)
 	return nil
 }
 
-func validateAccess(in guestagent.AccessInput) error {
+func validateAccess(in guest.AccessInput) error {
 	if err := validateRoleName(in.Name); err != nil {
 		return err
 	}
@@ -317,7 +318,7 @@ func validateAccess(in guestagent.AccessInput) error {
 }
 
 // GrantAccess gives the user all rights on each database and its public schema.
-func (d *Driver) GrantAccess(ctx context.Context, in guestagent.AccessInput) error {
+func (d *Driver) GrantAccess(ctx context.Context, in guest.AccessInput) error {
 	if err := validateAccess(in); err != nil {
 		return err
 	}
@@ -343,7 +344,7 @@ func (d *Driver) GrantAccess(ctx context.Context, in guestagent.AccessInput) err
 
 // RevokeAccess takes the user's rights on each database and its public schema away, and
 // ends the user's sessions there.
-func (d *Driver) RevokeAccess(ctx context.Context, in guestagent.AccessInput) error {
+func (d *Driver) RevokeAccess(ctx context.Context, in guest.AccessInput) error {
 	if err := validateAccess(in); err != nil {
 		return err
 	}
@@ -371,7 +372,7 @@ func (d *Driver) RevokeAccess(ctx context.Context, in guestagent.AccessInput) er
 }
 
 // ListAccess lists the databases granted to the user.
-func (d *Driver) ListAccess(ctx context.Context, user guestagent.UserRef) ([]string, error) {
+func (d *Driver) ListAccess(ctx context.Context, user guest.UserRef) ([]string, error) {
 	u, err := d.GetUser(ctx, user)
 	if err != nil {
 		return nil, err

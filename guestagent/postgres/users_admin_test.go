@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -14,7 +15,7 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 	ctx := testContext(t)
 	inst := newInstance(newVolume(t), 512)
 	d := newTestDriver(t, inst)
-	err := d.Prepare(ctx, guestagent.PrepareInput{
+	err := d.Prepare(ctx, guest.PrepareInput{
 		Datastore: "postgresql", Version: "15",
 		Databases: []coffer.Database{{Name: "app"}, {Name: "reports"}},
 		Users: []coffer.User{
@@ -51,35 +52,35 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []guestagent.UserInfo{
+	want := []guest.UserInfo{
 		{Name: "alice", Host: "%", Databases: []string{"app"}},
 		{Name: "bob", Host: "10.0.0.%", Databases: []string{"reports"}},
 	}
 	if fmt.Sprint(users) != fmt.Sprint(want) {
 		t.Fatalf("ListUsers: got %+v, want %+v", users, want)
 	}
-	if _, err := d.GetUser(ctx, guestagent.UserRef{Name: "bob"}); !errors.Is(err, guestagent.ErrNotFound) {
+	if _, err := d.GetUser(ctx, guest.UserRef{Name: "bob"}); !errors.Is(err, guestagent.ErrNotFound) {
 		t.Fatalf("GetUser bob@%%: got %v, want ErrNotFound (bob is bob@10.0.0.%%)", err)
 	}
 
 	// Grant, then revoke: access follows.
-	if err := d.GrantAccess(ctx, guestagent.AccessInput{UserRef: guestagent.UserRef{Name: "alice"}, Databases: []string{"reports"}}); err != nil {
+	if err := d.GrantAccess(ctx, guest.AccessInput{UserRef: guest.UserRef{Name: "alice"}, Databases: []string{"reports"}}); err != nil {
 		t.Fatalf("GrantAccess: %v", err)
 	}
 	if !canConnect("alice", "alice-secret", "reports") {
 		t.Fatal("alice cannot connect to reports after the grant")
 	}
-	access, err := d.ListAccess(ctx, guestagent.UserRef{Name: "alice"})
+	access, err := d.ListAccess(ctx, guest.UserRef{Name: "alice"})
 	if err != nil || fmt.Sprint(access) != "[app reports]" {
 		t.Fatalf("ListAccess: got %v (err %v), want [app reports]", access, err)
 	}
-	if err := d.RevokeAccess(ctx, guestagent.AccessInput{UserRef: guestagent.UserRef{Name: "alice"}, Databases: []string{"reports"}}); err != nil {
+	if err := d.RevokeAccess(ctx, guest.AccessInput{UserRef: guest.UserRef{Name: "alice"}, Databases: []string{"reports"}}); err != nil {
 		t.Fatalf("RevokeAccess: %v", err)
 	}
 	if canConnect("alice", "alice-secret", "reports") {
 		t.Fatal("alice still connects to reports after the revoke")
 	}
-	err = d.GrantAccess(ctx, guestagent.AccessInput{UserRef: guestagent.UserRef{Name: "alice"}, Databases: []string{"missing"}})
+	err = d.GrantAccess(ctx, guest.AccessInput{UserRef: guest.UserRef{Name: "alice"}, Databases: []string{"missing"}})
 	if !errors.Is(err, guestagent.ErrNotFound) {
 		t.Fatalf("grant a missing database: got %v, want ErrNotFound", err)
 	}
@@ -93,17 +94,17 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.Close(ctx)
-	err = d.UpdateUser(ctx, guestagent.UpdateUserInput{UserRef: guestagent.UserRef{Name: "alice"}, NewName: "carol", NewHost: "192.0.2.1", Password: "carol-secret"})
+	err = d.UpdateUser(ctx, guest.UpdateUserInput{UserRef: guest.UserRef{Name: "alice"}, NewName: "carol", NewHost: "192.0.2.1", Password: "carol-secret"})
 	if err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
 	if canConnect("alice", "alice-secret", "app") || !canConnect("carol", "carol-secret", "app") {
 		t.Fatal("after the rename, alice still connects or carol does not")
 	}
-	if u, err := d.GetUser(ctx, guestagent.UserRef{Name: "carol", Host: "192.0.2.1"}); err != nil || u.Host != "192.0.2.1" {
+	if u, err := d.GetUser(ctx, guest.UserRef{Name: "carol", Host: "192.0.2.1"}); err != nil || u.Host != "192.0.2.1" {
 		t.Fatalf("GetUser carol: got %+v, %v", u, err)
 	}
-	err = d.UpdateUser(ctx, guestagent.UpdateUserInput{UserRef: guestagent.UserRef{Name: "carol", Host: "192.0.2.1"}, NewName: "bob"})
+	err = d.UpdateUser(ctx, guest.UpdateUserInput{UserRef: guest.UserRef{Name: "carol", Host: "192.0.2.1"}, NewName: "bob"})
 	if !errors.Is(err, guestagent.ErrExists) {
 		t.Fatalf("rename onto an existing user: got %v, want ErrExists", err)
 	}
@@ -124,7 +125,7 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 	}
 
 	// Deleting a user keeps its data.
-	if err := d.DeleteUser(ctx, guestagent.UserRef{Name: "carol", Host: "192.0.2.1"}); err != nil {
+	if err := d.DeleteUser(ctx, guest.UserRef{Name: "carol", Host: "192.0.2.1"}); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	if canConnect("carol", "carol-secret", "app") {
@@ -139,7 +140,7 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 		t.Fatalf("the deleted user's table: got %d, %v, want 42", v, err)
 	}
 	conn.Close(ctx)
-	if err := d.DeleteUser(ctx, guestagent.UserRef{Name: "carol"}); !errors.Is(err, guestagent.ErrNotFound) {
+	if err := d.DeleteUser(ctx, guest.UserRef{Name: "carol"}); !errors.Is(err, guestagent.ErrNotFound) {
 		t.Fatalf("delete a missing user: got %v, want ErrNotFound", err)
 	}
 
@@ -159,7 +160,7 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 		t.Fatalf("root is superuser: got %v, %v", super, err)
 	}
 	root.Close(ctx)
-	if users, _ := d.ListUsers(ctx); slices.ContainsFunc(users, func(u guestagent.UserInfo) bool { return u.Name == "root" }) {
+	if users, _ := d.ListUsers(ctx); slices.ContainsFunc(users, func(u guest.UserInfo) bool { return u.Name == "root" }) {
 		t.Fatalf("ListUsers shows root: %+v", users)
 	}
 	if on, err := d.RootEnabled(ctx); err != nil || !on {
@@ -184,19 +185,19 @@ func TestSystemDatabasesAndRolesAreOutOfReach(t *testing.T) {
 	ctx := testContext(t)
 	inst := newInstance(newVolume(t), 512)
 	d := newTestDriver(t, inst)
-	if err := d.Prepare(ctx, guestagent.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
+	if err := d.Prepare(ctx, guest.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
 		t.Fatal(err)
 	}
 	for name, err := range map[string]error{
 		"delete postgres":       d.DeleteDatabase(ctx, "postgres"),
 		"delete template1":      d.DeleteDatabase(ctx, "template1"),
 		"delete injected":       d.DeleteDatabase(ctx, `x"; DROP DATABASE y; --`),
-		"delete user agent":     d.DeleteUser(ctx, guestagent.UserRef{Name: agentRole}),
-		"delete user root":      d.DeleteUser(ctx, guestagent.UserRef{Name: "root"}),
-		"update pg_monitor":     d.UpdateUser(ctx, guestagent.UpdateUserInput{UserRef: guestagent.UserRef{Name: "pg_monitor"}, Password: "x"}),
+		"delete user agent":     d.DeleteUser(ctx, guest.UserRef{Name: agentRole}),
+		"delete user root":      d.DeleteUser(ctx, guest.UserRef{Name: "root"}),
+		"update pg_monitor":     d.UpdateUser(ctx, guest.UpdateUserInput{UserRef: guest.UserRef{Name: "pg_monitor"}, Password: "x"}),
 		"password of postgres":  d.ChangePasswords(ctx, []coffer.User{{Name: "postgres", Password: "x"}}),
 		"create user root":      d.CreateUsers(ctx, []coffer.User{{Name: "root", Password: "x"}}),
-		"grant to coffer_agent": d.GrantAccess(ctx, guestagent.AccessInput{UserRef: guestagent.UserRef{Name: agentRole}}),
+		"grant to coffer_agent": d.GrantAccess(ctx, guest.AccessInput{UserRef: guest.UserRef{Name: agentRole}}),
 		"bad host":              d.CreateUsers(ctx, []coffer.User{{Name: "eve", Password: "x", Host: "a'b"}}),
 	} {
 		if !errors.Is(err, guestagent.ErrInvalid) {

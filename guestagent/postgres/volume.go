@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -47,15 +48,15 @@ func (d *Driver) GrowFilesystem(ctx context.Context, sizeGB int) error {
 
 // VolumeUsage reports the volume's size and use: statfs for a mounted filesystem, else the
 // folder volume's recorded size and the bytes its files take.
-func (d *Driver) VolumeUsage(ctx context.Context) (guestagent.VolumeUsage, error) {
+func (d *Driver) VolumeUsage(ctx context.Context) (guest.VolumeUsage, error) {
 	if _, ok := mountedDevice(d.volume); ok {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(d.volume, &st); err != nil {
-			return guestagent.VolumeUsage{}, fmt.Errorf("volume usage: %w", err)
+			return guest.VolumeUsage{}, fmt.Errorf("volume usage: %w", err)
 		}
 		size := float64(st.Blocks) * float64(st.Bsize)
 		used := float64(st.Blocks-st.Bfree) * float64(st.Bsize)
-		return guestagent.VolumeUsage{SizeGB: int(size / gib), UsedGB: used / gib}, nil
+		return guest.VolumeUsage{SizeGB: int(size / gib), UsedGB: used / gib}, nil
 	}
 	var used int64
 	err := filepath.WalkDir(d.volume, func(path string, e fs.DirEntry, err error) error {
@@ -77,9 +78,9 @@ func (d *Driver) VolumeUsage(ctx context.Context) (guestagent.VolumeUsage, error
 		return nil
 	})
 	if err != nil {
-		return guestagent.VolumeUsage{}, fmt.Errorf("volume usage: %w", err)
+		return guest.VolumeUsage{}, fmt.Errorf("volume usage: %w", err)
 	}
-	return guestagent.VolumeUsage{SizeGB: d.folderSizeGB(), UsedGB: float64(used) / gib}, nil
+	return guest.VolumeUsage{SizeGB: d.folderSizeGB(), UsedGB: float64(used) / gib}, nil
 }
 
 // folderSizeGB is a folder volume's size: the one GrowFilesystem recorded, or the one the

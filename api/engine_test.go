@@ -2,18 +2,12 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/databases"
-	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/datastores"
-	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/users"
 
@@ -202,121 +196,5 @@ func TestSilentGuestGivesAGatewayTimeoutNamingTheInstance(t *testing.T) {
 	msg := wantFault(t, "list databases", h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances/"+id+"/databases", demo.token, nil), http.StatusGatewayTimeout, "gatewayTimeout")
 	if !strings.Contains(msg, id) {
 		t.Fatalf("got message %q, want it to name instance %s", msg, id)
-	}
-}
-
-func TestFlavorsAndDatastoresThroughGophercloud(t *testing.T) {
-	h := newHarness(t)
-	demo := h.login("demo")
-	ctx := context.Background()
-	page, err := flavors.List(demo.db).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, _ := flavors.ExtractFlavors(page)
-	if len(fs) != 6 || fs[0].StrID != "ds16G" || fs[0].ID != 0 {
-		t.Fatalf("flavors: got %+v, want the devcloud's six, by ID, with str_id", fs)
-	}
-	f, err := flavors.Get(ctx, demo.db, "ds1G").Extract()
-	if err != nil || f.RAM != 1024 || f.StrID != "ds1G" {
-		t.Fatalf("flavor ds1G: got %+v, %v", f, err)
-	}
-	r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/flavors/ds1G", demo.token, nil)
-	if !strings.Contains(string(r.body), `"id":null`) {
-		t.Fatalf("flavor with a string ID: got %s, want id null", r.body)
-	}
-	// Paging follows flavors_links.
-	r = h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/flavors?limit=4", demo.token, nil)
-	var listed struct {
-		Flavors      []json.RawMessage            `json:"flavors"`
-		FlavorsLinks []struct{ Href, Rel string } `json:"flavors_links"`
-	}
-	if err := json.Unmarshal(r.body, &listed); err != nil || len(listed.Flavors) != 4 || len(listed.FlavorsLinks) != 1 || !strings.Contains(listed.FlavorsLinks[0].Href, "marker=ds4G") {
-		t.Fatalf("first page of 4: got %s", r.body)
-	}
-
-	page, err = datastores.List(demo.db).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, _ := datastores.ExtractDatastores(page)
-	if len(ds) != 2 || ds[0].Name != "postgresql" || len(ds[0].Versions) != 2 || ds[0].DefaultVersion != "pg15" {
-		t.Fatalf("datastores: got %+v, want mysql and postgresql with 15 and 16 (default 15)", ds)
-	}
-	v, err := datastores.GetVersion(ctx, demo.db, "postgresql", "16").Extract()
-	if err != nil || v.ID != "pg16" {
-		t.Fatalf("version 16: got %+v, %v", v, err)
-	}
-	if _, err := datastores.GetVersion(ctx, demo.db, "postgresql", "9.6").Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-		t.Fatalf("inactive version: got %v, want 404", err)
-	}
-}
-
-func TestQuotaIsEnforcedOnConcurrentCreates(t *testing.T) {
-	h := newHarness(t)
-	demo, admin := h.login("demo"), h.login("admin")
-	r := h.do(http.MethodPut, "/v1.0/"+admin.projectID+"/mgmt/quotas/"+demo.projectID, admin.token, map[string]any{"quotas": map[string]any{"instances": 2}})
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"instances":2`) {
-		t.Fatalf("set quotas: got %d %s", r.status, r.body)
-	}
-	if r := h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/mgmt/quotas/"+demo.projectID, demo.token, map[string]any{"quotas": map[string]any{"instances": 100}}); r.status != http.StatusForbidden {
-		t.Fatalf("a member sets quotas: got %d %s, want 403", r.status, r.body)
-	}
-	var wg sync.WaitGroup
-	codes := make(chan response, 6)
-	for i := range 6 {
-		wg.Go(func() {
-			codes <- h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, map[string]any{"instance": map[string]any{
-				"name": fmt.Sprintf("q%d", i), "flavorRef": "ds512M", "volume": map[string]any{"size": 1}}})
-		})
-	}
-	wg.Wait()
-	close(codes)
-	ok := 0
-	for r := range codes {
-		switch r.status {
-		case http.StatusOK:
-			ok++
-		default:
-			msg := wantFault(t, "create past the quota", r, http.StatusRequestEntityTooLarge, "overLimit")
-			if !strings.HasPrefix(msg, "Quota exceeded for resources: ['instances']") {
-				t.Errorf("got message %q", msg)
-			}
-		}
-	}
-	if ok != 2 {
-		t.Fatalf("got %d creates through, want 2", ok)
-	}
-	r = h.do(http.MethodGet, "/v1.0/"+admin.projectID+"/mgmt/quotas/"+demo.projectID, admin.token, nil)
-	if !strings.Contains(string(r.body), `{"resource":"instances","limit":2,"in_use":2,"reserved":0}`) {
-		t.Fatalf("quotas: got %s", r.body)
-	}
-	r = h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/limits", demo.token, nil)
-	if !strings.Contains(string(r.body), `"verb":"ABSOLUTE","max_instances":2,"max_backups":50,"max_volumes":1000`) {
-		t.Fatalf("limits: got %s", r.body)
-	}
-}
-
-func TestAdminSeesEveryProjectAndOthersSeeNothing(t *testing.T) {
-	h := newHarness(t)
-	demo, alt, admin := h.login("demo"), h.login("alt_demo"), h.login("admin")
-	id := h.addInstance(demo.projectID, "shop", coffer.TaskNone)
-	h.addInstance(alt.projectID, "other", coffer.TaskNone)
-	r := h.do(http.MethodGet, "/v1.0/"+admin.projectID+"/mgmt/instances", admin.token, nil)
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"tenant_id":"`+demo.projectID+`"`) || !strings.Contains(string(r.body), `"tenant_id":"`+alt.projectID+`"`) {
-		t.Fatalf("admin lists: got %d %s", r.status, r.body)
-	}
-	for _, path := range []string{"/mgmt/instances", "/mgmt/instances/" + id, "/mgmt/instances/" + id + "/root", "/mgmt/quotas/" + demo.projectID, "/mgmt/datastore-versions"} {
-		if r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+path, demo.token, nil); r.status != http.StatusForbidden {
-			t.Errorf("member GET %s: got %d %s, want 403", path, r.status, r.body)
-		}
-	}
-	for _, path := range []string{"/databases", "/users", "/users/clerk", "/root", "/users/clerk/databases"} {
-		r := h.do(http.MethodGet, "/v1.0/"+alt.projectID+"/instances/"+id+path, alt.token, nil)
-		wantFault(t, "another project GET "+path, r, http.StatusNotFound, "itemNotFound")
-	}
-	r = h.do(http.MethodGet, "/v1.0/"+admin.projectID+"/mgmt/instances/"+id+"/root", admin.token, nil)
-	if !strings.Contains(string(r.body), `"enabled":"Never"`) {
-		t.Fatalf("root history: got %s", r.body)
 	}
 }

@@ -1,5 +1,8 @@
 package api
 
+// What the database, user and root routes share: they act on an ACTIVE instance's engine
+// through its guest agent, and check names, hosts and passwords as the engine would.
+
 import (
 	"context"
 	"crypto/rand"
@@ -8,35 +11,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/danielgtaylor/huma/v2"
-
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guest"
 )
-
-// registerEveryday registers Trove's everyday routes besides the instances' lifecycle:
-// databases, users, root, flavors, datastores, limits, quotas and the
-// admin's views (issue 4).
-func (s *Server) registerEveryday(g *huma.Group) {
-	s.registerDatabases(g)
-	s.registerUsers(g)
-	s.registerRoot(g)
-	s.registerFlavors(g)
-	s.registerDatastores(g)
-	s.registerLimits(g)
-	s.registerMgmtInstances(g)
-}
-
-// guest is where the database, user and root routes reach the guest agents.
-func (s *Server) guest() Guest {
-	if s.guestAgents != nil {
-		return s.guestAgents
-	}
-	if g, ok := s.workflows.(Guest); ok {
-		return g
-	}
-	return nil
-}
 
 // activeInstance finds a project's instance whose engine can take a database, user or root
 // call: it must be ACTIVE (Trove's load_and_verify), else 422.
@@ -53,10 +30,7 @@ func (s *Server) activeInstance(ctx context.Context, projectID, id string) (*cof
 
 // callGuest runs a quick guest call for a route.
 func (s *Server) callGuest(ctx context.Context, inst *coffer.Instance, operation, activity string, in, out any) error {
-	if s.guest() == nil {
-		return serviceUnavailable("The guest agents cannot be reached: no workflow service.")
-	}
-	err := s.guest().CallGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, out)
+	err := s.guest.CallGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, out)
 	if err != nil {
 		return faultFor(ctx, s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID), err, "Instance "+inst.ID)
 	}
@@ -65,10 +39,7 @@ func (s *Server) callGuest(ctx context.Context, inst *coffer.Instance, operation
 
 // changeGuest starts a guest change for a route, and waits a while for it.
 func (s *Server) changeGuest(ctx context.Context, inst *coffer.Instance, operation, activity string, in any) error {
-	if s.guest() == nil {
-		return serviceUnavailable("The guest agents cannot be reached: no workflow service.")
-	}
-	err := s.guest().ChangeGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, guestChangeWait)
+	err := s.guest.ChangeGuest(ctx, GuestCall{InstanceID: inst.ID, ProjectID: inst.ProjectID, Operation: operation, Activity: activity}, in, guestChangeWait)
 	if err != nil {
 		return faultFor(ctx, s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID), err, "Instance "+inst.ID)
 	}
@@ -76,16 +47,8 @@ func (s *Server) changeGuest(ctx context.Context, inst *coffer.Instance, operati
 	return nil
 }
 
-// requireAdmin refuses callers without Keystone's admin role.
-func requireAdmin(ctx context.Context) error {
-	if !principalFrom(ctx).IsAdmin() {
-		return forbidden("User does not have admin privileges.")
-	}
-	return nil
-}
-
 // reservedUsers are names tenants may not give a user, besides reservedNames and pg_*.
-var reservedUsers = map[string]bool{guestagent.RootUser: true}
+var reservedUsers = map[string]bool{guest.RootUser: true}
 
 // checkUserName checks a user's name: a valid identifier, not a system role.
 func checkUserName(name string) error {
@@ -147,7 +110,7 @@ func generatePassword() string {
 func userHost(id string) (string, string) {
 	name, host, ok := strings.Cut(id, "@")
 	if !ok || host == "" {
-		host = guestagent.DefaultHost
+		host = guest.DefaultHost
 	}
 	return name, host
 }

@@ -1,0 +1,62 @@
+package activities_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/pgcluster"
+	"github.com/coffer-dbaas/coffer/pgcluster/pgclustertest"
+)
+
+// The activities run against the real catalog: one PostgreSQL cluster for the package, and
+// a migrated database of its own for each test that needs one.
+
+// cluster is the PostgreSQL cluster the package's tests share.
+var cluster *pgcluster.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+// runTests starts the shared cluster, runs the tests and stops it.
+func runTests(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, stop, err := pgclustertest.StartShared(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop test cluster:", err)
+		}
+	}()
+	cluster = c
+	return m.Run()
+}
+
+var databaseCount atomic.Int64
+
+// newCatalog migrates a fresh database and opens the catalog on it.
+func newCatalog(t *testing.T) *catalog.Store {
+	t.Helper()
+	url, err := pgclustertest.CreateDatabase(t.Context(), cluster, fmt.Sprintf("activities_test_%d", databaseCount.Add(1)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := catalog.Migrate(t.Context(), url); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	store, err := catalog.Open(t.Context(), url)
+	if err != nil {
+		t.Fatalf("open the catalog: %v", err)
+	}
+	t.Cleanup(store.Close)
+	return store
+}

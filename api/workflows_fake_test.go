@@ -1,0 +1,206 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/workflows"
+)
+
+// fakeWorkflows records the workflows the API starts and the signals it sends, answers
+// progress queries from what a test put there, and fails starts when told to. It is also
+// the instances' guest agents (guest_fake_test.go). Temporal itself would be out of
+// proportion for the API's tests; the e2e tests run the real one.
+type fakeWorkflows struct {
+	mu      sync.Mutex
+	creates []workflows.CreateInstanceInput
+	deletes []workflows.DeleteInstanceInput
+	fail    error
+	// catalog is where the operations' workflows claim their instance's task, as the real
+	// ones do as their first step (workflows/claim.go).
+	catalog *catalog.Store
+	// operations are the day-2 operations started and steered.
+	operations *operationsLog
+	// replications are the replication workflows started, "<operation> <instance>".
+	replications []string
+	// backups, backupDeletes and schedules are the backup workflows started and the
+	// Temporal schedules kept.
+	backups       []workflows.BackupInstanceInput
+	backupDeletes []workflows.DeleteBackupInput
+	schedules     []coffer.BackupSchedule
+	// guest is the instances' engines.
+	guest fakeGuest
+}
+
+var (
+	_ api.Workflows = (*fakeWorkflows)(nil)
+	_ api.Guest     = (*fakeWorkflows)(nil)
+)
+
+var errTemporalDown = errors.New("temporal: connection refused")
+
+// operationsLog is what the actions started and signalled, and the progress of parked
+// steps to answer the progress query with.
+type operationsLog struct {
+	restarts      []workflows.RestartInstanceInput
+	resizeFlavors []workflows.ResizeFlavorInput
+	resizeVolumes []workflows.ResizeVolumeInput
+	stops         []workflows.StopInstanceInput
+	signals       []string
+	progress      map[string]workflows.Progress
+}
+
+func newFakeWorkflows() *fakeWorkflows {
+	return &fakeWorkflows{operations: &operationsLog{progress: map[string]workflows.Progress{}}}
+}
+
+func (w *fakeWorkflows) ops() *operationsLog { return w.operations }
+
+func (w *fakeWorkflows) StartCreate(_ context.Context, in workflows.CreateInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	w.creates = append(w.creates, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartDelete(_ context.Context, in workflows.DeleteInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	if err := w.claim(in.InstanceID, coffer.TaskDeleting); err != nil {
+		return err
+	}
+	w.deletes = append(w.deletes, in)
+	return nil
+}
+
+// claim sets the instance's task as a workflow's claim does: workflows.ErrInstanceBusy when
+// another task holds it.
+func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
+	if _, err := w.catalog.StartTask(context.Background(), "", id, task); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
+		}
+		return err
+	}
+	return nil
+}
+
+func (w *fakeWorkflows) setFail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fail = err
+}
+
+func (w *fakeWorkflows) started() ([]workflows.CreateInstanceInput, []workflows.DeleteInstanceInput) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.creates), slices.Clone(w.deletes)
+}
+
+func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	if err := w.claim(in.InstanceID, coffer.TaskRebooting); err != nil {
+		return err
+	}
+	w.operations.restarts = append(w.operations.restarts, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.ResizeFlavorInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+		return err
+	}
+	w.operations.resizeFlavors = append(w.operations.resizeFlavors, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartResizeVolume(_ context.Context, in workflows.ResizeVolumeInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+		return err
+	}
+	w.operations.resizeVolumes = append(w.operations.resizeVolumes, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartStop(_ context.Context, in workflows.StopInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.operations.stops = append(w.operations.stops, in)
+	return nil
+}
+
+func (w *fakeWorkflows) Progress(_ context.Context, workflowID string) (workflows.Progress, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, ok := w.operations.progress[workflowID]
+	if !ok {
+		return p, errors.New("workflow not found")
+	}
+	return p, nil
+}
+
+func (w *fakeWorkflows) Signal(_ context.Context, workflowID, signal string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.operations.signals = append(w.operations.signals, workflowID+" "+signal)
+	return nil
+}
+
+func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState, error) {
+	return workflows.MonitorState{}, errors.New("no monitor")
+}
+
+func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in workflows.ReplicationInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.replications = append(w.replications, operation+" "+in.InstanceID)
+	return nil
+}
+
+func (w *fakeWorkflows) StartBackup(_ context.Context, in workflows.BackupInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.backups = append(w.backups, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartBackupDelete(_ context.Context, in workflows.DeleteBackupInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.backupDeletes = append(w.backupDeletes, in)
+	return nil
+}
+
+func (w *fakeWorkflows) CreateBackupSchedule(_ context.Context, sc coffer.BackupSchedule) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.schedules = append(w.schedules, sc)
+	return nil
+}
+
+func (w *fakeWorkflows) DeleteBackupSchedule(_ context.Context, _, id string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.schedules = slices.DeleteFunc(w.schedules, func(sc coffer.BackupSchedule) bool { return sc.ID == id })
+	return nil
+}

@@ -1,0 +1,15 @@
+package guest
+
+// Config is the guest agent's configuration, carried in the server's user_data (JSON), as
+// cloud-init would hand it over. It holds the codec key, so user_data is a secret of the
+// instance (as Trove's instance_rpc_encr_key).
+type Config struct {
+	InstanceID string `json:"instance_id"`
+	Datastore  string `json:"datastore"`
+	Version    string `json:"version"`
+	// TemporalHostPort is the Temporal frontend as the guest reaches it.
+	TemporalHostPort  string `json:"temporal_host_port"`
+	TemporalNamespace string `json:"temporal_namespace"`
+	// CodecKey is the base64 AES-256 key of the payload codec.
+	CodecKey string `json:"codec_key"`
+}
