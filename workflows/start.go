@@ -43,6 +43,9 @@ var (
 	// joined: the catalog's task already admits one operation at a time, so a conflict is a
 	// bug to report, not a retry to absorb.
 	againRefused = startPolicy{enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}
+	// againIfFailed: only a run that failed may run again (a scheduled backup's children:
+	// a backup that completed is never taken twice).
+	againIfFailed = startPolicy{enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}
 )
 
 // start starts workflow (a workflow function of this package) as id on ControlTaskQueue.
@@ -62,7 +65,7 @@ func (s Starter) start(ctx context.Context, id string, p startPolicy, attrs temp
 }
 
 // childOptions are the options of a child workflow that outlives its parent (a replica's
-// resize, the health monitor, a fence): its ID, what a second start of the ID does, and
+// resize, the health monitor, a fence, a scheduled backup): its ID, what a second start of the ID does, and
 // its search attributes, as start decides them for the workflows the API starts.
 func childOptions(id string, p startPolicy, attrs temporal.SearchAttributes) workflow.ChildWorkflowOptions {
 	return workflow.ChildWorkflowOptions{
