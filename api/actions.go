@@ -15,13 +15,15 @@ import (
 // Operations starts and steers the workflows of the day-2 operations (restart, resize,
 // stop, parked steps). TemporalWorkflows implements it.
 type Operations interface {
-	// StartRestart starts RestartInstance (an engine restart, or a server reboot).
+	// StartRestart starts RestartInstance (an engine restart, or a server reboot) and
+	// returns once it claimed the instance's task; workflows.ErrInstanceBusy when another
+	// operation holds it, another error when the outcome is unknown.
 	StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error
-	// StartResizeFlavor starts ResizeFlavor.
+	// StartResizeFlavor starts ResizeFlavor; it returns as StartRestart does.
 	StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error
-	// StartResizeVolume starts ResizeVolume.
+	// StartResizeVolume starts ResizeVolume; it returns as StartRestart does.
 	StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error
-	// StartStop starts StopInstance.
+	// StartStop starts StopInstance, which holds no task.
 	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
 	// Progress asks a running workflow for its progress.
 	Progress(ctx context.Context, workflowID string) (workflows.Progress, error)

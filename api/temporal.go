@@ -7,8 +7,10 @@ import (
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
-// Workflows starts the workflows behind the API's operations. Starting returns once
-// Temporal has recorded the workflow; it does not wait for it to run.
+// Workflows starts the workflows behind the API's operations; workflows.Starter decides how
+// (IDs, start policies, the claim of the instance's task). A start that claims a task
+// returns once the workflow claimed it (workflows/claim.go); the others return once
+// Temporal has recorded the workflow.
 type Workflows interface {
 	Operations
 	BackupWorkflows
@@ -16,8 +18,9 @@ type Workflows interface {
 
 	// StartCreate starts the CreateInstance workflow of in.InstanceID.
 	StartCreate(ctx context.Context, in workflows.CreateInstanceInput) error
-	// StartDelete starts the DeleteInstance workflow of in.InstanceID; a delete of the same
-	// instance that is already running is joined, not started twice.
+	// StartDelete starts the DeleteInstance workflow of in.InstanceID and returns once it
+	// claimed the instance's task; workflows.ErrInstanceBusy when another operation holds
+	// it, a delete that runs already included.
 	StartDelete(ctx context.Context, in workflows.DeleteInstanceInput) error
 }
 
@@ -29,11 +32,8 @@ type TemporalWorkflows struct {
 }
 
 var (
-	_ Workflows            = TemporalWorkflows{}
-	_ Operations           = TemporalWorkflows{}
-	_ ReplicationWorkflows = TemporalWorkflows{}
-	_ BackupWorkflows      = TemporalWorkflows{}
-	_ Guest                = TemporalWorkflows{}
+	_ Workflows = TemporalWorkflows{}
+	_ Guest     = TemporalWorkflows{}
 )
 
 // Progress queries the workflow's progress.
