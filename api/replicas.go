@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
@@ -178,7 +179,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 			Datastore: primary.Datastore, Version: primary.Version,
 			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
 		}
-		if err := s.startReplicaCreate(ctx, rc, inst, primary, dv, imageID); err != nil {
+		if err := s.startReplicaCreate(ctx, inst, primary, dv, imageID); err != nil {
 			if first != nil {
 				// The replicas made so far are building; the client learns of them by
 				// listing.
@@ -198,24 +199,18 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	return out, nil
 }
 
-// startReplicaCreate records one replica (with its primary) and starts its create.
-func (s *Server) startReplicaCreate(ctx context.Context, rc ReplicationCatalog, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
-	if err := s.catalog.CreateInstance(ctx, inst); err != nil {
-		return faultFor(ctx, s.log, fmt.Errorf("record replica of %s: %w", primary.ID, err), "Instance "+primary.ID)
-	}
+// startReplicaCreate starts one replica's create, which records it (with its primary) as
+// its first step; the start waits for that record (workflows/claim.go).
+func (s *Server) startReplicaCreate(ctx context.Context, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "replica_of", primary.ID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
-	if err := rc.SetReplicaOf(ctx, inst.ID, primary.ID); err != nil {
-		s.forgetInstance(ctx, inst, err)
-		return faultFor(ctx, log, err, "Instance "+inst.ID)
-	}
 	input := workflows.CreateInstanceInput{
 		InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: inst.Name, FlavorID: inst.FlavorID,
 		VolumeSize: inst.VolumeSize, VolumeType: inst.VolumeType, Datastore: dv.Datastore, Version: dv.Name,
 		ImageID: imageID, Port: dv.Port, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
+		Record: &activities.RecordInstanceInput{Instance: *inst, ReplicaOf: primary.ID},
 	}
 	if err := s.workflows.StartCreate(ctx, input); err != nil {
 		log.ErrorContext(ctx, "start create workflow", "error", err)
-		s.forgetInstance(ctx, inst, err)
 		return serviceUnavailable("The replica could not be created now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "replica create started", "name", inst.Name)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/api"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
@@ -68,6 +69,9 @@ func (w *fakeWorkflows) StartCreate(_ context.Context, in workflows.CreateInstan
 	if w.fail != nil {
 		return w.fail
 	}
+	if err := w.record(in.Record); err != nil {
+		return err
+	}
 	w.creates = append(w.creates, in)
 	return nil
 }
@@ -95,6 +99,24 @@ func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
 		return err
 	}
 	return nil
+}
+
+// record makes a new instance's record as CreateInstance's claim does (RecordInstance).
+func (w *fakeWorkflows) record(rec *activities.RecordInstanceInput) error {
+	if rec == nil {
+		return nil
+	}
+	ctx, inst := context.Background(), rec.Instance
+	var err error
+	if rec.Quotas != nil {
+		err = w.catalog.CreateInstanceWithinQuota(ctx, &inst, rec.RAMMB, *rec.Quotas)
+	} else {
+		err = w.catalog.CreateInstance(ctx, &inst)
+	}
+	if err == nil && rec.ReplicaOf != "" {
+		err = w.catalog.SetReplicaOf(ctx, inst.ID, rec.ReplicaOf)
+	}
+	return err
 }
 
 func (w *fakeWorkflows) setFail(err error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
 )
 
 // Claiming the instance's task and starting the workflow are one operation: the workflow
@@ -48,6 +49,8 @@ type ClaimResult struct {
 	Claimed bool `json:"claimed"`
 	// Busy is set when another operation holds it.
 	Busy bool `json:"busy,omitempty"`
+	// Quota lists the project's quotas a create would exceed; it then has no record.
+	Quota []catalog.Quota `json:"quota,omitempty"`
 	// Refused says why the workflow does not hold it.
 	Refused string `json:"refused,omitempty"`
 }
@@ -62,6 +65,23 @@ type claim struct {
 // the instance: another operation holds it, or the claim window had passed. An error is a
 // claim that failed (the catalog did not answer): nothing was claimed either.
 func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, window time.Duration) (bool, error) {
+	return runClaim(ctx, instanceID, window, func(actx workflow.Context, deadline time.Time) error {
+		return workflow.ExecuteActivity(actx, acts.ClaimTask,
+			activities.ClaimTaskInput{InstanceID: instanceID, Task: task, NotAfter: deadline}).Get(actx, nil)
+	})
+}
+
+// claimRecord is a create's claim: it records the new instance (task BUILDING) within its
+// project's quotas, as claimTask claims a task.
+func claimRecord(ctx workflow.Context, rec activities.RecordInstanceInput, window time.Duration) (bool, error) {
+	return runClaim(ctx, rec.Instance.ID, window, func(actx workflow.Context, deadline time.Time) error {
+		rec.NotAfter = deadline
+		return workflow.ExecuteActivity(actx, acts.RecordInstance, rec).Get(actx, nil)
+	})
+}
+
+// runClaim answers the claim update with the outcome of claim, run within the window.
+func runClaim(ctx workflow.Context, instanceID string, window time.Duration, claimFn func(workflow.Context, time.Time) error) (bool, error) {
 	c := &claim{}
 	err := workflow.SetUpdateHandler(ctx, ClaimUpdate, func(ctx workflow.Context) (ClaimResult, error) {
 		if err := workflow.Await(ctx, func() bool { return c.result != nil }); err != nil {
@@ -72,18 +92,18 @@ func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, window
 	if err != nil {
 		return false, fmt.Errorf("set the claim update handler: %w", err)
 	}
-	claimed, err := c.run(ctx, instanceID, task, orDefault(window, ClaimWindow))
+	claimed, err := c.run(ctx, instanceID, orDefault(window, ClaimWindow), claimFn)
 	// The caller of the start waits for this answer: let the handler send it.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	return claimed, err
 }
 
-func (c *claim) run(ctx workflow.Context, instanceID string, task coffer.Task, window time.Duration) (bool, error) {
+func (c *claim) run(ctx workflow.Context, instanceID string, window time.Duration, claimFn func(workflow.Context, time.Time) error) (bool, error) {
 	log := workflow.GetLogger(ctx)
 	deadline := workflow.GetInfo(ctx).WorkflowStartTime.Add(window)
 	left := deadline.Sub(workflow.Now(ctx))
 	if left <= 0 {
-		log.Warn("too late to claim the instance's task; the caller gave up", "instance_id", instanceID, "task", task)
+		log.Warn("too late to claim the instance; the caller gave up", "instance_id", instanceID)
 		c.result = &ClaimResult{Refused: "too late"}
 		return false, nil
 	}
@@ -92,17 +112,22 @@ func (c *claim) run(ctx workflow.Context, instanceID string, task coffer.Task, w
 		StartToCloseTimeout:    left,
 		RetryPolicy:            cloudRetry,
 	})
-	err := workflow.ExecuteActivity(actx, acts.ClaimTask,
-		activities.ClaimTaskInput{InstanceID: instanceID, Task: task, NotAfter: deadline}).Get(ctx, nil)
+	err := claimFn(actx, deadline)
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && (app.Type() == activities.ErrorTypeInstanceBusy || app.Type() == activities.ErrorTypeClaimTooLate) {
-		log.Warn("instance's task not claimed; leaving it alone", "instance_id", instanceID, "task", task, "reason", app.Message())
-		c.result = &ClaimResult{Busy: app.Type() == activities.ErrorTypeInstanceBusy, Refused: app.Message()}
-		return false, nil
+	if errors.As(err, &app) {
+		switch app.Type() {
+		case activities.ErrorTypeInstanceBusy, activities.ErrorTypeClaimTooLate, activities.ErrorTypeProjectQuotaExceeded:
+			log.Warn("instance not claimed; leaving it alone", "instance_id", instanceID, "reason", app.Message())
+			c.result = &ClaimResult{Busy: app.Type() == activities.ErrorTypeInstanceBusy, Refused: app.Message()}
+			if app.Type() == activities.ErrorTypeProjectQuotaExceeded && app.HasDetails() {
+				_ = app.Details(&c.result.Quota)
+			}
+			return false, nil
+		}
 	}
 	if err != nil {
 		c.result = &ClaimResult{Refused: reason(err)}
-		return false, fmt.Errorf("claim task %s on instance %s: %w", task, instanceID, err)
+		return false, fmt.Errorf("claim instance %s: %w", instanceID, err)
 	}
 	c.result = &ClaimResult{Claimed: true}
 	return true, nil
@@ -112,7 +137,7 @@ func (c *claim) run(ctx workflow.Context, instanceID string, task coffer.Task, w
 // waits, at most ClaimWait (with the workflow's claim window, Timeouts.Claim), for the claim's outcome: nil when the workflow holds the task,
 // ErrInstanceBusy when another operation holds it, another error when the outcome is
 // unknown (Temporal or the workers did not answer in time).
-func (s Starter) startClaimed(ctx context.Context, id string, p startPolicy, attrs temporal.SearchAttributes, window time.Duration, workflow, in any) error {
+func (s Starter) startClaimed(ctx context.Context, id, projectID string, p startPolicy, attrs temporal.SearchAttributes, window time.Duration, workflow, in any) error {
 	ctx, cancel := context.WithTimeout(ctx, ClaimWait-ClaimWindow+orDefault(window, ClaimWindow))
 	defer cancel()
 	op := s.Client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
@@ -142,6 +167,8 @@ func (s Starter) startClaimed(ctx context.Context, id string, p startPolicy, att
 		return fmt.Errorf("claim of workflow %s: %w", id, err)
 	}
 	switch {
+	case len(res.Quota) > 0:
+		return fmt.Errorf("start workflow %s: %w", id, &catalog.QuotaExceededError{ProjectID: projectID, Over: res.Quota})
 	case res.Busy:
 		return fmt.Errorf("start workflow %s: %w: %s", id, ErrInstanceBusy, res.Refused)
 	case !res.Claimed:

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 )
 
 // ControlTaskQueue is where `coffer worker` polls for workflows and control-plane activities.
@@ -111,6 +112,10 @@ type CreateInstanceInput struct {
 	// ReplicaOf makes the instance a replica of this primary: it copies the primary's data
 	// and streams from it instead of preparing an engine of its own (replica_create.go).
 	ReplicaOf string `json:"replica_of,omitempty"`
+
+	// Record, when set, is the instance's record, which the workflow makes as its first
+	// step (its claim: claim.go) within the project's quotas; unset, the record exists.
+	Record *activities.RecordInstanceInput `json:"record,omitempty"`
 }
 
 // Timeouts bound the waits of a create; a zero field takes the workflow's default.

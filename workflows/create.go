@@ -26,9 +26,12 @@ const (
 	StepStartMonitor        = "start monitor"
 )
 
-// CreateInstance builds a database instance the API recorded with task BUILDING. Its steps,
-// each recording what it made in the catalog as soon as it exists:
+// CreateInstance builds a database instance. Its steps, each recording what it made in the
+// catalog as soon as it exists:
 //
+//  0. claim task (when Record is set, as the API sets it): the instance's record, with
+//     task BUILDING, within its project's quotas (claim.go). A project past a quota, or a
+//     claim window that passed, ends the workflow at once with nothing made.
 //  1. resolve image: the Glance image tagged ImageTag (or coffer-<datastore>-<version>),
 //     unless ImageID is set. No such image fails at once.
 //  2. create security group coffer-<id>, with an ingress rule for the engine's TCP port.
@@ -59,7 +62,7 @@ const (
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
 // the workflow.
 func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
-	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, timeouts: in.Timeouts}
+	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, record: in.Record, timeouts: in.Timeouts}
 	return op.run(ctx, func(t *tracker, p *parking, u *undo) error {
 		if err := createInstance(ctx, in, t, p, u); err != nil {
 			return err

@@ -38,9 +38,12 @@ type operation struct {
 	name       string
 	instanceID string
 	projectID  string
-	// task is claimed as the first step (claimTask); none for an operation whose record
-	// the API made with its task (create) or that holds no task (stop).
-	task     coffer.Task
+	// task is claimed as the first step (claimTask); none for an operation that holds no
+	// task (stop) or that makes the instance's record (create: record).
+	task coffer.Task
+	// record is the record a create makes as its first step, its claim (claimRecord); nil
+	// when the record exists.
+	record   *activities.RecordInstanceInput
 	timeouts Timeouts
 	// noteFault makes a failure a note on the instance that leaves its task alone, for an
 	// operation that holds none; otherwise the fault sets task ERROR.
@@ -60,9 +63,15 @@ func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking,
 	if err != nil {
 		return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
 	}
-	if op.task != "" {
+	if op.task != "" || op.record != nil {
 		var claimed bool
-		t.during(StepClaimTask, func() { claimed, err = claimTask(ctx, op.instanceID, op.task, op.timeouts.Claim) })
+		t.during(StepClaimTask, func() {
+			if op.record != nil {
+				claimed, err = claimRecord(ctx, *op.record, op.timeouts.Claim)
+			} else {
+				claimed, err = claimTask(ctx, op.instanceID, op.task, op.timeouts.Claim)
+			}
+		})
 		t.idle()
 		if err != nil {
 			// Nothing was claimed: the instance is not this workflow's to record a fault on.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -138,7 +139,7 @@ func TestRestartAnswersItsClaimUpdateWithTheOutcome(t *testing.T) {
 			if err := h.env.GetWorkflowError(); err != nil {
 				t.Fatalf("restart failed: %v", err)
 			}
-			if updateErr != nil || got != c.want {
+			if updateErr != nil || !reflect.DeepEqual(got, c.want) {
 				t.Errorf("claim update: got %+v (error %v), want %+v", got, updateErr, c.want)
 			}
 			if c.want.Busy && (len(h.faults) != 0 || len(h.finished) != 0 || h.count("RestartEngine") != 0) {

@@ -86,11 +86,17 @@ func searchAttributes(instanceID, projectID, operation string) temporal.SearchAt
 	)
 }
 
-// StartCreate starts CreateInstance (also a restore or a replica create), once per instance.
+// StartCreate starts CreateInstance (also a restore or a replica create), once per
+// instance. With in.Record set, the workflow records the instance as its first step and
+// StartCreate waits for that claim: a *catalog.QuotaExceededError when the project is over
+// a quota, another error when the outcome is unknown (see startClaimed).
 func (s Starter) StartCreate(ctx context.Context, in CreateInstanceInput) error {
-	_, err := s.start(ctx, CreateWorkflowID(in.InstanceID), onceJoined,
-		searchAttributes(in.InstanceID, in.ProjectID, "create"), CreateInstance, in)
-	return err
+	attrs := searchAttributes(in.InstanceID, in.ProjectID, "create")
+	if in.Record == nil {
+		_, err := s.start(ctx, CreateWorkflowID(in.InstanceID), onceJoined, attrs, CreateInstance, in)
+		return err
+	}
+	return s.startClaimed(ctx, CreateWorkflowID(in.InstanceID), in.ProjectID, onceJoined, attrs, in.Timeouts.Claim, CreateInstance, in)
 }
 
 // StartDelete starts DeleteInstance and waits for its claim of the instance's task
@@ -98,7 +104,7 @@ func (s Starter) StartCreate(ctx context.Context, in CreateInstanceInput) error 
 // already. A finished delete (one that failed and left the instance in ERROR) may be
 // started again.
 func (s Starter) StartDelete(ctx context.Context, in DeleteInstanceInput) error {
-	return s.startClaimed(ctx, DeleteWorkflowID(in.InstanceID), againRefused,
+	return s.startClaimed(ctx, DeleteWorkflowID(in.InstanceID), in.ProjectID, againRefused,
 		searchAttributes(in.InstanceID, in.ProjectID, "delete"), in.Timeouts.Claim, DeleteInstance, in)
 }
 
@@ -109,21 +115,21 @@ func (s Starter) StartRestart(ctx context.Context, in RestartInstanceInput) erro
 	if in.Reboot {
 		op = "reboot"
 	}
-	return s.startClaimed(ctx, RestartWorkflowID(in.InstanceID), againRefused,
+	return s.startClaimed(ctx, RestartWorkflowID(in.InstanceID), in.ProjectID, againRefused,
 		searchAttributes(in.InstanceID, in.ProjectID, op), in.Timeouts.Claim, RestartInstance, in)
 }
 
 // StartResizeFlavor starts ResizeFlavor, instance/<id>/resize, and waits for its claim
 // (RESIZING), as StartRestart does.
 func (s Starter) StartResizeFlavor(ctx context.Context, in ResizeFlavorInput) error {
-	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), againRefused,
+	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), in.ProjectID, againRefused,
 		searchAttributes(in.InstanceID, in.ProjectID, "resize"), in.Timeouts.Claim, ResizeFlavor, in)
 }
 
 // StartResizeVolume starts ResizeVolume, instance/<id>/resize, and waits for its claim
 // (RESIZING), as StartRestart does.
 func (s Starter) StartResizeVolume(ctx context.Context, in ResizeVolumeInput) error {
-	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), againRefused,
+	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), in.ProjectID, againRefused,
 		searchAttributes(in.InstanceID, in.ProjectID, "resize volume"), in.Timeouts.Claim, ResizeVolume, in)
 }
 
