@@ -17,9 +17,10 @@ import (
 )
 
 // Claiming the instance's task and starting the workflow are one operation: the workflow
-// claims the task itself, as its first step, and the API learns the outcome through the
-// claim update it sends with the start (Temporal's update-with-start). So the catalog and
-// Temporal cannot disagree after a crash of the API:
+// claims the task itself, as its first step (a create claims by recording the instance,
+// within its project's quotas), and the API learns the outcome through the claim update
+// it sends with the start (Temporal's update-with-start, Starter.startClaimed). So the
+// catalog and Temporal cannot disagree after a crash of the API:
 //
 //   - the API dies before Temporal accepted the start: nothing happened;
 //   - it dies after: the workflow runs, claims the task or finds the instance busy and ends
@@ -134,9 +135,11 @@ func (c *claim) run(ctx workflow.Context, instanceID string, window time.Duratio
 }
 
 // startClaimed starts a workflow that claims its instance's task first (claimTask) and
-// waits, at most ClaimWait (with the workflow's claim window, Timeouts.Claim), for the claim's outcome: nil when the workflow holds the task,
-// ErrInstanceBusy when another operation holds it, another error when the outcome is
-// unknown (Temporal or the workers did not answer in time).
+// waits, at most ClaimWait (measured with the workflow's own window, Timeouts.Claim), for
+// the claim's outcome: nil when the workflow holds the task, ErrInstanceBusy when another
+// operation holds it, a *catalog.QuotaExceededError when a create's project is over a
+// quota, another error when the outcome is unknown (Temporal or the workers did not
+// answer in time).
 func (s Starter) startClaimed(ctx context.Context, id, projectID string, p startPolicy, attrs temporal.SearchAttributes, window time.Duration, workflow, in any) error {
 	ctx, cancel := context.WithTimeout(ctx, ClaimWait-ClaimWindow+orDefault(window, ClaimWindow))
 	defer cancel()
