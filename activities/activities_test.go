@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,8 @@ type cloud struct {
 	acts  *activities.Activities
 	admin *gophercloud.ProviderClient
 	env   *testsuite.TestActivityEnvironment
+	// network is the range the devcloud hands out addresses from (a free /16 it picked).
+	network string
 }
 
 // startCloud starts a devcloud whose "servers" run command (a stand-in for the guest
@@ -45,7 +48,7 @@ type cloud struct {
 func startCloud(t *testing.T, command ...string) *cloud {
 	t.Helper()
 	dc := devcloudtest.Start(t, func(cfg *devcloud.Config) { cfg.Hypervisor.Command = command })
-	c := &cloud{t: t, url: dc.IdentityURL()}
+	c := &cloud{t: t, url: dc.IdentityURL(), network: dc.NetworkCIDR()}
 	ccfg := config.Defaults()
 	ccfg.OpenStack = config.OpenStack{
 		AuthURL: c.url, Username: "coffer", Password: "coffer", ProjectName: "service",
@@ -152,8 +155,8 @@ func TestActivitiesCreateAndDeleteAnInstanceIdempotently(t *testing.T) {
 	if port.ID == "" || port2 != port {
 		t.Fatalf("CreatePort twice: got %+v then %+v, want the same port", port, port2)
 	}
-	if !strings.HasPrefix(port.Address, "127.10.") {
-		t.Errorf("port address: got %q, want one in the private network 127.10.0.0/16", port.Address)
+	if a, err := netip.ParseAddr(port.Address); err != nil || !netip.MustParsePrefix(c.network).Contains(a) {
+		t.Errorf("port address: got %q, want one in the private network %s", port.Address, c.network)
 	}
 
 	var volume, volume2 string

@@ -1,6 +1,8 @@
 // Package config is Coffer's one typed configuration, read by every role (api, worker,
 // migrate) from a YAML file, COFFER_* environment variables (COFFER_CATALOG_URL for
-// catalog.url, ...) and flags, in that order of precedence from weakest to strongest.
+// catalog.url, ...) and flags, in that order of precedence from weakest to strongest. The
+// Config struct is the one list of keys: its mapstructure tags name each key, its variable
+// and its flag, and Defaults gives each key's default. Each role validates the keys it uses.
 package config
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -144,48 +147,84 @@ func Defaults() Config {
 	}
 }
 
-// defaultValues maps every scalar key to its default, so that viper knows each key and
-// COFFER_* variables reach them.
-func defaultValues() map[string]any {
-	d := Defaults()
-	return map[string]any{
-		"temporal.host_port": d.Temporal.HostPort, "temporal.namespace": d.Temporal.Namespace,
-		"catalog.url": d.Catalog.URL,
-		"api.listen":  d.API.Listen, "api.max_volume_size": d.API.MaxVolumeSize, "api.region": d.API.Region,
-		"openstack.auth_url": d.OpenStack.AuthURL, "openstack.username": d.OpenStack.Username,
-		"openstack.password": d.OpenStack.Password, "openstack.project_name": d.OpenStack.ProjectName,
-		"openstack.user_domain_name": d.OpenStack.UserDomainName, "openstack.project_domain_name": d.OpenStack.ProjectDomainName,
-		"openstack.region": d.OpenStack.Region, "openstack.network": d.OpenStack.Network,
-		"guest.temporal_host_port": d.Guest.TemporalHostPort, "guest.start_timeout": d.Guest.StartTimeout,
-		"guest.prepare_timeout":  d.Guest.PrepareTimeout,
-		"guest.heartbeat_expiry": d.Guest.HeartbeatExpiry, "guest.health_interval": d.Guest.HealthInterval,
-		"operations.park_timeout": d.Operations.ParkTimeout,
-		"codec_key":               d.CodecKey, "log.level": d.Log.Level,
-		"quotas.instances": d.Quotas.Instances, "quotas.ram": d.Quotas.RAM, "quotas.volumes": d.Quotas.Volumes,
-		"quotas.backups": d.Quotas.Backups, "quotas.min_password_length": d.Quotas.MinPasswordLength,
-		"backup.key": d.Backup.Key, "backup.container": d.Backup.Container, "backup.segment_size": d.Backup.SegmentSize,
+// Role is a coffer subcommand that loads the configuration. Each role validates only the
+// keys it uses, so that `coffer migrate` needs nothing but catalog.url.
+type Role string
+
+// The roles. RoleGuestGateway is for `coffer guest-gateway`, which is still to come.
+const (
+	RoleAPI          Role = "api"
+	RoleWorker       Role = "worker"
+	RoleGuestGateway Role = "guest-gateway"
+	RoleMigrate      Role = "migrate"
+)
+
+// section is a group of keys that are validated together.
+type section int
+
+const (
+	sectionTemporal section = iota
+	sectionCatalog
+	sectionAPI
+	sectionOpenStack
+	sectionGuest
+	sectionOperations
+	sectionCodecKey
+	sectionBackup
+	sectionQuotas
+	sectionLog
+)
+
+// sections lists what r reads; ok is false for an unknown role.
+func (r Role) sections() (_ []section, ok bool) {
+	switch r {
+	case RoleAPI:
+		// The API starts workflows with the guest and park timeouts and derives
+		// operating_status from the heartbeat expiry; it never touches backup data.
+		return []section{sectionTemporal, sectionCatalog, sectionAPI, sectionOpenStack, sectionGuest,
+			sectionOperations, sectionCodecKey, sectionQuotas, sectionLog}, true
+	case RoleWorker:
+		return []section{sectionTemporal, sectionCatalog, sectionOpenStack, sectionGuest, sectionOperations,
+			sectionCodecKey, sectionBackup, sectionLog}, true
+	case RoleGuestGateway:
+		// It relays guests' polls and health reports: Temporal, the master key, the catalog.
+		return []section{sectionTemporal, sectionCatalog, sectionCodecKey, sectionLog}, true
+	case RoleMigrate:
+		return []section{sectionCatalog, sectionLog}, true
 	}
+	return nil, false
 }
 
 // Load reads file (when not empty), then COFFER_* variables, then the flags that are set
-// (flag "catalog-url" sets key catalog.url), over Defaults, and validates the result.
-func Load(file string, flags *pflag.FlagSet) (Config, error) {
+// (flag "catalog-url" sets key catalog.url), over Defaults, and validates the keys role uses.
+func Load(role Role, file string, flags *pflag.FlagSet) (Config, error) {
+	c, err := read(file, flags)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(role); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// read layers file, COFFER_* variables and flags over Defaults without validating. Every
+// leaf of Config is a key, named by its mapstructure tags (catalog.url), with its variable
+// (COFFER_CATALOG_URL) and its flag (--catalog-url): the struct is the only list of keys.
+func read(file string, flags *pflag.FlagSet) (Config, error) {
 	v := viper.New()
 	v.SetEnvPrefix("COFFER")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	defaults := defaultValues()
-	for k, val := range defaults {
-		v.SetDefault(k, val)
-		if err := v.BindEnv(k); err != nil {
+	for _, l := range leaves(Defaults()) {
+		v.SetDefault(l.key, l.value.Interface())
+		if err := v.BindEnv(l.key); err != nil {
 			return Config{}, err
 		}
-	}
-	if flags != nil {
-		for k := range defaults {
-			name := strings.ReplaceAll(strings.ReplaceAll(k, ".", "-"), "_", "-")
-			if f := flags.Lookup(name); f != nil && f.Changed {
-				v.Set(k, f.Value.String())
-			}
+		if flags == nil {
+			continue
+		}
+		if f := flags.Lookup(flagName(l.key)); f != nil && f.Changed {
+			v.Set(l.key, f.Value.String())
 		}
 	}
 	if file != "" {
@@ -198,78 +237,160 @@ func Load(file string, flags *pflag.FlagSet) (Config, error) {
 	if err := v.Unmarshal(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
 	return c, nil
 }
 
-// Validate names each key that is missing or wrong.
-func (c Config) Validate() error {
+// flagName is the command-line flag that sets key: "catalog.url" is --catalog-url.
+func flagName(key string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+}
+
+// envVar is the environment variable that sets key: "catalog.url" is COFFER_CATALOG_URL.
+func envVar(key string) string {
+	return "COFFER_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Env is c as COFFER_* variables (KEY=value), one per key, for starting a role as a process
+// with this configuration.
+func (c Config) Env() []string {
+	var env []string
+	for _, l := range leaves(c) {
+		val := l.value.Interface()
+		if d, ok := val.(time.Duration); ok {
+			val = d.String()
+		}
+		env = append(env, fmt.Sprintf("%s=%v", envVar(l.key), val))
+	}
+	return env
+}
+
+// leaf is one key of the configuration with its value.
+type leaf struct {
+	key   string
+	value reflect.Value
+}
+
+// leaves lists every key of c with its value, walking the mapstructure tags: a struct field
+// is a section, any other field a key.
+func leaves(c Config) []leaf {
+	var out []leaf
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := f.Tag.Get("mapstructure")
+			if name == "" || name == "-" {
+				continue
+			}
+			key := prefix + name
+			if f.Type.Kind() == reflect.Struct {
+				walk(key+".", v.Field(i))
+				continue
+			}
+			out = append(out, leaf{key: key, value: v.Field(i)})
+		}
+	}
+	walk("", reflect.ValueOf(c))
+	return out
+}
+
+// Validate names each key that is missing or wrong among those that roles use; with no role,
+// every key (as for a process that runs every role, such as coffer-dev).
+func (c Config) Validate(roles ...Role) error {
+	check := map[section]bool{}
+	for _, r := range roles {
+		u, ok := r.sections()
+		if !ok {
+			return fmt.Errorf("config: unknown role %q", r)
+		}
+		for _, s := range u {
+			check[s] = true
+		}
+	}
+	all := len(roles) == 0
+	want := func(s section) bool { return all || check[s] }
+
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("config key %s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if _, _, err := net.SplitHostPort(c.Temporal.HostPort); err != nil {
-		bad("temporal.host_port", "%q is not host:port", c.Temporal.HostPort)
+	if want(sectionTemporal) {
+		if _, _, err := net.SplitHostPort(c.Temporal.HostPort); err != nil {
+			bad("temporal.host_port", "%q is not host:port", c.Temporal.HostPort)
+		}
+		if c.Temporal.Namespace == "" {
+			bad("temporal.namespace", "must not be empty")
+		}
 	}
-	if c.Temporal.Namespace == "" {
-		bad("temporal.namespace", "must not be empty")
-	}
-	if c.Catalog.URL == "" {
+	if want(sectionCatalog) && c.Catalog.URL == "" {
 		bad("catalog.url", "must be a PostgreSQL connection string, e.g. postgres://coffer:secret@127.0.0.1:5432/coffer")
 	}
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		bad("api.listen", "%q is not host:port", c.API.Listen)
+	if want(sectionAPI) {
+		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+			bad("api.listen", "%q is not host:port", c.API.Listen)
+		}
+		if c.API.MaxVolumeSize < 1 {
+			bad("api.max_volume_size", "must be at least 1 (GiB), got %d", c.API.MaxVolumeSize)
+		}
 	}
-	if c.API.MaxVolumeSize < 1 {
-		bad("api.max_volume_size", "must be at least 1 (GiB), got %d", c.API.MaxVolumeSize)
+	if want(sectionOpenStack) {
+		if u, err := url.Parse(c.OpenStack.AuthURL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("openstack.auth_url", "must be the Keystone v3 URL, e.g. https://keystone.example.com:5000/v3/")
+		}
+		if c.OpenStack.Username == "" || c.OpenStack.Password == "" || c.OpenStack.ProjectName == "" {
+			bad("openstack.username/password/project_name", "the control plane's credentials are required")
+		}
+		if c.OpenStack.Network == "" {
+			bad("openstack.network", "must name the network instances are attached to")
+		}
 	}
-	if u, err := url.Parse(c.OpenStack.AuthURL); err != nil || u.Scheme == "" || u.Host == "" {
-		bad("openstack.auth_url", "must be the Keystone v3 URL, e.g. https://keystone.example.com:5000/v3/")
+	if want(sectionGuest) {
+		if c.Guest.StartTimeout <= 0 || c.Guest.PrepareTimeout <= 0 {
+			bad("guest.start_timeout/prepare_timeout", "must be positive durations such as 5m")
+		}
+		if c.Guest.HeartbeatExpiry <= 0 || c.Guest.HealthInterval <= 0 || c.Guest.HealthInterval >= c.Guest.HeartbeatExpiry {
+			bad("guest.heartbeat_expiry/health_interval", "must be positive durations, the interval shorter than the expiry (90s and 30s by default)")
+		}
 	}
-	if c.OpenStack.Username == "" || c.OpenStack.Password == "" || c.OpenStack.ProjectName == "" {
-		bad("openstack.username/password/project_name", "the control plane's credentials are required")
-	}
-	if c.OpenStack.Network == "" {
-		bad("openstack.network", "must name the network instances are attached to")
-	}
-	if c.Guest.StartTimeout <= 0 || c.Guest.PrepareTimeout <= 0 {
-		bad("guest.start_timeout/prepare_timeout", "must be positive durations such as 5m")
-	}
-	if c.Guest.HeartbeatExpiry <= 0 || c.Guest.HealthInterval <= 0 || c.Guest.HealthInterval >= c.Guest.HeartbeatExpiry {
-		bad("guest.heartbeat_expiry/health_interval", "must be positive durations, the interval shorter than the expiry (90s and 30s by default)")
-	}
-	if c.Operations.ParkTimeout <= 0 {
+	if want(sectionOperations) && c.Operations.ParkTimeout <= 0 {
 		bad("operations.park_timeout", "must be a positive duration such as 1h")
 	}
-	if _, err := c.CodecKeyBytes(); err != nil {
-		bad("codec_key", "%v", err)
-	}
-	if c.Backup.Key != "" {
-		if _, err := c.BackupKeyBytes(); err != nil {
-			bad("backup.key", "%v", err)
+	if want(sectionCodecKey) {
+		if _, err := c.CodecKeyBytes(); err != nil {
+			bad("codec_key", "%v", err)
 		}
 	}
-	if c.Backup.Container == "" {
-		bad("backup.container", "must name the Swift container backups go to")
-	}
-	if c.Backup.SegmentSize < 1<<20 {
-		bad("backup.segment_size", "must be at least 1 MiB, got %d bytes", c.Backup.SegmentSize)
-	}
-	for key, limit := range map[string]int{"quotas.instances": c.Quotas.Instances, "quotas.ram": c.Quotas.RAM,
-		"quotas.volumes": c.Quotas.Volumes, "quotas.backups": c.Quotas.Backups} {
-		if limit < -1 {
-			bad(key, "must be -1 (no limit) or more, got %d", limit)
+	if want(sectionBackup) {
+		if c.Backup.Key != "" {
+			if _, err := c.BackupKeyBytes(); err != nil {
+				bad("backup.key", "%v", err)
+			}
+		}
+		if c.Backup.Container == "" {
+			bad("backup.container", "must name the Swift container backups go to")
+		}
+		if c.Backup.SegmentSize < 1<<20 {
+			bad("backup.segment_size", "must be at least 1 MiB, got %d bytes", c.Backup.SegmentSize)
 		}
 	}
-	if c.Quotas.MinPasswordLength < 1 {
-		bad("quotas.min_password_length", "must be at least 1, got %d", c.Quotas.MinPasswordLength)
+	if want(sectionQuotas) {
+		for key, limit := range map[string]int{"quotas.instances": c.Quotas.Instances, "quotas.ram": c.Quotas.RAM,
+			"quotas.volumes": c.Quotas.Volumes, "quotas.backups": c.Quotas.Backups} {
+			if limit < -1 {
+				bad(key, "must be -1 (no limit) or more, got %d", limit)
+			}
+		}
+		if c.Quotas.MinPasswordLength < 1 {
+			bad("quotas.min_password_length", "must be at least 1, got %d", c.Quotas.MinPasswordLength)
+		}
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	if want(sectionLog) {
+		switch c.Log.Level {
+		case "debug", "info", "warn", "error":
+		default:
+			bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -355,34 +355,8 @@ func corruptSegment(t testing.TB, backupID string) {
 	t.Fatalf("no segment of backup %s under %s", backupID, root)
 }
 
-// devcloudDir is the devcloud's data folder, found through a guest's COFFER_CONFIG_DRIVE
-// (<data>/servers/<id>/config-drive).
-func devcloudDir(t testing.TB) string {
-	t.Helper()
-	for _, env := range guestEnvirons() {
-		for _, kv := range strings.Split(env, "\x00") {
-			if drive, ok := strings.CutPrefix(kv, "COFFER_CONFIG_DRIVE="); ok {
-				return filepath.Dir(filepath.Dir(filepath.Dir(drive)))
-			}
-		}
-	}
-	t.Fatal("no guest process found to locate the devcloud's folder")
-	return ""
-}
-
-// guestEnvirons returns the environments of the processes that run in devcloud servers.
-func guestEnvirons() []string {
-	var out []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte("COFFER_CONFIG_DRIVE=")) {
-			continue
-		}
-		out = append(out, string(b))
-	}
-	return out
-}
+// devcloudDir is the data folder of this package's own devcloud, as its stack knows it.
+func devcloudDir(testing.TB) string { return cloud.Cloud.DataDir() }
 
 func serverOf(t testing.TB, instanceID string) string {
 	t.Helper()

@@ -115,32 +115,24 @@ func restoreInstanceB(b *testing.B, who tenant, backupID string) string {
 	return out.Instance.ID
 }
 
-// guestPeakMemoryKB is the VmHWM of the guest agent of a server: the process whose
-// environment names the server's config drive and whose command is the guest agent.
+// guestPeakMemoryKB is the VmHWM of the guest agent of a server: the process this
+// package's devcloud started for it.
 func guestPeakMemoryKB(b *testing.B, serverID string) int64 {
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, p := range procs {
-		env, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(env, []byte("/servers/"+serverID+"/config-drive")) {
-			continue
-		}
-		dir := filepath.Dir(p)
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		if !bytes.Contains(cmdline, []byte("guestagent")) {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join(dir, "status"))
-		if err != nil {
-			continue
-		}
-		for line := range strings.Lines(string(status)) {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				return kb
-			}
+	pid, ok := cloud.Cloud.ServerPID(serverID)
+	if !ok {
+		b.Fatalf("server %s has no running guest agent", serverID)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatalf("guest agent of server %s: %v", serverID, err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
 		}
 	}
-	b.Fatalf("no guest agent process of server %s", serverID)
+	b.Fatalf("no VmHWM in /proc/%d/status", pid)
 	return 0
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -17,9 +16,6 @@ import (
 
 // cloud is the one stack every test and benchmark of the package shares.
 var cloud *stack.Stack
-
-// dataDir is the stack's folder (the devcloud's volumes are under devcloud/volumes).
-var dataDir string
 
 // Health and parking in seconds rather than minutes, so that the tests see them happen.
 const (
@@ -52,12 +48,10 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	// A /16 of its own, so that a concurrent run of another package's devcloud never hands
-	// out the same addresses.
-	cidr := fmt.Sprintf("127.%d.0.0/16", 100+rand.IntN(100))
-	dataDir = filepath.Join(dir, "data")
+	// The devcloud leases a /16 that no other stack on the machine uses (a coffer-dev, another
+	// package's tests), and every port is a free one: nothing here collides with them.
 	cloud, err = stack.Start(ctx, stack.Options{
-		DataDir: dataDir, CofferBinary: bin, NetworkCIDR: cidr,
+		DataDir: filepath.Join(dir, "data"), CofferBinary: bin,
 		// The worker and the API run as processes, so that crash tests can kill them.
 		WorkerProcess: true, APIProcess: true,
 		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,

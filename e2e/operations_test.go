@@ -560,11 +560,11 @@ func TestHealthFollowsTheEngineAndTheGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	volume := filepath.Join(dataDir, "devcloud", "volumes", rec.VolumeID)
+	volume := filepath.Join(devcloudDir(t), "volumes", rec.VolumeID)
 	engine := &pgcluster.Cluster{DataDir: filepath.Join(volume, "pgdata"), Host: d.address, Port: 5432, LogFile: filepath.Join(volume, "postgresql.log")}
 	engine.SocketDir = socketDirOf(t, engine.DataDir)
 	// The engine started by hand belongs to the server, as the agent's does.
-	t.Setenv("COFFER_CONFIG_DRIVE", filepath.Join(dataDir, "devcloud", "servers", rec.ServerID, "config-drive"))
+	t.Setenv("COFFER_CONFIG_DRIVE", filepath.Join(devcloudDir(t), "servers", rec.ServerID, "config-drive"))
 
 	// PostgreSQL stopped behind the agent's back: SHUTDOWN, then HEALTHY once it is back.
 	if err := engine.Stop(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -20,7 +21,7 @@ func apiCommand(log *slog.Logger) *cobra.Command {
 		Use:   "api",
 		Short: "Serve the Trove v1.0 REST API (OpenAPI 3.1 at /openapi.json, docs at /docs)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cp, err := openControlPlane(cmd, file, log)
+			cp, err := openControlPlane(cmd, config.RoleAPI, file, log)
 			if err != nil {
 				return err
 			}

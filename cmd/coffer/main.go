@@ -1,5 +1,15 @@
-// Command coffer is Coffer's one binary: each role is a subcommand (api, worker, guestagent,
-// devcloud, migrate) and the client commands sit beside them.
+// Command coffer is Coffer's product binary, the one that production runs and every guest
+// image carries. Each role is a subcommand:
+//
+//   - api: the Trove v1.0 REST API (OpenAPI 3.1 at /openapi.json, docs at /docs)
+//   - worker: the control plane's Temporal worker (workflows and their OpenStack and
+//     catalog activities)
+//   - guestagent: the agent inside an instance's server, configured by its config drive
+//   - migrate: applies the catalog's migrations
+//
+// It has no client commands: tenants use the OpenStack clients (python-troveclient,
+// gophercloud) against the API. It links nothing under dev/: the devcloud and coffer-dev
+// are binaries of their own there (dev/cmd/devcloud, dev/cmd/coffer-dev).
 package main
 
 import (
@@ -31,7 +41,7 @@ func run(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(apiCommand(log), workerCommand(log), guestagentCommand(log), migrateCommand(log), devcloudCommand(log))
+	root.AddCommand(apiCommand(log), workerCommand(log), guestagentCommand(log), migrateCommand(log))
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

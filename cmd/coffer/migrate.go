@@ -16,7 +16,7 @@ func migrateCommand(log *slog.Logger) *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply the catalog's migrations (safe to run again and from several places at once)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(file, cmd.Flags())
+			cfg, err := config.Load(config.RoleMigrate, file, cmd.Flags())
 			if err != nil {
 				return err
 			}

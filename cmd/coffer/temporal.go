@@ -54,10 +54,10 @@ type controlPlane struct {
 	temporal client.Client
 }
 
-// openControlPlane loads the config (file, COFFER_* variables, cmd's flags) and connects to
-// the catalog and to Temporal.
-func openControlPlane(cmd *cobra.Command, file string, log *slog.Logger) (*controlPlane, error) {
-	cfg, err := config.Load(file, cmd.Flags())
+// openControlPlane loads role's config (file, COFFER_* variables, cmd's flags) and connects
+// to the catalog and to Temporal.
+func openControlPlane(cmd *cobra.Command, role config.Role, file string, log *slog.Logger) (*controlPlane, error) {
+	cfg, err := config.Load(role, file, cmd.Flags())
 	if err != nil {
 		return nil, err
 	}

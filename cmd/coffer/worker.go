@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -17,7 +18,7 @@ func workerCommand(log *slog.Logger) *cobra.Command {
 		Use:   "worker",
 		Short: "Run the control-plane worker: Coffer's workflows and their OpenStack and catalog activities",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cp, err := openControlPlane(cmd, file, log)
+			cp, err := openControlPlane(cmd, config.RoleWorker, file, log)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ type Cloud struct {
 	mux     *http.ServeMux
 	faults  *faultSet
 	hv      *hypervisor
+	lease   *networkLease // the network's /16s, held until Close
 
 	mu sync.Mutex // guards st
 	st *state
@@ -79,6 +81,10 @@ func New(cfg Config, log *slog.Logger) (*Cloud, error) {
 		cancel()
 		return nil, err
 	}
+	if err := c.leaseNetwork(); err != nil {
+		cancel()
+		return nil, err
+	}
 	c.hv = newHypervisor(c)
 	c.mu.Lock()
 	c.seedLocked()
@@ -107,12 +113,56 @@ func (c *Cloud) URL() string { return c.baseURL }
 // version discovery).
 func (c *Cloud) IdentityURL() string { return c.baseURL + "/identity/v3/" }
 
-// Close stops every server process (they boot again at the next New) and waits for background
-// work. State is already on disk.
+// DataDir is the absolute folder that holds the cloud's state: servers/, volumes/, swift/.
+func (c *Cloud) DataDir() string { return c.cfg.DataDir }
+
+// ServerPID is the process ID of a server's running process (for a server booted by the
+// process hypervisor, its guest agent), for tests that measure it; ok is false when the
+// server has no running process.
+func (c *Cloud) ServerPID(serverID string) (pid int, ok bool) { return c.hv.pid(serverID) }
+
+// NetworkCIDR is the subnet the cloud's servers get their addresses from: network.cidr, or
+// the /16 the cloud picked when that is unset, or the one its state was made with.
+func (c *Cloud) NetworkCIDR() string { return c.cfg.Network.CIDR }
+
+// leaseNetwork settles the network's range and leases it (see network_lease.go): the range
+// the state's subnet was made with, else network.cidr, else a free /16 it picks.
+func (c *Cloud) leaseNetwork() error {
+	cidr := c.cfg.Network.CIDR
+	if sub, ok := c.st.Subnets[stableID("subnet", c.cfg.Network.Name)]; ok {
+		if cidr != "" && cidr != sub.CIDR {
+			c.log.Warn("devcloud network.cidr differs from the one its state was made with; keeping the state's",
+				"config", cidr, "state", sub.CIDR)
+		}
+		cidr = sub.CIDR
+	}
+	if cidr == "" {
+		prefix, lease, err := leaseFreeNetwork(c.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("devcloud network: %w", err)
+		}
+		c.cfg.Network.CIDR, c.lease = prefix.String(), lease
+		return nil
+	}
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return fmt.Errorf("devcloud network.cidr: %w", err)
+	}
+	lease, err := leaseNetwork(prefix, c.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("devcloud %w", err)
+	}
+	c.cfg.Network.CIDR, c.lease = prefix.Masked().String(), lease
+	return nil
+}
+
+// Close stops every server process (they boot again at the next New), waits for background
+// work and gives up the network's lease. State is already on disk.
 func (c *Cloud) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	c.hv.shutdown()
+	c.lease.release()
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // Config is the devcloud's configuration. DefaultConfig gives a working one; the YAML file
-// dev/devcloud.yaml (loaded by `coffer devcloud`) overrides any part of it.
+// dev/devcloud.yaml (loaded by the devcloud binary, dev/cmd/devcloud) overrides any part of it.
 type Config struct {
 	// Listen is the address of the one HTTP listener for every service.
 	Listen string `mapstructure:"listen"`
@@ -64,7 +64,10 @@ type Image struct {
 type NetworkConfig struct {
 	Name string `mapstructure:"name"`
 	// CIDR is the subnet ports get their fixed IPs from. It must lie inside 127.0.0.0/8 so
-	// that every server's address is a local one; 127.0.0.1 is never handed out.
+	// that every server's address is a local one; 127.0.0.1 is never handed out. Empty (the
+	// default) picks the first /16 from 127.10.0.0/16 up that no other cloud on the machine
+	// runs on or keeps for its data folder. A cloud leases its range while it runs, so two
+	// clouds never hand out the same address; a data folder keeps the range it was made with.
 	CIDR string `mapstructure:"cidr"`
 }
 
@@ -80,7 +83,7 @@ type HypervisorConfig struct {
 	StopTimeout time.Duration `mapstructure:"stop_timeout"`
 }
 
-// DefaultConfig returns the configuration `coffer devcloud` uses when a key is not set.
+// DefaultConfig returns the configuration the devcloud binary uses when a key is not set.
 func DefaultConfig() Config {
 	return Config{
 		Listen:      "127.0.0.1:5000",
@@ -108,7 +111,7 @@ func DefaultConfig() Config {
 			{Name: "coffer-mariadb-10.11", Tags: []string{"coffer", "coffer-mariadb-10.11"}},
 			{Name: "coffer-redis-7", Tags: []string{"coffer", "coffer-redis-7"}},
 		},
-		Network: NetworkConfig{Name: "private", CIDR: "127.10.0.0/16"},
+		Network: NetworkConfig{Name: "private"},
 		Hypervisor: HypervisorConfig{
 			Command:     []string{"coffer", "guestagent"},
 			StopTimeout: 10 * time.Second,
@@ -143,6 +146,8 @@ func (c Config) Validate() error {
 	}
 	prefix, err := netip.ParsePrefix(c.Network.CIDR)
 	switch {
+	case c.Network.CIDR == "":
+		// picked at New
 	case err != nil:
 		errs = append(errs, fmt.Errorf("network.cidr: %w", err))
 	case !netip.MustParsePrefix("127.0.0.0/8").Contains(prefix.Addr()) || prefix.Bits() < 8:

@@ -10,7 +10,9 @@
 // The "hypervisor" boots a server by starting a local process (Config.Hypervisor.Command,
 // normally `coffer guestagent`) with the environment variable COFFER_CONFIG_DRIVE naming the
 // server's config drive folder (see package configdrive). Each server gets its own address
-// from 127.0.0.0/8, so every engine can listen on its standard port.
+// from 127.0.0.0/8, so every engine can listen on its standard port; a running cloud leases
+// its /16 (network_lease.go), so that several clouds on one machine never share an address.
+// The devcloud binary (dev/cmd/devcloud) runs a cloud alone; coffer-dev runs one in-process.
 //
 // Services are mounted under one listener:
 //

@@ -283,6 +283,17 @@ func (h *hypervisor) shutdown() {
 	h.wg.Wait()
 }
 
+// pid is the process ID of a server's running process (the first one the hypervisor
+// started, the leader of its group).
+func (h *hypervisor) pid(id string) (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g := h.guests[id]; g != nil {
+		return g.pid, true
+	}
+	return 0, false
+}
+
 // crash kills a server's process behind Nova's back, as a crashing VM would; Nova then finds
 // the server powered off.
 func (h *hypervisor) crash(id string) error {

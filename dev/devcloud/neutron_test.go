@@ -2,8 +2,11 @@ package devcloud_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -46,6 +49,13 @@ func privateNetwork(t *testing.T, nc *gophercloud.ServiceClient) (*networks.Netw
 		t.Fatal(err)
 	}
 	return &nets[0], sub
+}
+
+// addr is the address of the subnet's /16 (the cloud picks a free one) that ends in low:
+// "0.2" in 127.11.0.0/16 is 127.11.0.2.
+func addr(sub *subnets.Subnet, low string) string {
+	a := netip.MustParsePrefix(sub.CIDR).Addr().As4()
+	return fmt.Sprintf("%d.%d.%s", a[0], a[1], low)
 }
 
 func createPort(t *testing.T, nc *gophercloud.ServiceClient, opts ports.CreateOpts) *ports.Port {
@@ -100,8 +110,8 @@ func TestNetworkAndSubnetAreSeededAndShared(t *testing.T) {
 	if !n.Shared || n.Status != "ACTIVE" || !n.AdminStateUp || len(n.Subnets) != 1 || n.ProjectID == projectIDOf(t, nc.ProviderClient) {
 		t.Fatalf("private network: got %+v, want shared, active, one subnet, the admin's", n)
 	}
-	if sub.CIDR != "127.10.0.0/16" || sub.GatewayIP != "127.10.0.1" || sub.NetworkID != n.ID || sub.IPVersion != 4 ||
-		len(sub.AllocationPools) != 1 || sub.AllocationPools[0].Start != "127.10.0.2" || sub.AllocationPools[0].End != "127.10.255.254" {
+	if sub.CIDR != tc.cloud.NetworkCIDR() || !strings.HasPrefix(sub.CIDR, "127.") || !strings.HasSuffix(sub.CIDR, ".0.0/16") || sub.GatewayIP != addr(sub, "0.1") || sub.NetworkID != n.ID || sub.IPVersion != 4 ||
+		len(sub.AllocationPools) != 1 || sub.AllocationPools[0].Start != addr(sub, "0.2") || sub.AllocationPools[0].End != addr(sub, "255.254") {
 		t.Fatalf("private subnet: got %+v", sub)
 	}
 	got, err := networks.Get(ctx, nc, n.ID).Extract()
@@ -159,12 +169,12 @@ func TestPortCreateShowUpdateDeleteReleasesTheIP(t *testing.T) {
 	if p.Name != "db-0" || p.Description != "postgres" || p.NetworkID != n.ID || p.ProjectID != project || p.TenantID != project ||
 		p.Status != "ACTIVE" || !p.AdminStateUp || p.DeviceID != "server-1" || p.DeviceOwner != "compute:nova" ||
 		len(p.MACAddress) != 17 || p.CreatedAt.IsZero() || p.Tags == nil ||
-		len(p.FixedIPs) != 1 || p.FixedIPs[0].SubnetID != sub.ID || p.FixedIPs[0].IPAddress != "127.10.0.2" ||
+		len(p.FixedIPs) != 1 || p.FixedIPs[0].SubnetID != sub.ID || p.FixedIPs[0].IPAddress != addr(sub, "0.2") ||
 		!slices.Equal(p.SecurityGroups, []string{def.ID}) {
 		t.Fatalf("created port: got %+v", p)
 	}
 	got, err := ports.Get(ctx, nc, p.ID).Extract()
-	if err != nil || got.FixedIPs[0].IPAddress != "127.10.0.2" || got.MACAddress != p.MACAddress {
+	if err != nil || got.FixedIPs[0].IPAddress != addr(sub, "0.2") || got.MACAddress != p.MACAddress {
 		t.Fatalf("get port: got %+v, %v", got, err)
 	}
 
@@ -173,15 +183,15 @@ func TestPortCreateShowUpdateDeleteReleasesTheIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if updated.Name != name || updated.Status != "DOWN" || updated.DeviceID != "" || len(updated.SecurityGroups) != 0 || updated.FixedIPs[0].IPAddress != "127.10.0.2" {
+	if updated.Name != name || updated.Status != "DOWN" || updated.DeviceID != "" || len(updated.SecurityGroups) != 0 || updated.FixedIPs[0].IPAddress != addr(sub, "0.2") {
 		t.Fatalf("updated port: got %+v", updated)
 	}
 	_, err = ports.Update(ctx, nc, p.ID, ports.UpdateOpts{SecurityGroups: &[]string{"00000000-0000-4000-8000-000000000000"}}).Extract()
 	wantNeutronError(t, "update with an unknown group", err, http.StatusNotFound, "SecurityGroupNotFound")
 
 	second := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "db-1"})
-	if second.FixedIPs[0].IPAddress != "127.10.0.3" || second.Status != "DOWN" {
-		t.Fatalf("second port: got %+v, want 127.10.0.3 and DOWN", second)
+	if second.FixedIPs[0].IPAddress != addr(sub, "0.3") || second.Status != "DOWN" {
+		t.Fatalf("second port: got %+v, want %s and DOWN", second, addr(sub, "0.3"))
 	}
 	if err := ports.Delete(ctx, nc, p.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
@@ -190,8 +200,8 @@ func TestPortCreateShowUpdateDeleteReleasesTheIP(t *testing.T) {
 	wantNeutronError(t, "get a deleted port", err, http.StatusNotFound, "PortNotFound")
 	err = ports.Delete(ctx, nc, p.ID).ExtractErr()
 	wantNeutronError(t, "delete a deleted port", err, http.StatusNotFound, "PortNotFound")
-	if again := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID}); again.FixedIPs[0].IPAddress != "127.10.0.2" {
-		t.Fatalf("port after a delete: got IP %s, want the released 127.10.0.2", again.FixedIPs[0].IPAddress)
+	if again := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID}); again.FixedIPs[0].IPAddress != addr(sub, "0.2") {
+		t.Fatalf("port after a delete: got IP %s, want the released %s", again.FixedIPs[0].IPAddress, addr(sub, "0.2"))
 	}
 }
 
@@ -201,12 +211,12 @@ func TestPortCreateWithRequestedIP(t *testing.T) {
 	nc := tc.network("demo")
 	n, sub := privateNetwork(t, nc)
 
-	p := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "127.10.5.5"}}})
-	if p.FixedIPs[0].IPAddress != "127.10.5.5" || p.FixedIPs[0].SubnetID != sub.ID {
+	p := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: addr(sub, "5.5")}}})
+	if p.FixedIPs[0].IPAddress != addr(sub, "5.5") || p.FixedIPs[0].SubnetID != sub.ID {
 		t.Fatalf("port with a requested IP: got %+v", p.FixedIPs)
 	}
 	bySubnet := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{SubnetID: sub.ID}}})
-	if bySubnet.FixedIPs[0].IPAddress != "127.10.0.2" {
+	if bySubnet.FixedIPs[0].IPAddress != addr(sub, "0.2") {
 		t.Fatalf("port with a requested subnet: got %+v", bySubnet.FixedIPs)
 	}
 	for _, tt := range []struct {
@@ -215,11 +225,11 @@ func TestPortCreateWithRequestedIP(t *testing.T) {
 		status int
 		typ    string
 	}{
-		{"IP taken", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "127.10.5.5"}}}, http.StatusConflict, "IpAddressAlreadyAllocated"},
-		{"gateway", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "127.10.0.1"}}}, http.StatusConflict, "IpAddressAlreadyAllocated"},
+		{"IP taken", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: addr(sub, "5.5")}}}, http.StatusConflict, "IpAddressAlreadyAllocated"},
+		{"gateway", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: addr(sub, "0.1")}}}, http.StatusConflict, "IpAddressAlreadyAllocated"},
 		{"outside the subnet", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "10.0.0.5"}}}, http.StatusBadRequest, "InvalidIpForNetwork"},
 		{"outside the given subnet", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{SubnetID: sub.ID, IPAddress: "10.0.0.5"}}}, http.StatusBadRequest, "InvalidIpForSubnet"},
-		{"broadcast", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "127.10.255.255"}}}, http.StatusBadRequest, "InvalidIpForSubnet"},
+		{"broadcast", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: addr(sub, "255.255")}}}, http.StatusBadRequest, "InvalidIpForSubnet"},
 		{"not an IP", ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "db.local"}}}, http.StatusBadRequest, "HTTPBadRequest"},
 		{"unknown network", ports.CreateOpts{NetworkID: "00000000-0000-4000-8000-000000000000"}, http.StatusNotFound, "NetworkNotFound"},
 		{"unknown group", ports.CreateOpts{NetworkID: n.ID, SecurityGroups: &[]string{"00000000-0000-4000-8000-000000000000"}}, http.StatusNotFound, "SecurityGroupNotFound"},
@@ -241,14 +251,14 @@ func TestPortListFiltersAndPages(t *testing.T) {
 	tc := startCloud(t)
 	ctx := context.Background()
 	nc := tc.network("demo")
-	n, _ := privateNetwork(t, nc)
+	n, sub := privateNetwork(t, nc)
 	g, err := groups.Create(ctx, nc, groups.CreateOpts{Name: "db"}).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
 	createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "a", DeviceID: "s1", DeviceOwner: "compute:nova"})
 	createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "b", DeviceID: "s2", DeviceOwner: "compute:nova", SecurityGroups: &[]string{g.ID}})
-	createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "c", FixedIPs: []ports.IP{{IPAddress: "127.10.9.9"}}})
+	createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "c", FixedIPs: []ports.IP{{IPAddress: addr(sub, "9.9")}}})
 	createPort(t, tc.network("alt_demo"), ports.CreateOpts{NetworkID: n.ID, Name: "alt"})
 
 	for _, tt := range []struct {
@@ -260,8 +270,8 @@ func TestPortListFiltersAndPages(t *testing.T) {
 		{ports.ListOpts{DeviceID: "s2"}, []string{"b"}},
 		{ports.ListOpts{DeviceOwner: "compute:nova"}, []string{"a", "b"}},
 		{ports.ListOpts{Name: "c"}, []string{"c"}},
-		{ports.ListOpts{FixedIPs: []ports.FixedIPOpts{{IPAddress: "127.10.9.9"}}}, []string{"c"}},
-		{ports.ListOpts{FixedIPs: []ports.FixedIPOpts{{IPAddress: "127.10.0.3"}}}, []string{"b"}},
+		{ports.ListOpts{FixedIPs: []ports.FixedIPOpts{{IPAddress: addr(sub, "9.9")}}}, []string{"c"}},
+		{ports.ListOpts{FixedIPs: []ports.FixedIPOpts{{IPAddress: addr(sub, "0.3")}}}, []string{"b"}},
 		{ports.ListOpts{SecurityGroups: []string{g.ID}}, []string{"b"}},
 		{ports.ListOpts{Status: "DOWN"}, []string{"c"}},
 	} {
@@ -543,7 +553,7 @@ func TestNeutronStateSurvivesRestart(t *testing.T) {
 	tc := startCloud(t)
 	ctx := context.Background()
 	nc := tc.network("demo")
-	n, _ := privateNetwork(t, nc)
+	n, sub := privateNetwork(t, nc)
 	g, err := groups.Create(ctx, nc, groups.CreateOpts{Name: "db"}).Extract()
 	if err != nil {
 		t.Fatal(err)
@@ -552,13 +562,13 @@ func TestNeutronStateSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "db-0", FixedIPs: []ports.IP{{IPAddress: "127.10.3.4"}}, SecurityGroups: &[]string{g.ID}})
+	p := createPort(t, nc, ports.CreateOpts{NetworkID: n.ID, Name: "db-0", FixedIPs: []ports.IP{{IPAddress: addr(sub, "3.4")}}, SecurityGroups: &[]string{g.ID}})
 	def := defaultGroup(t, nc)
 
 	tc.restart()
 	nc = tc.network("demo")
 	gotPort, err := ports.Get(ctx, nc, p.ID).Extract()
-	if err != nil || gotPort.FixedIPs[0].IPAddress != "127.10.3.4" || gotPort.MACAddress != p.MACAddress || !slices.Equal(gotPort.SecurityGroups, []string{g.ID}) {
+	if err != nil || gotPort.FixedIPs[0].IPAddress != addr(sub, "3.4") || gotPort.MACAddress != p.MACAddress || !slices.Equal(gotPort.SecurityGroups, []string{g.ID}) {
 		t.Fatalf("port after restart: got %+v, %v", gotPort, err)
 	}
 	gotGroup, err := groups.Get(ctx, nc, g.ID).Extract()
@@ -574,6 +584,6 @@ func TestNeutronStateSurvivesRestart(t *testing.T) {
 	if n2, _ := privateNetwork(t, nc); n2.ID != n.ID {
 		t.Fatalf("network after restart: got %s, want %s", n2.ID, n.ID)
 	}
-	_, err = ports.Create(ctx, nc, ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: "127.10.3.4"}}}).Extract()
+	_, err = ports.Create(ctx, nc, ports.CreateOpts{NetworkID: n.ID, FixedIPs: []ports.IP{{IPAddress: addr(sub, "3.4")}}}).Extract()
 	wantNeutronError(t, "take the port's IP after restart", err, http.StatusConflict, "IpAddressAlreadyAllocated")
 }

@@ -302,8 +302,8 @@ func TestServerBootsStandInWithUserDataIPAndVolume(t *testing.T) {
 		t.Fatalf("addresses: got %v (%v), want one on private", s.Addresses, err)
 	}
 	ip := addrs["private"][0].Address
-	if a, err := netip.ParseAddr(ip); err != nil || !netip.MustParsePrefix("127.10.0.0/16").Contains(a) {
-		t.Fatalf("fixed IP: got %q, want one in 127.10.0.0/16", ip)
+	if a, err := netip.ParseAddr(ip); err != nil || !netip.MustParsePrefix(tc.cloud.NetworkCIDR()).Contains(a) {
+		t.Fatalf("fixed IP: got %q, want one in the cloud's network %s", ip, tc.cloud.NetworkCIDR())
 	}
 	if s.Metadata["coffer-instance"] != "i-1" || s.Tags == nil || !slices.Equal(*s.Tags, []string{"coffer"}) {
 		t.Errorf("metadata and tags: got %v and %v", s.Metadata, s.Tags)

@@ -35,7 +35,7 @@ const (
 // TestLargeObjectStreamsThroughTheDevcloudInBoundedMemory is the issue's scenario: a 1 GiB
 // object uploaded as a static large object in 64 MiB segments through gophercloud and read
 // back streams with equal SHA-256, while the devcloud process's peak memory stays under
-// 100 MB. The devcloud runs as its own `coffer devcloud` process so that its peak resident
+// 100 MB. The devcloud runs as its own `devcloud` process so that its peak resident
 // size (VmHWM) is its own; the test never holds a segment in memory either.
 func TestLargeObjectStreamsThroughTheDevcloudInBoundedMemory(t *testing.T) {
 	if testing.Short() {
@@ -46,7 +46,7 @@ func TestLargeObjectStreamsThroughTheDevcloudInBoundedMemory(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildCofferBinary(t, dir)
+	bin := buildDevcloudBinary(t, dir)
 	addr := freeAddr(t)
 	pid := startDevcloudProcess(t, bin, addr, filepath.Join(dir, "data"))
 
@@ -150,28 +150,28 @@ func (r *prngReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// buildCofferBinary builds the coffer binary into dir.
-func buildCofferBinary(t *testing.T, dir string) string {
+// buildDevcloudBinary builds the devcloud binary (dev/cmd/devcloud) into dir.
+func buildDevcloudBinary(t *testing.T, dir string) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		t.Fatalf("go env GOMOD: %v", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(dir, "coffer")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/coffer")
+	bin := filepath.Join(dir, "devcloud")
+	cmd := exec.Command("go", "build", "-o", bin, "./dev/cmd/devcloud")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build coffer: %v\n%s", err, out)
+		t.Fatalf("build devcloud: %v\n%s", err, out)
 	}
 	return bin
 }
 
-// startDevcloudProcess runs `coffer devcloud` until the test ends and waits until it answers;
+// startDevcloudProcess runs the devcloud binary until the test ends and waits until it answers;
 // it returns the process ID.
 func startDevcloudProcess(t *testing.T, bin, addr, dataDir string) int {
 	t.Helper()
-	cmd := exec.Command(bin, "devcloud", "--listen", addr, "--data-dir", dataDir)
+	cmd := exec.Command(bin, "--listen", addr, "--data-dir", dataDir)
 	logs, err := os.Create(filepath.Join(filepath.Dir(dataDir), "devcloud.log"))
 	if err != nil {
 		t.Fatal(err)

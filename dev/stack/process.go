@@ -7,12 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/coffer-dbaas/coffer/config"
 )
 
 // roles are the worker and API when they run as processes of the coffer binary.
@@ -131,29 +128,4 @@ func (r *roles) stopAll() {
 			<-p.done
 		}
 	}
-}
-
-// configEnv is cfg as the COFFER_* variables `coffer worker` and `coffer api` read.
-func configEnv(cfg config.Config) []string {
-	vars := map[string]string{
-		"TEMPORAL_HOST_PORT": cfg.Temporal.HostPort, "TEMPORAL_NAMESPACE": cfg.Temporal.Namespace,
-		"CATALOG_URL": cfg.Catalog.URL,
-		"API_LISTEN":  cfg.API.Listen, "API_MAX_VOLUME_SIZE": strconv.Itoa(cfg.API.MaxVolumeSize), "API_REGION": cfg.API.Region,
-		"OPENSTACK_AUTH_URL": cfg.OpenStack.AuthURL, "OPENSTACK_USERNAME": cfg.OpenStack.Username,
-		"OPENSTACK_PASSWORD": cfg.OpenStack.Password, "OPENSTACK_PROJECT_NAME": cfg.OpenStack.ProjectName,
-		"OPENSTACK_USER_DOMAIN_NAME": cfg.OpenStack.UserDomainName, "OPENSTACK_PROJECT_DOMAIN_NAME": cfg.OpenStack.ProjectDomainName,
-		"OPENSTACK_REGION": cfg.OpenStack.Region, "OPENSTACK_NETWORK": cfg.OpenStack.Network,
-		"GUEST_TEMPORAL_HOST_PORT": cfg.Guest.TemporalHostPort,
-		"GUEST_START_TIMEOUT":      cfg.Guest.StartTimeout.String(), "GUEST_PREPARE_TIMEOUT": cfg.Guest.PrepareTimeout.String(),
-		"GUEST_HEARTBEAT_EXPIRY": cfg.Guest.HeartbeatExpiry.String(), "GUEST_HEALTH_INTERVAL": cfg.Guest.HealthInterval.String(),
-		"OPERATIONS_PARK_TIMEOUT": cfg.Operations.ParkTimeout.String(),
-		"CODEC_KEY":               cfg.CodecKey, "LOG_LEVEL": cfg.Log.Level,
-		"BACKUP_KEY": cfg.Backup.Key, "BACKUP_CONTAINER": cfg.Backup.Container,
-		"BACKUP_SEGMENT_SIZE": strconv.FormatInt(cfg.Backup.SegmentSize, 10),
-	}
-	env := make([]string, 0, len(vars))
-	for k, v := range vars {
-		env = append(env, "COFFER_"+k+"="+v)
-	}
-	return env
 }

@@ -43,6 +43,8 @@ type Options struct {
 	APIPort      int
 	CatalogPort  int
 	// NetworkCIDR is the range instances get their addresses from (inside 127.0.0.0/8).
+	// Empty lets the devcloud pick a /16 that no other stack on the machine uses, and keep it
+	// for DataDir (devcloud.NetworkConfig.CIDR).
 	NetworkCIDR string
 	// Guest bounds how long guests may take (zero: the config defaults).
 	GuestStartTimeout time.Duration
@@ -92,9 +94,6 @@ func (o *Options) defaults() {
 		if *p.port == 0 {
 			*p.port = p.def
 		}
-	}
-	if o.NetworkCIDR == "" {
-		o.NetworkCIDR = "127.10.0.0/16"
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -199,7 +198,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal: %w", err)
 	}
 
-	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: configEnv(cfg), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
+	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: cfg.Env(), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
 	if opts.WorkerProcess {
 		if err := s.StartWorker(); err != nil {
 			return nil, err

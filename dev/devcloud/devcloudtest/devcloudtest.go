@@ -1,5 +1,6 @@
 // Package devcloudtest starts a devcloud for one test: in process, in a fresh folder, on a
-// free loopback port, stopped when the test ends.
+// free loopback port, with a /16 that no other cloud on the machine uses (Cloud.NetworkCIDR),
+// stopped when the test ends.
 package devcloudtest
 
 import (

@@ -1,9 +1,17 @@
+// Command devcloud runs the local OpenStack-compatible cloud (Keystone, Nova, Cinder,
+// Neutron, Glance, Swift) on loopback, alone: `go tool task devcloud`, or
+// `bin/devcloud --config dev/devcloud.yaml`. coffer-dev runs the same cloud inside its own
+// process; this binary is for using or testing the cloud by itself. See dev/README.md.
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -11,17 +19,35 @@ import (
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 )
 
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "devcloud:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cmd := devcloudCommand(log)
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(ctx)
+}
+
 func devcloudCommand(log *slog.Logger) *cobra.Command {
 	var configFile string
 	cmd := &cobra.Command{
-		Use:   "devcloud",
-		Short: "Run the local OpenStack-compatible cloud (Keystone, Nova, Cinder, Neutron, Glance, Swift)",
+		Use:           "devcloud",
+		Short:         "Run the local OpenStack-compatible cloud (Keystone, Nova, Cinder, Neutron, Glance, Swift)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		Long: `Run the local OpenStack-compatible cloud on loopback. Its state stays in data_dir, so a
 restart finds every project, server, volume, port, group, image and object again, and boots
 the servers that were ACTIVE. Settings come from --config (YAML), then COFFER_DEVCLOUD_*
 environment variables (COFFER_DEVCLOUD_LISTEN, COFFER_DEVCLOUD_DATA_DIR, ...), then flags.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadDevcloudConfig(configFile, cmd)
+			cfg, err := loadConfig(configFile, cmd)
 			if err != nil {
 				return err
 			}
@@ -38,9 +64,9 @@ environment variables (COFFER_DEVCLOUD_LISTEN, COFFER_DEVCLOUD_DATA_DIR, ...), t
 	return cmd
 }
 
-// loadDevcloudConfig layers the YAML file, COFFER_DEVCLOUD_* variables and flags over
+// loadConfig layers the YAML file, COFFER_DEVCLOUD_* variables and flags over
 // devcloud.DefaultConfig; a key set nowhere keeps its default.
-func loadDevcloudConfig(file string, cmd *cobra.Command) (devcloud.Config, error) {
+func loadConfig(file string, cmd *cobra.Command) (devcloud.Config, error) {
 	v := viper.New()
 	v.SetEnvPrefix("COFFER_DEVCLOUD")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
