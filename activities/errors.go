@@ -40,12 +40,16 @@ const (
 	ErrorTypeImageNotFound = "ImageNotFound"
 	// ErrorTypeBackupsDisabled: no backup key is configured.
 	ErrorTypeBackupsDisabled = "BackupsDisabled"
-	// ErrorTypeProjectQuotaExceeded: the tenant's project is at one of its Coffer quotas.
-	ErrorTypeProjectQuotaExceeded = "ProjectQuotaExceeded"
 	// ErrorTypeInstanceBusy: a task or another backup holds the instance.
 	ErrorTypeInstanceBusy = "InstanceBusy"
 	// ErrorTypeNotReplicated: the instance is in no replication group.
 	ErrorTypeNotReplicated = "NotReplicated"
+	// ErrorTypeClaimTooLate: a workflow's claim of its instance's task came after its
+	// window (ClaimTaskInput.NotAfter).
+	ErrorTypeClaimTooLate = "ClaimTooLate"
+	// ErrorTypeProjectQuotaExceeded: a tenant's project is over one of its Coffer quotas;
+	// the error's details hold the []catalog.Quota exceeded.
+	ErrorTypeProjectQuotaExceeded = "ProjectQuotaExceeded"
 )
 
 // Error types of retryable errors.

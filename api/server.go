@@ -54,10 +54,6 @@ type Catalog interface {
 
 	// Quotas, renames, root history, datastores and versions.
 
-	// StartResizeWithinQuota sets task RESIZING as StartTask does when the project's quotas
-	// allow the instance ramMB of RAM and volumeSize GiB (0: unchanged), atomically with the
-	// check; else a *catalog.QuotaExceededError.
-	StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults catalog.QuotaLimits) (*coffer.Instance, error)
 	// CreateInstanceWithinQuota records a new instance with task BUILDING when the
 	// project's quotas allow it (ramMB is the flavor's), atomically with the check; else a
 	// *catalog.QuotaExceededError.

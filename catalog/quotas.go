@@ -258,8 +258,11 @@ func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string
 	if err != nil {
 		return nil, fmt.Errorf("start resize of instance %s: %w", id, err)
 	}
-	var currentRAM int
-	if err := s.pool.QueryRow(ctx, "SELECT ram_mb FROM instances WHERE id = $1", inst.ID).Scan(&currentRAM); err != nil {
+	// What the instance counts already: its own, or what it reserved (a retry of this claim
+	// asks for nothing more).
+	var currentRAM, currentVolume int
+	if err := s.pool.QueryRow(ctx, "SELECT greatest(ram_mb, reserved_ram_mb), greatest(volume_size, reserved_volume_size) FROM instances WHERE id = $1",
+		inst.ID).Scan(&currentRAM, &currentVolume); err != nil {
 		return nil, fmt.Errorf("start resize of instance %s: %w", id, err)
 	}
 	want := map[string]int{}
@@ -267,7 +270,7 @@ func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string
 		want[ResourceRAM] = ramMB - currentRAM
 	}
 	if volumeSize > 0 {
-		want[ResourceVolumes] = volumeSize - inst.VolumeSize
+		want[ResourceVolumes] = volumeSize - currentVolume
 	}
 	var started *coffer.Instance
 	err = s.withinQuota(ctx, inst.ProjectID, defaults, want, func(conn *pgx.Conn) error {
@@ -275,7 +278,7 @@ func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string
 		if started, err = s.StartTask(ctx, projectID, id, coffer.TaskResizing); err != nil {
 			return err
 		}
-		_, err = conn.Exec(ctx, "UPDATE instances SET reserved_ram_mb = $2, reserved_volume_size = $3 WHERE id = $1",
+		_, err = conn.Exec(ctx, "UPDATE instances SET reserved_ram_mb = greatest(reserved_ram_mb, $2), reserved_volume_size = greatest(reserved_volume_size, $3) WHERE id = $1",
 			inst.ID, ramMB, volumeSize)
 		return err
 	})
