@@ -103,8 +103,7 @@ type BackupAccessInput struct {
 // GetBackupAccess signs Swift temporary URLs over one backup's objects (its manifest and
 // the segments under it: every name that starts with Object) for Lifetime: GET for a
 // restore, PUT and DELETE for a backup (DELETE so that a failed upload removes its own
-// segments). For a backup it first makes sure that the container exists and holds the temp
-// URL key.
+// segments). It first makes sure that the container exists and holds the temp URL key.
 //
 // Why temp URLs: the guest must reach Swift without its data passing through the control
 // plane, and a guest is not trusted. A temp URL holds no credential: it reaches that one
@@ -122,7 +121,9 @@ func (a *Activities) GetBackupAccess(ctx context.Context, in BackupAccessInput) 
 	methods := []string{http.MethodPut, http.MethodDelete}
 	if in.Restore {
 		container, methods = in.Container, []string{http.MethodGet}
-	} else if err := backupstream.EnsureContainer(ctx, swift, container, a.Backup.TempURLKey); err != nil {
+	}
+	// The container holds the current key even when backup.temp_url_key changed since.
+	if err := backupstream.EnsureContainer(ctx, swift, container, a.Backup.TempURLKey); err != nil {
 		return BackupAccess{}, cloudError(err, "prepare the backup container")
 	}
 	t, err := backupstream.NewTempURL(a.Backup.TempURLKey, swift.Endpoint, container, in.Object, time.Now().Add(in.Lifetime), methods...)
