@@ -64,7 +64,8 @@ func (d *Driver) EnableRoot(ctx context.Context, password string) error {
 // (a superuser root, superusers root made) is mended:
 //
 //   - Every superuser but the agent's role loses SUPERUSER, and every role but the agent's
-//     loses membership in serverRoles.
+//     loses membership in serverRoles, the agent's role and the replication role (a member
+//     of the agent's role could SET ROLE to it).
 //   - serverRoles are marked superuser in pg_authid. On PostgreSQL 15 CREATEROLE may grant
 //     any role that is not a superuser, so without this root could grant itself
 //     pg_execute_server_program; the predefined roles cannot log in, and ALTER ROLE refuses
@@ -87,7 +88,7 @@ func confine(ctx context.Context, conn *pgx.Conn) error {
 		UNION ALL
 		SELECT format('REVOKE %I FROM %I CASCADE', r.rolname, m.rolname)
 		FROM pg_auth_members a JOIN pg_authid r ON r.oid = a.roleid JOIN pg_authid m ON m.oid = a.member
-		WHERE r.rolname = ANY($2::text[]) AND m.rolname <> $1`, agentRole, serverRoles)
+		WHERE r.rolname = ANY($3::text[]) AND m.rolname <> $1`, agentRole, serverRoles, append([]string{agentRole, replicationRole}, serverRoles...))
 	stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return fmt.Errorf("find superusers and server roles' members: %w", err)

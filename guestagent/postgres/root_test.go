@@ -142,8 +142,8 @@ func TestASuperuserRootIsDemotedAtTheNextStart(t *testing.T) {
 	if _, err := d.ReplicationSource(ctx, "escape_test"); err != nil {
 		t.Fatalf("ReplicationSource: %v", err)
 	}
-	// What an older agent left: root a superuser, which made another superuser and gave
-	// itself the server's programs.
+	// What an older agent left: root a superuser, which made another superuser, gave it the
+	// server's programs and the agent's role, and joined the replication role.
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +152,8 @@ func TestASuperuserRootIsDemotedAtTheNextStart(t *testing.T) {
 		"CREATE ROLE root SUPERUSER LOGIN PASSWORD 'old-root'",
 		"CREATE ROLE accomplice SUPERUSER LOGIN PASSWORD 'accomplice'",
 		"GRANT pg_execute_server_program TO accomplice",
+		"GRANT coffer_agent TO accomplice",
+		"GRANT coffer_replicator TO root",
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -173,5 +175,13 @@ func TestASuperuserRootIsDemotedAtTheNextStart(t *testing.T) {
 	defer root.Close(ctx)
 	if _, err := root.Exec(ctx, "CREATE DATABASE stillworks"); err != nil {
 		t.Fatalf("the demoted root creates a database: %v", err)
+	}
+	var members []string
+	rows, _ := root.Query(ctx, `SELECT m.rolname || ' in ' || r.rolname FROM pg_auth_members a
+		JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+		WHERE r.rolname IN ('coffer_agent', 'coffer_replicator') OR r.rolname LIKE 'pg\_%server%'`)
+	members, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(members) > 0 {
+		t.Fatalf("memberships left in the agent's, the replication and the server roles: %v, %v", members, err)
 	}
 }
