@@ -53,10 +53,22 @@ func (d *Driver) EnableRoot(ctx context.Context, password string) error {
 	if err := confine(ctx, conn); err != nil {
 		return fmt.Errorf("enable root: %w", err)
 	}
-	if err := d.grantTenantDatabases(ctx, conn, pgx.Identifier{guest.RootUser}.Sanitize()); err != nil {
+	if err := d.grantRootDatabases(ctx, conn); err != nil {
 		return fmt.Errorf("enable root: %w", err)
 	}
 	return nil
+}
+
+// grantRootDatabases gives root, when it exists, all rights on every tenant database.
+func (d *Driver) grantRootDatabases(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", guest.RootUser).Scan(&exists); err != nil {
+		return fmt.Errorf("look up role root: %w", err)
+	}
+	if !exists {
+		return nil
+	}
+	return d.grantTenantDatabases(ctx, conn, pgx.Identifier{guest.RootUser}.Sanitize())
 }
 
 // confine makes sure no tenant role can leave the database, on a primary (a standby follows

@@ -120,6 +120,18 @@ func TestRootIsAMasterUserThatCannotLeaveTheDatabase(t *testing.T) {
 			t.Errorf("root: %s: %v", sql, err)
 		}
 	}
+	// A database made through the API after root was enabled is root's to manage too.
+	if err := d.CreateDatabases(ctx, []coffer.Database{{Name: "later"}}); err != nil {
+		t.Fatal(err)
+	}
+	later, err := asRoot("later")()
+	if err != nil {
+		t.Fatalf("root connects to a database made later: %v", err)
+	}
+	if _, err := later.Exec(ctx, "CREATE TABLE rootmade (id int)"); err != nil {
+		t.Errorf("root makes a table in a database made later: %v", err)
+	}
+	later.Close(ctx)
 	reporter, err := connectAs(ctx, inst, "reporter", "reporter-secret", "app")
 	if err != nil {
 		t.Fatalf("the role root made connects: %v", err)
