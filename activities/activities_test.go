@@ -232,7 +232,7 @@ func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, ins
 		t.Fatalf("user_data %q is not the guest's JSON config: %v", raw, err)
 	}
 	want := guest.Config{
-		InstanceID: instanceID, Datastore: "postgresql", Version: "15",
+		InstanceID: instanceID, Datastore: "postgresql", Version: "15", VolumeID: volumeID,
 		TemporalHostPort: "10.0.0.1:7233", TemporalNamespace: "default", CodecKey: codecKey,
 	}
 	if got != want {

@@ -44,6 +44,12 @@ const (
 	ErrorTypeInstanceBusy = "InstanceBusy"
 	// ErrorTypeNotReplicated: the instance is in no replication group.
 	ErrorTypeNotReplicated = "NotReplicated"
+	// ErrorTypeClaimTooLate: a workflow's claim of its instance's task came after its
+	// window (ClaimTaskInput.NotAfter).
+	ErrorTypeClaimTooLate = "ClaimTooLate"
+	// ErrorTypeProjectQuotaExceeded: a tenant's project is over one of its Coffer quotas;
+	// the error's details hold the []catalog.Quota exceeded.
+	ErrorTypeProjectQuotaExceeded = "ProjectQuotaExceeded"
 )
 
 // Error types of retryable errors.

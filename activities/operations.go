@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -31,6 +32,87 @@ type OperationsCatalog interface {
 }
 
 var _ OperationsCatalog = (*catalog.Store)(nil)
+
+// ClaimTaskInput is ClaimTask's input.
+type ClaimTaskInput struct {
+	InstanceID string      `json:"instance_id"`
+	Task       coffer.Task `json:"task"`
+	// NotAfter, when set, is when the claim's window ends: a claim later fails with
+	// ErrorTypeClaimTooLate, since whoever started the workflow has stopped waiting for it.
+	NotAfter time.Time `json:"not_after,omitempty"`
+}
+
+// ClaimTask sets the instance's task for the workflow that runs the operation, when no
+// other task holds it (catalog.Store.StartTask); an instance that is busy fails with
+// ErrorTypeInstanceBusy, not retried.
+//
+// The instance holding in.Task already counts as claimed: the caller is the one workflow
+// that sets that task (its ID derives from the instance and the operation, and Temporal
+// runs one workflow of an ID at a time), so the task is its own, set by an attempt of this
+// activity whose answer was lost, or by a run of the workflow that crashed.
+func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
+	what := fmt.Sprintf("claim task %s on instance %s", in.Task, in.InstanceID)
+	if !in.NotAfter.IsZero() && time.Now().After(in.NotAfter) {
+		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrorTypeClaimTooLate, nil)
+	}
+	_, err := a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task)
+	if !errors.Is(err, catalog.ErrTaskRunning) {
+		return catalogError(err, what)
+	}
+	inst, gerr := a.Catalog.GetInstance(ctx, "", in.InstanceID)
+	if gerr != nil {
+		return catalogError(gerr, what)
+	}
+	if inst.Task == in.Task {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
+}
+
+// RecordInstanceInput is RecordInstance's input.
+type RecordInstanceInput struct {
+	// Instance is the new instance, with task BUILDING.
+	Instance coffer.Instance `json:"instance"`
+	// RAMMB is its flavor's RAM, counted against the project's quotas with Quotas as the
+	// defaults; nil Quotas records the instance without a quota check (a replica).
+	RAMMB  int                  `json:"ram_mb,omitempty"`
+	Quotas *catalog.QuotaLimits `json:"quotas,omitempty"`
+	// ReplicaOf is the primary of a replica.
+	ReplicaOf string `json:"replica_of,omitempty"`
+	// NotAfter is when the claim's window ends, as in ClaimTaskInput.
+	NotAfter time.Time `json:"not_after,omitempty"`
+}
+
+// RecordInstance records a new instance, the claim of a create: within the project's
+// quotas (a project past one fails with ErrorTypeProjectQuotaExceeded, not retried, the
+// quotas exceeded in its details), with its primary for a replica. A record that exists
+// already is this create's own (instance IDs are new for each create): no error.
+func (a *Activities) RecordInstance(ctx context.Context, in RecordInstanceInput) error {
+	what := "record instance " + in.Instance.ID
+	if !in.NotAfter.IsZero() && time.Now().After(in.NotAfter) {
+		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrorTypeClaimTooLate, nil)
+	}
+	inst := in.Instance
+	var err error
+	if in.Quotas != nil {
+		err = a.Catalog.CreateInstanceWithinQuota(ctx, &inst, in.RAMMB, *in.Quotas)
+	} else {
+		err = a.Catalog.CreateInstance(ctx, &inst)
+	}
+	var qe *catalog.QuotaExceededError
+	if errors.As(err, &qe) {
+		return temporal.NewNonRetryableApplicationError(what+": "+qe.Error(), ErrorTypeProjectQuotaExceeded, nil, qe.Over)
+	}
+	if err != nil {
+		if _, gerr := a.Catalog.GetInstance(ctx, "", inst.ID); gerr != nil {
+			return catalogError(err, what)
+		}
+	}
+	if in.ReplicaOf != "" {
+		return catalogError(a.Catalog.SetReplicaOf(ctx, inst.ID, in.ReplicaOf), what)
+	}
+	return nil
+}
 
 // FinishTaskInput is FinishTask's input.
 type FinishTaskInput struct {

@@ -32,6 +32,8 @@ type GroupMember struct {
 	ID string `json:"id"`
 	// Address is where its engine listens.
 	Address string `json:"address"`
+	// VolumeSize is its volume's size in GiB.
+	VolumeSize int `json:"volume_size,omitempty"`
 }
 
 // ReplicationGroup is a primary and its replicas, as the catalog holds them.
@@ -84,7 +86,7 @@ func (a *Activities) GetReplicationGroup(ctx context.Context, instanceID string)
 		if err != nil {
 			return GroupMember{}, catalogError(err, what)
 		}
-		return GroupMember{ID: inst.ID, Address: inst.Address}, nil
+		return GroupMember{ID: inst.ID, Address: inst.Address, VolumeSize: inst.VolumeSize}, nil
 	}
 	var g ReplicationGroup
 	if g.Primary, err = member(primaryID); err != nil {

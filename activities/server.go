@@ -75,6 +75,7 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 		InstanceID:        in.InstanceID,
 		Datastore:         in.Datastore,
 		Version:           in.Version,
+		VolumeID:          in.VolumeID,
 		TemporalHostPort:  a.Guest.TemporalHostPort,
 		TemporalNamespace: a.Guest.Namespace,
 		CodecKey:          a.Guest.CodecKey,

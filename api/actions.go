@@ -3,29 +3,27 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 // Operations starts and steers the workflows of the day-2 operations (restart, resize,
 // stop, parked steps). TemporalWorkflows implements it.
 type Operations interface {
-	// StartRestart starts RestartInstance (an engine restart, or a server reboot).
+	// StartRestart starts RestartInstance (an engine restart, or a server reboot) and
+	// returns once it claimed the instance's task; workflows.ErrInstanceBusy when another
+	// operation holds it, another error when the outcome is unknown.
 	StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error
-	// StartResizeFlavor starts ResizeFlavor.
+	// StartResizeFlavor starts ResizeFlavor; it returns as StartRestart does.
 	StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error
-	// StartResizeVolume starts ResizeVolume.
+	// StartResizeVolume starts ResizeVolume; it returns as StartRestart does.
 	StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error
-	// StartStop starts StopInstance.
+	// StartStop starts StopInstance, which holds no task.
 	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
 	// Progress asks a running workflow for its progress.
 	Progress(ctx context.Context, workflowID string) (workflows.Progress, error)
@@ -120,13 +118,10 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		if size <= inst.VolumeSize || size > s.cfg.API.MaxVolumeSize {
 			return nil, badRequest("Invalid request: resize.volume.size: %d must be larger than the volume's %d GiB and at most %d.", size, inst.VolumeSize, s.cfg.API.MaxVolumeSize)
 		}
-		err := s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
+		// A primary's replicas grow with it: its ResizeVolume starts theirs.
+		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
 			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts()})
 		})
-		if err == nil {
-			s.resizeReplicaVolumes(ctx, ops, inst, size)
-		}
-		return nil, err
 	case body.Resize.FlavorRef.ID() != "":
 		flavorID := body.Resize.FlavorRef.ID()
 		if flavorID == inst.FlavorID {
@@ -155,20 +150,17 @@ func canAct(inst *coffer.Instance) error {
 	return nil
 }
 
-// startTask sets the instance's task (422 when another one holds it) and starts the
-// workflow; when the workflow cannot start, the instance gets its task back and the client
-// a 503 to retry.
+// startTask starts an operation's workflow, which claims the instance's task (task) as its
+// first step and answers with the outcome (workflows/claim.go), so that the catalog and
+// Temporal never disagree: 422 when another operation holds the instance, 503 when the
+// outcome is unknown (the workflow then gives up by itself, and the client may retry).
 func (s *Server) startTask(ctx context.Context, inst *coffer.Instance, task coffer.Task, workflowID string, start func() error) error {
-	if _, err := s.catalog.StartTask(ctx, inst.ProjectID, inst.ID, task); err != nil {
-		if errors.Is(err, catalog.ErrTaskRunning) {
-			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
-		}
-		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
-	}
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflowID)
 	if err := start(); err != nil {
+		if errors.Is(err, workflows.ErrInstanceBusy) {
+			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
+		}
 		log.ErrorContext(ctx, "start workflow", "error", err)
-		s.restoreTask(ctx, inst)
 		return serviceUnavailable("The action could not be started now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "instance action started", "task", task)
@@ -225,89 +217,4 @@ func (s *Server) volumeUsed(ctx context.Context, instanceID string) *float64 {
 	}
 	used := float64(int(state.Volume.UsedGB*100+0.5)) / 100
 	return &used
-}
-
-var _ Operations = TemporalWorkflows{}
-
-// Workflow type names of the operations, as `coffer worker` registers them.
-const (
-	restartInstanceWorkflow = "RestartInstance"
-	resizeFlavorWorkflow    = "ResizeFlavor"
-	resizeVolumeWorkflow    = "ResizeVolume"
-	stopInstanceWorkflow    = "StopInstance"
-)
-
-// startOperation starts one operation's workflow. Its ID derives from the instance; a
-// finished one of the same ID may run again (a second resize), a running one is never
-// joined: the catalog's task already admits one operation at a time.
-func (t TemporalWorkflows) startOperation(ctx context.Context, id, instanceID, projectID, operation, workflow string, in any) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(instanceID, projectID, operation),
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, workflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
-	}
-	return nil
-}
-
-// StartRestart starts RestartInstance, instance/<id>/restart.
-func (t TemporalWorkflows) StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error {
-	op := "restart"
-	if in.Reboot {
-		op = "reboot"
-	}
-	return t.startOperation(ctx, workflows.RestartWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, op, restartInstanceWorkflow, in)
-}
-
-// StartResizeFlavor starts ResizeFlavor, instance/<id>/resize.
-func (t TemporalWorkflows) StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error {
-	return t.startOperation(ctx, workflows.ResizeWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "resize", resizeFlavorWorkflow, in)
-}
-
-// StartResizeVolume starts ResizeVolume, instance/<id>/resize.
-func (t TemporalWorkflows) StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error {
-	return t.startOperation(ctx, workflows.ResizeWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "resize volume", resizeVolumeWorkflow, in)
-}
-
-// StartStop starts StopInstance, instance/<id>/stop.
-func (t TemporalWorkflows) StartStop(ctx context.Context, in workflows.StopInstanceInput) error {
-	return t.startOperation(ctx, workflows.StopWorkflowID(in.InstanceID), in.InstanceID, in.ProjectID, "stop", stopInstanceWorkflow, in)
-}
-
-// Progress queries the workflow's progress.
-func (t TemporalWorkflows) Progress(ctx context.Context, workflowID string) (workflows.Progress, error) {
-	var p workflows.Progress
-	v, err := t.Client.QueryWorkflow(ctx, workflowID, "", workflows.ProgressQuery)
-	if err != nil {
-		return p, fmt.Errorf("query progress of %s: %w", workflowID, err)
-	}
-	if err := v.Get(&p); err != nil {
-		return p, fmt.Errorf("read progress of %s: %w", workflowID, err)
-	}
-	return p, nil
-}
-
-// Signal signals the workflow.
-func (t TemporalWorkflows) Signal(ctx context.Context, workflowID, signal string) error {
-	if err := t.Client.SignalWorkflow(ctx, workflowID, "", signal, nil); err != nil {
-		return fmt.Errorf("signal %s to %s: %w", signal, workflowID, err)
-	}
-	return nil
-}
-
-// Health queries the instance's monitor.
-func (t TemporalWorkflows) Health(ctx context.Context, instanceID string) (workflows.MonitorState, error) {
-	var st workflows.MonitorState
-	v, err := t.Client.QueryWorkflow(ctx, workflows.MonitorWorkflowID(instanceID), "", workflows.HealthQuery)
-	if err != nil {
-		return st, fmt.Errorf("query health of instance %s: %w", instanceID, err)
-	}
-	if err := v.Get(&st); err != nil {
-		return st, fmt.Errorf("read health of instance %s: %w", instanceID, err)
-	}
-	return st, nil
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -51,87 +48,6 @@ type BackupWorkflows interface {
 }
 
 var _ BackupWorkflows = TemporalWorkflows{}
-
-// Workflow type names of backups, as `coffer worker` registers them.
-const (
-	backupInstanceWorkflow  = "BackupInstance"
-	deleteBackupWorkflow    = "DeleteBackup"
-	scheduledBackupWorkflow = "ScheduledBackup"
-)
-
-// StartBackup starts BackupInstance, once per backup.
-func (t TemporalWorkflows) StartBackup(ctx context.Context, in workflows.BackupInstanceInput) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       workflows.BackupWorkflowID(in.BackupID),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, "backup"),
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, backupInstanceWorkflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
-	}
-	return nil
-}
-
-// StartBackupDelete starts DeleteBackup; a failed delete may be started again.
-func (t TemporalWorkflows) StartBackupDelete(ctx context.Context, in workflows.DeleteBackupInput) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       workflows.DeleteBackupWorkflowID(in.BackupID),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, deleteBackupWorkflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
-	}
-	return nil
-}
-
-// CreateBackupSchedule makes a Temporal Schedule that runs ScheduledBackup on sc's cron
-// expression (or interval), never two runs at once.
-func (t TemporalWorkflows) CreateBackupSchedule(ctx context.Context, sc coffer.BackupSchedule) error {
-	id := workflows.BackupScheduleID(sc.InstanceID, sc.ID)
-	spec := client.ScheduleSpec{}
-	if sc.Interval > 0 {
-		spec.Intervals = []client.ScheduleIntervalSpec{{Every: sc.Interval}}
-	} else {
-		spec.CronExpressions = []string{sc.Cron}
-	}
-	_, err := t.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:      id,
-		Spec:    spec,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID:        "scheduled-backup/" + sc.InstanceID + "/" + sc.ID,
-			Workflow:  scheduledBackupWorkflow,
-			TaskQueue: workflows.ControlTaskQueue,
-			Args: []any{workflows.ScheduledBackupInput{
-				ScheduleID: sc.ID, InstanceID: sc.InstanceID, ProjectID: sc.ProjectID, Keep: sc.Keep,
-			}},
-			TypedSearchAttributes: searchAttributes(sc.InstanceID, sc.ProjectID, "scheduled backup"),
-		},
-		TypedSearchAttributes: searchAttributes(sc.InstanceID, sc.ProjectID, "backup schedule"),
-	})
-	if err != nil {
-		return fmt.Errorf("create schedule %s: %w", id, err)
-	}
-	return nil
-}
-
-// DeleteBackupSchedule deletes the Temporal Schedule; running backups finish.
-func (t TemporalWorkflows) DeleteBackupSchedule(ctx context.Context, instanceID, scheduleID string) error {
-	id := workflows.BackupScheduleID(instanceID, scheduleID)
-	err := t.Client.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete schedule %s: %w", id, err)
-	}
-	return nil
-}
-
-func isNotFound(err error) bool {
-	return err != nil && (strings.Contains(strings.ToLower(err.Error()), "not found"))
-}
 
 // BackupCreate is Trove's backup create body.
 type BackupCreate struct {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -63,10 +62,6 @@ func (e *GuestError) Error() string {
 // client sees its change (and its mistakes) at once.
 const guestChangeWait = 10 * time.Second
 
-var _ Guest = TemporalWorkflows{}
-
-const guestCallWorkflow = "GuestCall"
-
 func (t TemporalWorkflows) startGuestCall(ctx context.Context, call GuestCall, in any, quick bool) (client.WorkflowRun, error) {
 	input := workflows.GuestCallInput{InstanceID: call.InstanceID, ProjectID: call.ProjectID, Activity: call.Activity}
 	if in != nil {
@@ -81,15 +76,9 @@ func (t TemporalWorkflows) startGuestCall(ctx context.Context, call GuestCall, i
 		input.ScheduleToStart, input.StartToClose, input.Attempts = workflows.GuestChangeTimeout, workflows.GuestChangeTimeout, 3
 		timeout = time.Hour
 	}
-	opts := client.StartWorkflowOptions{
-		ID:                       workflows.GuestCallWorkflowID(call.InstanceID, call.Operation, uuid.NewString()),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowExecutionTimeout: timeout,
-		TypedSearchAttributes:    searchAttributes(call.InstanceID, call.ProjectID, call.Operation),
-	}
-	run, err := t.Client.ExecuteWorkflow(ctx, opts, guestCallWorkflow, input)
+	run, err := t.StartGuestCall(ctx, call.Operation, input, timeout)
 	if err != nil {
-		return nil, unavailable("start workflow "+opts.ID, err)
+		return nil, unavailable("guest call "+call.Operation+" on instance "+call.InstanceID, err)
 	}
 	return run, nil
 }

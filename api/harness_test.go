@@ -66,6 +66,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, workflows: newFakeWorkflows(), log: &syncBuffer{}}
 	h.catalog, h.database = newCatalog(t)
+	h.workflows.catalog = h.catalog
 
 	var handler atomic.Pointer[api.Server]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

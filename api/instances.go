@@ -410,7 +410,8 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Updated:       now,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
-	if err := s.recordWithinQuota(ctx, inst); err != nil {
+	record, err := s.recordWithinQuota(ctx, inst)
+	if err != nil {
 		return nil, faultFor(ctx, log, fmt.Errorf("record instance %s: %w", inst.ID, err), "Instance "+inst.ID)
 	}
 	input := workflows.CreateInstanceInput{
@@ -426,6 +427,7 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Port:       dv.Port,
 		Timeouts:   s.timeouts(),
 		Restore:    restore.workflowSource(),
+		Record:     record,
 	}
 	for _, d := range req.Databases {
 		input.Databases = append(input.Databases, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
@@ -437,33 +439,21 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		}
 		input.Users = append(input.Users, user)
 	}
-	if err := s.workflows.StartCreate(ctx, input); err != nil {
+	// The workflow records the instance as its first step and the start waits for it
+	// (workflows/claim.go): nothing to forget when it cannot start.
+	err = s.workflows.StartCreate(ctx, input)
+	var qe *catalog.QuotaExceededError
+	switch {
+	case errors.As(err, &qe):
+		return nil, faultFor(ctx, log, fmt.Errorf("record instance %s: %w", inst.ID, err), "Instance "+inst.ID)
+	case err != nil:
 		log.ErrorContext(ctx, "start create workflow", "error", err)
-		s.forgetInstance(ctx, inst, err)
 		return nil, serviceUnavailable("The instance could not be created now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "instance create started", "name", inst.Name, "flavor", flavorID, "datastore", dv.Datastore, "version", dv.Name)
 	out := &InstanceResponse{}
 	out.Body.Instance = s.instanceView(ctx, inst, true)
 	return out, nil
-}
-
-// forgetInstance removes the record of an instance whose create workflow did not start.
-// When even that fails, the instance is left in ERROR with a fault, so that it shows what
-// happened and can be deleted.
-func (s *Server) forgetInstance(ctx context.Context, inst *coffer.Instance, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID)
-	err := s.catalog.DeleteInstance(ctx, inst.ID)
-	if err == nil {
-		return
-	}
-	log.ErrorContext(ctx, "remove instance whose create did not start", "error", err)
-	f := coffer.Fault{Message: "The create could not be started; delete the instance.", Details: cause.Error(), Created: s.now().UTC()}
-	if err := s.catalog.RecordFault(ctx, inst.ID, f); err != nil {
-		log.ErrorContext(ctx, "record fault of instance whose create did not start", "error", err)
-	}
 }
 
 // checkCreate checks the request on its own, before anything is looked up.
@@ -520,9 +510,9 @@ func checkName(name string) error {
 	return nil
 }
 
-// deleteInstance marks the instance DELETING in the catalog, which refuses when another
-// task holds it, and starts its DeleteInstance workflow. When the workflow cannot be started
-// the instance gets its task back, and the client a 503 to retry.
+// deleteInstance starts the instance's DeleteInstance workflow, which claims its task
+// (DELETING) first: 422 when another task holds it, 503 when the claim's outcome is unknown
+// (startTask).
 func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{}, error) {
 	prev, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
@@ -531,37 +521,17 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 	if err := s.checkDeleteReplicas(ctx, prev); err != nil {
 		return nil, err
 	}
-	what := "Instance " + in.ID
-	if _, err := s.catalog.StartTask(ctx, in.ProjectID, in.ID, coffer.TaskDeleting); err != nil {
-		if errors.Is(err, catalog.ErrTaskRunning) {
-			return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", in.ID, prev.Status())
-		}
-		return nil, faultFor(ctx, s.log, err, what)
-	}
 	log := s.log.With("instance_id", in.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteWorkflowID(in.ID))
-	if err := s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, in.ID)}); err != nil {
+	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, in.ID)})
+	switch {
+	case errors.Is(err, workflows.ErrInstanceBusy):
+		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", in.ID, prev.Status())
+	case err != nil:
 		log.ErrorContext(ctx, "start delete workflow", "error", err)
-		s.restoreTask(ctx, prev)
 		return nil, serviceUnavailable("The instance could not be deleted now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "instance delete started")
 	return nil, nil
-}
-
-// restoreTask gives an instance back the task it had before a delete that did not start:
-// ERROR with its fault, or NONE.
-func (s *Server) restoreTask(ctx context.Context, prev *coffer.Instance) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	var err error
-	if prev.Task == coffer.TaskError && prev.Fault != nil {
-		err = s.catalog.RecordFault(ctx, prev.ID, *prev.Fault)
-	} else {
-		err = s.catalog.SetTask(ctx, prev.ID, coffer.TaskNone)
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "restore task of instance whose delete did not start", "instance_id", prev.ID, "error", err)
-	}
 }
 
 // instanceView shows an instance as Trove does (trove/instance/views.py). Fault details are

@@ -3,13 +3,13 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 )
 
@@ -159,19 +159,18 @@ func (s *Server) setQuotas(ctx context.Context, in *SetQuotasRequest) (*SetQuota
 	return out, nil
 }
 
-// recordWithinQuota records a new instance when the project's quotas allow it: the
-// flavor's RAM and the volume count against them, atomically with the insert. A request
-// past a quota is Trove's 413 overLimit.
-func (s *Server) recordWithinQuota(ctx context.Context, inst *coffer.Instance) error {
+// recordWithinQuota is the record of a new instance that its create workflow makes as its
+// first step, when the project's quotas allow it: the flavor's RAM and the volume count
+// against them, atomically with the insert. A request past a quota is Trove's 413
+// overLimit.
+func (s *Server) recordWithinQuota(ctx context.Context, inst *coffer.Instance) (*activities.RecordInstanceInput, error) {
 	f, err := s.cloud.flavor(ctx, inst.FlavorID)
 	if err != nil {
 		if errors.Is(err, errNoSuchFlavor) {
-			return badRequest("Flavor %s not found.", inst.FlavorID)
+			return nil, badRequest("Flavor %s not found.", inst.FlavorID)
 		}
-		return err
+		return nil, err
 	}
-	if err := s.catalog.CreateInstanceWithinQuota(ctx, inst, f.RAM, s.quotaDefaults()); err != nil {
-		return fmt.Errorf("record instance %s: %w", inst.ID, err)
-	}
-	return nil
+	defaults := s.quotaDefaults()
+	return &activities.RecordInstanceInput{Instance: *inst, RAMMB: f.RAM, Quotas: &defaults}, nil
 }

@@ -11,10 +11,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
@@ -42,36 +41,11 @@ type ReplicationWorkflows interface {
 	StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error
 }
 
-// replicationOps are the replication operations: the task each sets, the workflow each
-// starts, by operation name.
-var replicationOps = map[string]struct {
-	task       coffer.Task
-	workflow   string
-	workflowID func(string) string
-}{
-	"promote": {coffer.TaskPromoting, "PromoteReplica", workflows.PromoteWorkflowID},
-	"eject":   {coffer.TaskEjecting, "EjectReplicaSource", workflows.EjectWorkflowID},
-	"detach":  {coffer.TaskDetaching, "DetachReplica", workflows.DetachWorkflowID},
-}
-
-// StartReplication starts a replication workflow. Its ID derives from the instance; one
-// that runs already is joined, a finished one may run again.
-func (t TemporalWorkflows) StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error {
-	op, ok := replicationOps[operation]
-	if !ok {
-		return fmt.Errorf("start replication workflow: no operation %q", operation)
-	}
-	opts := client.StartWorkflowOptions{
-		ID:                       op.workflowID(in.InstanceID),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, operation),
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, op.workflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
-	}
-	return nil
+// replicationTasks are the tasks the replication operations set, by operation name.
+var replicationTasks = map[string]coffer.Task{
+	"promote": coffer.TaskPromoting,
+	"eject":   coffer.TaskEjecting,
+	"detach":  coffer.TaskDetaching,
 }
 
 var _ ReplicationWorkflows = TemporalWorkflows{}
@@ -205,7 +179,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 			Datastore: primary.Datastore, Version: primary.Version,
 			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
 		}
-		if err := s.startReplicaCreate(ctx, rc, inst, primary, dv, imageID); err != nil {
+		if err := s.startReplicaCreate(ctx, inst, primary, dv, imageID); err != nil {
 			if first != nil {
 				// The replicas made so far are building; the client learns of them by
 				// listing.
@@ -225,24 +199,18 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	return out, nil
 }
 
-// startReplicaCreate records one replica (with its primary) and starts its create.
-func (s *Server) startReplicaCreate(ctx context.Context, rc ReplicationCatalog, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
-	if err := s.catalog.CreateInstance(ctx, inst); err != nil {
-		return faultFor(ctx, s.log, fmt.Errorf("record replica of %s: %w", primary.ID, err), "Instance "+primary.ID)
-	}
+// startReplicaCreate starts one replica's create, which records it (with its primary) as
+// its first step; the start waits for that record (workflows/claim.go).
+func (s *Server) startReplicaCreate(ctx context.Context, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "replica_of", primary.ID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
-	if err := rc.SetReplicaOf(ctx, inst.ID, primary.ID); err != nil {
-		s.forgetInstance(ctx, inst, err)
-		return faultFor(ctx, log, err, "Instance "+inst.ID)
-	}
 	input := workflows.CreateInstanceInput{
 		InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: inst.Name, FlavorID: inst.FlavorID,
 		VolumeSize: inst.VolumeSize, VolumeType: inst.VolumeType, Datastore: dv.Datastore, Version: dv.Name,
 		ImageID: imageID, Port: dv.Port, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
+		Record: &activities.RecordInstanceInput{Instance: *inst, ReplicaOf: primary.ID},
 	}
 	if err := s.workflows.StartCreate(ctx, input); err != nil {
 		log.ErrorContext(ctx, "start create workflow", "error", err)
-		s.forgetInstance(ctx, inst, err)
 		return serviceUnavailable("The replica could not be created now: the workflow service is unavailable. Try again later.")
 	}
 	log.InfoContext(ctx, "replica create started", "name", inst.Name)
@@ -295,10 +263,10 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 	if err != nil {
 		return faultFor(ctx, s.log, err, "Instance "+primaryID)
 	}
-	op := replicationOps[operation]
-	tasks := map[string]coffer.Task{primaryID: op.task}
+	task := replicationTasks[operation]
+	tasks := map[string]coffer.Task{primaryID: task}
 	for _, rid := range group[primaryID].Replicas {
-		tasks[rid] = op.task
+		tasks[rid] = task
 	}
 	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, operation, tasks)
 }
@@ -312,8 +280,8 @@ func (s *Server) startReplicationTasks(ctx context.Context, rc ReplicationCatalo
 		}
 		return faultFor(ctx, s.log, err, "Instance "+id)
 	}
-	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", replicationOps[operation].workflowID(id))
-	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID}); err != nil {
+	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", workflows.ReplicationWorkflowID(operation, id))
+	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID, Timeouts: s.timeouts()}); err != nil {
 		log.ErrorContext(ctx, "start workflow", "error", err)
 		for tid := range tasks {
 			if serr := s.catalog.SetTask(context.WithoutCancel(ctx), tid, coffer.TaskNone); serr != nil {
@@ -410,28 +378,4 @@ func (s *Server) primaryOf(ctx context.Context, id string) string {
 		return ""
 	}
 	return reps[id].ReplicaOf
-}
-
-// resizeReplicaVolumes grows the volumes of a primary's replicas to size too, as Trove does
-// (a replica must hold all its primary holds). Each gets a ResizeVolume of its own; a
-// replica that is busy, or has that size already, is left alone and logged: the primary's
-// resize has started, and the client can resize the replica itself.
-func (s *Server) resizeReplicaVolumes(ctx context.Context, ops Operations, primary *coffer.Instance, size int) {
-	reps, err := s.catalog.Replications(ctx, []string{primary.ID})
-	if err != nil {
-		s.log.ErrorContext(ctx, "find the replicas to resize", "instance_id", primary.ID, "error", err)
-		return
-	}
-	for _, id := range reps[primary.ID].Replicas {
-		replica, err := s.catalog.GetInstance(ctx, primary.ProjectID, id)
-		if err != nil || replica.VolumeSize >= size {
-			continue
-		}
-		err = s.startTask(ctx, replica, coffer.TaskResizing, workflows.ResizeWorkflowID(replica.ID), func() error {
-			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: replica.ID, ProjectID: replica.ProjectID, NewSize: size, Timeouts: s.timeouts()})
-		})
-		if err != nil {
-			s.log.WarnContext(ctx, "resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", primary.ID, "error", err)
-		}
-	}
 }

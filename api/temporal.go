@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
-// Workflows starts the workflows behind the API's operations. Starting returns once
-// Temporal has recorded the workflow; it does not wait for it to run.
+// Workflows starts the workflows behind the API's operations; workflows.Starter decides how
+// (IDs, start policies, the claim of the instance's task). A start that claims a task
+// returns once the workflow claimed it (workflows/claim.go); the others return once
+// Temporal has recorded the workflow.
 type Workflows interface {
 	Operations
 	BackupWorkflows
@@ -20,61 +18,54 @@ type Workflows interface {
 
 	// StartCreate starts the CreateInstance workflow of in.InstanceID.
 	StartCreate(ctx context.Context, in workflows.CreateInstanceInput) error
-	// StartDelete starts the DeleteInstance workflow of in.InstanceID; a delete of the same
-	// instance that is already running is joined, not started twice.
+	// StartDelete starts the DeleteInstance workflow of in.InstanceID and returns once it
+	// claimed the instance's task; workflows.ErrInstanceBusy when another operation holds
+	// it, a delete that runs already included.
 	StartDelete(ctx context.Context, in workflows.DeleteInstanceInput) error
 }
 
-// Workflow type names, as `coffer worker` registers them.
-const (
-	createInstanceWorkflow = "CreateInstance"
-	deleteInstanceWorkflow = "DeleteInstance"
+// TemporalWorkflows reaches Temporal for the API: workflows.Starter starts the workflows
+// (it owns their IDs, start policies, task queue and search attributes), and the methods
+// here ask running workflows for their progress and health, signal them, and call guests.
+type TemporalWorkflows struct {
+	workflows.Starter
+}
+
+var (
+	_ Workflows = TemporalWorkflows{}
+	_ Guest     = TemporalWorkflows{}
 )
 
-// TemporalWorkflows starts workflows on the control task queue through a Temporal client.
-type TemporalWorkflows struct {
-	Client client.Client
+// Progress queries the workflow's progress.
+func (t TemporalWorkflows) Progress(ctx context.Context, workflowID string) (workflows.Progress, error) {
+	var p workflows.Progress
+	v, err := t.Client.QueryWorkflow(ctx, workflowID, "", workflows.ProgressQuery)
+	if err != nil {
+		return p, fmt.Errorf("query progress of %s: %w", workflowID, err)
+	}
+	if err := v.Get(&p); err != nil {
+		return p, fmt.Errorf("read progress of %s: %w", workflowID, err)
+	}
+	return p, nil
 }
 
-var _ Workflows = TemporalWorkflows{}
-
-// StartCreate starts CreateInstance. Its ID derives from the instance, and a second start
-// of the same ID is refused: an instance is created once.
-func (t TemporalWorkflows) StartCreate(ctx context.Context, in workflows.CreateInstanceInput) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       workflows.CreateWorkflowID(in.InstanceID),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, "create"),
-	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, createInstanceWorkflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
+// Signal signals the workflow.
+func (t TemporalWorkflows) Signal(ctx context.Context, workflowID, signal string) error {
+	if err := t.Client.SignalWorkflow(ctx, workflowID, "", signal, nil); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", signal, workflowID, err)
 	}
 	return nil
 }
 
-// StartDelete starts DeleteInstance. A running delete of the instance is joined; a finished
-// one (a delete that failed and left the instance in ERROR) may be started again, since the
-// catalog's task already admits one operation at a time.
-func (t TemporalWorkflows) StartDelete(ctx context.Context, in workflows.DeleteInstanceInput) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       workflows.DeleteWorkflowID(in.InstanceID),
-		TaskQueue:                workflows.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, "delete"),
+// Health queries the instance's monitor.
+func (t TemporalWorkflows) Health(ctx context.Context, instanceID string) (workflows.MonitorState, error) {
+	var st workflows.MonitorState
+	v, err := t.Client.QueryWorkflow(ctx, workflows.MonitorWorkflowID(instanceID), "", workflows.HealthQuery)
+	if err != nil {
+		return st, fmt.Errorf("query health of instance %s: %w", instanceID, err)
 	}
-	if _, err := t.Client.ExecuteWorkflow(ctx, opts, deleteInstanceWorkflow, in); err != nil {
-		return fmt.Errorf("start workflow %s: %w", opts.ID, err)
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("read health of instance %s: %w", instanceID, err)
 	}
-	return nil
-}
-
-func searchAttributes(instanceID, projectID, operation string) temporal.SearchAttributes {
-	return temporal.NewSearchAttributes(
-		workflows.InstanceIDAttr.ValueSet(instanceID),
-		workflows.ProjectIDAttr.ValueSet(projectID),
-		workflows.OperationAttr.ValueSet(operation),
-	)
+	return st, nil
 }

@@ -3,11 +3,14 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -20,6 +23,9 @@ type fakeWorkflows struct {
 	creates []workflows.CreateInstanceInput
 	deletes []workflows.DeleteInstanceInput
 	fail    error
+	// catalog is where the operations' workflows claim their instance's task, as the real
+	// ones do as their first step (workflows/claim.go).
+	catalog *catalog.Store
 	// operations are the day-2 operations started and steered.
 	operations *operationsLog
 	// replications are the replication workflows started, "<operation> <instance>".
@@ -63,6 +69,9 @@ func (w *fakeWorkflows) StartCreate(_ context.Context, in workflows.CreateInstan
 	if w.fail != nil {
 		return w.fail
 	}
+	if err := w.record(in.Record); err != nil {
+		return err
+	}
 	w.creates = append(w.creates, in)
 	return nil
 }
@@ -73,8 +82,41 @@ func (w *fakeWorkflows) StartDelete(_ context.Context, in workflows.DeleteInstan
 	if w.fail != nil {
 		return w.fail
 	}
+	if err := w.claim(in.InstanceID, coffer.TaskDeleting); err != nil {
+		return err
+	}
 	w.deletes = append(w.deletes, in)
 	return nil
+}
+
+// claim sets the instance's task as a workflow's claim does: workflows.ErrInstanceBusy when
+// another task holds it.
+func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
+	if _, err := w.catalog.StartTask(context.Background(), "", id, task); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
+		}
+		return err
+	}
+	return nil
+}
+
+// record makes a new instance's record as CreateInstance's claim does (RecordInstance).
+func (w *fakeWorkflows) record(rec *activities.RecordInstanceInput) error {
+	if rec == nil {
+		return nil
+	}
+	ctx, inst := context.Background(), rec.Instance
+	var err error
+	if rec.Quotas != nil {
+		err = w.catalog.CreateInstanceWithinQuota(ctx, &inst, rec.RAMMB, *rec.Quotas)
+	} else {
+		err = w.catalog.CreateInstance(ctx, &inst)
+	}
+	if err == nil && rec.ReplicaOf != "" {
+		err = w.catalog.SetReplicaOf(ctx, inst.ID, rec.ReplicaOf)
+	}
+	return err
 }
 
 func (w *fakeWorkflows) setFail(err error) {
@@ -95,6 +137,9 @@ func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInst
 	if w.fail != nil {
 		return w.fail
 	}
+	if err := w.claim(in.InstanceID, coffer.TaskRebooting); err != nil {
+		return err
+	}
 	w.operations.restarts = append(w.operations.restarts, in)
 	return nil
 }
@@ -102,6 +147,9 @@ func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInst
 func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.ResizeFlavorInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+		return err
+	}
 	w.operations.resizeFlavors = append(w.operations.resizeFlavors, in)
 	return nil
 }
@@ -109,6 +157,9 @@ func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.Resize
 func (w *fakeWorkflows) StartResizeVolume(_ context.Context, in workflows.ResizeVolumeInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+		return err
+	}
 	w.operations.resizeVolumes = append(w.operations.resizeVolumes, in)
 	return nil
 }

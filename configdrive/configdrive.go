@@ -1,23 +1,23 @@
-// Package configdrive reads and writes what a server knows about itself at boot: the files of
-// an OpenStack config drive (openstack/latest/meta_data.json, network_data.json, user_data)
-// and, beside them, the facts a real VM would read off its hardware (memory, vCPUs, the
-// mounted volumes), which the devcloud's hypervisor writes to devcloud/instance.json.
+// Package configdrive reads and writes what OpenStack tells a server about itself at boot:
+// the files of a config drive (label config-2: openstack/latest/meta_data.json,
+// network_data.json, user_data), which the metadata service serves under the same paths.
 //
-// The devcloud writes a config drive for each server and hands its folder to the server's
-// process in the COFFER_CONFIG_DRIVE environment variable; the guest agent reads it with Read.
+// Nothing here is the devcloud's own: the devcloud writes a config-2 folder for each server
+// with Write, and the guest agent reads a drive with Read or the metadata service with Fetch.
 package configdrive
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 )
-
-// EnvVar names the environment variable that holds the config drive folder.
-const EnvVar = "COFFER_CONFIG_DRIVE"
 
 // MetaData is openstack/latest/meta_data.json, in the fields Nova writes.
 type MetaData struct {
@@ -63,46 +63,17 @@ type Network struct {
 	NetworkID string `json:"network_id"`
 }
 
-// Instance is devcloud/instance.json: what a real VM would learn from its own hardware.
-type Instance struct {
-	// FixedIP is the address the server's services listen on.
-	FixedIP string `json:"fixed_ip"`
-	// Flavor is the server's current size; it changes after a resize.
-	Flavor Flavor `json:"flavor"`
-	// Volumes are the attached volumes, each a folder with a size.
-	Volumes []Volume `json:"volumes"`
-}
-
-// Flavor is the server's size.
-type Flavor struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	RAMMB int    `json:"ram_mb"`
-	VCPUs int    `json:"vcpus"`
-	DiskG int    `json:"disk_gb"`
-}
-
-// Volume is an attached volume: on a real VM a block device, in the devcloud a folder.
-type Volume struct {
-	ID     string `json:"id"`
-	Device string `json:"device"`
-	Path   string `json:"path"`
-	SizeGB int    `json:"size_gb"`
-}
-
 // Drive is everything in a config drive.
 type Drive struct {
 	MetaData    MetaData
 	NetworkData NetworkData
 	UserData    []byte
-	Instance    Instance
 }
 
 const (
 	metaDataFile    = "openstack/latest/meta_data.json"
 	networkDataFile = "openstack/latest/network_data.json"
 	userDataFile    = "openstack/latest/user_data"
-	instanceFile    = "devcloud/instance.json"
 )
 
 // Write lays the drive out under dir, each file replaced atomically, so that a process
@@ -111,7 +82,7 @@ func Write(dir string, d Drive) error {
 	for _, f := range []struct {
 		name string
 		v    any
-	}{{metaDataFile, d.MetaData}, {networkDataFile, d.NetworkData}, {instanceFile, d.Instance}} {
+	}{{metaDataFile, d.MetaData}, {networkDataFile, d.NetworkData}} {
 		b, err := json.MarshalIndent(f.v, "", "  ")
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", f.name, err)
@@ -144,7 +115,7 @@ func Read(dir string) (Drive, error) {
 	for _, f := range []struct {
 		name string
 		v    any
-	}{{metaDataFile, &d.MetaData}, {networkDataFile, &d.NetworkData}, {instanceFile, &d.Instance}} {
+	}{{metaDataFile, &d.MetaData}, {networkDataFile, &d.NetworkData}} {
 		b, err := os.ReadFile(filepath.Join(dir, f.name))
 		if err != nil {
 			return Drive{}, fmt.Errorf("read config drive: %w", err)
@@ -161,11 +132,58 @@ func Read(dir string) (Drive, error) {
 	return d, nil
 }
 
-// FromEnv reads the drive named by COFFER_CONFIG_DRIVE.
-func FromEnv() (Drive, error) {
-	dir := os.Getenv(EnvVar)
-	if dir == "" {
-		return Drive{}, fmt.Errorf("%s is not set: this process was not started by a hypervisor that hands over a config drive", EnvVar)
+// DefaultMetadataURL is the metadata service as every OpenStack server reaches it.
+const DefaultMetadataURL = "http://169.254.169.254"
+
+// Fetch loads the same files from the metadata service at baseURL
+// (<baseURL>/openstack/latest/meta_data.json, ...). A user_data the service does not have
+// (404) is no error, as on a drive.
+func Fetch(ctx context.Context, client *http.Client, baseURL string) (Drive, error) {
+	var d Drive
+	get := func(name string) ([]byte, int, error) {
+		u := strings.TrimSuffix(baseURL, "/") + "/" + name
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read metadata service: %w", err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read metadata service: %w", err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxFileSize))
+		if err != nil {
+			return nil, 0, fmt.Errorf("read metadata service %s: %w", u, err)
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+			return nil, resp.StatusCode, fmt.Errorf("read metadata service %s: %s", u, resp.Status)
+		}
+		return b, resp.StatusCode, nil
 	}
-	return Read(dir)
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{metaDataFile, &d.MetaData}, {networkDataFile, &d.NetworkData}} {
+		b, status, err := get(f.name)
+		if err != nil {
+			return Drive{}, err
+		}
+		if status == http.StatusNotFound {
+			return Drive{}, fmt.Errorf("read metadata service: %s: not found", f.name)
+		}
+		if err := json.Unmarshal(b, f.v); err != nil {
+			return Drive{}, fmt.Errorf("read metadata service %s: %w", f.name, err)
+		}
+	}
+	b, status, err := get(userDataFile)
+	if err != nil {
+		return Drive{}, err
+	}
+	if status == http.StatusOK {
+		d.UserData = b
+	}
+	return d, nil
 }
+
+// maxFileSize bounds what Fetch reads of one file (Nova limits user_data to 64 KiB encoded).
+const maxFileSize = 1 << 20

@@ -7,6 +7,10 @@ type Config struct {
 	InstanceID string `json:"instance_id"`
 	Datastore  string `json:"datastore"`
 	Version    string `json:"version"`
+	// VolumeID is the Cinder volume that holds the engine's data; the guest finds it by its
+	// serial. Empty (a server made before it was written) means the first disk that
+	// meta_data.json's devices list.
+	VolumeID string `json:"volume_id,omitempty"`
 	// TemporalHostPort is the Temporal frontend as the guest reaches it.
 	TemporalHostPort  string `json:"temporal_host_port"`
 	TemporalNamespace string `json:"temporal_namespace"`

@@ -36,7 +36,7 @@ const (
 // (cmd/coffer), since each engine's package depends on this one:
 //
 //	agent := guestagent.Agent{Drivers: map[string]guestagent.NewDriver{"postgresql": postgres.New}}
-//	err := agent.Run(ctx, drive, log)
+//	err := agent.Run(ctx, &machine.Machine{}, log)
 type Agent struct {
 	// Drivers maps a datastore name ("postgresql") to its driver's constructor; the
 	// instance's guest.Config.Datastore picks one.
@@ -46,7 +46,8 @@ type Agent struct {
 // Run is the agent's life, as long as ctx lasts (the server's life: the hypervisor's
 // SIGTERM cancels it):
 //
-//  1. reads its guest.Config from the config drive's user_data and picks the datastore's driver;
+//  1. reads its guest.Config from the server's user_data and picks the datastore's driver;
+//     learns the server's address and size, and mounts its data volume (see Server);
 //  2. starts the engine if an earlier Prepare made it (a rebooted or resized server brings
 //     its database back before anyone asks);
 //  3. dials Temporal, again and again with backoff until it answers (the server may boot
@@ -56,26 +57,35 @@ type Agent struct {
 //
 // A ctx that ends is a normal shutdown: Run returns nil. It returns an error when the
 // configuration is wrong or the worker cannot run.
-func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logger) error {
-	cfg, err := ParseConfig(drive.UserData)
+func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
+	md, err := server.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	cfg, err := ParseConfig(md.UserData)
 	if err != nil {
 		return err
 	}
-	log = log.With("instance_id", cfg.InstanceID, "datastore", cfg.Datastore)
+	log = log.With("instance_id", cfg.InstanceID, "server_id", md.MetaData.UUID, "datastore", cfg.Datastore)
 	newDriver, ok := a.Drivers[cfg.Datastore]
 	if !ok {
 		return fmt.Errorf("guest agent: datastore %q is not supported (this agent runs %s)",
 			cfg.Datastore, strings.Join(slices.Sorted(maps.Keys(a.Drivers)), ", "))
-	}
-	driver, err := newDriver(cfg, drive.Instance)
-	if err != nil {
-		return fmt.Errorf("guest agent: %w", err)
 	}
 	key, err := base64.StdEncoding.DecodeString(cfg.CodecKey)
 	if err != nil {
 		return fmt.Errorf("guest agent: codec_key is not base64: %w", err)
 	}
 	dc, err := codec.DataConverter(key)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	host, err := learnHost(ctx, server, md, cfg)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	log.Info("guest agent's server", "address", host.Address, "ram_mb", host.RAMMB, "cpus", host.CPUs, "volume", host.Volume.Path())
+	driver, err := newDriver(cfg, host)
 	if err != nil {
 		return fmt.Errorf("guest agent: %w", err)
 	}
@@ -131,11 +141,39 @@ func (a Agent) Run(ctx context.Context, drive configdrive.Drive, log *slog.Logge
 	}
 }
 
+// learnHost learns what the engine's driver needs of the server: its address, its size, and
+// its data volume, which cfg names (or, for a server made before it did, the first disk that
+// meta_data.json lists).
+func learnHost(ctx context.Context, server Server, md configdrive.Drive, cfg guest.Config) (Host, error) {
+	address, err := server.Address(md)
+	if err != nil {
+		return Host{}, err
+	}
+	ramMB, cpus, err := server.Size()
+	if err != nil {
+		return Host{}, err
+	}
+	volumeID := cfg.VolumeID
+	if volumeID == "" {
+		for _, d := range md.MetaData.Devices {
+			if d.Type == "disk" && d.Serial != "" {
+				volumeID = d.Serial
+				break
+			}
+		}
+	}
+	volume, err := server.DataVolume(ctx, volumeID)
+	if err != nil {
+		return Host{}, err
+	}
+	return Host{Address: address, RAMMB: ramMB, CPUs: cpus, Volume: volume}, nil
+}
+
 // ParseConfig reads the agent's guest.Config from user_data and checks that it has what Run needs.
 func ParseConfig(userData []byte) (guest.Config, error) {
 	var cfg guest.Config
 	if len(userData) == 0 {
-		return cfg, errors.New("guest agent: the config drive has no user_data: this server was not made by coffer")
+		return cfg, errors.New("guest agent: the server has no user_data: this server was not made by coffer")
 	}
 	if err := json.Unmarshal(userData, &cfg); err != nil {
 		return cfg, fmt.Errorf("guest agent: user_data is not the agent's JSON configuration: %w", err)

@@ -7,11 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	mathrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +26,7 @@ import (
 	"github.com/coffer-dbaas/coffer/configdrive"
 	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guestagent/machine"
 	"github.com/coffer-dbaas/coffer/guestagent/postgres"
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
@@ -60,38 +67,89 @@ func checkHealth(ctx workflow.Context, instanceID string) (guest.HealthReport, e
 	return report, err
 }
 
-// newServer describes a new server for an instance: a volume under /tmp (the postgres user
-// cannot walk t.TempDir), its own loopback address, and user_data holding cfg.
-func newServer(t *testing.T, cfg guest.Config) configdrive.Drive {
+// newServer lays out a new server for an instance in standard files only, as a hypervisor
+// that runs processes would: a config-2 folder (meta_data.json listing the volume,
+// network_data.json with the server's own loopback address, user_data holding cfg) and a
+// volume folder under /tmp (the postgres user cannot walk t.TempDir).
+func newServer(t *testing.T, cfg guest.Config) *machine.Machine {
+	t.Helper()
+	volume := newVolume(t)
+	return &machine.Machine{
+		ConfigDrive:   writeDrive(t, standardDrive(t, cfg, filepath.Base(volume))),
+		VolumesDir:    filepath.Dir(volume),
+		VolumeSizesGB: map[string]int{filepath.Base(volume): 1},
+		RAMMB:         256,
+		CPUs:          1,
+	}
+}
+
+// newVolume is a volume folder under /tmp, removed when the test ends.
+func newVolume(t *testing.T) string {
 	t.Helper()
 	volume, err := os.MkdirTemp("", "coffer-vol-*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(volume) })
+	return volume
+}
+
+// standardDrive is what Nova tells a server with one volume attached and one port on a
+// network, with cfg in user_data.
+func standardDrive(t *testing.T, cfg guest.Config, volumeID string) configdrive.Drive {
+	t.Helper()
 	userData, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serverID := uuid.NewString()
 	return configdrive.Drive{
-		UserData: userData,
-		Instance: configdrive.Instance{
-			FixedIP: fmt.Sprintf("127.78.%d.%d", 1+mathrand.IntN(254), 1+mathrand.IntN(254)),
-			Flavor:  configdrive.Flavor{RAMMB: 256, VCPUs: 1},
-			Volumes: []configdrive.Volume{{Path: volume, SizeGB: 1}},
+		MetaData: configdrive.MetaData{UUID: serverID, Name: "coffer-" + cfg.InstanceID, Hostname: "coffer",
+			Devices: []configdrive.Device{{Type: "disk", Bus: "virtio", Serial: volumeID}}},
+		NetworkData: configdrive.NetworkData{
+			Links: []configdrive.NetworkLink{{ID: "tap0", Type: "ovs", MAC: "fa:16:3e:00:00:01", MTU: 1500}},
+			Networks: []configdrive.Network{{ID: "network0", Type: "ipv4", Link: "tap0",
+				IPAddress: fmt.Sprintf("127.78.%d.%d", 1+mathrand.IntN(254), 1+mathrand.IntN(254)), Netmask: "255.255.0.0"}},
 		},
+		UserData: userData,
 	}
+}
+
+// writeDrive lays drive out as a config-2 folder and checks that it holds nothing but the
+// files a real config drive has.
+func writeDrive(t *testing.T, drive configdrive.Drive) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := configdrive.Write(dir, drive); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			files = append(files, rel)
+		}
+		return err
+	})
+	want := []string{"openstack/latest/meta_data.json", "openstack/latest/network_data.json", "openstack/latest/user_data"}
+	if !slices.Equal(files, want) {
+		t.Fatalf("config drive files: got %v, want only %v", files, want)
+	}
+	return dir
 }
 
 // boot runs the agent of the server until shutdown (or the test's end) and returns
 // shutdown, which stops it as the hypervisor would and checks that the engine stopped too.
-func boot(t *testing.T, drive configdrive.Drive) (shutdown func()) {
+func boot(t *testing.T, server *machine.Machine) (shutdown func()) {
 	t.Helper()
-	volume := drive.Instance.Volumes[0].Path
+	var volume string
+	for id := range server.VolumeSizesGB {
+		volume = filepath.Join(server.VolumesDir, id)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	go func() { done <- agent.Run(ctx, drive, log) }()
+	go func() { done <- agent.Run(ctx, server, log) }()
 	var stopped bool
 	shutdown = func() {
 		if stopped {
@@ -194,25 +252,109 @@ func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
 	}
 }
 
-func TestRunWaitsForTemporalUntilCanceled(t *testing.T) {
-	ln := "127.0.0.1:1" // nothing listens there
-	volume, err := os.MkdirTemp("", "coffer-vol-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(volume)
-	userData, _ := json.Marshal(guest.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: ln,
-		CodecKey: base64.StdEncoding.EncodeToString(make([]byte, 32))})
-	drive := configdrive.Drive{UserData: userData, Instance: configdrive.Instance{FixedIP: "127.78.0.1",
-		Volumes: []configdrive.Volume{{Path: volume}}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+// unreachableConfig is a guest config whose Temporal does not answer: the agent reads its
+// server, starts and keeps dialing.
+func unreachableConfig() guest.Config {
+	return guest.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: "127.0.0.1:1", // nothing listens there
+		CodecKey: base64.StdEncoding.EncodeToString(make([]byte, 32))}
+}
+
+// runUntil runs the agent on server until d has passed and returns what it logged; Run must
+// return nil (a normal shutdown) and only once its context ended.
+func runUntil(t *testing.T, server guestagent.Server, d time.Duration) string {
+	t.Helper()
+	var out strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	}), nil))
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	start := time.Now()
-	if err := agent.Run(ctx, drive, slog.New(slog.NewTextHandler(t.Output(), nil))); err != nil {
+	if err := agent.Run(ctx, server, log); err != nil {
 		t.Errorf("Run while Temporal is unreachable, until canceled: got %v, want nil", err)
 	}
-	if d := time.Since(start); d < time.Second || d > 30*time.Second {
-		t.Errorf("Run returned after %v; want it to keep trying until its context ended (1.5s)", d)
+	if took := time.Since(start); took < d-500*time.Millisecond || took > 30*time.Second {
+		t.Errorf("Run returned after %v; want it to keep trying until its context ended (%v)", took, d)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return out.String()
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestRunWaitsForTemporalUntilCanceled(t *testing.T) {
+	runUntil(t, newServer(t, unreachableConfig()), 1500*time.Millisecond)
+}
+
+// wantFacts fails the test unless the agent's log says it learned the server's address,
+// size and volume.
+func wantFacts(t *testing.T, logged, address, volume string, ramMB int) {
+	t.Helper()
+	for _, want := range []string{"address=" + address, fmt.Sprintf("ram_mb=%d", ramMB), "volume=" + volume} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("the agent's log does not say %s:\n%s", want, logged)
+		}
+	}
+}
+
+func TestAgentStartsFromAStandardConfigDrive(t *testing.T) {
+	volume := newVolume(t)
+	drive := standardDrive(t, unreachableConfig(), filepath.Base(volume))
+	server := &machine.Machine{
+		ConfigDrive:   writeDrive(t, drive),
+		VolumesDir:    filepath.Dir(volume),
+		VolumeSizesGB: map[string]int{filepath.Base(volume): 3},
+		RAMMB:         384,
+	}
+	logged := runUntil(t, server, 1500*time.Millisecond)
+	wantFacts(t, logged, drive.NetworkData.Networks[0].IPAddress, volume, 384)
+}
+
+func TestAgentStartsFromTheMetadataServiceWithNoConfigDrive(t *testing.T) {
+	volume := newVolume(t)
+	cfg := unreachableConfig()
+	cfg.VolumeID = filepath.Base(volume) // the control plane names the data volume
+	drive := standardDrive(t, cfg, "")
+	drive.MetaData.Devices = nil // Nova lists only tagged devices
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked[r.URL.Path] = true
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/openstack/latest/meta_data.json":
+			json.NewEncoder(w).Encode(drive.MetaData)
+		case "/openstack/latest/network_data.json":
+			json.NewEncoder(w).Encode(drive.NetworkData)
+		case "/openstack/latest/user_data":
+			w.Write(drive.UserData)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	server := &machine.Machine{
+		MetadataURL:   srv.URL,
+		DisksByLabel:  t.TempDir(), // no config-2 drive
+		VolumesDir:    filepath.Dir(volume),
+		VolumeSizesGB: map[string]int{filepath.Base(volume): 1},
+		RAMMB:         512,
+	}
+	logged := runUntil(t, server, 1500*time.Millisecond)
+	wantFacts(t, logged, drive.NetworkData.Networks[0].IPAddress, volume, 512)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range []string{"/openstack/latest/meta_data.json", "/openstack/latest/network_data.json", "/openstack/latest/user_data"} {
+		if !asked[p] {
+			t.Errorf("the agent never asked the metadata service for %s (asked %v)", p, asked)
+		}
 	}
 }
 
@@ -232,10 +374,9 @@ func TestRunRejectsABadConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good
 			tc.change(&cfg)
-			userData, _ := json.Marshal(cfg)
-			drive := configdrive.Drive{UserData: userData, Instance: configdrive.Instance{FixedIP: "127.78.0.1",
-				Volumes: []configdrive.Volume{{Path: "/nonexistent/volume"}}}}
-			err := agent.Run(context.Background(), drive, slog.New(slog.DiscardHandler))
+			server := &machine.Machine{ConfigDrive: writeDrive(t, standardDrive(t, cfg, "nonexistent-volume")),
+				VolumesDir: "/nonexistent"}
+			err := agent.Run(context.Background(), server, slog.New(slog.DiscardHandler))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Run with %s: got %v, want an error saying %q", tc.name, err, tc.want)
 			}

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/configdrive"
 	"github.com/coffer-dbaas/coffer/guest"
 )
 
@@ -89,9 +88,9 @@ type Driver interface {
 	Restore(ctx context.Context, fill func(w io.Writer) error) error
 }
 
-// NewDriver makes an engine's driver for the instance: cfg is the agent's configuration, inst
-// what the server knows about itself (address, flavor, volumes).
-type NewDriver func(cfg guest.Config, inst configdrive.Instance) (Driver, error)
+// NewDriver makes an engine's driver for the instance: cfg is the agent's configuration, host
+// what the agent learned of its server (address, size, the mounted data volume).
+type NewDriver func(cfg guest.Config, host Host) (Driver, error)
 
 // A driver's errors that no retry mends; the agent fails the activity with the contract's
 // error type of the same name (guest.ErrInvalid, guest.ErrNotFound, guest.ErrExists).

@@ -255,15 +255,26 @@ func (c *Cluster) ids() (uid, gid uint32, switchUser bool, err error) {
 	return uint32(uid64), uint32(gid64), true, nil
 }
 
+// Environ is the environment of the engine's programs: the caller's, less the libpq
+// variables (PG*) that would point a tool at another server or data folder, with a fixed
+// PATH, locale and time zone, then extra. What else the caller inherited passes on, as it
+// does to any child process (a hypervisor may mark its server's processes that way).
+func Environ(extra ...string) []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "LC_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PGTZ=UTC")
+	return append(env, extra...)
+}
+
 func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PGTZ=UTC"}
-	// Inside a devcloud server, the marker tells the hypervisor which processes belong to the
-	// "VM", so that stopping or crashing it takes the engine down too.
-	if drive := os.Getenv("COFFER_CONFIG_DRIVE"); drive != "" {
-		cmd.Env = append(cmd.Env, "COFFER_CONFIG_DRIVE="+drive)
-	}
+	cmd.Env = Environ()
 	if uid, gid, ok, err := c.ids(); err == nil && ok {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	}

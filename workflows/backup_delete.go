@@ -40,21 +40,21 @@ func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) error {
 	}
 	err = deleteBackup(ctx, in, t)
 	if err == nil {
-		t.p.Step = ""
+		t.idle()
 		return nil
 	}
-	t.p.Error = faultMessage("delete backup", err)
+	t.failed(faultMessage("delete backup", err))
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && (app.Type() == activities.ErrorTypeNotInCatalog || app.Type() == activities.ErrorTypeCloudNotFound) {
 		return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	ferr := workflow.ExecuteActivity(callOptions(dctx), acts.FailBackupRecord,
-		activities.FailBackupInput{BackupID: in.BackupID, Reason: t.p.Error, Deleting: true}).Get(dctx, nil)
+		activities.FailBackupInput{BackupID: in.BackupID, Reason: faultMessage("delete backup", err), Deleting: true}).Get(dctx, nil)
 	if ferr != nil {
 		err = errors.Join(err, fmt.Errorf("record failure: %w", ferr))
 	}
-	t.p.Step = ""
+	t.idle()
 	return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
 }
 

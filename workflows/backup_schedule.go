@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -41,22 +40,17 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) error {
 	}).Get(ctx, nil)
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == activities.ErrorTypeInstanceBusy {
-		log.Warn("instance busy; skipping this scheduled backup", "InstanceID", in.InstanceID, "reason", app.Message())
+		log.Warn("instance busy; skipping this scheduled backup", "instance_id", in.InstanceID, "reason", app.Message())
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("scheduled backup of instance %s: record backup: %w", in.InstanceID, err)
 	}
 
-	child := func(id string) workflow.Context {
-		return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            id,
-			TaskQueue:             ControlTaskQueue,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		})
+	child := func(id, operation string) workflow.Context {
+		return workflow.WithChildOptions(ctx, childOptions(id, againIfFailed, searchAttributes(in.InstanceID, in.ProjectID, operation)))
 	}
-	err = workflow.ExecuteChildWorkflow(child(BackupWorkflowID(backupID)), BackupInstance, BackupInstanceInput{
+	err = workflow.ExecuteChildWorkflow(child(BackupWorkflowID(backupID), "backup"), BackupInstance, BackupInstanceInput{
 		BackupID: backupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -71,7 +65,7 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) error {
 	}
 	var errs []error
 	for _, id := range old {
-		err := workflow.ExecuteChildWorkflow(child(DeleteBackupWorkflowID(id)), DeleteBackup,
+		err := workflow.ExecuteChildWorkflow(child(DeleteBackupWorkflowID(id), "delete backup"), DeleteBackup,
 			DeleteBackupInput{BackupID: id, ProjectID: in.ProjectID}).Get(ctx, nil)
 		if err != nil {
 			errs = append(errs, err)

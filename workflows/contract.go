@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 )
 
 // ControlTaskQueue is where `coffer worker` polls for workflows and control-plane activities.
@@ -31,8 +32,11 @@ func StopWorkflowID(instanceID string) string { return "instance/" + instanceID 
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
 
-// Search attributes that let an operator list everything that touched one instance
-// (registered by coffer-dev and by `coffer migrate`).
+// Search attributes that let an operator list everything that touched one instance. The
+// Starter sets them when it starts a workflow. coffer-dev registers them on its embedded
+// server; on a Temporal cluster or Temporal Cloud an operator registers them once
+// (`temporal operator search-attribute create`, all Keyword): `coffer migrate` migrates the
+// catalog only.
 var (
 	InstanceIDAttr = temporal.NewSearchAttributeKeyKeyword("CofferInstanceID")
 	ProjectIDAttr  = temporal.NewSearchAttributeKeyKeyword("CofferProjectID")
@@ -108,6 +112,10 @@ type CreateInstanceInput struct {
 	// ReplicaOf makes the instance a replica of this primary: it copies the primary's data
 	// and streams from it instead of preparing an engine of its own (replica_create.go).
 	ReplicaOf string `json:"replica_of,omitempty"`
+
+	// Record, when set, is the instance's record, which the workflow makes as its first
+	// step (its claim: claim.go) within the project's quotas; unset, the record exists.
+	Record *activities.RecordInstanceInput `json:"record,omitempty"`
 }
 
 // Timeouts bound the waits of a create; a zero field takes the workflow's default.
@@ -125,6 +133,9 @@ type Timeouts struct {
 	// HealthInterval is how often the instance's monitor asks the guest for its health
 	// (default DefaultHealthInterval).
 	HealthInterval time.Duration `json:"health_interval,omitempty"`
+	// Claim is how long after its start the workflow may claim the instance's task
+	// (default ClaimWindow); tests shorten it.
+	Claim time.Duration `json:"claim,omitempty"`
 }
 
 // DeleteInstanceInput is what DeleteInstance needs.
@@ -257,4 +268,6 @@ func FenceWorkflowID(instanceID string) string { return "instance/" + instanceID
 type ReplicationInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// Timeouts.Park bounds how long a parked step waits for an operator; the rest is unused.
+	Timeouts Timeouts `json:"timeouts,omitempty"`
 }

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -27,9 +26,12 @@ const (
 	StepStartMonitor        = "start monitor"
 )
 
-// CreateInstance builds a database instance the API recorded with task BUILDING. Its steps,
-// each recording what it made in the catalog as soon as it exists:
+// CreateInstance builds a database instance. Its steps, each recording what it made in the
+// catalog as soon as it exists:
 //
+//  0. claim task (when Record is set, as the API sets it): the instance's record, with
+//     task BUILDING, within its project's quotas (claim.go). A project past a quota, or a
+//     claim window that passed, ends the workflow at once with nothing made.
 //  1. resolve image: the Glance image tagged ImageTag (or coffer-<datastore>-<version>),
 //     unless ImageID is set. No such image fails at once.
 //  2. create security group coffer-<id>, with an ingress rule for the engine's TCP port.
@@ -60,36 +62,14 @@ const (
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
 // the workflow.
 func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
-	log := workflow.GetLogger(ctx)
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "create"); err != nil {
-		return err
-	}
-	t, err := track(ctx, "create")
-	if err != nil {
-		return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
-	}
-
-	var u undo
-	err = createInstance(ctx, in, t, newParking(ctx, t, "create", in.InstanceID, in.Timeouts.Park), &u)
-	if err == nil {
+	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, record: in.Record, timeouts: in.Timeouts}
+	return op.run(ctx, func(t *tracker, p *parking, u *undo) error {
+		if err := createInstance(ctx, in, t, p, u); err != nil {
+			return err
+		}
 		startMonitor(ctx, t, in)
-		t.p.Step = ""
 		return nil
-	}
-
-	log.Error("create failed; cleaning up", "instance_id", in.InstanceID, "error", err)
-	t.p.Error = faultMessage("create", err)
-	// Disconnected: the cleanup and the fault must happen even when the create is canceled.
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.p.Step = "clean up"
-	left := u.run(dctx)
-	t.p.Step = "record fault"
-	if ferr := recordFault(dctx, in.InstanceID, "create", err, left); ferr != nil {
-		log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.p.Step = ""
-	return fmt.Errorf("create instance %s: %w", in.InstanceID, err)
+	})
 }
 
 // createInstance runs the steps; each that makes something first adds its compensation to
@@ -231,19 +211,16 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 // close policy abandon). One that runs already (a replayed or repeated create) is left to
 // run; a failure to start is logged only: the instance is ACTIVE all the same.
 func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
-	t.p.Step = StepStartMonitor
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            MonitorWorkflowID(in.InstanceID),
-		TaskQueue:             ControlTaskQueue,
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	_ = t.step(StepStartMonitor, func() error {
+		cctx := workflow.WithChildOptions(ctx, childOptions(MonitorWorkflowID(in.InstanceID), againJoined,
+			searchAttributes(in.InstanceID, in.ProjectID, "monitor")))
+		f := workflow.ExecuteChildWorkflow(cctx, MonitorInstance, MonitorInstanceInput{
+			InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
+		})
+		err := f.GetChildWorkflowExecution().Get(ctx, nil)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("start the health monitor", "instance_id", in.InstanceID, "error", err)
+		}
+		return err
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, MonitorInstance, MonitorInstanceInput{
-		InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
-	})
-	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("start the health monitor", "instance_id", in.InstanceID, "error", err)
-		return
-	}
-	t.p.Done = append(t.p.Done, StepStartMonitor)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
@@ -281,5 +282,36 @@ func TestCreateInstanceCleansUpWhenCanceled(t *testing.T) {
 	}
 	if f := h.onlyFault(); f.Message != "wait for server failed: the operation was canceled" {
 		t.Errorf("fault message: got %q", f.Message)
+	}
+}
+
+func TestCreateInstancePastAQuotaMakesNothingAndAnswersItsClaimWithTheQuota(t *testing.T) {
+	h := newHarness(t)
+	over := []catalog.Quota{{Resource: "instances", Limit: 2, InUse: 2}}
+	h.env.OnActivity(a.RecordInstance, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("quota exceeded", activities.ErrorTypeProjectQuotaExceeded, nil, over))
+	h.mockCatalog(catalog.Resources{})
+	var got ClaimResult
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(ClaimUpdate, "claim-1", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { t.Errorf("claim update rejected: %v", err) },
+			OnComplete: func(v any, _ error) { got, _ = v.(ClaimResult) },
+		})
+	}, 0)
+	in := createInput()
+	in.Record = &activities.RecordInstanceInput{Instance: coffer.Instance{ID: instanceID, ProjectID: "demo-project", Task: coffer.TaskBuilding}, RAMMB: 1024, Quotas: &catalog.QuotaLimits{}}
+
+	h.env.ExecuteWorkflow(CreateInstance, in)
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("create past a quota failed: %v", err)
+	}
+	h.checkCalls([]string{"RecordInstance"})
+	if !slices.Equal(got.Quota, over) || got.Claimed {
+		t.Errorf("claim update: got %+v, want the quota %+v and nothing claimed", got, over)
+	}
+	if len(h.faults) != 0 {
+		t.Errorf("faults: got %+v, want none (there is no record)", h.faults)
 	}
 }

@@ -1,12 +1,11 @@
 package workflows
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/guest"
@@ -23,8 +22,11 @@ const (
 	StepDeleteRecord        = "delete record"
 )
 
-// DeleteInstance deletes an instance the API marked DELETING (or one in ERROR). Its steps:
+// DeleteInstance deletes an instance (also one in ERROR). Its steps:
 //
+//  0. claim task: task DELETING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
 //  1. read catalog: the IDs of the instance's server, volume, port and security group. A
 //     piece without a recorded ID (or an instance the catalog lost) is found by its name,
 //     coffer-<id>.
@@ -44,30 +46,10 @@ const (
 // sets task ERROR so that the delete can be asked for again, and fails the workflow; the
 // pieces left keep their IDs in the catalog.
 func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
-	log := workflow.GetLogger(ctx)
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "delete"); err != nil {
-		return err
-	}
-	t, err := track(ctx, "delete")
-	if err != nil {
-		return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
-	}
-
-	err = deleteInstance(ctx, in, t, newParking(ctx, t, "delete", in.InstanceID, in.Timeouts.Park))
-	if err == nil {
-		t.p.Step = ""
-		return nil
-	}
-	log.Error("delete failed", "instance_id", in.InstanceID, "error", err)
-	t.p.Error = faultMessage("delete", err)
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.p.Step = "record fault"
-	if ferr := recordFault(dctx, in.InstanceID, "delete", err, nil); ferr != nil {
-		log.Error("record fault failed", "instance_id", in.InstanceID, "error", ferr)
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.p.Step = ""
-	return fmt.Errorf("delete instance %s: %w", in.InstanceID, err)
+	op := operation{name: "delete", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskDeleting, timeouts: in.Timeouts}
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
+		return deleteInstance(ctx, in, t, p)
+	})
 }
 
 func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p *parking) error {

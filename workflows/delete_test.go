@@ -21,7 +21,7 @@ func deleteInput() DeleteInstanceInput {
 var recorded = catalog.Resources{ServerID: "server-1", VolumeID: "vol-1", PortID: "port-1", SecurityGroupID: "sg-1", Address: "127.10.0.5", ServerStatus: "ACTIVE"}
 
 var deleteEverything = []string{
-	"GetInstanceResources", "StopEngine",
+	"ClaimTask", "GetInstanceResources", "StopEngine",
 	"DeleteServer", "WaitServerDeleted", "DeleteVolume", "DeletePort", "DeleteSecurityGroup",
 	"DeleteInstanceRecord",
 }

@@ -24,15 +24,16 @@ const StepDropSlot = "drop the slot on the primary"
 //     create or delete finds).
 //  4. record the new group: the instance streams from no one, task NONE.
 //
-// A failure of the promotion records the fault on the replica (task ERROR) and changes
-// nothing else.
+// Steps 1 and 2 are parked for an operator when a retry may mend them (retry, skip, abort;
+// see parking). A failure of the promotion records the fault on the replica (task ERROR)
+// and changes nothing else.
 func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
-	t, err := startReplicationWorkflow(ctx, in, "detach")
+	t, p, err := startReplicationWorkflow(ctx, in, "detach")
 	if err != nil {
 		return err
 	}
 	var g activities.ReplicationGroup
-	if err := t.step(StepReadGroup, func() error {
+	if err := p.step(ctx, StepReadGroup, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
 	}); err != nil {
 		return failReplication(ctx, t, in, "detach", nil, err)
@@ -41,7 +42,7 @@ func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
 		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a primary, not a replica", in.InstanceID), "NotReplica", nil)
 		return failReplication(ctx, t, in, "detach", nil, err)
 	}
-	if err := t.step(StepPromote, func() error {
+	if err := p.step(ctx, StepPromote, func() error {
 		return guest.For(in.InstanceID).Promote(ctx)
 	}); err != nil {
 		return failReplication(ctx, t, in, "detach", nil, err)

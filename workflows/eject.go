@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -59,15 +58,16 @@ const (
 //     workflow: it waits up to FenceWait for the old primary's guest to come back, and
 //     makes its engine a read-only standby of no one for good.
 //
-// A failure before the promotion ends every task and records the fault on the primary; a
-// replica that cannot follow after it gets the fault.
+// Steps 1 and 5 are parked for an operator when a retry may mend them (retry, skip, abort;
+// see parking). A failure before the promotion ends every task and records the fault on
+// the primary; a replica that cannot follow after it gets the fault.
 func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
-	t, err := startReplicationWorkflow(ctx, in, "eject")
+	t, p, err := startReplicationWorkflow(ctx, in, "eject")
 	if err != nil {
 		return err
 	}
 	var g activities.ReplicationGroup
-	if err := t.step(StepReadGroup, func() error {
+	if err := p.step(ctx, StepReadGroup, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", nil, err)
@@ -94,7 +94,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
 	}
-	if err := t.step(StepPromote, func() error {
+	if err := p.step(ctx, StepPromote, func() error {
 		return guest.For(best.ID).Promote(ctx)
 	}); err != nil {
 		return failReplication(ctx, t, in, "eject", members, err)
@@ -126,26 +126,25 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 		return err
 	}
 
-	t.p.Step = StepStartFence
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            FenceWorkflowID(in.InstanceID),
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	// A fence that cannot start is logged only: the failover is done.
+	_ = t.step(StepStartFence, func() error {
+		cctx := workflow.WithChildOptions(ctx, childOptions(FenceWorkflowID(in.InstanceID), againJoined,
+			searchAttributes(in.InstanceID, in.ProjectID, "fence")))
+		f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID, Timeouts: in.Timeouts})
+		ferr := f.GetChildWorkflowExecution().Get(ctx, nil)
+		if ferr != nil {
+			workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
+		}
+		return ferr
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID})
-	if ferr := f.GetChildWorkflowExecution().Get(ctx, nil); ferr != nil {
-		workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
-	} else {
-		t.p.Done = append(t.p.Done, StepStartFence)
-	}
-	t.p.Step = ""
+	t.idle()
 	return err
 }
 
 // refuseEject ends an eject of a primary that is alive: every member's task goes back to
 // NONE, and the primary shows why (a fault noted without ERROR: it is healthy).
 func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members []string, err error) error {
-	t.p.Error = faultMessage("eject", err)
+	t.failed(faultMessage("eject", err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if eerr := workflow.ExecuteActivity(callOptions(dctx), acts.EndTasks, members).Get(dctx, nil); eerr != nil {
 		return fmt.Errorf("eject instance %s: %w; end tasks: %w", in.InstanceID, err, eerr)
@@ -153,7 +152,7 @@ func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members 
 	_ = workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, activities.NoteFaultInput{
 		InstanceID: in.InstanceID, Message: "Not ejected: " + reason(err), Details: err.Error(),
 	}).Get(dctx, nil)
-	t.p.Step = ""
+	t.idle()
 	return fmt.Errorf("eject instance %s: %w", in.InstanceID, err)
 }
 
@@ -213,7 +212,7 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 // restarts). It ends at once when the instance was deleted meanwhile (its guest never
 // answers then; the wait simply times out).
 func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
-	t, err := startReplicationWorkflow(ctx, in, "fence")
+	t, _, err := startReplicationWorkflow(ctx, in, "fence")
 	if err != nil {
 		return err
 	}

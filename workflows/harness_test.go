@@ -98,6 +98,7 @@ func (h *harness) mockCatalog(r catalog.Resources) {
 			h.finished = append(h.finished, in)
 			return nil
 		})
+	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.MarkActive, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.GetInstanceResources, mock.Anything, mock.Anything).Return(r, nil)
 	h.env.OnActivity(a.DeleteInstanceRecord, mock.Anything, mock.Anything).Return(nil)

@@ -63,7 +63,7 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		return fmt.Errorf("monitor instance %s: set health query handler: %w", in.InstanceID, err)
 	}
 	interval := orDefault(in.Interval, DefaultHealthInterval)
-	t.p.Step = StepProbeHealth
+	t.begin(StepProbeHealth)
 	g := guest.For(in.InstanceID).With(guest.Query(healthProbeTimeout).PickUpWithin(interval))
 	for range probesPerRun {
 		record := activities.RecordHealthInput{InstanceID: in.InstanceID}
@@ -78,7 +78,7 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		err := workflow.ExecuteActivity(callOptions(ctx), acts.RecordHealth, record).Get(ctx, nil)
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotInCatalog {
-			t.p.Step = ""
+			t.idle()
 			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "instance_id", in.InstanceID)
 			return nil
 		}

@@ -65,7 +65,7 @@ func (p *parking) step(ctx workflow.Context, name string, fn func() error) error
 		case RetrySignal:
 			continue
 		case SkipSignal:
-			p.t.p.Done = append(p.t.p.Done, name+" (skipped by an operator)")
+			p.t.skipped(name)
 			return nil
 		case AbortSignal:
 			return &reasonError{reason: reason(err) + "; aborted by an operator", err: err}
@@ -82,14 +82,14 @@ func (p *parking) park(ctx workflow.Context, step string, err error, attempt int
 	// A signal sent while nothing was parked answered nothing: it must not decide this park.
 	for _, name := range operatorSignals {
 		for p.signals[name].ReceiveAsync(nil) {
-			log.Warn("ignoring a signal sent while no step was parked", "signal", name, "InstanceID", p.instanceID)
+			log.Warn("ignoring a signal sent while no step was parked", "signal", name, "instance_id", p.instanceID)
 		}
 	}
 	now := workflow.Now(ctx)
 	parked := &Parked{Step: step, Error: reason(err), Since: now, Deadline: now.Add(p.timeout), Attempts: attempt}
-	p.t.p.Parked = parked
+	p.t.parked(parked)
 	log.Error("step parked: waiting for an operator's retry, skip or abort signal",
-		"InstanceID", p.instanceID, "step", step, "error", err, "deadline", parked.Deadline)
+		"instance_id", p.instanceID, "step", step, "error", err, "deadline", parked.Deadline)
 	p.attention(ctx, true, &activities.NoteFaultInput{
 		InstanceID: p.instanceID,
 		Message: fmt.Sprintf("%s; waiting for an operator (retry-task, skip-task or abort-task) until %s",
@@ -109,9 +109,9 @@ func (p *parking) park(ctx workflow.Context, step string, err error, attempt int
 	sel.AddFuture(workflow.NewTimer(tctx, p.timeout), func(workflow.Future) {})
 	sel.Select(ctx)
 	cancelTimer()
-	log.Info("parked step decided", "InstanceID", p.instanceID, "step", step, "decision", decision)
+	log.Info("parked step decided", "instance_id", p.instanceID, "step", step, "decision", decision)
 
-	p.t.p.Parked = nil
+	p.t.parked(nil)
 	// The fault stays for an abort: the compensation records the final one.
 	var clear *activities.NoteFaultInput
 	if decision == RetrySignal || decision == SkipSignal {
@@ -132,7 +132,7 @@ func (p *parking) attention(ctx workflow.Context, on bool, note *activities.Note
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if err := workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, *note).Get(dctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("note fault", "InstanceID", p.instanceID, "error", err)
+		workflow.GetLogger(ctx).Error("note fault", "instance_id", p.instanceID, "error", err)
 	}
 }
 

@@ -45,17 +45,19 @@ const CatchUpTimeout = 2 * time.Minute
 //  7. record the new group: the candidate is the primary, the others its replicas, tasks
 //     NONE.
 //
-// A failure before the promotion starts the old primary again (StartEngine), records the
+// Steps 1 and 4 are parked for an operator when a retry may mend them (retry, skip, abort;
+// see parking); steps 2 and 3 are not, since the primary takes no writes meanwhile. A
+// failure before the promotion starts the old primary again (StartEngine), records the
 // fault on the candidate and ends the other tasks: the group is as it was. After the
 // promotion the new group is recorded whatever happens; a replica or the old primary that
 // could not follow gets the fault (task ERROR) and can be mended by a detach or a delete.
 func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
-	t, err := startReplicationWorkflow(ctx, in, "promote")
+	t, p, err := startReplicationWorkflow(ctx, in, "promote")
 	if err != nil {
 		return err
 	}
 	var g activities.ReplicationGroup
-	if err := t.step(StepReadGroup, func() error {
+	if err := p.step(ctx, StepReadGroup, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
 	}); err != nil {
 		return failReplication(ctx, t, in, "promote", nil, err)
@@ -92,7 +94,7 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 		restartEngine(ctx, g.Primary.ID)
 		return failReplication(ctx, t, in, "promote", members, err)
 	}
-	if err := t.step(StepPromote, func() error {
+	if err := p.step(ctx, StepPromote, func() error {
 		return guest.For(in.InstanceID).Promote(ctx)
 	}); err != nil {
 		// The promotion may have happened nonetheless: the old primary stays down rather
@@ -123,20 +125,18 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 	return finishRegroup(ctx, t, in, "promote", catalog.Regroup{Primary: in.InstanceID, Replicas: replicas}, failed)
 }
 
-// startReplicationWorkflow sets the search attributes and the progress query.
-func startReplicationWorkflow(ctx workflow.Context, in ReplicationInput, operation string) (*tracker, error) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		InstanceIDAttr.ValueSet(in.InstanceID),
-		ProjectIDAttr.ValueSet(in.ProjectID),
-		OperationAttr.ValueSet(operation),
-	); err != nil {
-		return nil, fmt.Errorf("%s instance %s: set search attributes: %w", operation, in.InstanceID, err)
+// startReplicationWorkflow sets the search attributes, the progress query and the parking
+// of the steps that may wait for an operator, as operation.run does for the operations on
+// one instance.
+func startReplicationWorkflow(ctx workflow.Context, in ReplicationInput, operation string) (*tracker, *parking, error) {
+	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, operation); err != nil {
+		return nil, nil, err
 	}
 	t, err := track(ctx, operation)
 	if err != nil {
-		return nil, fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
+		return nil, nil, fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
 	}
-	return t, nil
+	return t, newParking(ctx, t, operation, in.InstanceID, in.Timeouts.Park), nil
 }
 
 // groupIDs lists every member of a group.
@@ -197,7 +197,7 @@ func restartEngine(ctx workflow.Context, instanceID string) {
 func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, operation string, members []string, err error) error {
 	log := workflow.GetLogger(ctx)
 	log.Error(operation+" failed", "instance_id", in.InstanceID, "error", err)
-	t.p.Error = faultMessage(operation, err)
+	t.failed(faultMessage(operation, err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var others []string
 	for _, id := range members {
@@ -211,7 +211,7 @@ func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, oper
 	if ferr := recordFault(dctx, in.InstanceID, operation, err, nil); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
 	}
-	t.p.Step = ""
+	t.idle()
 	return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
 }
 
@@ -235,9 +235,9 @@ func finishRegroup(ctx workflow.Context, t *tracker, in ReplicationInput, operat
 			errs = append(errs, ferr)
 		}
 	}
-	t.p.Step = ""
+	t.idle()
 	if len(errs) > 0 {
-		t.p.Error = "some members could not follow the new primary"
+		t.failed("some members could not follow the new primary")
 		return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, errors.Join(errs...))
 	}
 	return nil

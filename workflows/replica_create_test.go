@@ -77,7 +77,7 @@ func TestDeleteOfAReplicaDropsItsSlotOnThePrimaryOnceItsEngineStopped(t *testing
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("delete failed: %v", err)
 	}
-	want := slices.Insert(slices.Clone(deleteEverything), 2, "DropReplicationSlot")
+	want := slices.Insert(slices.Clone(deleteEverything), 3, "DropReplicationSlot")
 	h.checkCalls(want)
 	if got := h.queues["DropReplicationSlot"]; got != "guestagent.primary-1" {
 		t.Errorf("DropReplicationSlot's task queue: got %q, want the primary's", got)

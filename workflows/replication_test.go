@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -293,6 +294,42 @@ func TestDetachPromotesTheReplicaAndDropsItsSlot(t *testing.T) {
 		t.Errorf("dropped slots on %v, want on p", got)
 	}
 	if len(f.regroups) != 1 || f.regroups[0].Primary != "r2" || len(f.regroups[0].Replicas) != 0 {
+		t.Errorf("got regroups %+v, want r2 alone", f.regroups)
+	}
+}
+
+func TestDetachWhosePromoteFailsParksForAnOperatorAndARetryMendsIt(t *testing.T) {
+	f := &fakeGroup{fail: map[string]error{
+		guest.PromoteActivity + " r2": temporal.NewApplicationError("pg_promote timed out", "EngineError"),
+	}}
+	env := newReplicationEnv(t, group(), f)
+	var parked Progress
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(ProgressQuery)
+		if err == nil {
+			_ = v.Get(&parked)
+		}
+		f.mu.Lock()
+		delete(f.fail, guest.PromoteActivity+" r2")
+		f.mu.Unlock()
+		env.SignalWorkflow(RetrySignal, nil)
+	}, 5*time.Minute)
+
+	env.ExecuteWorkflow(DetachReplica, ReplicationInput{InstanceID: "r2", ProjectID: "p1"})
+
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("DetachReplica: %v", err)
+	}
+	if parked.Parked == nil || parked.Parked.Step != StepPromote {
+		t.Errorf("progress while failing: got %+v, want the promote step parked", parked)
+	}
+	if len(f.notes) == 0 || !strings.Contains(f.notes[0].Message, "waiting for an operator") {
+		t.Errorf("notes on the replica: got %+v, want the park shown", f.notes)
+	}
+	if len(f.faults) != 0 {
+		t.Errorf("faults: got %+v, want none after the retry", f.faults)
+	}
+	if len(f.regroups) != 1 || f.regroups[0].Primary != "r2" {
 		t.Errorf("got regroups %+v, want r2 alone", f.regroups)
 	}
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/guest"
@@ -22,14 +24,17 @@ const (
 	StepRevertResize   = "revert resize"
 	StepExtendVolume   = "extend volume"
 	StepGrowFilesystem = "grow filesystem"
+	StepResizeReplicas = "resize replicas"
 )
 
 // ResizeTimeout bounds Nova's resize and revert (Trove's resize_time_out is 15 minutes).
 const ResizeTimeout = 15 * time.Minute
 
-// ResizeFlavor moves an instance the API marked RESIZING to another flavor, as Trove does
-// (trove-api.md §3.2):
+// ResizeFlavor moves an instance to another flavor, as Trove does (trove-api.md §3.2):
 //
+//  0. claim task: task RESIZING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
 //  1. read catalog: the server's ID.
 //  2. stop engine: StopEngine, so that the engine is down cleanly while the server moves.
 //  3. resize server: Nova's resize to the new flavor.
@@ -47,7 +52,8 @@ const ResizeTimeout = 15 * time.Minute
 // its fault. Steps 2 and 6 are parked for an operator when a retry may mend them; an abort
 // of step 6 rolls back too. A rollback that fails records a fault (task ERROR).
 func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
-	return runOperation(ctx, "resize", in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+	op := operation{name: "resize", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskResizing, timeouts: in.Timeouts}
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
 		id := in.InstanceID
 		var r catalog.Resources
 		err := p.step(ctx, StepReadCatalog, func() error {
@@ -106,7 +112,7 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavorInput, server activities.ResourceRef, cause error) error {
 	id := in.InstanceID
 	workflow.GetLogger(ctx).Warn("resize failed; reverting to the old flavor", "instance_id", id, "error", cause)
-	t.p.Error = faultMessage("resize", cause)
+	t.failed(faultMessage("resize", cause))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	err := p.step(dctx, StepRevertResize, func() error {
 		if err := workflow.ExecuteActivity(callOptions(dctx), acts.RevertResize, server).Get(dctx, nil); err != nil {
@@ -139,20 +145,28 @@ func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) err
 	return waitHealthy(ctx, instanceID, HealthyTimeout)
 }
 
-// ResizeVolume grows an instance's volume, which the API marked RESIZING, online as Trove
-// does by default (trove-api.md §3.3):
+// ResizeVolume grows an instance's volume online as Trove does by default (trove-api.md
+// §3.3):
 //
+//  0. claim task: task RESIZING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
 //  1. read catalog: the volume's ID.
-//  2. extend volume: Cinder's extend to the new size, then wait until Cinder shows it
+//  2. resize replicas: a primary's replicas must hold all it holds, so each replica whose
+//     volume is smaller gets a ResizeVolume of its own (a child workflow that outlives this
+//     one and claims the replica's task itself, step 0). A replica that is busy or cannot be
+//     started is logged and left alone (the client may resize it); this step never fails.
+//  3. extend volume: Cinder's extend to the new size, then wait until Cinder shows it
 //     (available or in-use; at most 5 minutes).
-//  3. grow filesystem: GrowFilesystem on the guest queue; the guest must then see the new
+//  4. grow filesystem: GrowFilesystem on the guest queue; the guest must then see the new
 //     size.
-//  4. finish: the new size in the catalog, task NONE: ACTIVE.
+//  5. finish: the new size in the catalog, task NONE: ACTIVE.
 //
 // A step that fails with an error a retry may mend is parked for an operator. A step that
 // fails otherwise, or is aborted, records a fault on the instance (task ERROR).
 func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
-	return runOperation(ctx, "resize volume", in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+	op := operation{name: "resize volume", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskResizing, timeouts: in.Timeouts}
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
 		id := in.InstanceID
 		var r catalog.Resources
 		err := p.step(ctx, StepReadCatalog, func() error {
@@ -161,6 +175,10 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 		if err != nil {
 			return err
 		}
+		_ = t.step(StepResizeReplicas, func() error {
+			resizeReplicaVolumes(ctx, in)
+			return nil
+		})
 		extend := activities.ExtendVolumeInput{Volume: activities.ResourceRef{InstanceID: id, ID: r.VolumeID}, Size: in.NewSize}
 		err = p.step(ctx, StepExtendVolume, func() error {
 			if err := workflow.ExecuteActivity(callOptions(ctx), acts.ExtendVolume, extend).Get(ctx, nil); err != nil {
@@ -190,6 +208,40 @@ func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
 				activities.FinishTaskInput{InstanceID: id, VolumeSize: in.NewSize}).Get(ctx, nil)
 		})
 	})
+}
+
+// resizeReplicaVolumes starts a ResizeVolume of each of the primary's replicas whose
+// volume is smaller than in.NewSize, as Trove does (a replica must hold all its primary
+// holds). Each claims its replica's task itself and outlives this workflow; what cannot
+// start is logged only: the primary's resize goes on, and the client can resize the replica.
+func resizeReplicaVolumes(ctx workflow.Context, in ResizeVolumeInput) {
+	log := workflow.GetLogger(ctx)
+	var g activities.ReplicationGroup
+	err := workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotReplicated {
+		return
+	}
+	if err != nil {
+		log.Warn("find the replicas to resize", "instance_id", in.InstanceID, "reason", reason(err))
+		return
+	}
+	if g.Primary.ID != in.InstanceID {
+		return // a replica has no replicas of its own
+	}
+	for _, replica := range g.Replicas {
+		if replica.VolumeSize >= in.NewSize {
+			continue
+		}
+		cctx := workflow.WithChildOptions(ctx, childOptions(ResizeWorkflowID(replica.ID), againRefused,
+			searchAttributes(replica.ID, in.ProjectID, "resize volume")))
+		f := workflow.ExecuteChildWorkflow(cctx, ResizeVolume, ResizeVolumeInput{
+			InstanceID: replica.ID, ProjectID: in.ProjectID, NewSize: in.NewSize, Timeouts: in.Timeouts,
+		})
+		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			log.Warn("resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", in.InstanceID, "reason", reason(err))
+		}
+	}
 }
 
 // timeoutReason says what a wait's timeout means.

@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,7 +45,7 @@ func TestResizeFlavorStopsResizesStartsAndConfirms(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize failed: %v", err)
 	}
-	h.checkCalls([]string{
+	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus",
 		"StartEngine", "Health", "ConfirmResize", "WaitServerStatus", "FinishTask",
 	})
@@ -64,7 +67,7 @@ func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize failed instead of rolling back: %v", err)
 	}
-	h.checkCalls([]string{
+	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine",
 		"ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer",
 		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
@@ -94,7 +97,7 @@ func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize failed instead of rolling back: %v", err)
 	}
-	h.checkCalls([]string{
+	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus", "StartEngine",
 		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
 	})
@@ -103,9 +106,16 @@ func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T
 	}
 }
 
+// notReplicated answers GetReplicationGroup for an instance in no replication group.
+func (h *harness) notReplicated() {
+	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, mock.Anything).Return(activities.ReplicationGroup{},
+		temporal.NewNonRetryableApplicationError("instance is in no replication group", activities.ErrorTypeNotReplicated, nil))
+}
+
 func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
+	h.notReplicated()
 	extend := activities.ExtendVolumeInput{Volume: ref("vol-1"), Size: 3}
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, extend).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, extend).Return(nil)
@@ -117,15 +127,85 @@ func TestResizeVolumeExtendsAndGrowsTheFilesystem(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("resize volume failed: %v", err)
 	}
-	h.checkCalls([]string{"GetInstanceResources", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
+	h.checkCalls([]string{"ClaimTask", "GetInstanceResources", "GetReplicationGroup", "ExtendVolume", "WaitVolumeExtended", "GrowFilesystem", "FinishTask"})
 	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID, VolumeSize: 3}) {
 		t.Errorf("task ends: got %+v, want the new size 3 recorded", h.finished)
+	}
+}
+
+func TestResizeVolumeOfAPrimaryResizesItsSmallerReplicas(t *testing.T) {
+	h := newHarness(t)
+	var claims []activities.ClaimTaskInput
+	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimTaskInput) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		claims = append(claims, in)
+		return nil
+	})
+	h.mockCatalog(recorded)
+	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, instanceID).Return(activities.ReplicationGroup{
+		Primary: activities.GroupMember{ID: instanceID, VolumeSize: 2},
+		Replicas: []activities.GroupMember{
+			{ID: "replica-small", VolumeSize: 2},
+			{ID: "replica-grown", VolumeSize: 3},
+		},
+	}, nil)
+	// The replica's own ResizeVolume claims its task, and sees that it has no replicas.
+	h.env.OnActivity(a.GetReplicationGroup, mock.Anything, "replica-small").Return(activities.ReplicationGroup{
+		Primary: activities.GroupMember{ID: instanceID}, Replicas: []activities.GroupMember{{ID: "replica-small"}},
+	}, nil)
+	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(guest.GrowFilesystemActivity, mock.Anything, mock.Anything).
+		Return(guest.VolumeUsage{SizeGB: 3}, nil)
+
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize volume failed: %v", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var got []string
+	for _, c := range claims {
+		got = append(got, c.InstanceID+" "+string(c.Task))
+	}
+	slices.Sort(got)
+	want := []string{instanceID + " RESIZING", "replica-small RESIZING"}
+	if !slices.Equal(got, want) {
+		t.Errorf("tasks claimed: got %v, want %v", got, want)
+	}
+	var grown []string
+	for _, f := range h.finished {
+		grown = append(grown, fmt.Sprintf("%s:%d", f.InstanceID, f.VolumeSize))
+	}
+	slices.Sort(grown)
+	if wantGrown := []string{instanceID + ":3", "replica-small:3"}; !slices.Equal(grown, wantGrown) {
+		t.Errorf("tasks ended with the new size: got %v, want %v", grown, wantGrown)
+	}
+}
+
+func TestResizeVolumeOfABusyInstanceEndsWithoutTouchingIt(t *testing.T) {
+	h := newHarness(t)
+	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrorTypeInstanceBusy, nil))
+	h.mockCatalog(recorded)
+
+	h.env.ExecuteWorkflow(ResizeVolume, ResizeVolumeInput{InstanceID: instanceID, ProjectID: "demo-project", NewSize: 3})
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resize of a busy instance failed: %v", err)
+	}
+	h.checkCalls([]string{"ClaimTask"})
+	if len(h.faults) != 0 || len(h.finished) != 0 {
+		t.Errorf("a busy instance was changed: faults %+v, task ends %+v", h.faults, h.finished)
 	}
 }
 
 func TestResizeVolumeFailsWhenCinderPutsTheVolumeInError(t *testing.T) {
 	h := newHarness(t)
 	h.mockCatalog(recorded)
+	h.notReplicated()
 	h.env.OnActivity(a.ExtendVolume, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.WaitVolumeExtended, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("cinder put the volume in status error_extending", activities.ErrorTypeVolumeFailed, nil))

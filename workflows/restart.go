@@ -1,9 +1,6 @@
 package workflows
 
 import (
-	"errors"
-	"fmt"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
@@ -21,8 +18,13 @@ const (
 	StepRecordStopped = "record stopped"
 )
 
-// RestartInstance restarts an instance the API marked REBOOTING. A tenant's restart
-// (Trove's restart) restarts the engine only:
+// RestartInstance restarts an instance. Its first step, for both kinds:
+//
+//  0. claim task: task REBOOTING, the workflow's first step (claim.go); when another
+//     operation holds the instance, or the claim window passed, the workflow ends at once
+//     and changes nothing.
+//
+// A tenant's restart (Trove's restart) then restarts the engine only:
 //
 //  1. restart engine: RestartEngine on the guest queue (stop, then start with the current
 //     flavor's configuration).
@@ -40,11 +42,11 @@ const (
 // abort; see parking). A step that fails otherwise, or is aborted, records a fault on the
 // instance (task ERROR) and fails the workflow; there is nothing to undo.
 func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
-	operation := "restart"
+	op := operation{name: "restart", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskRebooting, timeouts: in.Timeouts}
 	if in.Reboot {
-		operation = "reboot"
+		op.name = "reboot"
 	}
-	return runOperation(ctx, operation, in.InstanceID, in.ProjectID, in.Timeouts, func(t *tracker, p *parking) error {
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
 		id := in.InstanceID
 		if !in.Reboot {
 			err := p.step(ctx, StepRestartEngine, func() error {
@@ -95,30 +97,19 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 //
 // A failure is noted as the instance's fault, without changing its task.
 func StopInstance(ctx workflow.Context, in StopInstanceInput) error {
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "stop"); err != nil {
-		return err
-	}
-	t, err := track(ctx, "stop")
-	if err != nil {
-		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
-	}
-	err = t.step(StepStopEngine, func() error {
-		return guest.For(in.InstanceID).StopEngine(ctx)
-	})
-	if err == nil {
-		err = t.step(StepRecordStopped, func() error {
+	op := operation{name: "stop", instanceID: in.InstanceID, projectID: in.ProjectID, noteFault: true}
+	return op.run(ctx, func(t *tracker, _ *parking, _ *undo) error {
+		err := t.step(StepStopEngine, func() error {
+			return guest.For(in.InstanceID).StopEngine(ctx)
+		})
+		if err != nil {
+			return err
+		}
+		return t.step(StepRecordStopped, func() error {
 			return workflow.ExecuteActivity(callOptions(ctx), acts.SetServiceStatus,
 				activities.SetServiceStatusInput{InstanceID: in.InstanceID, Status: coffer.ServiceShutdown}).Get(ctx, nil)
 		})
-	}
-	if err != nil {
-		t.p.Error = faultMessage("stop", err)
-		_ = workflow.ExecuteActivity(callOptions(ctx), acts.NoteFault,
-			activities.NoteFaultInput{InstanceID: in.InstanceID, Message: t.p.Error, Details: err.Error()}).Get(ctx, nil)
-		return fmt.Errorf("stop instance %s: %w", in.InstanceID, err)
-	}
-	t.p.Step = ""
-	return nil
+	})
 }
 
 // stopEngineQuietly asks the guest to stop its engine, and goes on whatever the answer: a
@@ -131,52 +122,4 @@ func stopEngineQuietly(ctx workflow.Context, t *tracker, instanceID string) {
 		}
 		return nil
 	})
-}
-
-// setSearchAttributes sets the attributes every Coffer workflow carries.
-func setSearchAttributes(ctx workflow.Context, instanceID, projectID, operation string) error {
-	err := workflow.UpsertTypedSearchAttributes(ctx,
-		InstanceIDAttr.ValueSet(instanceID),
-		ProjectIDAttr.ValueSet(projectID),
-		OperationAttr.ValueSet(operation),
-		NeedsAttentionAttr.ValueSet("false"),
-	)
-	if err != nil {
-		return fmt.Errorf("%s instance %s: set search attributes: %w", operation, instanceID, err)
-	}
-	return nil
-}
-
-// runOperation runs the steps of an operation that holds the instance's task: search
-// attributes, the progress query and parking first; on a failure, the fault (task ERROR).
-func runOperation(ctx workflow.Context, operation, instanceID, projectID string, timeouts Timeouts, steps func(*tracker, *parking) error) error {
-	if err := setSearchAttributes(ctx, instanceID, projectID, operation); err != nil {
-		return err
-	}
-	t, err := track(ctx, operation)
-	if err != nil {
-		return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
-	}
-	p := newParking(ctx, t, operation, instanceID, timeouts.Park)
-	err = steps(t, p)
-	if err == nil {
-		t.p.Step = ""
-		return nil
-	}
-	return failOperation(ctx, t, operation, instanceID, err, nil)
-}
-
-// failOperation records the fault of a failed operation (task ERROR), even when the
-// workflow was canceled, and returns the workflow's error.
-func failOperation(ctx workflow.Context, t *tracker, operation, instanceID string, err error, left []string) error {
-	workflow.GetLogger(ctx).Error(operation+" failed", "InstanceID", instanceID, "error", err)
-	t.p.Error = faultMessage(operation, err)
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.p.Step = "record fault"
-	if ferr := recordFault(dctx, instanceID, operation, err, left); ferr != nil {
-		workflow.GetLogger(ctx).Error("record fault failed", "InstanceID", instanceID, "error", ferr)
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.p.Step = ""
-	return fmt.Errorf("%s instance %s: %w", operation, instanceID, err)
 }

@@ -1,11 +1,13 @@
 package workflows
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/activities"
@@ -29,7 +31,7 @@ func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("restart failed: %v", err)
 	}
-	h.checkCalls([]string{"RestartEngine", "Health", "Health", "FinishTask"})
+	h.checkCalls([]string{"ClaimTask", "RestartEngine", "Health", "Health", "FinishTask"})
 	h.checkSearchAttributes(instanceID, "demo-project", "restart")
 	if got, want := h.queues["RestartEngine"], guest.TaskQueue(instanceID); got != want {
 		t.Errorf("RestartEngine's task queue: got %q, want %q", got, want)
@@ -68,7 +70,7 @@ func TestRebootInstanceRebootsTheServerAndWaitsForTheEngine(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("reboot failed: %v", err)
 	}
-	h.checkCalls([]string{"StopEngine", "GetInstanceResources", "RebootServer", "WaitServerStatus", "Health", "FinishTask"})
+	h.checkCalls([]string{"ClaimTask", "StopEngine", "GetInstanceResources", "RebootServer", "WaitServerStatus", "Health", "FinishTask"})
 	h.checkSearchAttributes(instanceID, "demo-project", "reboot")
 }
 
@@ -102,5 +104,47 @@ func TestRestartWaitsOutAParkedEngineThenAborts(t *testing.T) {
 	}
 	if f := h.onlyFault(); f.Message != "restart engine failed: pg_ctl stop: timed out; no operator answered within 30s" {
 		t.Errorf("fault message: got %q", f.Message)
+	}
+}
+
+func TestRestartAnswersItsClaimUpdateWithTheOutcome(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		claim error
+		want  ClaimResult
+	}{
+		{"claimed", nil, ClaimResult{Claimed: true}},
+		{"busy", temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrorTypeInstanceBusy, nil), ClaimResult{Busy: true, Refused: "instance is busy"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.OnActivity(a.ClaimTask, mock.Anything, mock.MatchedBy(func(in activities.ClaimTaskInput) bool {
+				return in.InstanceID == instanceID && in.Task == coffer.TaskRebooting && !in.NotAfter.IsZero()
+			})).Return(c.claim)
+			h.mockCatalog(recorded)
+			h.env.OnActivity(guest.RestartEngineActivity, mock.Anything).Return(nil)
+			h.env.OnActivity(guest.HealthActivity, mock.Anything).Return(healthy(), nil)
+			var got ClaimResult
+			var updateErr error
+			h.env.RegisterDelayedCallback(func() {
+				h.env.UpdateWorkflow(ClaimUpdate, "claim-1", &testsuite.TestUpdateCallback{
+					OnAccept:   func() {},
+					OnReject:   func(err error) { updateErr = err },
+					OnComplete: func(v any, err error) { got, _ = v.(ClaimResult); updateErr = err },
+				})
+			}, 0)
+
+			h.env.ExecuteWorkflow(RestartInstance, RestartInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
+
+			if err := h.env.GetWorkflowError(); err != nil {
+				t.Fatalf("restart failed: %v", err)
+			}
+			if updateErr != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("claim update: got %+v (error %v), want %+v", got, updateErr, c.want)
+			}
+			if c.want.Busy && (len(h.faults) != 0 || len(h.finished) != 0 || h.count("RestartEngine") != 0) {
+				t.Errorf("a busy instance was touched: faults %+v, task ends %+v, calls %v", h.faults, h.finished, h.calls())
+			}
+		})
 	}
 }

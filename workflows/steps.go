@@ -98,6 +98,31 @@ func (t *tracker) step(name string, fn func() error) error {
 	return nil
 }
 
+// during shows name as the running step while fn runs: work outside the operation's plan
+// (a cleanup, recording its fault), which Done does not list.
+func (t *tracker) during(name string, fn func()) {
+	t.p.Step = name
+	fn()
+}
+
+// begin shows name as the running step until the next one begins or the operation ends:
+// for a step that runs for the workflow's life (the monitor's probes).
+func (t *tracker) begin(name string) { t.p.Step = name }
+
+// idle says that no step runs: the operation ended, or waits between its steps.
+func (t *tracker) idle() { t.p.Step = "" }
+
+// failed keeps why the operation failed, for the progress query.
+func (t *tracker) failed(message string) { t.p.Error = message }
+
+// skipped counts a step an operator did by hand as done.
+func (t *tracker) skipped(name string) {
+	t.p.Done = append(t.p.Done, name+" (skipped by an operator)")
+}
+
+// parked shows the step that waits for an operator; nil when none waits any more.
+func (t *tracker) parked(p *Parked) { t.p.Parked = p }
+
 // stepError is a failed step: the fault's message names it.
 type stepError struct {
 	step string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coffer-dbaas/coffer/api"
 	"github.com/coffer-dbaas/coffer/config"
+	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 func apiCommand(log *slog.Logger) *cobra.Command {
@@ -30,7 +31,7 @@ func apiCommand(log *slog.Logger) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("api: %w", err)
 			}
-			wf := api.TemporalWorkflows{Client: c}
+			wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: c}}
 			handler, err := api.New(api.Options{
 				Config: cfg, Catalog: store, Workflows: wf, Guest: wf, OpenStack: pc, Log: log.With("role", "api"),
 			})

@@ -73,9 +73,10 @@ type NetworkConfig struct {
 
 // HypervisorConfig says how a server is "booted".
 type HypervisorConfig struct {
-	// Command is the program and arguments started for each server. The process gets
-	// COFFER_CONFIG_DRIVE (the config drive folder) in its environment, runs in the server's
-	// folder, and its output is the server's console log.
+	// Command is the program and arguments started for each server, followed by the flags
+	// of `coffer guestagent` that point it at the server (--config-drive, --volumes-dir,
+	// --volume-size-gb, --ram-mb, --cpus). The process runs in the server's folder, and its
+	// output is the server's console log.
 	Command []string `mapstructure:"command"`
 	// Env is added to the environment of every server process (KEY=VALUE).
 	Env []string `mapstructure:"env"`

@@ -8,11 +8,13 @@
 // config drive and console log.
 //
 // The "hypervisor" boots a server by starting a local process (Config.Hypervisor.Command,
-// normally `coffer guestagent`) with the environment variable COFFER_CONFIG_DRIVE naming the
-// server's config drive folder (see package configdrive). Each server gets its own address
-// from 127.0.0.0/8, so every engine can listen on its standard port; a running cloud leases
-// its /16 (network_lease.go), so that several clouds on one machine never share an address.
-// The devcloud binary (dev/cmd/devcloud) runs a cloud alone; coffer-dev runs one in-process.
+// normally `coffer guestagent`) with flags that present what a VM would have: the server's
+// config-2 folder (the standard files only, see package configdrive), the folder of volume
+// folders in place of block devices and their sizes, and the flavor's RAM and CPUs. Each
+// server gets its own address from 127.0.0.0/8, so every engine can listen on its standard
+// port; a running cloud leases its /16 (network_lease.go), so that several clouds on one
+// machine never share an address. The devcloud binary (dev/cmd/devcloud) runs a cloud alone;
+// coffer-dev runs one in-process.
 //
 // Services are mounted under one listener:
 //

@@ -14,9 +14,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/coffer-dbaas/coffer/configdrive"
 )
+
+// serverVar is the variable that marks every process of a server (serverVar=<its folder>):
+// the hypervisor alone sets and reads it, and processes pass it on to their children as any
+// inherited variable, so it finds a server's processes even after they left its process
+// group (a database server daemonizes). Nothing in the guest looks at it.
+const serverVar = "DEVCLOUD_SERVER"
 
 // bootGrace is how long a freshly started process must stay up to count as booted: a program
 // that cannot start (bad flags, missing config) exits well within it.
@@ -26,7 +30,8 @@ const bootGrace = 200 * time.Millisecond
 const defaultStopTimeout = 10 * time.Second
 
 // hypervisor runs one process per server, in the server's folder and its own process group,
-// with COFFER_CONFIG_DRIVE naming the server's config drive. It knows processes only; Nova
+// started as Command followed by the flags that point a guest agent at what a VM would have
+// (see serverFlags). It knows processes only; Nova
 // (nova.go) decides when to boot and stop them and records the statuses. A process that exits
 // without being asked to is reported to Nova, which powers the server off as its power-state
 // sync would.
@@ -49,7 +54,7 @@ type hypervisor struct {
 // guest is one server's running process.
 type guest struct {
 	pid      int    // also the process group ID
-	marker   string // COFFER_CONFIG_DRIVE=<dir>, in the environment of every process of the server
+	marker   string // serverVar=<server folder>, in the environment of every process of the server
 	done     chan struct{}
 	booting  bool  // an exit now is a failed boot, which boot itself reports
 	stopping bool  // an exit now was asked for
@@ -87,6 +92,32 @@ func (c *Cloud) serverDir(id string) string { return filepath.Join(c.cfg.DataDir
 
 func (c *Cloud) configDriveDir(id string) string {
 	return filepath.Join(c.serverDir(id), "config-drive")
+}
+
+// serverFlags are the flags that tell a server's guest agent what a VM learns from its
+// hardware and its config drive: the config-2 folder, the folder that holds the volumes in
+// place of block devices (each found by its ID, as a disk by its serial) and their sizes,
+// since folders have none, and the flavor's RAM and CPUs, since a process has the whole
+// machine's. A resize reboots the server, so a boot always passes the current ones.
+func (c *Cloud) serverFlags(id string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st.Servers[id]
+	if s == nil {
+		return nil, fmt.Errorf("server %s is gone", id)
+	}
+	flags := []string{
+		"--config-drive", c.configDriveDir(id),
+		"--volumes-dir", filepath.Join(c.cfg.DataDir, "volumes"),
+		"--ram-mb", strconv.Itoa(s.Flavor.RAM),
+		"--cpus", strconv.Itoa(s.Flavor.VCPUs),
+	}
+	for _, sv := range s.Volumes {
+		if v := c.st.Volumes[sv.VolumeID]; v != nil {
+			flags = append(flags, "--volume-size-gb", sv.VolumeID+"="+strconv.Itoa(v.Size))
+		}
+	}
+	return flags, nil
 }
 
 func (c *Cloud) consolePath(id string) string { return filepath.Join(c.serverDir(id), "console.log") }
@@ -128,9 +159,14 @@ func (h *hypervisor) boot(id string) error {
 	}
 	defer console.Close() // the process has its own descriptor once started
 
-	cmd := exec.Command(h.program, h.args...)
+	flags, err := h.c.serverFlags(id)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(h.program, append(slices.Clone(h.args), flags...)...)
 	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), h.c.cfg.Hypervisor.Env...), configdrive.EnvVar+"="+h.c.configDriveDir(id))
+	marker := serverVar + "=" + dir
+	cmd.Env = append(append(os.Environ(), h.c.cfg.Hypervisor.Env...), marker)
 	cmd.Stdout = console
 	cmd.Stderr = console
 	// Its own group, so that stopping it reaches its children too; killed if we die.
@@ -149,7 +185,7 @@ func (h *hypervisor) boot(id string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("start %s: %w", h.program, err)
 	}
-	g := &guest{pid: cmd.Process.Pid, marker: configdrive.EnvVar + "=" + h.c.configDriveDir(id), done: make(chan struct{}), booting: true}
+	g := &guest{pid: cmd.Process.Pid, marker: marker, done: make(chan struct{}), booting: true}
 	h.guests[id] = g
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -228,9 +264,7 @@ func (h *hypervisor) terminate(g *guest) {
 	killMarked(g.marker)
 }
 
-// killMarked SIGKILLs every process whose environment holds marker. Processes of a server
-// inherit COFFER_CONFIG_DRIVE from its first process, and engines started through pgcluster
-// keep it, so this finds a server's processes even after they left its process group.
+// killMarked SIGKILLs every process whose environment holds marker (see serverVar).
 func killMarked(marker string) {
 	want := []byte(marker + "\x00")
 	entries, _ := os.ReadDir("/proc")

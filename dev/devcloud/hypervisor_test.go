@@ -14,11 +14,11 @@ import (
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 )
 
-// envGuest prints a variable of the hypervisor's environment and sleeps; it ignores SIGTERM
-// when told to, as a hung guest would.
+// envGuest prints a variable of the hypervisor's environment and the config drive its flags
+// name, and sleeps; it ignores SIGTERM when told to, as a hung guest would.
 const envGuest = `#!/bin/sh
 echo $$ > guest.pid
-echo "mark=$COFFER_TEST_MARK drive=$COFFER_CONFIG_DRIVE"
+echo "mark=$COFFER_TEST_MARK drive=$2 legacy=${COFFER_CONFIG_DRIVE:-none}"
 if [ "$COFFER_TEST_IGNORE_TERM" = 1 ]; then
 	trap '' TERM
 	while :; do sleep 1; done
@@ -53,8 +53,8 @@ func TestHypervisorResolvesRelativeCommandAtNewAndPassesEnv(t *testing.T) {
 	})
 	s := bootServer(t, tc, tc.compute("demo"), servers.CreateOpts{Name: "relative"})
 	drive := filepath.Join(tc.cfg.DataDir, "servers", s.ID, "config-drive")
-	if out := consoleOf(t, tc, s.ID); !strings.Contains(out, "mark=relative drive="+drive) {
-		t.Errorf("console: got %q, want the configured variable and COFFER_CONFIG_DRIVE=%s", out, drive)
+	if out := consoleOf(t, tc, s.ID); !strings.Contains(out, "mark=relative drive="+drive+" legacy=none") {
+		t.Errorf("console: got %q, want the configured variable, --config-drive %s and no COFFER_CONFIG_DRIVE", out, drive)
 	}
 }
 

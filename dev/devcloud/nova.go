@@ -1042,9 +1042,11 @@ func (c *Cloud) serverFailedLocked(s *server, msg string) {
 	c.log.Error("devcloud server failed", "server_id", s.ID, "project_id", s.ProjectID, "error", msg)
 }
 
-// writeConfigDriveLocked lays out the server's config drive: meta_data.json,
-// network_data.json, user_data and devcloud/instance.json (fixed IP, flavor, volumes). It is
-// written again before each boot and on volume attach and detach. The caller holds c.mu.
+// writeConfigDriveLocked lays out the server's config drive as Nova writes one:
+// meta_data.json (with each attached volume in devices), network_data.json and user_data.
+// It is written again before each boot and on volume attach and detach. The caller holds
+// c.mu. What a VM would learn from its hardware (RAM, CPUs, disks) the hypervisor passes in
+// the agent's flags (see serverFlags).
 func (c *Cloud) writeConfigDriveLocked(s *server) error {
 	d := configdrive.Drive{
 		MetaData: configdrive.MetaData{
@@ -1053,10 +1055,6 @@ func (c *Cloud) writeConfigDriveLocked(s *server) error {
 		},
 		NetworkData: configdrive.NetworkData{Links: []configdrive.NetworkLink{}, Networks: []configdrive.Network{}},
 		UserData:    s.UserData,
-		Instance: configdrive.Instance{
-			Flavor:  configdrive.Flavor{ID: s.Flavor.ID, Name: s.Flavor.Name, RAMMB: s.Flavor.RAM, VCPUs: s.Flavor.VCPUs, DiskG: s.Flavor.Disk},
-			Volumes: []configdrive.Volume{},
-		},
 	}
 	if d.MetaData.Meta == nil {
 		d.MetaData.Meta = map[string]string{}
@@ -1065,9 +1063,6 @@ func (c *Cloud) writeConfigDriveLocked(s *server) error {
 		p := c.st.Ports[pid]
 		if p == nil {
 			continue
-		}
-		if d.Instance.FixedIP == "" {
-			d.Instance.FixedIP = p.IPAddress
 		}
 		netmask := ""
 		if sub := c.st.Subnets[p.SubnetID]; sub != nil {
@@ -1082,15 +1077,8 @@ func (c *Cloud) writeConfigDriveLocked(s *server) error {
 		})
 	}
 	for i, sv := range s.Volumes {
-		size := 0
-		if v := c.st.Volumes[sv.VolumeID]; v != nil {
-			size = v.Size
-		}
 		d.MetaData.Devices = append(d.MetaData.Devices, configdrive.Device{
 			Type: "disk", Bus: "virtio", Serial: sv.VolumeID, Address: fmt.Sprintf("0000:00:%02x.0", 5+i),
-		})
-		d.Instance.Volumes = append(d.Instance.Volumes, configdrive.Volume{
-			ID: sv.VolumeID, Device: sv.Device, Path: c.volumeDir(sv.VolumeID), SizeGB: size,
 		})
 	}
 	if err := configdrive.Write(c.configDriveDir(s.ID), d); err != nil {

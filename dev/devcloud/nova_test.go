@@ -31,16 +31,24 @@ import (
 )
 
 // standInGuest is the program the hypervisor runs in these tests in place of the guest
-// agent: it records its PID in the server's folder (its working directory), prints what a
-// guest reads from its config drive to the console, and sleeps until it is stopped. User data
-// containing "fail-boot" makes it exit at once, as a guest that cannot start would.
+// agent: it records its PID in the server's folder (its working directory), prints its flags
+// and what a guest reads from the config drive they name to the console, and sleeps until it
+// is stopped. User data containing "fail-boot" makes it exit at once, as a guest that cannot
+// start would.
 const standInGuest = `#!/bin/sh
 echo $$ > guest.pid
 echo booted
-echo "user_data: $(cat "$COFFER_CONFIG_DRIVE/openstack/latest/user_data")"
-cat "$COFFER_CONFIG_DRIVE/devcloud/instance.json"
+echo "args: $*"
+drive=
+while [ $# -gt 0 ]; do
+	[ "$1" = --config-drive ] && drive=$2
+	shift
+done
+echo "drive holds: $(cd "$drive" && find . -type f | sort | tr '\n' ' ')"
+echo "user_data: $(cat "$drive/openstack/latest/user_data")"
+cat "$drive/openstack/latest/network_data.json"
 echo
-if grep -q fail-boot "$COFFER_CONFIG_DRIVE/openstack/latest/user_data"; then
+if grep -q fail-boot "$drive/openstack/latest/user_data"; then
 	echo "cannot boot" >&2
 	exit 3
 fi
@@ -170,6 +178,35 @@ func wantRestarted(t *testing.T, tc *testCloud, id string, oldPID int) int {
 	}
 	waitGone(t, oldPID)
 	return pid
+}
+
+// wantArgs checks that the server's guest was last started with flags holding want (it
+// prints them a moment after it starts).
+func wantArgs(t *testing.T, tc *testCloud, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(tc.cfg.DataDir, "servers", id, "console.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		last := ""
+		for i := len(lines) - 1; i >= 0; i-- {
+			if args, ok := strings.CutPrefix(lines[i], "args: "); ok {
+				last = args
+				break
+			}
+		}
+		if strings.Contains(last, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("server %s's guest flags: got %q, want %q in them", id, last, want)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // readDrive reads a server's config drive as its guest would.
@@ -320,7 +357,11 @@ func TestServerBootsStandInWithUserDataIPAndVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	volumePath := filepath.Join(tc.cfg.DataDir, "volumes", vol.ID)
-	for _, want := range []string{"booted", "user_data: guest-config-42", fmt.Sprintf(`"fixed_ip": %q`, ip), volumePath} {
+	drive := filepath.Join(tc.cfg.DataDir, "servers", s.ID, "config-drive")
+	for _, want := range []string{"booted", "user_data: guest-config-42", fmt.Sprintf(`"ip_address": %q`, ip),
+		"drive holds: ./openstack/latest/meta_data.json ./openstack/latest/network_data.json ./openstack/latest/user_data \n",
+		"--config-drive " + drive, "--volumes-dir " + filepath.Dir(volumePath), "--volume-size-gb " + vol.ID + "=1",
+		"--ram-mb 1024 --cpus 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console output: got %q, want it to contain %q", out, want)
 		}
@@ -336,7 +377,8 @@ func TestServerBootsStandInWithUserDataIPAndVolume(t *testing.T) {
 	}
 	d := readDrive(t, tc, s.ID)
 	if d.MetaData.UUID != s.ID || d.MetaData.Name != "db-1" || d.MetaData.Meta["coffer-instance"] != "i-1" ||
-		len(d.NetworkData.Networks) != 1 || d.NetworkData.Networks[0].IPAddress != ip || d.Instance.Flavor.RAMMB != 1024 {
+		len(d.NetworkData.Networks) != 1 || d.NetworkData.Networks[0].IPAddress != ip ||
+		len(d.MetaData.Devices) != 1 || d.MetaData.Devices[0].Serial != vol.ID {
 		t.Errorf("config drive: got %+v", d)
 	}
 }
@@ -398,10 +440,8 @@ func TestServerResizeConfirmAndRevert(t *testing.T) {
 	if got.Flavor["id"] != "ds2G" {
 		t.Errorf("flavor after resize: got %v, want ds2G", got.Flavor["id"])
 	}
-	if f := readDrive(t, tc, s.ID).Instance.Flavor; f.ID != "ds2G" || f.RAMMB != 2048 || f.VCPUs != 2 {
-		t.Errorf("instance.json flavor after resize: got %+v, want ds2G", f)
-	}
 	pid = wantRestarted(t, tc, s.ID, pid)
+	wantArgs(t, tc, s.ID, "--ram-mb 2048 --cpus 2") // ds2G's
 	if err := servers.ConfirmResize(ctx, nova, s.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -422,10 +462,8 @@ func TestServerResizeConfirmAndRevert(t *testing.T) {
 	if got.Flavor["id"] != "ds2G" {
 		t.Errorf("flavor after revert: got %v, want ds2G", got.Flavor["id"])
 	}
-	if f := readDrive(t, tc, s.ID).Instance.Flavor; f.ID != "ds2G" {
-		t.Errorf("instance.json flavor after revert: got %+v, want ds2G", f)
-	}
 	wantRestarted(t, tc, s.ID, pid)
+	wantArgs(t, tc, s.ID, "--ram-mb 2048 --cpus 2") // ds2G's again
 
 	// From microversion 2.47 the server shows its flavor itself.
 	nova.Microversion = "2.47"
@@ -524,8 +562,8 @@ func TestServerVolumeAttachAndDetachHotPlug(t *testing.T) {
 	if a.VolumeID != vol.ID || a.ServerID != s.ID || a.Device != "/dev/vdb" {
 		t.Errorf("attachment: got %+v", a)
 	}
-	if vols := readDrive(t, tc, s.ID).Instance.Volumes; len(vols) != 1 || vols[0].Path != filepath.Join(tc.cfg.DataDir, "volumes", vol.ID) {
-		t.Errorf("instance.json volumes after attach: got %+v", vols)
+	if devs := readDrive(t, tc, s.ID).MetaData.Devices; len(devs) != 1 || devs[0].Serial != vol.ID {
+		t.Errorf("meta_data.json devices after attach: got %+v, want %s", devs, vol.ID)
 	}
 	pages, err := volumeattach.List(nova, s.ID).AllPages(ctx)
 	if err != nil {
@@ -543,14 +581,42 @@ func TestServerVolumeAttachAndDetachHotPlug(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitVolumeStatus(t, tc, vol.ID, "available")
-	if vols := readDrive(t, tc, s.ID).Instance.Volumes; len(vols) != 0 {
-		t.Errorf("instance.json volumes after detach: got %+v, want none", vols)
+	if devs := readDrive(t, tc, s.ID).MetaData.Devices; len(devs) != 0 {
+		t.Errorf("meta_data.json devices after detach: got %+v, want none", devs)
 	}
 	_, err = volumeattach.Get(ctx, nova, s.ID, vol.ID).Extract()
 	wantStatus(t, "get detached attachment", err, http.StatusNotFound)
 	if guestPID(t, tc, s.ID) != pid || !alive(pid) {
 		t.Error("hot-plug restarted the guest")
 	}
+}
+
+// A disk's size is the guest's to see when it starts, as a VM sees its disks'; the
+// hypervisor passes a folder volume's size in the guest's flags, so a reboot after an extend
+// tells the guest the new size.
+func TestRebootedGuestIsToldItsExtendedVolumeSize(t *testing.T) {
+	tc := startNovaCloud(t)
+	ctx := context.Background()
+	nova := tc.compute("demo")
+	s := bootServer(t, tc, nova, servers.CreateOpts{Name: "extended"})
+	pid := guestPID(t, tc, s.ID)
+	vol := createServerVolume(t, tc, "data")
+	if _, err := volumeattach.Create(ctx, nova, s.ID, volumeattach.CreateOpts{VolumeID: vol.ID}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitVolumeStatus(t, tc, vol.ID, "in-use")
+	if err := volumes.ExtendSize(ctx, tc.blockStorage("demo"), vol.ID, volumes.ExtendSizeOpts{NewSize: 3}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	if v := waitVolumeStatus(t, tc, vol.ID, "in-use"); v.Size != 3 {
+		t.Fatalf("extended volume: got size %d, want 3", v.Size)
+	}
+	if err := servers.Reboot(ctx, nova, s.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitServer(t, nova, s.ID, "ACTIVE")
+	wantRestarted(t, tc, s.ID, pid)
+	wantArgs(t, tc, s.ID, "--volume-size-gb "+vol.ID+"=3")
 }
 
 func TestServerCrashGoesShutoff(t *testing.T) {

@@ -222,7 +222,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	wf := api.TemporalWorkflows{Client: s.Client}
+	wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: s.Client}}
 	handler, err := api.New(api.Options{
 		Config: cfg, Catalog: s.Catalog, Workflows: wf, Guest: wf, OpenStack: pc,
 		Log: opts.Log.With("role", "api"),

@@ -41,7 +41,7 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 	cmd := exec.CommandContext(ctx, bin, "-h", d.cluster.SocketDir, "-p", strconv.Itoa(d.cluster.Port), "-U", agentRole,
 		"-D", "-", "-F", "tar", "-X", "fetch", "-c", "fast", "-w")
 	cmd.Dir = "/"
-	cmd.Env = engineEnv("PGPASSWORD=" + password)
+	cmd.Env = pgcluster.Environ("PGPASSWORD=" + password)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout = dst
 	var stderr bytes.Buffer
@@ -90,16 +90,6 @@ func (d *Driver) binary(name string) (string, error) {
 		}
 	}
 	return filepath.Join(dir, name), nil
-}
-
-// engineEnv is the environment of the engine's client programs: a fixed PATH and locale,
-// and the devcloud's marker (so that a crash of the "VM" takes them down too).
-func engineEnv(extra ...string) []string {
-	env := []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PGTZ=UTC"}
-	if drive := os.Getenv("COFFER_CONFIG_DRIVE"); drive != "" {
-		env = append(env, "COFFER_CONFIG_DRIVE="+drive)
-	}
-	return append(env, extra...)
 }
 
 // limitedBuffer keeps the first max bytes written to it (a command's stderr).

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/coffer-dbaas/coffer/configdrive"
 	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/pgcluster"
@@ -35,17 +34,17 @@ type Driver struct {
 	volume     string
 	secretFile string
 	ramMB      int
-	// volumeGB is the volume's size as the server was booted with it.
-	volumeGB int
+	// data is the mounted data volume that volume is the path of.
+	data guestagent.Volume
 
 	// mu serializes what changes the cluster's lifecycle (init, start, stop).
 	mu sync.Mutex
 }
 
-// New returns the driver for the instance inst describes; cfg gives its ID. The cluster
-// lives on the first volume and listens on the fixed IP. New touches nothing on disk.
-func New(cfg guest.Config, inst configdrive.Instance) (guestagent.Driver, error) {
-	d, err := newDriver(cfg.InstanceID, inst)
+// New returns the driver for the instance on host; cfg gives its ID. The cluster lives on
+// the data volume and listens on the server's address. New touches nothing on disk.
+func New(cfg guest.Config, host guestagent.Host) (guestagent.Driver, error) {
+	d, err := newDriver(cfg.InstanceID, host)
 	if err != nil {
 		return nil, err
 	}
@@ -68,29 +67,29 @@ func binDir(version string) string {
 	return dir
 }
 
-func newDriver(instanceID string, inst configdrive.Instance) (*Driver, error) {
-	if len(inst.Volumes) == 0 || inst.Volumes[0].Path == "" {
+func newDriver(instanceID string, host guestagent.Host) (*Driver, error) {
+	if host.Volume == nil || host.Volume.Path() == "" {
 		return nil, errors.New("postgres driver: the instance has no volume to keep its data on")
 	}
-	if inst.FixedIP == "" {
-		return nil, errors.New("postgres driver: the instance has no fixed IP to listen on")
+	if host.Address == "" {
+		return nil, errors.New("postgres driver: the instance has no address to listen on")
 	}
-	volume, err := filepath.Abs(inst.Volumes[0].Path)
+	volume, err := filepath.Abs(host.Volume.Path())
 	if err != nil {
 		return nil, fmt.Errorf("postgres driver: volume path: %w", err)
 	}
 	return &Driver{
 		cluster: &pgcluster.Cluster{
 			DataDir:   filepath.Join(volume, "pgdata"),
-			Host:      inst.FixedIP,
+			Host:      host.Address,
 			Port:      Port,
 			SocketDir: socketDir(volume, instanceID),
 			LogFile:   filepath.Join(volume, "postgresql.log"),
 		},
 		volume:     volume,
 		secretFile: filepath.Join(volume, "agent.secret"),
-		ramMB:      inst.Flavor.RAMMB,
-		volumeGB:   inst.Volumes[0].SizeGB,
+		ramMB:      host.RAMMB,
+		data:       host.Volume,
 	}, nil
 }
 

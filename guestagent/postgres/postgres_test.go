@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/coffer-dbaas/coffer"
-	"github.com/coffer-dbaas/coffer/configdrive"
 	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/coffer-dbaas/coffer/guestagent/machine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -33,17 +33,18 @@ func newVolume(t *testing.T) string {
 
 // newInstance describes a server with its own loopback address (the machine's own PostgreSQL
 // has 127.0.0.1:5432), the volume and a flavor of ramMB.
-func newInstance(volume string, ramMB int) configdrive.Instance {
-	return configdrive.Instance{
-		FixedIP: fmt.Sprintf("127.77.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254)),
-		Flavor:  configdrive.Flavor{RAMMB: ramMB, VCPUs: 1},
-		Volumes: []configdrive.Volume{{Path: volume, SizeGB: 1}},
+func newInstance(volume string, ramMB int) guestagent.Host {
+	return guestagent.Host{
+		Address: fmt.Sprintf("127.77.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254)),
+		RAMMB:   ramMB,
+		CPUs:    1,
+		Volume:  machine.Folder(volume, 1),
 	}
 }
 
 // newTestDriver returns a driver for inst and makes sure that its cluster is stopped when the
 // test ends and that no postgres process of it is left.
-func newTestDriver(t *testing.T, inst configdrive.Instance) *Driver {
+func newTestDriver(t *testing.T, inst guestagent.Host) *Driver {
 	t.Helper()
 	d, err := newDriver("0e1d2c3b-test", inst)
 	if err != nil {
@@ -70,8 +71,8 @@ func testContext(t *testing.T) context.Context {
 }
 
 // connectAs opens a TCP session to database on the instance's address, as a tenant would.
-func connectAs(ctx context.Context, inst configdrive.Instance, user, password, database string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d sslmode=disable", inst.FixedIP, Port))
+func connectAs(ctx context.Context, inst guestagent.Host, user, password, database string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d sslmode=disable", inst.Address, Port))
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +245,7 @@ func TestMemorySettingsFollowTheFlavorAfterARestart(t *testing.T) {
 	}
 	want := map[string]string{"shared_buffers": "128MB", "effective_cache_size": "384MB",
 		"maintenance_work_mem": "25MB", "work_mem": "1310kB", "max_connections": "100",
-		"password_encryption": "scram-sha-256", "listen_addresses": small.FixedIP}
+		"password_encryption": "scram-sha-256", "listen_addresses": small.Address}
 	for setting, want := range want {
 		if got := show(ctx, t, d, setting); got != want {
 			t.Errorf("SHOW %s with 512MB: got %s, want %s", setting, got, want)
@@ -263,7 +264,7 @@ func TestMemorySettingsFollowTheFlavorAfterARestart(t *testing.T) {
 
 	// The server was resized: the agent starts again with the new flavor.
 	big := small
-	big.Flavor.RAMMB = 1024
+	big.RAMMB = 1024
 	d = newTestDriver(t, big)
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("Start with 1GB: %v", err)
@@ -274,7 +275,7 @@ func TestMemorySettingsFollowTheFlavorAfterARestart(t *testing.T) {
 
 	// The engine outlived its agent across a resize to 4GB: the new agent restarts it.
 	huge := small
-	huge.Flavor.RAMMB = 4096
+	huge.RAMMB = 4096
 	d = newTestDriver(t, huge)
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("Start with 4GB over a running server: %v", err)
