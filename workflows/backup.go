@@ -37,9 +37,9 @@ const (
 // shows BACKUP meanwhile (the catalog derives it from the running backup) and takes no
 // other task. Its steps:
 //
-//  1. start backup: the guest's Swift access (a fresh token of the control plane's
-//     project, the container, the backup key), and the record goes BUILDING with where the
-//     backup goes: backups/<id> in the backup container.
+//  1. start backup: the guest's Swift access (temporary URLs for PUT and DELETE over the
+//     backup's objects only, the container, the backup key), and the record goes BUILDING
+//     with where the backup goes: backups/<id> in the backup container.
 //  2. stream backup to swift: Backup on the guest's queue. The guest streams the engine's
 //     physical backup compressed and encrypted into Swift, heartbeating every 5 s and
 //     signalling its bytes, which the progress query and the record show. A guest that
@@ -109,10 +109,14 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 	call := callOptions(ctx)
 	var access activities.BackupAccess
 	err := step(StepStartBackup, func() error {
-		if err := workflow.ExecuteActivity(call, acts.GetBackupAccess).Get(ctx, &access); err != nil {
+		// The access outlives both attempts of the guest's backup.
+		object := activities.BackupObject(in.BackupID)
+		if err := workflow.ExecuteActivity(call, acts.GetBackupAccess, activities.BackupAccessInput{
+			Object: object, Lifetime: 2*BackupTimeout + orDefault(in.GuestStart, DefaultBackupGuestStartTimeout),
+		}).Get(ctx, &access); err != nil {
 			return err
 		}
-		location.Container, location.Object = access.Container, activities.BackupObject(in.BackupID)
+		location.Container, location.Object = access.Container, object
 		return workflow.ExecuteActivity(call, acts.StartBackupRecord, activities.StartBackupInput{
 			BackupID: in.BackupID, Container: location.Container, Object: location.Object,
 		}).Get(ctx, nil)
