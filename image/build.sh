@@ -15,7 +15,8 @@
 #
 # Environment: COFFER_IMAGE_DIR (default .data/image), COFFER_IMAGE_MIRROR and
 # COFFER_IMAGE_SECURITY_MIRROR (default: the host's Debian mirrors in /etc/apt), and
-# COFFER_IMAGE_SIZE_MIB (the root disk, default 2048).
+# COFFER_IMAGE_SIZE_MIB (the root disk, default 2048), COFFER_IMAGE_COMPRESS=1 (a compressed
+# qcow2, about 40% of the size, for uploading; it adds about 20 seconds).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,7 +33,7 @@ log() { printf '%s image: %s\n' "$(date +%T)" "$*" >&2; }
 if [ "$(id -u)" != 0 ]; then
 	# mmdebstrap needs root to install packages whose files belong to root and others.
 	log "re-running as root through sudo"
-	exec sudo --preserve-env=COFFER_IMAGE_DIR,COFFER_IMAGE_MIRROR,COFFER_IMAGE_SECURITY_MIRROR,COFFER_IMAGE_SIZE_MIB "$0" "$binary"
+	exec sudo --preserve-env=COFFER_IMAGE_DIR,COFFER_IMAGE_COMPRESS,COFFER_IMAGE_MIRROR,COFFER_IMAGE_SECURITY_MIRROR,COFFER_IMAGE_SIZE_MIB "$0" "$binary"
 fi
 
 # The tools, installed from Debian when missing (apt-get update once, first).
@@ -127,7 +128,9 @@ core_sectors=$((($(stat -c %s "$work/core.img") + 511) / 512))
 dd if=/usr/lib/grub/i386-pc/boot.img of="$work/disk.raw" bs=440 count=1 conv=notrunc status=none
 dd if="$work/core.img" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none
 
-qemu-img convert -f raw -O qcow2 "$work/disk.raw" "$work/$name.qcow2"
+compress=()
+[ "${COFFER_IMAGE_COMPRESS:-}" = 1 ] && compress=(-c)
+qemu-img convert "${compress[@]}" -f raw -O qcow2 "$work/disk.raw" "$work/$name.qcow2"
 mv "$work/$name.qcow2" "$out/$name.qcow2"
 image=$out/$name.qcow2
 log "done in $((SECONDS - start))s"

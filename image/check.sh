@@ -14,6 +14,7 @@ top=$(dirname "$here")
 image=$(realpath "${1:-$top/.data/image/coffer-postgresql-15.qcow2}")
 timeout=${COFFER_IMAGE_BOOT_TIMEOUT:-600}
 console=$(dirname "$image")/console.log
+qemu_log=$(dirname "$image")/qemu.log
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
 	echo "installing qemu-system-x86" >&2
@@ -26,7 +27,7 @@ fi
 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -snapshot \
 	-drive "file=$image,if=virtio,format=qcow2" \
 	-nic user,model=virtio-net-pci \
-	-serial "file:$console" -monitor none -display none &
+	-serial "file:$console" -monitor none -display none >"$qemu_log" 2>&1 &
 qemu=$!
 trap 'kill $qemu 2>/dev/null || true; wait $qemu 2>/dev/null || true' EXIT
 
@@ -36,6 +37,7 @@ seen=()
 while :; do
 	if ! kill -0 $qemu 2>/dev/null; then
 		echo "FAIL: qemu exited after $((SECONDS - start))s; console: $console" >&2
+		cat "$qemu_log" >&2
 		tail -n 30 "$console" >&2
 		exit 1
 	fi

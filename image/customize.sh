@@ -36,10 +36,6 @@ menuentry 'Coffer guest (Debian 12)' {
 }
 CFG
 
-# The initrd was made before /etc/fstab was in place; made again, it carries fsck for the root
-# filesystem.
-chroot "$root" update-initramfs -u -k all
-
 # A cloud server's disks and NICs are virtio: the initrd must carry their drivers.
 for module in virtio_pci virtio_blk virtio_net; do
 	if ! chroot "$root" sh -c "lsinitramfs /initrd.img | grep -q '/$module.ko'"; then
