@@ -76,7 +76,7 @@ recipe=$(
 	cd "$here"
 	printf '%s\n' "${mmdebstrap_options[@]}" "$packages"
 	sha256sum customize.sh
-	find rootfs -type f -printf '%p %m\n' | LC_ALL=C sort
+	find rootfs -type f -perm /111 -printf 'executable %p\n' | LC_ALL=C sort
 	find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 )
 hash=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
@@ -84,11 +84,15 @@ cache=$out/cache
 rootfs=$cache/rootfs-$hash
 mkdir -p "$cache"
 
+# image/rootfs/ belongs to root in the image and loses group and other write permission,
+# whoever checked it out with whatever umask; folders already in the image keep theirs.
+copy_files="tar -C $(printf %q "$here/rootfs") --owner=0 --group=0 --mode=go-w -c . | tar -C \"\$1\" --no-overwrite-dir -x"
+
 if [ ! -d "$rootfs" ]; then
 	log "building the root filesystem $hash from $mirror (minutes)"
 	rm -rf "$cache"/rootfs-* # the recipe changed: older root filesystems are of no more use
 	mmdebstrap "${mmdebstrap_options[@]}" --include="$packages" \
-		--customize-hook="sync-in $here/rootfs /" \
+		--customize-hook="$copy_files" \
 		--customize-hook="'$here/customize.sh' \"\$1\"" \
 		bookworm "$rootfs.tmp" \
 		"deb $mirror bookworm main" "deb $mirror bookworm-updates main" \

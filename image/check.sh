@@ -32,7 +32,8 @@ qemu=$!
 trap 'kill $qemu 2>/dev/null || true; wait $qemu 2>/dev/null || true' EXIT
 
 start=$SECONDS
-want=("Reached target .*multi-user.target" "Started .*coffer-guestagent.service")
+# The unit starting, the agent itself saying something (so the binary runs), and the target.
+want=("Started .*coffer-guestagent.service" "coffer\[[0-9]+\]: .*" "Reached target .*multi-user.target")
 seen=()
 while :; do
 	if ! kill -0 $qemu 2>/dev/null; then
@@ -43,7 +44,7 @@ while :; do
 	fi
 	for pattern in "${want[@]}"; do
 		if [[ ! " ${seen[*]-} " =~ " $pattern " ]] && grep -qaE "$pattern" "$console"; then
-			echo "$((SECONDS - start))s: console shows: $(grep -aoE "$pattern" "$console" | head -n1)"
+			echo "$((SECONDS - start))s: console shows: $(grep -aoE "$pattern" "$console" | head -n1 | sed 's/\x1b\[[0-9;]*m//g')"
 			seen+=("$pattern")
 		fi
 	done
