@@ -1,0 +1,150 @@
+#!/bin/bash
+# Builds the Coffer guest image, a bootable Debian 12 qcow2 with PostgreSQL 15 and the coffer
+# binary, from Debian packages alone: no mount, no loop device, no Docker.
+#
+#   image/build.sh COFFER_BINARY
+#
+# 1. The root filesystem (mmdebstrap: the packages in image/packages, the files in
+#    image/rootfs/, then image/customize.sh) is cached in $COFFER_IMAGE_DIR/cache under a
+#    hash of those files, so a rebuild after a code change only re-packs the binary.
+# 2. mke2fs -d makes the ext4 root filesystem from that folder; debugfs writes the binary in.
+# 3. sfdisk writes an MBR partition table onto a file, the ext4 filesystem goes into its one
+#    partition, and GRUB for BIOS goes into the MBR and the gap before the partition
+#    (grub-mkimage's core.img with everything it needs built in; no grub-install).
+# 4. qemu-img converts the disk to qcow2.
+#
+# Environment: COFFER_IMAGE_DIR (default .data/image), COFFER_IMAGE_MIRROR and
+# COFFER_IMAGE_SECURITY_MIRROR (default: the host's Debian mirrors in /etc/apt), and
+# COFFER_IMAGE_SIZE_MIB (the root disk, default 2048), COFFER_IMAGE_COMPRESS=1 (a compressed
+# qcow2, about 40% of the size, for uploading; it adds about 20 seconds).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+binary=${1:?usage: image/build.sh COFFER_BINARY}
+binary=$(realpath "$binary")
+out=${COFFER_IMAGE_DIR:-$top/.data/image}
+size_mib=${COFFER_IMAGE_SIZE_MIB:-2048}
+name=coffer-postgresql-15
+start=$SECONDS
+
+log() { printf '%s image: %s\n' "$(date +%T)" "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+	# mmdebstrap needs root to install packages whose files belong to root and others.
+	log "re-running as root through sudo"
+	exec sudo --preserve-env=COFFER_IMAGE_DIR,COFFER_IMAGE_COMPRESS,COFFER_IMAGE_MIRROR,COFFER_IMAGE_SECURITY_MIRROR,COFFER_IMAGE_SIZE_MIB "$0" "$binary"
+fi
+
+# The tools, installed from Debian when missing (apt-get update once, first).
+missing=()
+for pair in mmdebstrap:mmdebstrap qemu-img:qemu-utils sfdisk:fdisk mke2fs:e2fsprogs \
+	debugfs:e2fsprogs grub-mkimage:grub-common /usr/lib/grub/i386-pc/boot.img:grub-pc-bin; do
+	tool=${pair%%:*}
+	if ! command -v "$tool" >/dev/null && [ ! -e "$tool" ]; then missing+=("${pair#*:}"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing ${missing[*]}"
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The host's Debian mirrors (deb822 .sources or one-line .list), else deb.debian.org.
+host_mirror() { # $1: the archive's path, debian or debian-security
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -oE "(https?|file)://[^ ]*/$1/?( |$)" | head -n1 | tr -d ' ' || true
+}
+mirror=${COFFER_IMAGE_MIRROR:-$(host_mirror debian)}
+mirror=${mirror:-http://deb.debian.org/debian}
+security=${COFFER_IMAGE_SECURITY_MIRROR:-$(host_mirror debian-security)}
+security=${security:-http://deb.debian.org/debian-security}
+
+# What makes the root filesystem: its hash names the cache. The mirrors are not in it (the
+# same packages from another mirror are the same image); delete the cache to take updates.
+mmdebstrap_options=(
+	--mode=root --variant=minbase --format=directory
+	--aptopt='APT::Install-Recommends "false"'
+	--dpkgopt='path-exclude=/usr/share/man/*'
+	--dpkgopt='path-exclude=/usr/share/info/*'
+	--dpkgopt='path-exclude=/usr/share/doc/*'
+	--dpkgopt='path-include=/usr/share/doc/*/copyright'
+	--dpkgopt='path-exclude=/usr/share/locale/*'
+	--dpkgopt='path-include=/usr/share/locale/locale.alias'
+)
+packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages" | tr -s ' \n' ',' | sed 's/,$//')
+recipe=$(
+	cd "$here"
+	printf '%s\n' "${mmdebstrap_options[@]}" "$packages"
+	sha256sum customize.sh
+	find rootfs -type f -perm /111 -printf 'executable %p\n' | LC_ALL=C sort
+	find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+)
+hash=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
+cache=$out/cache
+rootfs=$cache/rootfs-$hash
+mkdir -p "$cache"
+
+# image/rootfs/ belongs to root in the image and loses group and other write permission,
+# whoever checked it out with whatever umask; folders already in the image keep theirs.
+copy_files="tar -C $(printf %q "$here/rootfs") --owner=0 --group=0 --mode=go-w -c . | tar -C \"\$1\" --no-overwrite-dir -x"
+
+if [ ! -d "$rootfs" ]; then
+	log "building the root filesystem $hash from $mirror (minutes)"
+	rm -rf "$cache"/rootfs-* # the recipe changed: older root filesystems are of no more use
+	mmdebstrap "${mmdebstrap_options[@]}" --include="$packages" \
+		--customize-hook="$copy_files" \
+		--customize-hook="'$here/customize.sh' \"\$1\"" \
+		bookworm "$rootfs.tmp" \
+		"deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
+		"deb $security bookworm-security main"
+	mv "$rootfs.tmp" "$rootfs"
+else
+	log "root filesystem $hash is cached"
+fi
+
+work=$(mktemp -d "$out/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# The ext4 root filesystem, starting 1 MiB into the disk. GRUB 2.06 cannot read the newer
+# ext4 features that newer mke2fs turn on by default, so they are off.
+log "packing $(basename "$binary") ($(du -h "$binary" | cut -f1)) into the root filesystem"
+part_mib=$((size_mib - 1))
+mke2fs -q -t ext4 -L coffer-root -O ^metadata_csum_seed,^orphan_file -d "$rootfs" \
+	"$work/root.ext4" "${part_mib}M"
+debugfs -w "$work/root.ext4" -f - >/dev/null 2>&1 <<DEBUGFS
+cd /usr/local/bin
+write $binary coffer
+set_inode_field coffer mode 0100755
+set_inode_field coffer uid 0
+set_inode_field coffer gid 0
+DEBUGFS
+e2fsck -fn "$work/root.ext4" >/dev/null 2>&1 || { log "the root filesystem does not check clean"; exit 1; }
+
+# The disk: an MBR with one bootable Linux partition at 1 MiB, GRUB's boot.img in the MBR's
+# code area and its core.img right after it (sector 1, where boot.img looks for it).
+truncate -s "${size_mib}M" "$work/disk.raw"
+echo 'start=2048, type=83, bootable' | sfdisk -q "$work/disk.raw"
+dd if="$work/root.ext4" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+grub-mkimage -O i386-pc -o "$work/core.img" -p '(hd0,msdos1)/boot/grub' \
+	biosdisk part_msdos ext2 normal configfile linux boot serial terminal echo test
+core_sectors=$((($(stat -c %s "$work/core.img") + 511) / 512))
+[ "$core_sectors" -lt 2047 ] || { log "core.img is $core_sectors sectors, more than fit before the partition"; exit 1; }
+dd if=/usr/lib/grub/i386-pc/boot.img of="$work/disk.raw" bs=440 count=1 conv=notrunc status=none
+dd if="$work/core.img" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none
+
+compress=()
+[ "${COFFER_IMAGE_COMPRESS:-}" = 1 ] && compress=(-c)
+qemu-img convert "${compress[@]}" -f raw -O qcow2 "$work/disk.raw" "$work/$name.qcow2"
+mv "$work/$name.qcow2" "$out/$name.qcow2"
+image=$out/$name.qcow2
+log "done in $((SECONDS - start))s"
+
+cat <<DONE
+
+Image: $image ($(du -h "$image" | cut -f1), virtual size ${size_mib} MiB)
+Upload it with:
+
+  openstack image create --disk-format qcow2 --container-format bare \\
+    --min-disk $(((size_mib + 1023) / 1024)) --property hw_disk_bus=virtio --property hw_vif_model=virtio \\
+    --tag $name --file $image $name
+DONE
