@@ -248,8 +248,9 @@ func (q *qemu) accelerator() string {
 		return q.cfg.Accel
 	}
 	q.accelOnce.Do(func() {
+		// Twice: a vCPU that hangs now and then must not get a VM that hangs.
 		q.accel = "tcg"
-		if probeKVM(q.binary(), kvmProbeTimeout) {
+		if probeKVM(q.binary(), kvmProbeTimeout) && probeKVM(q.binary(), kvmProbeTimeout) {
 			q.accel = "kvm"
 		}
 		q.c.log.Info("devcloud qemu accelerator chosen", "accel", q.accel)
