@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -102,7 +103,7 @@ func (a *Activities) GetBackupAccess(ctx context.Context) (BackupAccess, error) 
 		return BackupAccess{}, cloudError(err, "authenticate for backup access")
 	}
 	return BackupAccess{
-		Swift:       guest.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
+		Swift:       guest.SwiftAccess{URL: guestEndpoint(swift.Endpoint, a.Guest.SwiftHostPort), Token: pc.Token()},
 		Container:   a.Backup.Container,
 		SegmentSize: a.Backup.SegmentSize,
 		MasterKey:   a.Backup.Key,
@@ -258,4 +259,15 @@ func backupError(err error, what string) error {
 		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrorTypeNotInCatalog, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// guestEndpoint is endpoint with its host:port replaced by hostPort, where guests reach the
+// service; an empty hostPort (or an endpoint that is no URL) leaves it as it is.
+func guestEndpoint(endpoint, hostPort string) string {
+	u, err := url.Parse(endpoint)
+	if hostPort == "" || err != nil || u.Host == "" {
+		return endpoint
+	}
+	u.Host = hostPort
+	return u.String()
 }
