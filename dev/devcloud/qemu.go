@@ -17,9 +17,14 @@ import (
 	"time"
 )
 
-// kvmProbeTimeout is how long the probe VM gets to go through its firmware with KVM. Under
-// TCG SeaBIOS gets there in well under a second; a KVM vCPU that hangs never does.
-const kvmProbeTimeout = 10 * time.Second
+// kvmProbeTimeout is how long the probe VM gets to go through its firmware with KVM: a KVM
+// vCPU that works gets there in well under a second; one that hangs never does, and one that
+// gets there slowly hangs later in the guest's kernel.
+const kvmProbeTimeout = 3 * time.Second
+
+// kvmProbes is how many probes in a row must get through: on a machine whose vCPUs hang now
+// and then, one may get through by luck.
+const kvmProbes = 3
 
 // qemuDefaultBinary is the qemu program when the configuration names none.
 const qemuDefaultBinary = "qemu-system-x86_64"
@@ -248,10 +253,12 @@ func (q *qemu) accelerator() string {
 		return q.cfg.Accel
 	}
 	q.accelOnce.Do(func() {
-		// Twice: a vCPU that hangs now and then must not get a VM that hangs.
-		q.accel = "tcg"
-		if probeKVM(q.binary(), kvmProbeTimeout) && probeKVM(q.binary(), kvmProbeTimeout) {
-			q.accel = "kvm"
+		q.accel = "kvm"
+		for range kvmProbes {
+			if !probeKVM(q.binary(), kvmProbeTimeout) {
+				q.accel = "tcg"
+				break
+			}
 		}
 		q.c.log.Info("devcloud qemu accelerator chosen", "accel", q.accel)
 	})
