@@ -62,6 +62,7 @@ security=${security:-http://deb.debian.org/debian-security}
 
 # What makes the root filesystem: its hash names the cache. The mirrors are not in it (the
 # same packages from another mirror are the same image); delete the cache to take updates.
+suite=bookworm
 mmdebstrap_options=(
 	--mode=root --variant=minbase --format=directory
 	--aptopt='APT::Install-Recommends "false"'
@@ -75,7 +76,7 @@ mmdebstrap_options=(
 packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages" | tr -s ' \n' ',' | sed 's/,$//')
 recipe=$(
 	cd "$here"
-	printf '%s\n' "${mmdebstrap_options[@]}" "$packages"
+	printf '%s\n' "$suite" "${mmdebstrap_options[@]}" "$packages"
 	sha256sum customize.sh
 	find rootfs -type f -perm /111 -printf 'executable %p\n' | LC_ALL=C sort
 	find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
@@ -95,9 +96,9 @@ if [ ! -d "$rootfs" ]; then
 	mmdebstrap "${mmdebstrap_options[@]}" --include="$packages" \
 		--customize-hook="$copy_files" \
 		--customize-hook="'$here/customize.sh' \"\$1\"" \
-		bookworm "$rootfs.tmp" \
-		"deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
-		"deb $security bookworm-security main"
+		$suite "$rootfs.tmp" \
+		"deb $mirror $suite main" "deb $mirror $suite-updates main" \
+		"deb $security $suite-security main"
 	mv "$rootfs.tmp" "$rootfs"
 else
 	log "root filesystem $hash is cached"
@@ -118,9 +119,11 @@ bios_start=2048 esp_start=4096 esp_mib=32 root_start=69632
 root_mib=$((size_mib - 34 - 1))
 
 # The ext4 root filesystem. GRUB 2.06 cannot read the newer ext4 features that newer mke2fs
-# turn on by default, so they are off.
+# turn on by default, so they are off (orphan_file only where this mke2fs knows it).
 log "packing $(basename "$binary") ($(du -h "$binary" | cut -f1)) into the root filesystem"
-mke2fs -q -t ext4 -L coffer-root -O ^metadata_csum_seed,^orphan_file -d "$rootfs" \
+features=^metadata_csum_seed
+! grep -q orphan_file /etc/mke2fs.conf 2>/dev/null || features+=,^orphan_file
+mke2fs -q -t ext4 -L coffer-root -O "$features" -d "$rootfs" \
 	"$work/root.ext4" "${root_mib}M"
 debugfs -w "$work/root.ext4" -f - >/dev/null 2>&1 <<DEBUGFS
 cd /usr/local/bin
@@ -171,6 +174,8 @@ compress=()
 qemu-img convert "${compress[@]}" -f raw -O qcow2 "$work/disk.raw" "$work/$name.qcow2"
 mv "$work/$name.qcow2" "$out/$name.qcow2"
 image=$out/$name.qcow2
+# Run through sudo: the image belongs to whoever asked for it.
+[ -z "${SUDO_UID:-}" ] || chown "$SUDO_UID:$SUDO_GID" "$image"
 log "done in $((SECONDS - start))s"
 
 cat <<DONE
