@@ -5,26 +5,38 @@
 #
 #   image/check.sh [IMAGE]        (default .data/image/coffer-postgresql-15.qcow2)
 #
-# Environment: COFFER_IMAGE_BOOT_TIMEOUT (seconds, default 600). The console log is kept
-# beside the image as console.log.
+# Environment: COFFER_IMAGE_FIRMWARE (bios, the default, or uefi: OVMF),
+# COFFER_IMAGE_BOOT_TIMEOUT (seconds, default 600). The console log is kept beside the image
+# as console.log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 image=$(realpath "${1:-$top/.data/image/coffer-postgresql-15.qcow2}")
 timeout=${COFFER_IMAGE_BOOT_TIMEOUT:-600}
+firmware=${COFFER_IMAGE_FIRMWARE:-bios}
 console=$(dirname "$image")/console.log
 qemu_log=$(dirname "$image")/qemu.log
 
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	echo "installing qemu-system-x86" >&2
+ovmf=/usr/share/ovmf/OVMF.fd
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+[ "$firmware" != uefi ] || [ -e $ovmf ] || missing+=(ovmf)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}" >&2
 	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+bios=()
+case $firmware in
+bios) ;;
+uefi) bios=(-bios $ovmf) ;;
+*) echo "COFFER_IMAGE_FIRMWARE is bios or uefi, not $firmware" >&2; exit 2 ;;
+esac
 
 : >"$console"
 # -snapshot: the boot writes to a temporary overlay, never to the image.
-qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -snapshot \
+qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -snapshot "${bios[@]}" \
 	-drive "file=$image,if=virtio,format=qcow2" \
 	-nic user,model=virtio-net-pci \
 	-serial "file:$console" -monitor none -display none >"$qemu_log" 2>&1 &
@@ -56,4 +68,4 @@ while :; do
 	fi
 	sleep 2
 done
-echo "OK: the image booted to multi-user.target and started the guest agent in $((SECONDS - start))s under TCG (console: $console)"
+echo "OK: the image booted ($firmware) to multi-user.target and started the guest agent in $((SECONDS - start))s under TCG (console: $console)"
