@@ -42,6 +42,9 @@ var _ Catalog = (*catalog.Store)(nil)
 type Guest struct {
 	// TemporalHostPort is the Temporal frontend as guests reach it.
 	TemporalHostPort string
+	// SwiftHostPort is the object store's host:port as guests reach it; empty means the
+	// catalog endpoint's.
+	SwiftHostPort string
 	// Namespace is the Temporal namespace.
 	Namespace string
 	// CodecKey is the base64 AES-256 payload codec key. It reaches the guest only through
@@ -140,6 +143,7 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 		Quotas:  catalog.DefaultLimits(cfg.Quotas),
 		Guest: Guest{
 			TemporalHostPort: cfg.GuestTemporalHostPort(),
+			SwiftHostPort:    cfg.Guest.SwiftHostPort,
 			Namespace:        cfg.Temporal.Namespace,
 			CodecKey:         cfg.CodecKey,
 		},

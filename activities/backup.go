@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -131,7 +132,9 @@ func (a *Activities) GetBackupAccess(ctx context.Context, in BackupAccessInput) 
 		return BackupAccess{}, temporal.NewNonRetryableApplicationError("sign backup access: "+err.Error(), ErrorTypeBadRequest, nil)
 	}
 	return BackupAccess{
-		Swift: guest.SwiftAccess{URL: t.Endpoint, Prefix: t.Prefix, Expires: t.Expires,
+		// A signature covers the object's path, not the host: the guest may reach Swift by
+		// another address (a VM on user-mode networking reaches the host's loopback so).
+		Swift: guest.SwiftAccess{URL: guestEndpoint(t.Endpoint, a.Guest.SwiftHostPort), Prefix: t.Prefix, Expires: t.Expires,
 			Get: t.Signatures[http.MethodGet], Put: t.Signatures[http.MethodPut], Delete: t.Signatures[http.MethodDelete]},
 		Container:   container,
 		SegmentSize: a.Backup.SegmentSize,
@@ -293,4 +296,15 @@ func backupError(err error, what string) error {
 		return temporal.NewNonRetryableApplicationError(what+": the catalog has no such backup", ErrorTypeNotInCatalog, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// guestEndpoint is endpoint with its host:port replaced by hostPort, where guests reach the
+// service; an empty hostPort (or an endpoint that is no URL) leaves it as it is.
+func guestEndpoint(endpoint, hostPort string) string {
+	u, err := url.Parse(endpoint)
+	if hostPort == "" || err != nil || u.Host == "" {
+		return endpoint
+	}
+	u.Host = hostPort
+	return u.String()
 }

@@ -127,6 +127,11 @@ type Guest struct {
 	// TemporalHostPort is the Temporal frontend as guests reach it (may differ from
 	// Temporal.HostPort behind NAT).
 	TemporalHostPort string `mapstructure:"temporal_host_port"`
+	// SwiftHostPort is the object store's host:port as guests reach it, put in place of
+	// the catalog endpoint's in the Swift URL a guest is given for a backup or a restore;
+	// empty gives the catalog's as it is. (Guests on qemu's user-mode network reach the
+	// host's loopback at 10.0.2.2.)
+	SwiftHostPort string `mapstructure:"swift_host_port"`
 	// StartTimeout bounds how long a new guest agent may take to poll its task queue before
 	// the create fails clearly.
 	StartTimeout time.Duration `mapstructure:"start_timeout"`

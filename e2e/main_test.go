@@ -17,6 +17,9 @@ import (
 // cloud is the one stack every test and benchmark of the package shares.
 var cloud *stack.Stack
 
+// cofferBinary is the `coffer` built for the run, which a test's own stack runs too.
+var cofferBinary string
+
 // Health and parking in seconds rather than minutes, so that the tests see them happen.
 const (
 	healthInterval  = 2 * time.Second
@@ -36,6 +39,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "coffer")
+	cofferBinary = bin
 	build := exec.Command("go", "build", "-o", bin, "github.com/coffer-dbaas/coffer/cmd/coffer")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

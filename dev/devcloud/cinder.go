@@ -594,8 +594,16 @@ func (c *Cloud) extendVolume(w http.ResponseWriter, r *http.Request, tok *token,
 		c.writeCinderFault(w, f)
 		return
 	}
-	id := v.ID
-	c.async(func(context.Context) { c.finishExtend(id, before) })
+	id, size := v.ID, v.Size
+	c.async(func(ctx context.Context) {
+		if c.hv.qemu != nil {
+			// The disk grows live in the VMs it is attached to, as Nova's extend does.
+			if err := c.hv.qemu.extendVolume(ctx, id, size); err != nil {
+				c.log.Error("devcloud extend volume disk", "volume_id", id, "error", err)
+			}
+		}
+		c.finishExtend(id, before)
+	})
 	w.WriteHeader(http.StatusAccepted)
 }
 

@@ -73,6 +73,9 @@ type NetworkConfig struct {
 
 // HypervisorConfig says how a server is "booted".
 type HypervisorConfig struct {
+	// Kind is "process" (the default: each server a local process, booted in milliseconds)
+	// or "qemu" (each server a qemu VM booted from its image, see QemuConfig).
+	Kind string `mapstructure:"kind"`
 	// Command is the program and arguments started for each server, followed by the flags
 	// of `coffer guestagent` that point it at the server (--config-drive, --volumes-dir,
 	// --volume-size-gb, --ram-mb, --cpus). The process runs in the server's folder, and its
@@ -82,6 +85,29 @@ type HypervisorConfig struct {
 	Env []string `mapstructure:"env"`
 	// StopTimeout is how long a process gets after SIGTERM before SIGKILL.
 	StopTimeout time.Duration `mapstructure:"stop_timeout"`
+	// Qemu configures the qemu hypervisor; only read when Kind is "qemu".
+	Qemu QemuConfig `mapstructure:"qemu"`
+}
+
+// The hypervisor kinds.
+const (
+	HypervisorProcess = "process"
+	HypervisorQemu    = "qemu"
+)
+
+// QemuConfig says how the qemu hypervisor runs its VMs.
+type QemuConfig struct {
+	// Binary is the qemu program; empty means qemu-system-x86_64 from PATH.
+	Binary string `mapstructure:"binary"`
+	// Accel is "auto" (the default: KVM when a probe VM gets through its firmware with it,
+	// TCG otherwise), "kvm" or "tcg".
+	Accel string `mapstructure:"accel"`
+	// Images maps a Glance image name to the qcow2 file that holds it (the one `go tool task
+	// image` builds). A server whose image has no file here goes to ERROR.
+	Images map[string]string `mapstructure:"images"`
+	// ForwardPorts are the guest's TCP ports forwarded from the server's fixed IP on the
+	// host (hostfwd=tcp:<fixed ip>:<port>-:<port>); the default is the engines' ports.
+	ForwardPorts []int `mapstructure:"forward_ports"`
 }
 
 // DefaultConfig returns the configuration the devcloud binary uses when a key is not set.
@@ -114,8 +140,10 @@ func DefaultConfig() Config {
 		},
 		Network: NetworkConfig{Name: "private"},
 		Hypervisor: HypervisorConfig{
+			Kind:        HypervisorProcess,
 			Command:     []string{"coffer", "guestagent"},
 			StopTimeout: 10 * time.Second,
+			Qemu:        QemuConfig{Accel: "auto", ForwardPorts: []int{5432, 3306, 6379}},
 		},
 	}
 }
@@ -156,7 +184,17 @@ func (c Config) Validate() error {
 	case prefix.Bits() > 29:
 		errs = append(errs, fmt.Errorf("network.cidr: %s is too small", c.Network.CIDR))
 	}
-	if len(c.Hypervisor.Command) == 0 {
+	switch c.Hypervisor.Kind {
+	case "", HypervisorProcess, HypervisorQemu:
+	default:
+		errs = append(errs, fmt.Errorf("hypervisor.kind: %q is neither %q nor %q", c.Hypervisor.Kind, HypervisorProcess, HypervisorQemu))
+	}
+	switch c.Hypervisor.Qemu.Accel {
+	case "", "auto", "kvm", "tcg":
+	default:
+		errs = append(errs, fmt.Errorf("hypervisor.qemu.accel: %q is not auto, kvm or tcg", c.Hypervisor.Qemu.Accel))
+	}
+	if len(c.Hypervisor.Command) == 0 && c.Hypervisor.Kind != HypervisorQemu {
 		errs = append(errs, errors.New("hypervisor.command: must name a program"))
 	}
 	return errors.Join(errs...)

@@ -40,9 +40,11 @@ const defaultStopTimeout = 10 * time.Second
 // method is called with Cloud.mu held.
 type hypervisor struct {
 	c       *Cloud
+	name    string // the program as configured, for errors
 	program string // resolved at New, so that a relative path means the same all run long
 	args    []string
 	lookErr error // why program cannot run; boots fail with it
+	qemu    *qemu // set when each server is a qemu VM rather than a process
 
 	mu     sync.Mutex
 	guests map[string]*guest      // running processes by server ID
@@ -53,6 +55,7 @@ type hypervisor struct {
 
 // guest is one server's running process.
 type guest struct {
+	id       string // the server's
 	pid      int    // also the process group ID
 	marker   string // serverVar=<server folder>, in the environment of every process of the server
 	done     chan struct{}
@@ -64,13 +67,19 @@ type guest struct {
 func newHypervisor(c *Cloud) *hypervisor {
 	h := &hypervisor{
 		c:      c,
-		args:   slices.Clone(c.cfg.Hypervisor.Command[1:]),
 		guests: map[string]*guest{},
 		ops:    map[string]*sync.Mutex{},
 	}
-	h.program, h.lookErr = resolveProgram(c.cfg.Hypervisor.Command[0])
+	if c.cfg.Hypervisor.Kind == HypervisorQemu {
+		h.qemu = newQemu(c)
+		h.name = h.qemu.binary()
+	} else {
+		h.name = c.cfg.Hypervisor.Command[0]
+		h.args = slices.Clone(c.cfg.Hypervisor.Command[1:])
+	}
+	h.program, h.lookErr = resolveProgram(h.name)
 	if h.lookErr != nil {
-		c.log.Warn("devcloud hypervisor cannot run its command; servers will go to ERROR", "command", c.cfg.Hypervisor.Command, "error", h.lookErr)
+		c.log.Warn("devcloud hypervisor cannot run its command; servers will go to ERROR", "command", h.name, "error", h.lookErr)
 	}
 	return h
 }
@@ -147,7 +156,7 @@ func (h *hypervisor) forget(id string) {
 // booted. Its output is appended to the server's console log.
 func (h *hypervisor) boot(id string) error {
 	if h.lookErr != nil {
-		return fmt.Errorf("hypervisor command %q: %w", h.c.cfg.Hypervisor.Command[0], h.lookErr)
+		return fmt.Errorf("hypervisor command %q: %w", h.name, h.lookErr)
 	}
 	dir := h.c.serverDir(id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -159,14 +168,21 @@ func (h *hypervisor) boot(id string) error {
 	}
 	defer console.Close() // the process has its own descriptor once started
 
-	flags, err := h.c.serverFlags(id)
+	var args []string
+	if h.qemu != nil {
+		args, err = h.qemu.prepare(id)
+	} else {
+		args, err = h.c.serverFlags(id)
+	}
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(h.program, append(slices.Clone(h.args), flags...)...)
+	cmd := exec.Command(h.program, append(slices.Clone(h.args), args...)...)
 	cmd.Dir = dir
 	marker := serverVar + "=" + dir
 	cmd.Env = append(append(os.Environ(), h.c.cfg.Hypervisor.Env...), marker)
+	// A VM writes its serial port to the console log itself (qemuArgs); qemu's own messages
+	// go there too.
 	cmd.Stdout = console
 	cmd.Stderr = console
 	// Its own group, so that stopping it reaches its children too; killed if we die.
@@ -185,7 +201,7 @@ func (h *hypervisor) boot(id string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("start %s: %w", h.program, err)
 	}
-	g := &guest{pid: cmd.Process.Pid, marker: marker, done: make(chan struct{}), booting: true}
+	g := &guest{id: id, pid: cmd.Process.Pid, marker: marker, done: make(chan struct{}), booting: true}
 	h.guests[id] = g
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -249,7 +265,11 @@ func (h *hypervisor) terminate(g *guest) {
 	if timeout <= 0 {
 		timeout = defaultStopTimeout
 	}
-	_ = syscall.Kill(-g.pid, syscall.SIGTERM)
+	// A VM gets the ACPI power button, as Nova's stop presses it; qemu exits when the guest
+	// has shut down. A process, or a VM whose monitor does not answer, gets SIGTERM.
+	if h.qemu == nil || h.qemu.powerDown(g.id) != nil {
+		_ = syscall.Kill(-g.pid, syscall.SIGTERM)
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

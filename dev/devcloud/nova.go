@@ -1072,9 +1072,16 @@ func (c *Cloud) writeConfigDriveLocked(s *server) error {
 		}
 		link := "tap" + p.ID[:11]
 		d.NetworkData.Links = append(d.NetworkData.Links, configdrive.NetworkLink{ID: link, Type: "ovs", MAC: p.MACAddress, MTU: 1500})
-		d.NetworkData.Networks = append(d.NetworkData.Networks, configdrive.Network{
+		nw := configdrive.Network{
 			ID: fmt.Sprintf("network%d", i), Type: "ipv4", Link: link, IPAddress: p.IPAddress, Netmask: netmask, NetworkID: p.NetworkID,
-		})
+		}
+		if c.hv.qemu != nil {
+			// A VM's NIC is on qemu's user-mode network, whose DHCP gives it 10.0.2.15; the
+			// fixed IP lives on the host, which forwards it (see qemu). Nova writes
+			// ipv4_dhcp for a subnet with DHCP, so the guest takes its NIC's address.
+			nw.Type, nw.IPAddress, nw.Netmask = "ipv4_dhcp", "", ""
+		}
+		d.NetworkData.Networks = append(d.NetworkData.Networks, nw)
 	}
 	for i, sv := range s.Volumes {
 		d.MetaData.Devices = append(d.MetaData.Devices, configdrive.Device{

@@ -46,6 +46,14 @@ type Options struct {
 	// Empty lets the devcloud pick a /16 that no other stack on the machine uses, and keep it
 	// for DataDir (devcloud.NetworkConfig.CIDR).
 	NetworkCIDR string
+	// Hypervisor is the devcloud's hypervisor.kind: empty or "process" (each guest agent a
+	// local process), or "qemu" (each server a VM booted from GuestImage, which the guests
+	// reach Temporal and Swift from through qemu's user-mode network: Host must then be a
+	// loopback address, which the VM sees as 10.0.2.2).
+	Hypervisor string
+	// GuestImage is the qcow2 the qemu hypervisor boots coffer-postgresql-15 servers from
+	// (what `go tool task image` builds).
+	GuestImage string
 	// Guest bounds how long guests may take (zero: the config defaults).
 	GuestStartTimeout time.Duration
 	// HealthInterval, HeartbeatExpiry and ParkTimeout set guest.health_interval,
@@ -64,6 +72,9 @@ type Options struct {
 	// TemporalLog writes the Temporal server's own error log to standard error.
 	TemporalLog bool
 }
+
+// qemuHostAddress is the host's loopback as a VM on qemu's user-mode network sees it.
+const qemuHostAddress = "10.0.2.2"
 
 // Stack is a running Coffer.
 type Stack struct {
@@ -157,6 +168,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cloudCfg.DatabaseURL = s.APIURL
 	cloudCfg.Network.CIDR = opts.NetworkCIDR
 	cloudCfg.Hypervisor.Command = []string{opts.CofferBinary, "guestagent"}
+	if opts.Hypervisor == devcloud.HypervisorQemu {
+		cloudCfg.Hypervisor.Kind = devcloud.HypervisorQemu
+		cloudCfg.Hypervisor.Qemu.Images = map[string]string{"coffer-postgresql-15": opts.GuestImage}
+		// A VM shuts down in seconds under KVM and in tens of them under TCG.
+		cloudCfg.Hypervisor.StopTimeout = time.Minute
+	}
 	if s.Cloud, err = devcloud.New(cloudCfg, opts.Log.With("role", "devcloud")); err != nil {
 		return nil, err
 	}
@@ -173,6 +190,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.CodecKey = codecKey
 	cfg.Backup.Key = backupKey
 	cfg.Backup.TempURLKey = tempURLKey
+	if opts.Hypervisor == devcloud.HypervisorQemu {
+		// The VM reaches the host's loopback at slirp's gateway address.
+		cfg.Guest.TemporalHostPort = net.JoinHostPort(qemuHostAddress, strconv.Itoa(opts.TemporalPort))
+		cfg.Guest.SwiftHostPort = net.JoinHostPort(qemuHostAddress, strconv.Itoa(opts.CloudPort))
+	}
 	if opts.GuestStartTimeout > 0 {
 		cfg.Guest.StartTimeout = opts.GuestStartTimeout
 	}

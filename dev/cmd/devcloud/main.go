@@ -70,7 +70,7 @@ func loadConfig(file string, cmd *cobra.Command) (devcloud.Config, error) {
 	v := viper.New()
 	v.SetEnvPrefix("COFFER_DEVCLOUD")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	for _, key := range []string{"listen", "public_url", "data_dir", "region", "token_ttl", "database_url", "hypervisor.command"} {
+	for _, key := range []string{"listen", "public_url", "data_dir", "region", "token_ttl", "database_url", "hypervisor.command", "hypervisor.kind", "hypervisor.qemu.accel"} {
 		if err := v.BindEnv(key); err != nil {
 			return devcloud.Config{}, err
 		}

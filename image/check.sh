@@ -1,0 +1,71 @@
+#!/bin/bash
+# Boots the guest image once under qemu (TCG: no KVM needed) and checks on its serial console
+# that systemd reaches its default target and starts coffer-guestagent.service. Without a
+# config drive the agent fails and systemd restarts it; that is expected here.
+#
+#   image/check.sh [IMAGE]        (default .data/image/coffer-postgresql-15.qcow2)
+#
+# Environment: COFFER_IMAGE_FIRMWARE (bios, the default, or uefi: OVMF),
+# COFFER_IMAGE_BOOT_TIMEOUT (seconds, default 600). The console log is kept beside the image
+# as console.log.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+image=$(realpath "${1:-$top/.data/image/coffer-postgresql-15.qcow2}")
+timeout=${COFFER_IMAGE_BOOT_TIMEOUT:-600}
+firmware=${COFFER_IMAGE_FIRMWARE:-bios}
+console=$(dirname "$image")/console.log
+qemu_log=$(dirname "$image")/qemu.log
+
+ovmf=/usr/share/ovmf/OVMF.fd
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+[ "$firmware" != uefi ] || [ -e $ovmf ] || missing+=(ovmf)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}" >&2
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+bios=()
+case $firmware in
+bios) ;;
+uefi) bios=(-bios $ovmf) ;;
+*) echo "COFFER_IMAGE_FIRMWARE is bios or uefi, not $firmware" >&2; exit 2 ;;
+esac
+
+: >"$console"
+# -snapshot: the boot writes to a temporary overlay, never to the image.
+qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -snapshot "${bios[@]}" \
+	-drive "file=$image,if=virtio,format=qcow2" \
+	-nic user,model=virtio-net-pci \
+	-serial "file:$console" -monitor none -display none >"$qemu_log" 2>&1 &
+qemu=$!
+trap 'kill $qemu 2>/dev/null || true; wait $qemu 2>/dev/null || true' EXIT
+
+start=$SECONDS
+# The unit starting, the agent itself saying something (so the binary runs), and the target.
+want=("Started .*coffer-guestagent.service" "coffer\[[0-9]+\]: .*" "Reached target .*multi-user.target")
+seen=()
+while :; do
+	if ! kill -0 $qemu 2>/dev/null; then
+		echo "FAIL: qemu exited after $((SECONDS - start))s; console: $console" >&2
+		cat "$qemu_log" >&2
+		tail -n 30 "$console" >&2
+		exit 1
+	fi
+	for pattern in "${want[@]}"; do
+		if [[ ! " ${seen[*]-} " =~ " $pattern " ]] && grep -qaE "$pattern" "$console"; then
+			echo "$((SECONDS - start))s: console shows: $(grep -aoE "$pattern" "$console" | head -n1 | sed 's/\x1b\[[0-9;]*m//g')"
+			seen+=("$pattern")
+		fi
+	done
+	[ ${#seen[@]} -eq ${#want[@]} ] && break
+	if [ $((SECONDS - start)) -ge "$timeout" ]; then
+		echo "FAIL: no '${want[*]}' on the console within ${timeout}s; console: $console" >&2
+		tail -n 30 "$console" >&2
+		exit 1
+	fi
+	sleep 2
+done
+echo "OK: the image booted ($firmware) to multi-user.target and started the guest agent in $((SECONDS - start))s under TCG (console: $console)"
