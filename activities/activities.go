@@ -24,7 +24,7 @@ type Catalog interface {
 
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
 	SetTask(ctx context.Context, id string, task coffer.Task) error
-	StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error)
+	StartTask(ctx context.Context, projectID, id string, task coffer.Task, workflowID string) (*coffer.Instance, error)
 	CreateInstance(ctx context.Context, inst *coffer.Instance) error
 	CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults catalog.QuotaLimits) error
 	SetReplicaOf(ctx context.Context, id, primary string) error

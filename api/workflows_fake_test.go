@@ -92,7 +92,7 @@ func (w *fakeWorkflows) StartDelete(_ context.Context, in workflows.DeleteInstan
 // claim sets the instance's task as a workflow's claim does: workflows.ErrInstanceBusy when
 // another task holds it.
 func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
-	if _, err := w.catalog.StartTask(context.Background(), "", id, task); err != nil {
+	if _, err := w.catalog.StartTask(context.Background(), "", id, task, ""); err != nil {
 		if errors.Is(err, catalog.ErrTaskRunning) {
 			return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
 		}
@@ -195,6 +195,13 @@ func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState,
 func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in workflows.ReplicationInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// The group's claim, as the workflow makes it as its first step.
+	if err := w.catalog.StartTasks(context.Background(), "", workflows.ReplicationWorkflowID(operation, in.InstanceID), in.Tasks); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return fmt.Errorf("claim %s: %w", in.InstanceID, workflows.ErrInstanceBusy)
+		}
+		return err
+	}
 	w.replications = append(w.replications, operation+" "+in.InstanceID)
 	return nil
 }

@@ -67,8 +67,21 @@ type claim struct {
 // claim that failed (the catalog did not answer): nothing was claimed either.
 func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, window time.Duration) (bool, error) {
 	return runClaim(ctx, instanceID, window, func(actx workflow.Context, deadline time.Time) error {
-		return workflow.ExecuteActivity(actx, acts.ClaimTask,
-			activities.ClaimTaskInput{InstanceID: instanceID, Task: task, NotAfter: deadline}).Get(actx, nil)
+		return workflow.ExecuteActivity(actx, acts.ClaimTask, activities.ClaimTaskInput{
+			InstanceID: instanceID, Task: task, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, NotAfter: deadline,
+		}).Get(actx, nil)
+	})
+}
+
+// claimTasks is a replication operation's claim: the tasks of every member of the group,
+// all or none, as claimTask claims one instance's. It is busy when another operation holds
+// any member, also another replication operation that set the same task (the catalog
+// records which workflow holds each task).
+func claimTasks(ctx workflow.Context, instanceID string, tasks map[string]coffer.Task, window time.Duration) (bool, error) {
+	return runClaim(ctx, instanceID, window, func(actx workflow.Context, deadline time.Time) error {
+		return workflow.ExecuteActivity(actx, acts.ClaimTasks, activities.ClaimTasksInput{
+			Tasks: tasks, InstanceID: instanceID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, NotAfter: deadline,
+		}).Get(actx, nil)
 	})
 }
 
@@ -77,6 +90,7 @@ func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, window
 func claimRecord(ctx workflow.Context, rec activities.RecordInstanceInput, window time.Duration) (bool, error) {
 	return runClaim(ctx, rec.Instance.ID, window, func(actx workflow.Context, deadline time.Time) error {
 		rec.NotAfter = deadline
+		rec.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
 		return workflow.ExecuteActivity(actx, acts.RecordInstance, rec).Get(actx, nil)
 	})
 }

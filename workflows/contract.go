@@ -268,6 +268,11 @@ func FenceWorkflowID(instanceID string) string { return "instance/" + instanceID
 type ReplicationInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
-	// Timeouts.Park bounds how long a parked step waits for an operator; the rest is unused.
+	// Tasks are what a replication operation claims as its first step: the task of each
+	// member of the group, by instance ID, as the API read the group (all of them or none;
+	// see claimTasks). Empty for a fence, which claims nothing.
+	Tasks map[string]coffer.Task `json:"tasks,omitempty"`
+	// Timeouts.Park bounds how long a parked step waits for an operator, Timeouts.Claim
+	// the claim's window; the rest is unused.
 	Timeouts Timeouts `json:"timeouts,omitempty"`
 }

@@ -15,7 +15,7 @@ import (
 const StepDropSlot = "drop the slot on the primary"
 
 // DetachReplica makes the replica in.InstanceID a standalone instance (Trove's PUT
-// {"instance": {"replica_of": null}}). The API set task DETACHING on it. Steps:
+// {"instance": {"replica_of": null}}). It claims task DETACHING on it as its first step (claimTasks). Steps:
 //
 //  1. read replication group.
 //  2. promote: the replica stops streaming and opens for writes with the data it has.
@@ -28,8 +28,8 @@ const StepDropSlot = "drop the slot on the primary"
 // see parking). A failure of the promotion records the fault on the replica (task ERROR)
 // and changes nothing else.
 func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
-	t, p, err := startReplicationWorkflow(ctx, in, "detach")
-	if err != nil {
+	t, p, claimed, err := startReplicationWorkflow(ctx, in, "detach")
+	if err != nil || !claimed {
 		return err
 	}
 	var g activities.ReplicationGroup

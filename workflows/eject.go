@@ -36,8 +36,8 @@ const (
 )
 
 // EjectReplicaSource is a failover (Trove's eject_replica_source): the primary
-// in.InstanceID does not answer, and its most advanced replica takes its place. The API set
-// task EJECTING on every member of the group. Steps:
+// in.InstanceID does not answer, and its most advanced replica takes its place. It claims
+// task EJECTING on every member of the group as its first step (claimTasks). Steps:
 //
 //  1. read replication group.
 //  2. check the primary is dead: a health probe its guest must pick up within
@@ -62,8 +62,8 @@ const (
 // see parking). A failure before the promotion ends every task and records the fault on
 // the primary; a replica that cannot follow after it gets the fault.
 func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
-	t, p, err := startReplicationWorkflow(ctx, in, "eject")
-	if err != nil {
+	t, p, claimed, err := startReplicationWorkflow(ctx, in, "eject")
+	if err != nil || !claimed {
 		return err
 	}
 	var g activities.ReplicationGroup
@@ -212,7 +212,7 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 // restarts). It ends at once when the instance was deleted meanwhile (its guest never
 // answers then; the wait simply times out).
 func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
-	t, _, err := startReplicationWorkflow(ctx, in, "fence")
+	t, _, _, err := startReplicationWorkflow(ctx, in, "fence")
 	if err != nil {
 		return err
 	}

@@ -28,8 +28,8 @@ const (
 const CatchUpTimeout = 2 * time.Minute
 
 // PromoteReplica is a planned switchover (Trove's promote_to_replica_source): the replica
-// in.InstanceID becomes its group's primary and no committed transaction is lost. The API
-// set task PROMOTING on every member of the group. Steps:
+// in.InstanceID becomes its group's primary and no committed transaction is lost. It claims
+// task PROMOTING on every member of the group as its first step (claimTasks). Steps:
 //
 //  1. read replication group: the primary and the replicas, from the catalog.
 //  2. stop writes on the primary: StopWrites shuts it down cleanly; its WAL senders send
@@ -52,8 +52,8 @@ const CatchUpTimeout = 2 * time.Minute
 // promotion the new group is recorded whatever happens; a replica or the old primary that
 // could not follow gets the fault (task ERROR) and can be mended by a detach or a delete.
 func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
-	t, p, err := startReplicationWorkflow(ctx, in, "promote")
-	if err != nil {
+	t, p, claimed, err := startReplicationWorkflow(ctx, in, "promote")
+	if err != nil || !claimed {
 		return err
 	}
 	var g activities.ReplicationGroup
@@ -126,17 +126,32 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 }
 
 // startReplicationWorkflow sets the search attributes, the progress query and the parking
-// of the steps that may wait for an operator, as operation.run does for the operations on
-// one instance.
-func startReplicationWorkflow(ctx workflow.Context, in ReplicationInput, operation string) (*tracker, *parking, error) {
+// of the steps that may wait for an operator, and claims the group's tasks (in.Tasks) as
+// its first step, as operation.run does for the operations on one instance. It reports
+// false when the workflow must end without touching the group: another operation holds a
+// member (the error is nil then), or the claim failed.
+func startReplicationWorkflow(ctx workflow.Context, in ReplicationInput, operation string) (*tracker, *parking, bool, error) {
 	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, operation); err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	t, err := track(ctx, operation)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
+		return nil, nil, false, fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
 	}
-	return t, newParking(ctx, t, operation, in.InstanceID, in.Timeouts.Park), nil
+	if len(in.Tasks) > 0 {
+		var claimed bool
+		t.during(StepClaimTask, func() { claimed, err = claimTasks(ctx, in.InstanceID, in.Tasks, in.Timeouts.Claim) })
+		t.idle()
+		if err != nil {
+			// Nothing was claimed: the group is not this workflow's to record a fault on.
+			t.failed(faultMessage(operation, err))
+			return nil, nil, false, fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
+		}
+		if !claimed {
+			return nil, nil, false, nil
+		}
+	}
+	return t, newParking(ctx, t, operation, in.InstanceID, in.Timeouts.Park), true, nil
 }
 
 // groupIDs lists every member of a group.
