@@ -209,6 +209,23 @@ func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in
 func (w *fakeWorkflows) StartBackup(_ context.Context, in workflows.BackupInstanceInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	// The backup's record, as the workflow makes it as its first step.
+	if rec := in.Record; rec != nil {
+		err := w.catalog.CreateBackup(context.Background(), &coffer.Backup{
+			ID: rec.BackupID, ProjectID: rec.ProjectID, InstanceID: rec.InstanceID, Name: rec.Name, Description: rec.Description,
+		})
+		switch {
+		case errors.Is(err, catalog.ErrBackupRunning):
+			return fmt.Errorf("record backup %s: %w", rec.BackupID, workflows.ErrBackupRunning)
+		case errors.Is(err, catalog.ErrTaskRunning):
+			return fmt.Errorf("record backup %s: %w", rec.BackupID, workflows.ErrInstanceBusy)
+		case err != nil:
+			return err
+		}
+	}
 	w.backups = append(w.backups, in)
 	return nil
 }

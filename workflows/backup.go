@@ -33,10 +33,13 @@ const (
 	backupProgressEvery = 15 * time.Second
 )
 
-// BackupInstance makes the backup the API (or a schedule) recorded as NEW. The instance
-// shows BACKUP meanwhile (the catalog derives it from the running backup) and takes no
-// other task. Its steps:
+// BackupInstance makes a backup. The instance shows BACKUP meanwhile (the catalog derives
+// it from the running backup) and takes no other task. Its steps:
 //
+//  0. claim: the backup's record (NEW) when in.Record is set (the API's backups; a
+//     schedule records its backups before): another backup or a task that holds the
+//     instance ends the workflow at once, untouched, and the API learns it through the
+//     claim update (claim.go).
 //  1. start backup: the guest's Swift access (a fresh token of the control plane's
 //     project, the container, the backup key), and the record goes BUILDING with where the
 //     backup goes: backups/<id> in the backup container.
@@ -67,6 +70,19 @@ func BackupInstance(ctx workflow.Context, in BackupInstanceInput) error {
 		return out, nil
 	}); err != nil {
 		return fmt.Errorf("backup %s: set progress query handler: %w", in.BackupID, err)
+	}
+	if in.Record != nil {
+		p.Step = StepClaimTask
+		claimed, err := claimBackup(ctx, *in.Record, in.Claim)
+		p.Step = ""
+		if err != nil {
+			// Nothing was recorded: there is no backup to mark FAILED.
+			p.Error = faultMessage("backup", err)
+			return fmt.Errorf("backup %s of instance %s: %w", in.BackupID, in.InstanceID, err)
+		}
+		if !claimed {
+			return nil
+		}
 	}
 
 	location := activities.DeleteBackupObjectsInput{}

@@ -203,11 +203,18 @@ func BackupScheduleID(instanceID, scheduleID string) string {
 	return "backup-schedule/" + instanceID + "/" + scheduleID
 }
 
-// BackupInstanceInput is what BackupInstance needs: a backup the catalog holds as NEW.
+// BackupInstanceInput is what BackupInstance needs: a backup it records as its first step
+// (Record), or one the catalog holds as NEW already (a scheduled backup's).
 type BackupInstanceInput struct {
 	BackupID   string `json:"backup_id"`
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// Record is the record the backup makes as its first step, its claim of the instance
+	// (claimBackup); nil when the record exists.
+	Record *activities.CreateBackupRecordInput `json:"record,omitempty"`
+	// Claim is how long after its start the workflow may record the backup (default
+	// ClaimWindow).
+	Claim time.Duration `json:"claim,omitempty"`
 	// HeartbeatTimeout is how long the guest may go silent before its attempt counts as
 	// lost (default DefaultBackupHeartbeatTimeout).
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`

@@ -174,11 +174,17 @@ func (s Starter) StartReplication(ctx context.Context, operation string, in Repl
 		searchAttributes(in.InstanceID, in.ProjectID, operation), in.Timeouts.Claim, op.workflow, in)
 }
 
-// StartBackup starts BackupInstance, once per backup.
+// StartBackup starts BackupInstance, once per backup. With in.Record set, the workflow
+// records the backup as its first step and StartBackup waits for that claim:
+// ErrBackupRunning when another backup holds the instance, ErrInstanceBusy when a task
+// does, another error when the outcome is unknown (see startClaimed).
 func (s Starter) StartBackup(ctx context.Context, in BackupInstanceInput) error {
-	_, err := s.start(ctx, BackupWorkflowID(in.BackupID), onceJoined,
-		searchAttributes(in.InstanceID, in.ProjectID, "backup"), BackupInstance, in)
-	return err
+	attrs := searchAttributes(in.InstanceID, in.ProjectID, "backup")
+	if in.Record == nil {
+		_, err := s.start(ctx, BackupWorkflowID(in.BackupID), onceJoined, attrs, BackupInstance, in)
+		return err
+	}
+	return s.startClaimed(ctx, BackupWorkflowID(in.BackupID), in.ProjectID, onceJoined, attrs, in.Claim, BackupInstance, in)
 }
 
 // StartBackupDelete starts DeleteBackup; a running delete of the backup is joined, a
