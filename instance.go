@@ -164,7 +164,7 @@ func (u User) String() string { return fmt.Sprintf("user %s", u.Name) }
 // identifier is what Coffer accepts as a database or user name: a letter or underscore,
 // then letters, digits, underscores or dashes, at most 63 bytes (PostgreSQL's NAMEDATALEN-1).
 // Names are still quoted wherever they reach SQL.
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,62}$`)
+var identifier = regexp.MustCompile(IdentifierPattern)
 
 // ValidIdentifier reports whether name may be a database or user name, and why not.
 func ValidIdentifier(name string) error {

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type Catalog interface {
 	StartTask(ctx context.Context, projectID, id string, task coffer.Task, workflowID string) (*coffer.Instance, error)
 	CreateInstance(ctx context.Context, inst *coffer.Instance) error
 	CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults catalog.QuotaLimits) error
+	StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults catalog.QuotaLimits, workflowID string) (*coffer.Instance, error)
 	SetReplicaOf(ctx context.Context, id, primary string) error
 	UpdateResources(ctx context.Context, id string, r catalog.Resources) error
 	SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error
@@ -68,6 +70,9 @@ type Deps struct {
 	ObjectStorage *gophercloud.ServiceClient
 	// Backup is how backups are stored (config.Backup, the key decoded).
 	Backup BackupSettings
+	// Quotas are the limits of a project that has none of its own (config.Quotas), which
+	// scheduled backups respect as the API's do; nil is no limit.
+	Quotas catalog.QuotaLimits
 }
 
 // Activities are the control-plane activities. Build them with New (NewActivities does,
@@ -132,6 +137,7 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 	eo := gophercloud.EndpointOpts{Region: cloud.Region}
 	a := &Deps{
 		Catalog: store,
+		Quotas:  catalog.DefaultLimits(cfg.Quotas),
 		Guest: Guest{
 			TemporalHostPort: cfg.GuestTemporalHostPort(),
 			Namespace:        cfg.Temporal.Namespace,
@@ -176,7 +182,7 @@ func resolveNetwork(ctx context.Context, c *gophercloud.ServiceClient, nameOrID 
 	default:
 		return "", fmt.Errorf("network name %q is ambiguous: %d networks have it; configure its ID", nameOrID, len(found))
 	}
-	n, err := networks.Get(ctx, c, nameOrID).Extract()
+	n, err := networks.Get(ctx, c, pathSegment(nameOrID)).Extract()
 	if gophercloud.ResponseCodeIs(err, 404) {
 		return "", fmt.Errorf("network %q: no network has this name or ID", nameOrID)
 	}
@@ -239,3 +245,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// pathSegment escapes an OpenStack ID for the URL path gophercloud builds with it:
+// gophercloud's ServiceURL joins its parts unescaped, so an ID holding '/', '?' or '#'
+// would otherwise address another resource, with the service's token.
+func pathSegment(id string) string { return url.PathEscape(id) }

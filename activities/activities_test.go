@@ -422,6 +422,97 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	}
 }
 
+// TestScheduledBackupsRespectTheBackupsQuota checks that a scheduled backup's record
+// counts against the project's backups quota as a user's does, and past it fails without
+// retries and records nothing.
+func TestScheduledBackupsRespectTheBackupsQuota(t *testing.T) {
+	store := newCatalog(t)
+	acts, err := activities.New(activities.Deps{
+		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
+		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
+		Catalog: store, NetworkID: "private",
+		Quotas: catalog.QuotaLimits{catalog.ResourceBackups: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	ctx := context.Background()
+	inst := &coffer.Instance{ProjectID: "p1", Name: "orders", FlavorID: "ds1G", VolumeSize: 1, Datastore: "postgresql", Version: "15"}
+	if err := store.CreateInstance(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
+		t.Fatal(err)
+	}
+	record := func(name string) error {
+		_, err := env.ExecuteActivity(acts.CreateBackupRecord, activities.CreateBackupRecordInput{
+			BackupID: uuid.NewString(), InstanceID: inst.ID, ProjectID: "p1", Name: name, ScheduleID: "s1"})
+		return err
+	}
+	if err := record("first"); err != nil {
+		t.Fatalf("first scheduled backup: %v", err)
+	}
+	bs, err := store.ListBackups(ctx, catalog.BackupFilter{ProjectID: "p1"})
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("backups: got %d (%v), want 1", len(bs), err)
+	}
+	if err := store.FailBackup(ctx, bs[0].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	applicationError(t, record("second"), activities.ErrorTypeProjectQuotaExceeded, false)
+	if bs, _ := store.ListBackups(ctx, catalog.BackupFilter{ProjectID: "p1"}); len(bs) != 1 {
+		t.Errorf("backups after the refused one: got %d, want 1", len(bs))
+	}
+}
+
+// TestClaimOfAResizeRespectsTheQuotas checks that a resize's claim holds the instance only
+// within its project's quotas, refuses past them without retries, and that a retry of a
+// claim that went through still counts as claimed.
+func TestClaimOfAResizeRespectsTheQuotas(t *testing.T) {
+	store := newCatalog(t)
+	acts, err := activities.New(activities.Deps{
+		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
+		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
+		Catalog: store, NetworkID: "private",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	ctx := context.Background()
+	inst := &coffer.Instance{ProjectID: "p1", Name: "orders", FlavorID: "ds1G", VolumeSize: 2, Datastore: "postgresql", Version: "15"}
+	if err := store.CreateInstance(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
+		t.Fatal(err)
+	}
+	quotas := catalog.QuotaLimits{catalog.ResourceVolumes: 5}
+	claim := func(size int) error {
+		_, err := env.ExecuteActivity(acts.ClaimTask, activities.ClaimTaskInput{InstanceID: inst.ID, Task: coffer.TaskResizing,
+			WorkflowID: "instance/" + inst.ID + "/resize", Resize: &activities.ResizeQuota{VolumeSize: size, Quotas: quotas}})
+		return err
+	}
+	applicationError(t, claim(6), activities.ErrorTypeProjectQuotaExceeded, false)
+	if got, _ := store.GetInstance(ctx, "", inst.ID); got.Task != coffer.TaskNone {
+		t.Fatalf("after the refused claim: task %s, want NONE", got.Task)
+	}
+	if err := claim(5); err != nil {
+		t.Fatalf("claim within the quota: %v", err)
+	}
+	if err := claim(5); err != nil {
+		t.Fatalf("the same claim again (a retry): %v", err)
+	}
+	if got, _ := store.GetInstance(ctx, "", inst.ID); got.Task != coffer.TaskResizing {
+		t.Errorf("after the claim: task %s, want RESIZING", got.Task)
+	}
+}
+
 // TestClaimsAreTheirWorkflowsOwn checks the claims of a replication group and of a backup:
 // a claim retried by the workflow that made it is claimed, another workflow's is busy.
 func TestClaimsAreTheirWorkflowsOwn(t *testing.T) {

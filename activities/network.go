@@ -103,7 +103,7 @@ func (a *Activities) DeleteSecurityGroup(ctx context.Context, ref ResourceRef) e
 		}
 	}
 	for _, id := range ids {
-		err := groups.Delete(ctx, a.Network, id).ExtractErr()
+		err := groups.Delete(ctx, a.Network, pathSegment(id)).ExtractErr()
 		switch {
 		case err == nil, gophercloud.ResponseCodeIs(err, http.StatusNotFound):
 		case gophercloud.ResponseCodeIs(err, http.StatusConflict):
@@ -193,7 +193,7 @@ func (a *Activities) DeletePort(ctx context.Context, ref ResourceRef) error {
 		}
 	}
 	for _, id := range ids {
-		err := ports.Delete(ctx, a.Network, id).ExtractErr()
+		err := ports.Delete(ctx, a.Network, pathSegment(id)).ExtractErr()
 		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			return cloudError(err, what+": port "+id)
 		}

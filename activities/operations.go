@@ -42,11 +42,23 @@ type ClaimTaskInput struct {
 	// NotAfter, when set, is when the claim's window ends: a claim later fails with
 	// ErrorTypeClaimTooLate, since whoever started the workflow has stopped waiting for it.
 	NotAfter time.Time `json:"not_after,omitempty"`
+	// Resize, when set, claims a resize within the project's quotas.
+	Resize *ResizeQuota `json:"resize,omitempty"`
+}
+
+// ResizeQuota is what a resize asks of its project's quotas: the new flavor's RAM (0 when
+// the flavor stays) and the new volume size (0 when the volume stays), with Quotas as the
+// defaults of a project that has none of its own.
+type ResizeQuota struct {
+	RAMMB      int                 `json:"ram_mb,omitempty"`
+	VolumeSize int                 `json:"volume_size,omitempty"`
+	Quotas     catalog.QuotaLimits `json:"quotas,omitempty"`
 }
 
 // ClaimTask sets the instance's task for the workflow that runs the operation, when no
 // other task holds it (catalog.Store.StartTask); an instance that is busy fails with
-// ErrorTypeInstanceBusy, not retried.
+// ErrorTypeInstanceBusy, a resize past its project's quotas with
+// ErrorTypeProjectQuotaExceeded (details: the []catalog.Quota exceeded), neither retried.
 //
 // The instance holding in.Task for in.WorkflowID already counts as claimed: the task was
 // set by an attempt of this activity whose answer was lost, or by a run of the workflow
@@ -56,7 +68,17 @@ func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
 	if err := claimWindow(in.NotAfter, what); err != nil {
 		return err
 	}
-	_, err := a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task, in.WorkflowID)
+	var err error
+	if r := in.Resize; r != nil {
+		// The claim holds what the resize asks for until its task ends, so that it counts
+		// while the resize runs (catalog.Store.StartResizeWithinQuota).
+		_, err = a.Catalog.StartResizeWithinQuota(ctx, "", in.InstanceID, r.RAMMB, r.VolumeSize, r.Quotas, in.WorkflowID)
+	} else {
+		_, err = a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task, in.WorkflowID)
+	}
+	if qe, ok := errors.AsType[*catalog.QuotaExceededError](err); ok {
+		return temporal.NewNonRetryableApplicationError(what+": "+qe.Error(), ErrorTypeProjectQuotaExceeded, nil, qe.Over)
+	}
 	return claimError(err, what, in.InstanceID)
 }
 
@@ -226,7 +248,7 @@ type ResizeServerInput struct {
 // confirmed) is left alone.
 func (a *Activities) ResizeServer(ctx context.Context, in ResizeServerInput) error {
 	what := fmt.Sprintf("resize server %s of instance %s to flavor %s", in.ServerID, in.InstanceID, in.FlavorID)
-	s, err := servers.Get(ctx, a.Compute, in.ServerID).Extract()
+	s, err := servers.Get(ctx, a.Compute, pathSegment(in.ServerID)).Extract()
 	if err != nil {
 		return cloudError(err, what)
 	}
@@ -236,7 +258,7 @@ func (a *Activities) ResizeServer(ctx context.Context, in ResizeServerInput) err
 	if s.Status == "RESIZE" || s.TaskState != "" {
 		return temporal.NewApplicationError(what+": the server is busy ("+s.Status+", "+s.TaskState+")", ErrorTypeInUse)
 	}
-	return cloudError(servers.Resize(ctx, a.Compute, in.ServerID, servers.ResizeOpts{FlavorRef: in.FlavorID}).ExtractErr(), what)
+	return cloudError(servers.Resize(ctx, a.Compute, pathSegment(in.ServerID), servers.ResizeOpts{FlavorRef: in.FlavorID}).ExtractErr(), what)
 }
 
 // hasFlavor reports whether Nova shows the server with the flavor, by ID (before
@@ -266,7 +288,7 @@ func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusIn
 	what := fmt.Sprintf("wait for server %s of instance %s to be %s", in.Server.ID, in.Server.InstanceID, in.Status)
 	poll := a.newPoller()
 	for {
-		s, err := servers.Get(ctx, a.Compute, in.Server.ID).Extract()
+		s, err := servers.Get(ctx, a.Compute, pathSegment(in.Server.ID)).Extract()
 		if err != nil {
 			return cloudError(err, what)
 		}
@@ -292,7 +314,7 @@ func (a *Activities) WaitServerStatus(ctx context.Context, in WaitServerStatusIn
 // ServerStatus returns Nova's status of the server (VERIFY_RESIZE, ACTIVE, ...), for a
 // workflow that must decide what to roll back.
 func (a *Activities) ServerStatus(ctx context.Context, ref ResourceRef) (string, error) {
-	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
 	if err != nil {
 		return "", cloudError(err, "get server "+ref.ID+" of instance "+ref.InstanceID)
 	}
@@ -303,35 +325,35 @@ func (a *Activities) ServerStatus(ctx context.Context, ref ResourceRef) (string,
 // confirmation (an earlier try got through) is left alone.
 func (a *Activities) ConfirmResize(ctx context.Context, ref ResourceRef) error {
 	what := "confirm the resize of server " + ref.ID + " of instance " + ref.InstanceID
-	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
 	if err != nil {
 		return cloudError(err, what)
 	}
 	if s.Status != "VERIFY_RESIZE" {
 		return nil
 	}
-	return cloudError(servers.ConfirmResize(ctx, a.Compute, ref.ID).ExtractErr(), what)
+	return cloudError(servers.ConfirmResize(ctx, a.Compute, pathSegment(ref.ID)).ExtractErr(), what)
 }
 
 // RevertResize gives the server its old flavor back when it waits for a resize's
 // confirmation; a server in any other state is left alone.
 func (a *Activities) RevertResize(ctx context.Context, ref ResourceRef) error {
 	what := "revert the resize of server " + ref.ID + " of instance " + ref.InstanceID
-	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
 	if err != nil {
 		return cloudError(err, what)
 	}
 	if s.Status != "VERIFY_RESIZE" {
 		return nil
 	}
-	return cloudError(servers.RevertResize(ctx, a.Compute, ref.ID).ExtractErr(), what)
+	return cloudError(servers.RevertResize(ctx, a.Compute, pathSegment(ref.ID)).ExtractErr(), what)
 }
 
 // RebootServer asks Nova for a soft reboot of the server. A server already rebooting is left
 // alone; one that is SHUTOFF is started.
 func (a *Activities) RebootServer(ctx context.Context, ref ResourceRef) error {
 	what := "reboot server " + ref.ID + " of instance " + ref.InstanceID
-	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
 	if err != nil {
 		return cloudError(err, what)
 	}
@@ -339,9 +361,9 @@ func (a *Activities) RebootServer(ctx context.Context, ref ResourceRef) error {
 	case strings.HasPrefix(s.TaskState, "reboot") || s.Status == "REBOOT" || s.Status == "HARD_REBOOT":
 		return nil
 	case s.Status == "SHUTOFF":
-		return cloudError(servers.Start(ctx, a.Compute, ref.ID).ExtractErr(), what)
+		return cloudError(servers.Start(ctx, a.Compute, pathSegment(ref.ID)).ExtractErr(), what)
 	}
-	return cloudError(servers.Reboot(ctx, a.Compute, ref.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(), what)
+	return cloudError(servers.Reboot(ctx, a.Compute, pathSegment(ref.ID), servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(), what)
 }
 
 // ExtendVolumeInput is ExtendVolume's input.
@@ -355,7 +377,7 @@ type ExtendVolumeInput struct {
 // size already (an earlier try got through) is left alone.
 func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) error {
 	what := fmt.Sprintf("extend volume %s of instance %s to %d GiB", in.Volume.ID, in.Volume.InstanceID, in.Size)
-	v, err := volumes.Get(ctx, a.BlockStorage, in.Volume.ID).Extract()
+	v, err := volumes.Get(ctx, a.BlockStorage, pathSegment(in.Volume.ID)).Extract()
 	if err != nil {
 		return cloudError(err, what)
 	}
@@ -365,7 +387,7 @@ func (a *Activities) ExtendVolume(ctx context.Context, in ExtendVolumeInput) err
 	// Extending an attached volume needs microversion 3.42.
 	client := *a.BlockStorage
 	client.Microversion = "3.42"
-	err = volumes.ExtendSize(ctx, &client, in.Volume.ID, volumes.ExtendSizeOpts{NewSize: in.Size}).ExtractErr()
+	err = volumes.ExtendSize(ctx, &client, pathSegment(in.Volume.ID), volumes.ExtendSizeOpts{NewSize: in.Size}).ExtractErr()
 	if gophercloud.ResponseCodeIs(err, http.StatusBadRequest) {
 		// Cinder refuses a volume that is busy (extending already, detaching, ...): wait.
 		return temporal.NewApplicationErrorWithCause(what+": cinder refused it for now", ErrorTypeInUse, err)
@@ -379,7 +401,7 @@ func (a *Activities) WaitVolumeExtended(ctx context.Context, in ExtendVolumeInpu
 	what := fmt.Sprintf("wait for volume %s of instance %s to be %d GiB", in.Volume.ID, in.Volume.InstanceID, in.Size)
 	poll := a.newPoller()
 	for {
-		v, err := volumes.Get(ctx, a.BlockStorage, in.Volume.ID).Extract()
+		v, err := volumes.Get(ctx, a.BlockStorage, pathSegment(in.Volume.ID)).Extract()
 		if err != nil {
 			return cloudError(err, what)
 		}

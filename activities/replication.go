@@ -151,7 +151,7 @@ func (a *Activities) IsolateServer(ctx context.Context, instanceID string) error
 	}
 	what := "isolate server " + inst.ServerID + " of instance " + instanceID
 	for {
-		s, err := servers.Get(ctx, a.Compute, inst.ServerID).Extract()
+		s, err := servers.Get(ctx, a.Compute, pathSegment(inst.ServerID)).Extract()
 		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			return nil
 		}
@@ -162,7 +162,7 @@ func (a *Activities) IsolateServer(ctx context.Context, instanceID string) error
 			break
 		}
 		if s.Status == "ACTIVE" || s.Status == "ERROR" {
-			if err := servers.Stop(ctx, a.Compute, inst.ServerID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+			if err := servers.Stop(ctx, a.Compute, pathSegment(inst.ServerID)).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
 				return cloudError(err, what)
 			}
 		}
@@ -178,7 +178,7 @@ func (a *Activities) IsolateServer(ctx context.Context, instanceID string) error
 	if inst.VolumeID == "" {
 		return nil
 	}
-	err = volumeattach.Delete(ctx, a.Compute, inst.ServerID, inst.VolumeID).ExtractErr()
+	err = volumeattach.Delete(ctx, a.Compute, pathSegment(inst.ServerID), pathSegment(inst.VolumeID)).ExtractErr()
 	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 		return cloudError(err, what+": detach volume "+inst.VolumeID)
 	}

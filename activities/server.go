@@ -133,7 +133,7 @@ func (a *Activities) servers(ctx context.Context, ref ResourceRef) ([]servers.Se
 	if ref.ID == "" {
 		return a.findServers(ctx, ref.InstanceID)
 	}
-	s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+	s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
 	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 		return nil, nil
 	}
@@ -153,7 +153,7 @@ func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) erro
 	what := "wait for server " + ref.ID + " of instance " + ref.InstanceID
 	poll := a.newPoller()
 	for {
-		s, err := servers.Get(ctx, a.Compute, ref.ID).Extract()
+		s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
 		if err != nil {
 			return cloudError(err, what)
 		}
@@ -193,7 +193,7 @@ func (a *Activities) DeleteServer(ctx context.Context, ref ResourceRef) error {
 }
 
 func (a *Activities) deleteServer(ctx context.Context, id, what string) error {
-	err := servers.Delete(ctx, a.Compute, id).ExtractErr()
+	err := servers.Delete(ctx, a.Compute, pathSegment(id)).ExtractErr()
 	switch {
 	case err == nil, gophercloud.ResponseCodeIs(err, http.StatusNotFound):
 		return nil

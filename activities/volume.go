@@ -85,7 +85,7 @@ func (a *Activities) WaitVolumeAvailable(ctx context.Context, ref ResourceRef) e
 	what := "wait for volume " + ref.ID + " of instance " + ref.InstanceID
 	poll := a.newPoller()
 	for {
-		v, err := volumes.Get(ctx, a.BlockStorage, ref.ID).Extract()
+		v, err := volumes.Get(ctx, a.BlockStorage, pathSegment(ref.ID)).Extract()
 		if err != nil {
 			return cloudError(err, what)
 		}
@@ -122,7 +122,7 @@ func (a *Activities) DeleteVolume(ctx context.Context, ref ResourceRef) error {
 func (a *Activities) deleteVolume(ctx context.Context, id, what string) error {
 	poll := a.newPoller()
 	for {
-		v, err := volumes.Get(ctx, a.BlockStorage, id).Extract()
+		v, err := volumes.Get(ctx, a.BlockStorage, pathSegment(id)).Extract()
 		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			return nil
 		}
@@ -134,7 +134,7 @@ func (a *Activities) deleteVolume(ctx context.Context, id, what string) error {
 			"extending", "downloading", "uploading", "backing-up", "restoring-backup":
 			// Busy, or going already: look again.
 		default: // available, error, error_deleting, ...
-			err := volumes.Delete(ctx, a.BlockStorage, id, volumes.DeleteOpts{}).ExtractErr()
+			err := volumes.Delete(ctx, a.BlockStorage, pathSegment(id), volumes.DeleteOpts{}).ExtractErr()
 			switch {
 			case err == nil, gophercloud.ResponseCodeIs(err, http.StatusNotFound):
 			case gophercloud.ResponseCodeIs(err, http.StatusBadRequest), gophercloud.ResponseCodeIs(err, http.StatusConflict):

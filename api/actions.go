@@ -9,6 +9,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
+	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -19,9 +21,10 @@ type Operations interface {
 	// returns once it claimed the instance's task; workflows.ErrInstanceBusy when another
 	// operation holds it, another error when the outcome is unknown.
 	StartRestart(ctx context.Context, in workflows.RestartInstanceInput) error
-	// StartResizeFlavor starts ResizeFlavor; it returns as StartRestart does.
+	// StartResizeFlavor starts ResizeFlavor; it returns as StartRestart does, and a
+	// *catalog.QuotaExceededError when the claim finds the project over its quotas.
 	StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error
-	// StartResizeVolume starts ResizeVolume; it returns as StartRestart does.
+	// StartResizeVolume starts ResizeVolume; it returns as StartResizeFlavor does.
 	StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error
 	// StartStop starts StopInstance, which holds no task.
 	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
@@ -120,14 +123,19 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		}
 		// A primary's replicas grow with it: its ResizeVolume starts theirs.
 		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
-			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts()})
+			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts(),
+				Quota: &activities.ResizeQuota{VolumeSize: size, Quotas: s.quotaDefaults()}})
 		})
 	case body.Resize.FlavorRef.ID() != "":
+		if err := body.Resize.FlavorRef.Check(); err != nil {
+			return nil, badRequest("Invalid request: resize.flavorRef: %v.", err)
+		}
 		flavorID := body.Resize.FlavorRef.ID()
 		if flavorID == inst.FlavorID {
 			return nil, badRequest("Invalid request: the instance has flavor %s already.", flavorID)
 		}
-		if err := s.cloud.flavorExists(ctx, flavorID); err != nil {
+		flavor, err := s.cloud.flavor(ctx, flavorID)
+		if err != nil {
 			if errors.Is(err, errNoSuchFlavor) {
 				return nil, badRequest("Flavor %s not found.", flavorID)
 			}
@@ -136,6 +144,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
 			return ops.StartResizeFlavor(ctx, workflows.ResizeFlavorInput{
 				InstanceID: inst.ID, ProjectID: inst.ProjectID, OldFlavorID: inst.FlavorID, NewFlavorID: flavorID, Timeouts: s.timeouts(),
+				Quota: &activities.ResizeQuota{RAMMB: max(flavor.RAM, 1), Quotas: s.quotaDefaults()},
 			})
 		})
 	}
@@ -152,13 +161,17 @@ func canAct(inst *coffer.Instance) error {
 
 // startTask starts an operation's workflow, which claims the instance's task (task) as its
 // first step and answers with the outcome (workflows/claim.go), so that the catalog and
-// Temporal never disagree: 422 when another operation holds the instance, 503 when the
+// Temporal never disagree: 422 when another operation holds the instance, 413 when a
+// resize's claim finds the project over its quotas, 503 when the
 // outcome is unknown (the workflow then gives up by itself, and the client may retry).
 func (s *Server) startTask(ctx context.Context, inst *coffer.Instance, task coffer.Task, workflowID string, start func() error) error {
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflowID)
 	if err := start(); err != nil {
 		if errors.Is(err, workflows.ErrInstanceBusy) {
 			return unprocessableEntity("Instance %s is not ready: another operation is running on it.", inst.ID)
+		}
+		if qe, ok := errors.AsType[*catalog.QuotaExceededError](err); ok {
+			return quotaFault(qe)
 		}
 		log.ErrorContext(ctx, "start workflow", "error", err)
 		return serviceUnavailable("The action could not be started now: the workflow service is unavailable. Try again later.")

@@ -63,11 +63,10 @@ func principalFrom(ctx context.Context) Principal {
 var errInvalidToken = errors.New("invalid token")
 
 // Token validation is cached, as keystonemiddleware does: at most maxCachedTokens tokens, each
-// until it expires but no longer than tokenCacheTTL, so that a revoked token stops working
-// within that time.
+// until it expires but no longer than the configured api.token_cache_ttl, so that a revoked
+// token stops working within that time.
 const (
 	maxCachedTokens = 10000
-	tokenCacheTTL   = 5 * time.Minute
 	// maxTokenLength bounds what is sent to Keystone; Fernet tokens are about 200 bytes, PKI
 	// tokens were a few KiB.
 	maxTokenLength = 8 << 10
@@ -78,6 +77,8 @@ const (
 type keystone struct {
 	identity *gophercloud.ServiceClient
 	now      func() time.Time
+	// ttl bounds how long a validation is trusted; 0 caches nothing.
+	ttl time.Duration
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]cachedToken
@@ -88,8 +89,8 @@ type cachedToken struct {
 	until     time.Time
 }
 
-func newKeystone(identity *gophercloud.ServiceClient, now func() time.Time) *keystone {
-	return &keystone{identity: identity, now: now, cache: map[[sha256.Size]byte]cachedToken{}}
+func newKeystone(identity *gophercloud.ServiceClient, now func() time.Time, ttl time.Duration) *keystone {
+	return &keystone{identity: identity, now: now, ttl: ttl, cache: map[[sha256.Size]byte]cachedToken{}}
 }
 
 // validate returns the token's principal; errInvalidToken when Keystone refuses it, an
@@ -145,7 +146,10 @@ func (k *keystone) validate(ctx context.Context, token string) (Principal, error
 		p.Roles = append(p.Roles, r.Name)
 	}
 
-	until := now.Add(tokenCacheTTL)
+	if k.ttl <= 0 {
+		return p, nil
+	}
+	until := now.Add(k.ttl)
 	if !tok.ExpiresAt.IsZero() && tok.ExpiresAt.Before(until) {
 		until = tok.ExpiresAt
 	}

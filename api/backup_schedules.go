@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
@@ -133,8 +135,8 @@ func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupSched
 	case (req.Cron == "") == (req.Interval == ""):
 		return nil, badRequest("Invalid request: backup_schedule: give either cron or interval.")
 	case req.Cron != "":
-		if n := len(strings.Fields(req.Cron)); n != 5 && !strings.HasPrefix(req.Cron, "@") {
-			return nil, badRequest("Invalid request: backup_schedule.cron: %q has %d fields, want 5 (minute hour day-of-month month day-of-week).", req.Cron, n)
+		if err := checkCron(req.Cron); err != nil {
+			return nil, err
 		}
 		sc.Cron = req.Cron
 	default:
@@ -143,6 +145,9 @@ func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupSched
 			return nil, badRequest("Invalid request: backup_schedule.interval: %q is not a duration of at least %s.", req.Interval, minInterval)
 		}
 		sc.Interval = d.Round(time.Second)
+	}
+	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
+		return nil, badRequest("Invalid request: backup_schedule.name: %v.", err)
 	}
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {
@@ -220,4 +225,31 @@ func scheduleView(sc *coffer.BackupSchedule) BackupScheduleView {
 		v.Interval = sc.Interval.String()
 	}
 	return v
+}
+
+// cronDescriptors are the @ forms a cron may take besides @every.
+var cronDescriptors = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+// checkCron checks a schedule's cron: five fields, a descriptor, or "@every <duration>" of
+// at least minInterval, as an interval must be.
+func checkCron(cron string) error {
+	if every, ok := strings.CutPrefix(cron, "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(every)); err != nil || d < minInterval {
+			return badRequest("Invalid request: backup_schedule.cron: %q is not @every a duration of at least %s.", cron, minInterval)
+		}
+		return nil
+	}
+	if strings.HasPrefix(cron, "@") {
+		if !slices.Contains(cronDescriptors, cron) {
+			return badRequest("Invalid request: backup_schedule.cron: %q is not one of %s or @every <duration>.", cron, strings.Join(cronDescriptors, ", "))
+		}
+		return nil
+	}
+	if n := len(strings.Fields(cron)); n != 5 {
+		return badRequest("Invalid request: backup_schedule.cron: %q has %d fields, want 5 (minute hour day-of-month month day-of-week).", cron, n)
+	}
+	if strings.ContainsFunc(cron, func(r rune) bool { return !strings.ContainsRune("0123456789*/,-? ", r) && !unicode.IsLetter(r) }) {
+		return badRequest("Invalid request: backup_schedule.cron: %q holds characters a cron field cannot.", cron)
+	}
+	return nil
 }

@@ -199,6 +199,12 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 	case req.Instance == "":
 		return nil, badRequest("Invalid request: backup.instance: must name the instance to back up.")
 	}
+	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
+		return nil, badRequest("Invalid request: backup.name: %v.", err)
+	}
+	if err := coffer.ValidText(req.Description, coffer.MaxDescriptionLength); err != nil {
+		return nil, badRequest("Invalid request: backup.description: %v.", err)
+	}
 	inst, err := s.getInstance(ctx, in.ProjectID, req.Instance)
 	if err != nil {
 		return nil, err
@@ -210,14 +216,20 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 		ID: uuid.NewString(), ProjectID: in.ProjectID, InstanceID: inst.ID, Name: req.Name, Description: req.Description,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "backup_id", b.ID, "workflow_id", workflows.BackupWorkflowID(b.ID))
-	// The workflow records the backup as its first step, its claim of the instance, and
-	// the start waits for that record (workflows/claim.go).
+	// The workflow records the backup (within the project's backups quota) as its first
+	// step, its claim of the instance, and the start waits for that record
+	// (workflows/claim.go).
+	quotas := s.quotaDefaults()
 	err = s.workflows.StartBackup(ctx, workflows.BackupInstanceInput{
 		BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID, Claim: s.timeouts().Claim,
 		Record: &activities.CreateBackupRecordInput{
 			BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID, Name: b.Name, Description: b.Description,
+			Quotas: &quotas,
 		},
 	})
+	if qe, ok := errors.AsType[*catalog.QuotaExceededError](err); ok {
+		return nil, quotaFault(qe)
+	}
 	switch {
 	case errors.Is(err, workflows.ErrBackupRunning):
 		return nil, unprocessableEntity("Instance %s has a backup running already.", inst.ID)

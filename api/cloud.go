@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
@@ -27,7 +28,7 @@ var (
 
 // flavorExists checks that Nova has the flavor.
 func (c *cloud) flavorExists(ctx context.Context, id string) error {
-	if _, err := flavors.Get(ctx, c.compute, id).Extract(); err != nil {
+	if _, err := flavors.Get(ctx, c.compute, pathSegment(id)).Extract(); err != nil {
 		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			return errNoSuchFlavor
 		}
@@ -53,3 +54,9 @@ func (c *cloud) imageByTag(ctx context.Context, tag string) (string, error) {
 	}
 	return found[0].ID, nil
 }
+
+// pathSegment escapes an ID for the URL path gophercloud builds with it: gophercloud's
+// ServiceURL joins its parts unescaped, so an ID holding '/', '?' or '#' would otherwise
+// address another resource, with the service's token. IDs from clients are checked
+// (coffer.ValidCloudID) before they get here, which also refuses "." and "..".
+func pathSegment(id string) string { return url.PathEscape(id) }

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/coffer-dbaas/coffer"
@@ -47,53 +46,19 @@ func (s *Server) changeGuest(ctx context.Context, inst *coffer.Instance, operati
 	return nil
 }
 
-// reservedUsers are names tenants may not give a user, besides reservedNames and pg_*.
-var reservedUsers = map[string]bool{guest.RootUser: true}
+// checkUserName checks a user's name with the rules the guest checks too.
+func checkUserName(name string) error { return coffer.ValidUserName(name) }
 
-// checkUserName checks a user's name: a valid identifier, not a system role.
-func checkUserName(name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if l := strings.ToLower(name); reservedUsers[l] || strings.HasPrefix(l, "pg_") {
-		return errReserved(name)
-	}
-	return nil
-}
-
-type reservedError string
-
-func (e reservedError) Error() string { return string(e) + " is a reserved name" }
-
-func errReserved(name string) error { return reservedError(name) }
-
-// hostPattern is what a user's host may be, as the guest checks it.
-var hostPattern = regexp.MustCompile(`^[A-Za-z0-9.%:_-]{1,255}$`)
-
-func checkHost(host string) error {
-	if host != "" && !hostPattern.MatchString(host) {
-		return errHost(host)
-	}
-	return nil
-}
-
-type hostError string
-
-func (e hostError) Error() string {
-	return "host " + quote(string(e)) + " is not valid: use an address, a host name or '%'"
-}
-
-func errHost(host string) error { return hostError(host) }
+// checkHost checks a user's host with the rules the guest checks too.
+func checkHost(host string) error { return coffer.ValidHost(host) }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
-// checkPassword checks a password's length against the configured minimum.
+// checkPassword checks a password with the rules the guest checks too, and its length
+// against the configured minimum.
 func (s *Server) checkPassword(field, password string) error {
-	if n := s.cfg.Quotas.MinPasswordLength; len(password) < n {
-		return badRequest("Invalid request: %s: the password must be at least %d characters long.", field, n)
-	}
-	if len(password) > 255 {
-		return badRequest("Invalid request: %s: the password must be at most 255 characters long.", field)
+	if err := coffer.ValidPassword(password, s.cfg.Quotas.MinPasswordLength); err != nil {
+		return badRequest("Invalid request: %s: %v.", field, err)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ type FlavorDetailView struct {
 // FlavorPath names a flavor.
 type FlavorPath struct {
 	ProjectPath
-	FlavorID string `path:"flavor_id" doc:"Nova's flavor ID."`
+	FlavorID string `path:"flavor_id" maxLength:"255" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$" doc:"Nova's flavor ID: letters, digits, '.', '_' or '-'."`
 }
 
 // ListFlavorsRequest pages through the flavors.
@@ -104,7 +104,7 @@ func (c *cloud) flavors(ctx context.Context) ([]flavors.Flavor, error) {
 
 // flavor finds one flavor; errNoSuchFlavor when Nova has none.
 func (c *cloud) flavor(ctx context.Context, id string) (*flavors.Flavor, error) {
-	f, err := flavors.Get(ctx, c.compute, id).Extract()
+	f, err := flavors.Get(ctx, c.compute, pathSegment(id)).Extract()
 	if err != nil {
 		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			return nil, errNoSuchFlavor

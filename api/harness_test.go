@@ -62,7 +62,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness starts the API on a devcloud and a real catalog; configure, when given,
+// changes the API's configuration first.
+func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, workflows: newFakeWorkflows(), log: &syncBuffer{}}
 	h.catalog, h.database = newCatalog(t)
@@ -110,6 +112,9 @@ func newHarness(t *testing.T) *harness {
 	h.cfg.API.MaxVolumeSize = maxVolumeSize
 	h.cfg.OpenStack.AuthURL = cloud.IdentityURL()
 	h.cfg.OpenStack.Username, h.cfg.OpenStack.Password, h.cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
+	for _, c := range configure {
+		c(&h.cfg)
+	}
 	pc, err := api.ServiceProvider(context.Background(), h.cfg.OpenStack)
 	if err != nil {
 		t.Fatal(err)

@@ -32,9 +32,6 @@ const defaultDatastore = "postgresql"
 // troveTime is Trove's timestamp format: UTC with no zone suffix, which gophercloud requires.
 const troveTime = "2006-01-02T15:04:05"
 
-// reservedNames are database and user names the engine or Coffer itself uses.
-var reservedNames = map[string]bool{"postgres": true, "template0": true, "template1": true, "coffer_agent": true, "coffer_replicator": true}
-
 // ProjectPath is the project every v1.0 route is scoped to. It must be the project of the
 // caller's token.
 type ProjectPath struct {
@@ -96,10 +93,20 @@ func (f FlavorRef) ID() string {
 	return ref
 }
 
+// Check refuses a reference whose ID is not an ID (a query, a fragment, a path that would
+// address another resource in Nova): it must reach Nova as one path segment.
+func (f FlavorRef) Check() error {
+	ref := strings.TrimSpace(string(f))
+	if u, err := url.Parse(ref); err == nil && u.Scheme != "" && (u.RawQuery != "" || u.Fragment != "") {
+		return fmt.Errorf("an href may have no query or fragment")
+	}
+	return coffer.ValidCloudID(f.ID())
+}
+
 // VolumeRequest is the volume of a new instance.
 type VolumeRequest struct {
 	Size int    `json:"size" minimum:"1" doc:"The volume size in GiB, at most the API's max_volume_size." example:"2"`
-	Type string `json:"type,omitempty" doc:"The Cinder volume type."`
+	Type string `json:"type,omitempty" maxLength:"255" pattern:"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,254}$" doc:"The Cinder volume type."`
 }
 
 // DatastoreRequest picks the engine of a new instance.
@@ -111,8 +118,8 @@ type DatastoreRequest struct {
 // DatabaseRequest is a database to make on a new instance.
 type DatabaseRequest struct {
 	Name         string `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'." example:"orders"`
-	CharacterSet string `json:"character_set,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_.@-]+$" example:"UTF8"`
-	Collate      string `json:"collate,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_.@-]+$" example:"en_US.UTF-8"`
+	CharacterSet string `json:"character_set,omitempty" maxLength:"32" pattern:"^[A-Za-z0-9_]{1,32}$" example:"UTF8"`
+	Collate      string `json:"collate,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_.@-]{1,64}$" example:"en_US.UTF-8"`
 }
 
 // DatabaseName names a database a user gets access to.
@@ -122,16 +129,16 @@ type DatabaseName struct {
 
 // UserRequest is a database user to make on a new instance.
 type UserRequest struct {
-	Name      string         `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'." example:"app"`
-	Password  string         `json:"password" minLength:"1" maxLength:"255"`
-	Host      string         `json:"host,omitempty" maxLength:"255" doc:"Accepted for Trove compatibility."`
+	Name      string         `json:"name" maxLength:"63" doc:"Letters, digits, '_' or '-', starting with a letter or '_'; not root, pg_* or a system role." example:"app"`
+	Password  string         `json:"password" minLength:"1" maxLength:"255" doc:"At least the API's min_password_length (default 8) characters, no control characters."`
+	Host      string         `json:"host,omitempty" maxLength:"255" pattern:"^[A-Za-z0-9.%:_-]{1,255}$" doc:"Accepted for Trove compatibility: an address, a host name or '%'."`
 	Databases []DatabaseName `json:"databases,omitempty" doc:"Databases of this request the user gets all privileges on."`
 }
 
 // InstanceCreate is Trove's create body. Keys Coffer does not use (nics, availability_zone,
 // locality, modules, region_name, ...) are accepted and ignored.
 type InstanceCreate struct {
-	Name          string            `json:"name" minLength:"1" maxLength:"255" example:"orders"`
+	Name          string            `json:"name" minLength:"1" maxLength:"255" doc:"No control characters." example:"orders"`
 	FlavorRef     FlavorRef         `json:"flavorRef,omitempty" doc:"Required, except for a replica (replica_of)."`
 	Volume        VolumeRequest     `json:"volume,omitempty" doc:"Required, except for a replica (replica_of)."`
 	Datastore     *DatastoreRequest `json:"datastore,omitempty"`
@@ -468,10 +475,25 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 	case req.Volume.Size < 1 || req.Volume.Size > s.cfg.API.MaxVolumeSize:
 		return badRequest("Invalid request: instance.volume.size: %d is not between 1 and %d (GiB).", req.Volume.Size, s.cfg.API.MaxVolumeSize)
 	}
+	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
+		return badRequest("Invalid request: instance.name: %v.", err)
+	}
+	if err := req.FlavorRef.Check(); err != nil {
+		return badRequest("Invalid request: instance.flavorRef: %v.", err)
+	}
+	if err := coffer.ValidVolumeType(req.Volume.Type); err != nil {
+		return badRequest("Invalid request: instance.volume.type: %v.", err)
+	}
 	databases := map[string]bool{}
 	for i, d := range req.Databases {
 		if err := checkName(d.Name); err != nil {
 			return badRequest("Invalid request: instance.databases[%d].name: %v.", i, err)
+		}
+		if err := coffer.ValidCharacterSet(d.CharacterSet); err != nil {
+			return badRequest("Invalid request: instance.databases[%d].character_set: %v.", i, err)
+		}
+		if err := coffer.ValidCollation(d.Collate); err != nil {
+			return badRequest("Invalid request: instance.databases[%d].collate: %v.", i, err)
 		}
 		if databases[d.Name] {
 			return badRequest("Invalid request: instance.databases[%d].name: database %s is listed twice.", i, d.Name)
@@ -480,8 +502,11 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 	}
 	users := map[string]bool{}
 	for i, u := range req.Users {
-		if err := checkName(u.Name); err != nil {
+		if err := checkUserName(u.Name); err != nil {
 			return badRequest("Invalid request: instance.users[%d].name: %v.", i, err)
+		}
+		if err := checkHost(u.Host); err != nil {
+			return badRequest("Invalid request: instance.users[%d].host: %v.", i, err)
 		}
 		if users[u.Name] {
 			return badRequest("Invalid request: instance.users[%d].name: user %s is listed twice.", i, u.Name)
@@ -489,6 +514,9 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 		users[u.Name] = true
 		if u.Password == "" {
 			return badRequest("Invalid request: instance.users[%d].password: user %s needs a password.", i, u.Name)
+		}
+		if err := s.checkPassword(fmt.Sprintf("instance.users[%d].password", i), u.Password); err != nil {
+			return err
 		}
 		for j, d := range u.Databases {
 			if !databases[d.Name] {
@@ -499,16 +527,8 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 	return nil
 }
 
-// checkName checks a database or user name.
-func checkName(name string) error {
-	if err := coffer.ValidIdentifier(name); err != nil {
-		return err
-	}
-	if reservedNames[strings.ToLower(name)] {
-		return fmt.Errorf("%s is a reserved name", name)
-	}
-	return nil
-}
+// checkName checks a database name with the rules the guest checks too.
+func checkName(name string) error { return coffer.ValidDatabaseName(name) }
 
 // deleteInstance starts the instance's DeleteInstance workflow, which claims its task
 // (DELETING) first: 422 when another task holds it, 503 when the claim's outcome is unknown

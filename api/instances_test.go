@@ -35,7 +35,7 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 		Datastore: &instances.DatastoreOpts{Type: "postgresql", Version: "15"},
 		Databases: databases.BatchCreateOpts{{Name: "orders"}, {Name: "audit", CharSet: "UTF8"}},
 		Users: users.BatchCreateOpts{{
-			Name: "app", Password: "s3cret", Databases: databases.BatchCreateOpts{{Name: "orders"}},
+			Name: "app", Password: "s3cret-pw", Databases: databases.BatchCreateOpts{{Name: "orders"}},
 		}},
 	}).Extract()
 	if err != nil {
@@ -67,9 +67,9 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 	if in.Timeouts.GuestStart != h.cfg.Guest.StartTimeout || in.Timeouts.GuestPrepare != h.cfg.Guest.PrepareTimeout {
 		t.Errorf("create workflow timeouts: got %+v, want the config's guest timeouts", in.Timeouts)
 	}
-	wantUsers := []coffer.User{{Name: "app", Password: "s3cret", Databases: []string{"orders"}}}
+	wantUsers := []coffer.User{{Name: "app", Password: "s3cret-pw", Databases: []string{"orders"}}}
 	if fmt.Sprint(in.Databases) != fmt.Sprint([]coffer.Database{{Name: "orders"}, {Name: "audit", CharacterSet: "UTF8"}}) ||
-		len(in.Users) != 1 || in.Users[0].Password != "s3cret" || fmt.Sprint(in.Users[0].Databases) != fmt.Sprint(wantUsers[0].Databases) {
+		len(in.Users) != 1 || in.Users[0].Password != "s3cret-pw" || fmt.Sprint(in.Users[0].Databases) != fmt.Sprint(wantUsers[0].Databases) {
 		t.Errorf("create workflow databases and users: got %+v %+v", in.Databases, in.Users)
 	}
 
@@ -157,7 +157,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 			"name": "orders", "flavorRef": "ds1G", "volume": map[string]any{"size": 2},
 			"datastore": map[string]any{"type": "postgresql", "version": "15"},
 			"databases": []any{map[string]any{"name": "orders"}},
-			"users":     []any{map[string]any{"name": "app", "password": "pw", "databases": []any{map[string]any{"name": "orders"}}}},
+			"users":     []any{map[string]any{"name": "app", "password": "app-secret", "databases": []any{map[string]any{"name": "orders"}}}},
 		}
 		edit(inst)
 		return map[string]any{"instance": inst}
@@ -199,17 +199,21 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{"bad character set", create(func(i map[string]any) {
 			i["databases"] = []any{map[string]any{"name": "orders", "character_set": "utf8'; drop"}}
 		}), 400, "badRequest", "character_set"},
-		{"empty user name", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "", "password": "pw"}} }), 400, "badRequest", "users[0].name"},
-		{"invalid user name", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "9lives", "password": "pw"}} }), 400, "badRequest", "users[0].name"},
-		{"reserved user name", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "postgres", "password": "pw"}} }), 400, "badRequest", "reserved"},
-		{"reserved agent user", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "coffer_agent", "password": "pw"}} }), 400, "badRequest", "reserved"},
+		{"empty user name", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "", "password": "app-secret"}} }), 400, "badRequest", "users[0].name"},
+		{"invalid user name", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "9lives", "password": "app-secret"}} }), 400, "badRequest", "users[0].name"},
+		{"reserved user name", create(func(i map[string]any) {
+			i["users"] = []any{map[string]any{"name": "postgres", "password": "app-secret"}}
+		}), 400, "badRequest", "reserved"},
+		{"reserved agent user", create(func(i map[string]any) {
+			i["users"] = []any{map[string]any{"name": "coffer_agent", "password": "app-secret"}}
+		}), 400, "badRequest", "reserved"},
 		{"duplicate user", create(func(i map[string]any) {
-			i["users"] = []any{map[string]any{"name": "app", "password": "pw"}, map[string]any{"name": "app", "password": "pw2"}}
+			i["users"] = []any{map[string]any{"name": "app", "password": "app-secret"}, map[string]any{"name": "app", "password": "app-secret2"}}
 		}), 400, "badRequest", "twice"},
 		{"user without password", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "app"}} }), 400, "badRequest", "password"},
 		{"user with empty password", create(func(i map[string]any) { i["users"] = []any{map[string]any{"name": "app", "password": ""}} }), 400, "badRequest", "password"},
 		{"user of unknown database", create(func(i map[string]any) {
-			i["users"] = []any{map[string]any{"name": "app", "password": "pw", "databases": []any{map[string]any{"name": "billing"}}}}
+			i["users"] = []any{map[string]any{"name": "app", "password": "app-secret", "databases": []any{map[string]any{"name": "billing"}}}}
 		}), 400, "badRequest", "billing"},
 		{"replica that names its flavor and volume", create(func(i map[string]any) { i["replica_of"] = uuid.NewString() }), 400, "badRequest", "replica"},
 		{"replica_count without replica_of", create(func(i map[string]any) { i["replica_count"] = 2 }), 400, "badRequest", "replica_of"},
@@ -221,7 +225,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 			if !strings.Contains(msg, tt.message) {
 				t.Errorf("got message %q, want it to mention %q", msg, tt.message)
 			}
-			if strings.Contains(msg, "pw2") || strings.Contains(msg, "s3cret") {
+			if strings.Contains(msg, "pw2") || strings.Contains(msg, "s3cret-pw") {
 				t.Errorf("got message %q, which shows a password", msg)
 			}
 			if got := h.instances(); len(got) != 0 {

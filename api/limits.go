@@ -84,11 +84,7 @@ func (s *Server) registerLimits(g *huma.Group) {
 }
 
 // quotaDefaults are the configured limits of a project that has none of its own.
-func (s *Server) quotaDefaults() catalog.QuotaLimits {
-	q := s.cfg.Quotas
-	return catalog.QuotaLimits{catalog.ResourceInstances: q.Instances, catalog.ResourceRAM: q.RAM,
-		catalog.ResourceVolumes: q.Volumes, catalog.ResourceBackups: q.Backups}
-}
+func (s *Server) quotaDefaults() catalog.QuotaLimits { return catalog.DefaultLimits(s.cfg.Quotas) }
 
 func (s *Server) listLimits(ctx context.Context, in *ProjectPath) (*LimitsResponse, error) {
 	quotas, err := s.catalog.ProjectQuotas(ctx, in.ProjectID, s.quotaDefaults())

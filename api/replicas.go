@@ -137,6 +137,9 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if strings.TrimSpace(req.Name) == "" {
 		return nil, badRequest("Invalid request: instance.name: must not be blank.")
 	}
+	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
+		return nil, badRequest("Invalid request: instance.name: %v.", err)
+	}
 	rc := s.catalog
 	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
 	if err != nil {
@@ -165,6 +168,14 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 		}
 		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
 	}
+	// Replicas count against the project's quotas as any instance does.
+	flavor, err := s.cloud.flavor(ctx, primary.FlavorID)
+	if err != nil {
+		if errors.Is(err, errNoSuchFlavor) {
+			return nil, badRequest("Flavor %s of instance %s not found.", primary.FlavorID, primary.ID)
+		}
+		return nil, faultFor(ctx, s.log, err, "Flavor "+primary.FlavorID)
+	}
 
 	var first *coffer.Instance
 	for i := 1; i <= count; i++ {
@@ -179,7 +190,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 			Datastore: primary.Datastore, Version: primary.Version,
 			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
 		}
-		if err := s.startReplicaCreate(ctx, inst, primary, dv, imageID); err != nil {
+		if err := s.startReplicaCreate(ctx, inst, primary, dv, imageID, flavor.RAM); err != nil {
 			if first != nil {
 				// The replicas made so far are building; the client learns of them by
 				// listing.
@@ -199,17 +210,22 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	return out, nil
 }
 
-// startReplicaCreate starts one replica's create, which records it (with its primary) as
-// its first step; the start waits for that record (workflows/claim.go).
-func (s *Server) startReplicaCreate(ctx context.Context, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string) error {
+// startReplicaCreate starts one replica's create, which records it (with its primary)
+// within the project's quotas, its flavor having ramMB, as its first step; the start waits
+// for that record (workflows/claim.go).
+func (s *Server) startReplicaCreate(ctx context.Context, inst, primary *coffer.Instance, dv catalog.DatastoreVersion, imageID string, ramMB int) error {
+	quotas := s.quotaDefaults()
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "replica_of", primary.ID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
 	input := workflows.CreateInstanceInput{
 		InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: inst.Name, FlavorID: inst.FlavorID,
 		VolumeSize: inst.VolumeSize, VolumeType: inst.VolumeType, Datastore: dv.Datastore, Version: dv.Name,
 		ImageID: imageID, Port: dv.Port, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
-		Record: &activities.RecordInstanceInput{Instance: *inst, ReplicaOf: primary.ID},
+		Record: &activities.RecordInstanceInput{Instance: *inst, ReplicaOf: primary.ID, RAMMB: ramMB, Quotas: &quotas},
 	}
 	if err := s.workflows.StartCreate(ctx, input); err != nil {
+		if qe, ok := errors.AsType[*catalog.QuotaExceededError](err); ok {
+			return quotaFault(qe)
+		}
 		log.ErrorContext(ctx, "start create workflow", "error", err)
 		return serviceUnavailable("The replica could not be created now: the workflow service is unavailable. Try again later.")
 	}
@@ -333,6 +349,9 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 	case u.Name != "":
 		if strings.TrimSpace(u.Name) == "" {
 			return nil, badRequest("Invalid request: instance.name: must not be blank.")
+		}
+		if err := coffer.ValidText(u.Name, coffer.MaxNameLength); err != nil {
+			return nil, badRequest("Invalid request: instance.name: %v.", err)
 		}
 		if _, err := s.getInstance(ctx, in.ProjectID, in.ID); err != nil {
 			return nil, err

@@ -13,7 +13,7 @@ import (
 type EnableRootRequest struct {
 	InstancePath
 	Body *struct {
-		Password string `json:"password,omitempty" maxLength:"255" doc:"Root's password; generated when left out."`
+		Password string `json:"password,omitempty" maxLength:"255" doc:"Root's password, at least the API's min_password_length (default 8) characters with no control characters; generated when left out."`
 	} `required:"false"`
 }
 

@@ -1,13 +1,20 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -27,8 +34,6 @@ type Catalog interface {
 	// FindDatastoreVersion finds a version by datastore and version name or ID (an empty
 	// version is the default); catalog.ErrNotFound when there is none.
 	FindDatastoreVersion(ctx context.Context, datastore, version string) (catalog.DatastoreVersion, error)
-	// CreateInstance records a new instance with task BUILDING.
-	CreateInstance(ctx context.Context, inst *coffer.Instance) error
 	// GetInstance returns a project's instance; catalog.ErrNotFound when the project has none
 	// with that ID.
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
@@ -46,7 +51,7 @@ type Catalog interface {
 
 	// Quotas, renames, root history, datastores and versions.
 
-	// CreateInstanceWithinQuota records a new instance as CreateInstance does when the
+	// CreateInstanceWithinQuota records a new instance with task BUILDING when the
 	// project's quotas allow it (ramMB is the flavor's), atomically with the check; else a
 	// *catalog.QuotaExceededError.
 	CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults catalog.QuotaLimits) error
@@ -108,6 +113,8 @@ type Server struct {
 	cloud     *cloud
 	log       *slog.Logger
 	now       func() time.Time
+	// trustedProxies are the peers whose X-Forwarded-* headers are believed.
+	trustedProxies []netip.Prefix
 }
 
 // New builds the API. It fails when an option is missing or when the service catalog of
@@ -145,8 +152,16 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: find Glance in the service catalog: %w", err)
 	}
+	trusted, err := config.ParseTrustedProxies(opts.Config.API.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("api: Config.API.TrustedProxies: %w", err)
+	}
+	if opts.Config.API.TokenCacheTTL < 0 {
+		return nil, fmt.Errorf("api: Config.API.TokenCacheTTL must not be negative, got %s", opts.Config.API.TokenCacheTTL)
+	}
 	s := newServer(opts)
-	s.keystone = newKeystone(identity, s.now)
+	s.trustedProxies = trusted
+	s.keystone = newKeystone(identity, s.now, opts.Config.API.TokenCacheTTL)
 	s.cloud = &cloud{compute: compute, image: image}
 	return s, nil
 }
@@ -234,7 +249,7 @@ func baseURLFrom(ctx context.Context) string {
 // ServeHTTP serves the API. Requests no route serves get Trove faults too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), loggerKey{}, s.log)
-	ctx = context.WithValue(ctx, baseURLKey{}, requestBaseURL(r))
+	ctx = context.WithValue(ctx, baseURLKey{}, requestBaseURL(r, s.trustedProxies))
 	r = r.WithContext(ctx)
 	defer func() {
 		if v := recover(); v != nil {
@@ -247,6 +262,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if !s.routed(r) {
 		unmatched(w, r, s.mux, s.routedPath(r))
+		return
+	}
+	if f := checkRequestText(r); f != nil {
+		writeFault(w, f)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -274,20 +293,120 @@ func (s *Server) routedPath(r *http.Request) bool {
 	return false
 }
 
-// requestBaseURL is the scheme and host the client used, honouring a proxy's
-// X-Forwarded-Proto and X-Forwarded-Host.
-func requestBaseURL(r *http.Request) string {
+// requestBaseURL is the scheme and host the client used. A proxy's X-Forwarded-Proto and
+// X-Forwarded-Host are honoured only when the request comes from one of the trusted
+// proxies, and only a host that is a host: anyone else could make the links in bodies
+// point elsewhere.
+func requestBaseURL(r *http.Request, trusted []netip.Prefix) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
-	}
 	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		host, _, _ = strings.Cut(h, ",")
-		host = strings.TrimSpace(host)
+	if fromTrustedProxy(r, trusted) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			h, _, _ = strings.Cut(h, ",")
+			if h = strings.TrimSpace(h); forwardedHost.MatchString(h) {
+				host = h
+			}
+		}
 	}
 	return scheme + "://" + host
+}
+
+// forwardedHost is a host, with an optional port, as a proxy may forward it.
+var forwardedHost = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$`)
+
+// fromTrustedProxy reports whether r's peer is one of the trusted proxies.
+func fromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxCheckedBody is how much of a body checkRequestText reads; huma refuses larger ones.
+const maxCheckedBody = 1 << 20
+
+// checkRequestText refuses, with a 400, a request whose path, query or JSON body holds a NUL
+// byte, another control character in the path or query, or text that is not UTF-8: no such
+// text may reach the catalog (PostgreSQL cannot store it), OpenStack or a guest. Fields
+// with rules of their own are checked again by their handlers.
+func checkRequestText(r *http.Request) *Fault {
+	if err := coffer.ValidText(r.URL.Path, len(r.URL.Path)); err != nil {
+		return badRequest("Invalid request: the path %v.", err)
+	}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("Invalid request: the query string is malformed.")
+	}
+	for k, vs := range query {
+		for _, v := range append(vs, k) {
+			if err := coffer.ValidText(v, len(v)); err != nil {
+				return badRequest("Invalid request: query parameter %s %v.", strings.ToValidUTF8(k, "?"), err)
+			}
+		}
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, maxCheckedBody+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	if err != nil || len(head) > maxCheckedBody {
+		return nil // huma answers a body it cannot read or that is too large
+	}
+	if !utf8.Valid(head) {
+		return badRequest("Invalid request: the request body is not valid UTF-8.")
+	}
+	if !bytes.Contains(head, []byte(`\u0000`)) && !bytes.Contains(head, []byte{0}) {
+		return nil
+	}
+	var body any
+	if err := json.Unmarshal(head, &body); err != nil {
+		return nil // huma answers a malformed body
+	}
+	if path, ok := findNUL(body, "body"); ok {
+		return badRequest("Invalid request: %s: holds a NUL character.", strings.TrimPrefix(path, "body."))
+	}
+	return nil
+}
+
+// findNUL returns where in a decoded JSON value a string (or key) holds a NUL character.
+func findNUL(v any, path string) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return path, strings.ContainsRune(v, 0)
+	case []any:
+		for i, e := range v {
+			if p, ok := findNUL(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) {
+				return path, true
+			}
+			if p, ok := findNUL(e, path+"."+k); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }

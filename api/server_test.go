@@ -146,3 +146,21 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIStatesTheRulesTheAPIEnforces checks that the document's patterns are the
+// shared rules' (coffer's *Pattern), so that what clients read is what is enforced.
+func TestOpenAPIStatesTheRulesTheAPIEnforces(t *testing.T) {
+	doc, err := json.Marshal(api.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pattern := range map[string]string{
+		"identifier": coffer.IdentifierPattern, "host": coffer.HostPattern, "character set": coffer.CharsetPattern,
+		"collation": coffer.CollationPattern, "cloud ID": coffer.CloudIDPattern, "volume type": coffer.VolumeTypePattern,
+	} {
+		quoted, _ := json.Marshal(pattern)
+		if !bytes.Contains(doc, []byte(`"pattern":`+string(quoted))) {
+			t.Errorf("the OpenAPI document states no %s pattern %s", name, pattern)
+		}
+	}
+}

@@ -33,9 +33,9 @@ type ListUsersRequest struct {
 
 // UserUpdate is what a user update changes; at least one field.
 type UserUpdate struct {
-	Name     string `json:"name,omitempty" maxLength:"63" doc:"A new name."`
-	Password string `json:"password,omitempty" maxLength:"255" doc:"A new password."`
-	Host     string `json:"host,omitempty" maxLength:"255" doc:"A new host."`
+	Name     string `json:"name,omitempty" maxLength:"63" pattern:"^[A-Za-z_][A-Za-z0-9_-]{0,62}$" doc:"A new name."`
+	Password string `json:"password,omitempty" maxLength:"255" doc:"A new password: at least the API's min_password_length (default 8) characters, no control characters."`
+	Host     string `json:"host,omitempty" maxLength:"255" pattern:"^[A-Za-z0-9.%:_-]{1,255}$" doc:"A new host: an address, a host name or '%'."`
 }
 
 // UpdateUserRequest renames a user, or gives it a new password or host.
@@ -48,9 +48,9 @@ type UpdateUserRequest struct {
 
 // PasswordChange is a user's new password.
 type PasswordChange struct {
-	Name     string `json:"name" maxLength:"63"`
-	Password string `json:"password" maxLength:"255"`
-	Host     string `json:"host,omitempty" maxLength:"255"`
+	Name     string `json:"name" maxLength:"63" pattern:"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"`
+	Password string `json:"password" maxLength:"255" doc:"At least the API's min_password_length (default 8) characters, no control characters."`
+	Host     string `json:"host,omitempty" maxLength:"255" pattern:"^[A-Za-z0-9.%:_-]{1,255}$"`
 }
 
 // ChangePasswordsRequest sets the passwords of users.

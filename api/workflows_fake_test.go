@@ -101,6 +101,19 @@ func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
 	return nil
 }
 
+// claimResize claims a resize as ClaimTask does: within the project's quotas when quota
+// is set, else as claim.
+func (w *fakeWorkflows) claimResize(id string, quota *activities.ResizeQuota) error {
+	if quota == nil {
+		return w.claim(id, coffer.TaskResizing)
+	}
+	_, err := w.catalog.StartResizeWithinQuota(context.Background(), "", id, quota.RAMMB, quota.VolumeSize, quota.Quotas, "")
+	if errors.Is(err, catalog.ErrTaskRunning) {
+		return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
+	}
+	return err
+}
+
 // record makes a new instance's record as CreateInstance's claim does (RecordInstance).
 func (w *fakeWorkflows) record(rec *activities.RecordInstanceInput) error {
 	if rec == nil {
@@ -147,7 +160,7 @@ func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInst
 func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.ResizeFlavorInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+	if err := w.claimResize(in.InstanceID, in.Quota); err != nil {
 		return err
 	}
 	w.operations.resizeFlavors = append(w.operations.resizeFlavors, in)
@@ -157,7 +170,7 @@ func (w *fakeWorkflows) StartResizeFlavor(_ context.Context, in workflows.Resize
 func (w *fakeWorkflows) StartResizeVolume(_ context.Context, in workflows.ResizeVolumeInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.claim(in.InstanceID, coffer.TaskResizing); err != nil {
+	if err := w.claimResize(in.InstanceID, in.Quota); err != nil {
 		return err
 	}
 	w.operations.resizeVolumes = append(w.operations.resizeVolumes, in)
@@ -212,11 +225,15 @@ func (w *fakeWorkflows) StartBackup(_ context.Context, in workflows.BackupInstan
 	if w.fail != nil {
 		return w.fail
 	}
-	// The backup's record, as the workflow makes it as its first step.
+	// The backup's record, as the workflow makes it as its first step (CreateBackupRecord).
 	if rec := in.Record; rec != nil {
-		err := w.catalog.CreateBackup(context.Background(), &coffer.Backup{
+		var quotas catalog.QuotaLimits
+		if rec.Quotas != nil {
+			quotas = *rec.Quotas
+		}
+		err := w.catalog.CreateBackupWithinQuota(context.Background(), &coffer.Backup{
 			ID: rec.BackupID, ProjectID: rec.ProjectID, InstanceID: rec.InstanceID, Name: rec.Name, Description: rec.Description,
-		})
+		}, quotas)
 		switch {
 		case errors.Is(err, catalog.ErrBackupRunning):
 			return fmt.Errorf("record backup %s: %w", rec.BackupID, workflows.ErrBackupRunning)

@@ -50,6 +50,10 @@ func scanBackup(row pgx.CollectableRow) (*coffer.Backup, error) {
 // holds it (or it is in ERROR), ErrBackupRunning when one of its backups runs. An empty b.ID
 // gets a new UUID; the row as stored is written back into b.
 func (s *Store) CreateBackup(ctx context.Context, b *coffer.Backup) error {
+	return s.createBackup(ctx, s.pool, b)
+}
+
+func (s *Store) createBackup(ctx context.Context, q querier, b *coffer.Backup) error {
 	if b.ID == "" {
 		b.ID = uuid.NewString()
 	}
@@ -59,7 +63,7 @@ func (s *Store) CreateBackup(ctx context.Context, b *coffer.Backup) error {
 	}
 	// The instance's row lock orders this against StartTask: whichever comes second sees
 	// what the first did.
-	rows, _ := s.pool.Query(ctx, `
+	rows, _ := q.Query(ctx, `
 		WITH inst AS (
 			SELECT id, project_id, datastore, version, volume_size, task
 			FROM instances

@@ -238,6 +238,9 @@ const heldBy = `(@workflow_id::text <> '' AND task = @task AND task_workflow_id 
 // the task is not ERROR. ErrNotFound when the instance is missing.
 func (s *Store) SetTask(ctx context.Context, id string, task coffer.Task) error {
 	set := "task = @task, updated = now()"
+	if task == coffer.TaskNone {
+		set += ", reserved_ram_mb = 0, reserved_volume_size = 0"
+	}
 	if task != coffer.TaskError {
 		set += ", fault_message = '', fault_details = '', fault_created = NULL"
 	}

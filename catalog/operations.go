@@ -39,6 +39,8 @@ func (s *Store) FinishTask(ctx context.Context, id string, e TaskEnd) error {
 		task = 'NONE', updated = now(),
 		flavor_id = coalesce(nullif(@flavor_id, ''), flavor_id),
 		volume_size = coalesce(nullif(@volume_size::integer, 0), volume_size),
+		ram_mb = CASE WHEN @flavor_id <> '' AND reserved_ram_mb > 0 THEN reserved_ram_mb ELSE ram_mb END,
+		reserved_ram_mb = 0, reserved_volume_size = 0,
 		service_status = @service, service_status_updated = now(),
 		fault_message = @message, fault_details = @details, fault_created = @created::timestamptz`, args)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/config"
 )
 
 // Quota resources, as Trove names them.
@@ -29,6 +30,11 @@ const Unlimited = -1
 
 // QuotaLimits are limits per resource; a resource missing from the map has no limit.
 type QuotaLimits map[string]int
+
+// DefaultLimits are the configured limits of a project that has none of its own.
+func DefaultLimits(q config.Quotas) QuotaLimits {
+	return QuotaLimits{ResourceInstances: q.Instances, ResourceRAM: q.RAM, ResourceVolumes: q.Volumes, ResourceBackups: q.Backups}
+}
 
 // Quota is a project's limit on a resource and what it uses of it.
 type Quota struct {
@@ -104,7 +110,8 @@ func projectQuotas(ctx context.Context, q querier, projectID string, defaults Qu
 	use := map[string]int{}
 	var instances, ram, volumes, backups int
 	err := q.QueryRow(ctx, `
-		SELECT count(*), coalesce(sum(ram_mb), 0), coalesce(sum(volume_size), 0),
+		SELECT count(*), coalesce(sum(greatest(ram_mb, reserved_ram_mb)), 0),
+		       coalesce(sum(greatest(volume_size, reserved_volume_size)), 0),
 		       (SELECT count(*) FROM backups WHERE project_id = $1)
 		FROM instances WHERE project_id = $1`, projectID).Scan(&instances, &ram, &volumes, &backups)
 	if err != nil {
@@ -161,14 +168,38 @@ func quotaLockKey(projectID string) int64 {
 // The check and the insert hold the project's advisory lock, so that of two creates racing
 // for the last unit one waits for the other's row and then fails.
 func (s *Store) CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults QuotaLimits) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
+	err := s.withinQuota(ctx, inst.ProjectID, defaults,
+		map[string]int{ResourceInstances: 1, ResourceRAM: ramMB, ResourceVolumes: inst.VolumeSize},
+		func(conn *pgx.Conn) error {
+			if err := insertInstance(ctx, conn, inst); err != nil {
+				return err
+			}
+			if _, err := conn.Exec(ctx, "UPDATE instances SET ram_mb = $2 WHERE id = $1", inst.ID, ramMB); err != nil {
+				return fmt.Errorf("create instance %s: record its RAM: %w", inst.ID, err)
+			}
+			return nil
+		})
+	if err != nil && !errors.As(err, new(*QuotaExceededError)) {
 		return fmt.Errorf("create instance within quota: %w", err)
 	}
-	key := quotaLockKey(inst.ProjectID)
+	return err
+}
+
+// withinQuota runs change when the project's use plus want stays within its limits (a
+// resource's limit is checked only when want asks for more of it); otherwise it changes
+// nothing and returns a *QuotaExceededError.
+//
+// The check and change hold the project's advisory lock, so that of two requests racing for
+// the last unit one waits for the other's change and then fails.
+func (s *Store) withinQuota(ctx context.Context, projectID string, defaults QuotaLimits, want map[string]int, change func(conn *pgx.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	key := quotaLockKey(projectID)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
 		conn.Release()
-		return fmt.Errorf("create instance within quota: lock project %s: %w", inst.ProjectID, err)
+		return fmt.Errorf("lock project %s: %w", projectID, err)
 	}
 	defer func() {
 		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key); err != nil {
@@ -178,25 +209,82 @@ func (s *Store) CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Inst
 		conn.Release()
 	}()
 
-	quotas, err := projectQuotas(ctx, conn, inst.ProjectID, defaults)
+	quotas, err := projectQuotas(ctx, conn, projectID, defaults)
 	if err != nil {
-		return fmt.Errorf("create instance within quota: %w", err)
+		return err
 	}
-	want := map[string]int{ResourceInstances: 1, ResourceRAM: ramMB, ResourceVolumes: inst.VolumeSize}
-	exceeded := &QuotaExceededError{ProjectID: inst.ProjectID}
+	exceeded := &QuotaExceededError{ProjectID: projectID}
 	for _, q := range quotas {
-		if n, ok := want[q.Resource]; ok && q.Limit != Unlimited && q.InUse+n > q.Limit {
+		if n, ok := want[q.Resource]; ok && n > 0 && q.Limit != Unlimited && q.InUse+n > q.Limit {
 			exceeded.Over = append(exceeded.Over, q)
 		}
 	}
 	if len(exceeded.Over) > 0 {
 		return exceeded
 	}
-	if err := insertInstance(ctx, conn, inst); err != nil {
+	return change(conn.Conn())
+}
+
+// CreateBackupWithinQuota records a backup as CreateBackup does, only when the project's
+// backups stay within its limit; otherwise it records nothing and returns a
+// *QuotaExceededError. Users' backups and scheduled ones count alike.
+func (s *Store) CreateBackupWithinQuota(ctx context.Context, b *coffer.Backup, defaults QuotaLimits) error {
+	projectID := b.ProjectID
+	if projectID == "" {
+		instanceID, ok := canonicalID(b.InstanceID)
+		if !ok {
+			return fmt.Errorf("create backup of instance %s: %w", b.InstanceID, ErrNotFound)
+		}
+		inst, err := s.getInstance(ctx, "", instanceID)
+		if err != nil {
+			return fmt.Errorf("create backup of instance %s: %w", b.InstanceID, err)
+		}
+		projectID = inst.ProjectID
+	}
+	return s.withinQuota(ctx, projectID, defaults, map[string]int{ResourceBackups: 1}, func(conn *pgx.Conn) error {
+		return s.createBackup(ctx, conn, b)
+	})
+}
+
+// StartResizeWithinQuota sets a project's instance's task to RESIZING, as StartTask does,
+// when the project's RAM and volume GiB stay within its limits with the instance at ramMB
+// (the new flavor's; 0 when the flavor stays) and volumeSize GiB (0 when the volume stays);
+// otherwise it changes nothing and returns a *QuotaExceededError. What the resize asks for
+// is reserved until its task ends (FinishTask, or SetTask NONE), so that it counts while the
+// resize runs; an instance left in ERROR keeps counting it, since its server may have the
+// new flavor or volume. workflowID is the resize that claims, as in StartTask: its claim,
+// retried, is its own.
+func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults QuotaLimits, workflowID string) (*coffer.Instance, error) {
+	inst, err := s.getInstance(ctx, projectID, id)
+	if err != nil {
+		return nil, fmt.Errorf("start resize of instance %s: %w", id, err)
+	}
+	// What the instance counts already: its own, or what it reserved (a retry of this claim
+	// asks for nothing more).
+	var currentRAM, currentVolume int
+	if err := s.pool.QueryRow(ctx, "SELECT greatest(ram_mb, reserved_ram_mb), greatest(volume_size, reserved_volume_size) FROM instances WHERE id = $1",
+		inst.ID).Scan(&currentRAM, &currentVolume); err != nil {
+		return nil, fmt.Errorf("start resize of instance %s: %w", id, err)
+	}
+	want := map[string]int{}
+	if ramMB > 0 {
+		want[ResourceRAM] = ramMB - currentRAM
+	}
+	if volumeSize > 0 {
+		want[ResourceVolumes] = volumeSize - currentVolume
+	}
+	var started *coffer.Instance
+	err = s.withinQuota(ctx, inst.ProjectID, defaults, want, func(conn *pgx.Conn) error {
+		var err error
+		if started, err = s.StartTask(ctx, projectID, id, coffer.TaskResizing, workflowID); err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, "UPDATE instances SET reserved_ram_mb = greatest(reserved_ram_mb, $2), reserved_volume_size = greatest(reserved_volume_size, $3) WHERE id = $1",
+			inst.ID, ramMB, volumeSize)
 		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start resize of instance %s: %w", id, err)
 	}
-	if _, err := conn.Exec(ctx, "UPDATE instances SET ram_mb = $2 WHERE id = $1", inst.ID, ramMB); err != nil {
-		return fmt.Errorf("create instance %s: record its RAM: %w", inst.ID, err)
-	}
-	return nil
+	return started, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strings"
@@ -70,6 +71,35 @@ type API struct {
 	MaxVolumeSize int `mapstructure:"max_volume_size"`
 	// Region is the region name instance views show.
 	Region string `mapstructure:"region"`
+	// TokenCacheTTL is how long a token Keystone validated is trusted without asking again:
+	// a token revoked at Keystone keeps working at most this long. 0 asks Keystone on every
+	// request.
+	TokenCacheTTL time.Duration `mapstructure:"token_cache_ttl"`
+	// TrustedProxies lists, comma-separated, the addresses or CIDR ranges of the proxies
+	// whose X-Forwarded-Host and X-Forwarded-Proto the API believes (for the links in its
+	// bodies). Empty, the default, trusts no one.
+	TrustedProxies string `mapstructure:"trusted_proxies"`
+}
+
+// ParseTrustedProxies reads a TrustedProxies list: each item an address or a CIDR range.
+func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			prefixes = append(prefixes, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR range", item)
+		}
+		prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return prefixes, nil
 }
 
 // OpenStack holds the control plane's own credentials; every service is found in the catalog.
@@ -133,7 +163,7 @@ type Quotas struct {
 func Defaults() Config {
 	return Config{
 		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default"},
-		API:      API{Listen: "127.0.0.1:8779", MaxVolumeSize: 100, Region: "RegionOne"},
+		API:      API{Listen: "127.0.0.1:8779", MaxVolumeSize: 100, Region: "RegionOne", TokenCacheTTL: 30 * time.Second},
 		OpenStack: OpenStack{
 			UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
 		},
@@ -332,6 +362,12 @@ func (c Config) Validate(roles ...Role) error {
 		}
 		if c.API.MaxVolumeSize < 1 {
 			bad("api.max_volume_size", "must be at least 1 (GiB), got %d", c.API.MaxVolumeSize)
+		}
+		if c.API.TokenCacheTTL < 0 {
+			bad("api.token_cache_ttl", "must not be negative, got %s", c.API.TokenCacheTTL)
+		}
+		if _, err := ParseTrustedProxies(c.API.TrustedProxies); err != nil {
+			bad("api.trusted_proxies", "%v", err)
 		}
 	}
 	if want(sectionOpenStack) {

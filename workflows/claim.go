@@ -66,14 +66,15 @@ type claim struct {
 	result *ClaimResult
 }
 
-// claimTask claims the instance's task as the workflow's first step and answers the claim
-// update with the outcome. It reports false when the workflow must end without touching
-// the instance: another operation holds it, or the claim window had passed. An error is a
+// claimTask claims the instance's task as the workflow's first step (a resize within its
+// project's quotas, when resize is set) and answers the claim update with the outcome. It
+// reports false when the workflow must end without touching the instance: another
+// operation holds it, or the claim window had passed. An error is a
 // claim that failed (the catalog did not answer): nothing was claimed either.
-func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, window time.Duration) (bool, error) {
+func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, resize *activities.ResizeQuota, window time.Duration) (bool, error) {
 	return runClaim(ctx, instanceID, window, func(actx workflow.Context, deadline time.Time) error {
 		return workflow.ExecuteActivity(actx, acts.ClaimTask, activities.ClaimTaskInput{
-			InstanceID: instanceID, Task: task, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, NotAfter: deadline,
+			InstanceID: instanceID, Task: task, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, NotAfter: deadline, Resize: resize,
 		}).Get(actx, nil)
 	})
 }

@@ -167,6 +167,9 @@ type ResizeFlavorInput struct {
 	OldFlavorID string   `json:"old_flavor_id"`
 	NewFlavorID string   `json:"new_flavor_id"`
 	Timeouts    Timeouts `json:"timeouts"`
+	// Quota, when set, makes the claim respect the project's RAM quota (its RAMMB is the
+	// new flavor's).
+	Quota *activities.ResizeQuota `json:"quota,omitempty"`
 }
 
 // ResizeVolumeInput is what ResizeVolume needs.
@@ -176,6 +179,9 @@ type ResizeVolumeInput struct {
 	// NewSize is in GiB, larger than the volume's size.
 	NewSize  int      `json:"new_size"`
 	Timeouts Timeouts `json:"timeouts"`
+	// Quota, when set, makes the claim respect the project's volume quota (its VolumeSize
+	// is NewSize); a primary's replicas grow with it without.
+	Quota *activities.ResizeQuota `json:"quota,omitempty"`
 }
 
 // StopInstanceInput is what StopInstance needs.

@@ -47,7 +47,9 @@ type operation struct {
 	task coffer.Task
 	// record is the record a create makes as its first step, its claim (claimRecord); nil
 	// when the record exists.
-	record   *activities.RecordInstanceInput
+	record *activities.RecordInstanceInput
+	// resize is what a resize's claim asks of the project's quotas; nil claims no quota.
+	resize   *activities.ResizeQuota
 	timeouts Timeouts
 	// claim is the operation's own claim, made as its first step in place of task's or
 	// record's: a backup's record (claimBackup), a replication group's tasks (claimTasks).
@@ -134,7 +136,7 @@ func (op operation) claimFn() func(workflow.Context) (bool, error) {
 		return func(ctx workflow.Context) (bool, error) { return claimRecord(ctx, *op.record, op.timeouts.Claim) }
 	case op.task != "":
 		return func(ctx workflow.Context) (bool, error) {
-			return claimTask(ctx, op.instanceID, op.task, op.timeouts.Claim)
+			return claimTask(ctx, op.instanceID, op.task, op.resize, op.timeouts.Claim)
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ const ResizeTimeout = 15 * time.Minute
 // its fault. Steps 2 and 6 are parked for an operator when a retry may mend them; an abort
 // of step 6 rolls back too. A rollback that fails records a fault (task ERROR).
 func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
-	op := operation{name: "resize", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskResizing, timeouts: in.Timeouts}
+	op := operation{name: "resize", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskResizing, resize: in.Quota, timeouts: in.Timeouts}
 	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
 		id := in.InstanceID
 		var r catalog.Resources
@@ -165,7 +165,7 @@ func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) err
 // A step that fails with an error a retry may mend is parked for an operator. A step that
 // fails otherwise, or is aborted, records a fault on the instance (task ERROR).
 func ResizeVolume(ctx workflow.Context, in ResizeVolumeInput) error {
-	op := operation{name: "resize volume", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskResizing, timeouts: in.Timeouts}
+	op := operation{name: "resize volume", instanceID: in.InstanceID, projectID: in.ProjectID, task: coffer.TaskResizing, resize: in.Quota, timeouts: in.Timeouts}
 	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
 		id := in.InstanceID
 		var r catalog.Resources

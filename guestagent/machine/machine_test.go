@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,13 @@ func TestDataVolumeInAFolder(t *testing.T) {
 	}
 	if _, err := m.DataVolume(ctx, "vol-2"); err == nil {
 		t.Error("DataVolume of a volume with no folder: got no error")
+	}
+	// A detached volume's folder stays in the cloud; the server must not find it.
+	if err := os.Mkdir(filepath.Join(dir, "vol-3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.DataVolume(ctx, "vol-3"); err == nil || !strings.Contains(err.Error(), "not attached") {
+		t.Errorf("DataVolume of a volume not given to the server: got %v, want not attached", err)
 	}
 	if _, err := m.DataVolume(ctx, ""); err == nil {
 		t.Error("DataVolume with no volume ID: got no error")

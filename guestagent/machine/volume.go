@@ -34,11 +34,17 @@ func (m *Machine) DataVolume(ctx context.Context, volumeID string) (guestagent.V
 		return nil, errors.New("data volume: no volume ID (user_data's volume_id, or a disk in meta_data.json's devices)")
 	}
 	if m.VolumesDir != "" {
+		// The folder outlives a detach: only a volume given a size is attached, as only an
+		// attached volume is a disk on a VM.
+		size, attached := m.VolumeSizesGB[volumeID]
+		if !attached {
+			return nil, fmt.Errorf("data volume %s: not attached to this server", volumeID)
+		}
 		dir := filepath.Join(m.VolumesDir, volumeID)
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("data volume %s: no folder %s", volumeID, dir)
 		}
-		return Folder(dir, m.VolumeSizesGB[volumeID]), nil
+		return Folder(dir, size), nil
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, diskWait)
 	defer cancel()

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/coffer-dbaas/coffer"
@@ -11,23 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// reserved are names tenants may not give a database or a user: the cluster's own
-// databases and the agent's role.
-var reserved = map[string]bool{"postgres": true, "template0": true, "template1": true, agentRole: true, replicationRole: true}
-
-var (
-	encodingName = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
-	localeName   = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
-)
-
 // validateName checks a database or user name before it reaches SQL (where it is quoted
-// anyway).
+// anyway), with the rules the API checks too (coffer.ValidDatabaseName): the cluster's own
+// databases and the agent's roles are reserved.
 func validateName(kind, name string) error {
-	if err := coffer.ValidIdentifier(name); err != nil {
+	if err := coffer.ValidDatabaseName(name); err != nil {
 		return fmt.Errorf("%s: %w: %w", kind, guestagent.ErrInvalid, err)
-	}
-	if reserved[strings.ToLower(name)] {
-		return fmt.Errorf("%s %q: %w: the name is reserved", kind, name, guestagent.ErrInvalid)
 	}
 	return nil
 }
@@ -36,11 +24,11 @@ func validateDatabase(db coffer.Database) error {
 	if err := validateName("database", db.Name); err != nil {
 		return err
 	}
-	if db.CharacterSet != "" && !encodingName.MatchString(db.CharacterSet) {
-		return fmt.Errorf("database %s: %w: character set %q is not an encoding name", db.Name, guestagent.ErrInvalid, db.CharacterSet)
+	if err := coffer.ValidCharacterSet(db.CharacterSet); err != nil {
+		return fmt.Errorf("database %s: %w: %w", db.Name, guestagent.ErrInvalid, err)
 	}
-	if db.Collation != "" && !localeName.MatchString(db.Collation) {
-		return fmt.Errorf("database %s: %w: collation %q is not a locale name", db.Name, guestagent.ErrInvalid, db.Collation)
+	if err := coffer.ValidCollation(db.Collation); err != nil {
+		return fmt.Errorf("database %s: %w: %w", db.Name, guestagent.ErrInvalid, err)
 	}
 	return nil
 }

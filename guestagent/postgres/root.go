@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
@@ -11,8 +12,8 @@ import (
 // EnableRoot makes the role root a superuser that logs in with password, creating it the
 // first time. Root is the tenant's: with it they may do anything the engine allows.
 func (d *Driver) EnableRoot(ctx context.Context, password string) error {
-	if password == "" {
-		return fmt.Errorf("enable root: %w: the password is empty", guestagent.ErrInvalid)
+	if err := coffer.ValidPassword(password, coffer.MinPasswordLength); err != nil {
+		return fmt.Errorf("enable root: %w: %w", guestagent.ErrInvalid, err)
 	}
 	conn, err := d.adminSession(ctx)
 	if err != nil {

@@ -18,8 +18,8 @@ func validateUser(u coffer.User) error {
 	if err := validateHost(u.Name, u.Host); err != nil {
 		return err
 	}
-	if u.Password == "" {
-		return fmt.Errorf("user %s: %w: the password is empty", u.Name, guestagent.ErrInvalid)
+	if err := validatePassword(u.Name, u.Password); err != nil {
+		return err
 	}
 	for _, db := range u.Databases {
 		if err := validateName("database", db); err != nil {

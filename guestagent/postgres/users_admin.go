@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/coffer-dbaas/coffer"
@@ -19,9 +17,6 @@ import (
 // comment, "host=<host>", and reads it back; no comment is the default host, "%".
 const hostCommentPrefix = "host="
 
-// hostPattern is what a host may be: an address, a name, '%' wildcards, as MySQL's.
-var hostPattern = regexp.MustCompile(`^[A-Za-z0-9.%:_-]{1,255}$`)
-
 // systemRoles are roles a tenant never sees nor changes, besides PostgreSQL's pg_* roles.
 var systemRoles = []string{"postgres", agentRole, guest.RootUser}
 
@@ -33,20 +28,26 @@ func hostOrDefault(host string) string {
 }
 
 func validateHost(user, host string) error {
-	if host != "" && !hostPattern.MatchString(host) {
-		return fmt.Errorf("user %s: %w: host %q is not valid: use an address, a host name or '%%'", user, guestagent.ErrInvalid, host)
+	if err := coffer.ValidHost(host); err != nil {
+		return fmt.Errorf("user %s: %w: %w", user, guestagent.ErrInvalid, err)
 	}
 	return nil
 }
 
-// validateRoleName checks a user's name: a valid identifier, not a system role.
+// validateRoleName checks a user's name with the rules the API checks too
+// (coffer.ValidUserName): a valid identifier, not a system role nor a pg_* one.
 func validateRoleName(name string) error {
-	if err := validateName("user", name); err != nil {
-		return err
+	if err := coffer.ValidUserName(name); err != nil {
+		return fmt.Errorf("user: %w: %w", guestagent.ErrInvalid, err)
 	}
-	lower := strings.ToLower(name)
-	if strings.HasPrefix(lower, "pg_") || slices.Contains(systemRoles, lower) {
-		return fmt.Errorf("user %q: %w: the name is reserved", name, guestagent.ErrInvalid)
+	return nil
+}
+
+// validatePassword checks a user's password with the rules the API checks too: a password
+// with a NUL byte, for one, would fail in the engine on every retry.
+func validatePassword(user, password string) error {
+	if err := coffer.ValidPassword(password, coffer.MinPasswordLength); err != nil {
+		return fmt.Errorf("user %s: %w: %w", user, guestagent.ErrInvalid, err)
 	}
 	return nil
 }
@@ -172,6 +173,11 @@ func (d *Driver) UpdateUser(ctx context.Context, in guest.UpdateUserInput) error
 	if err := validateHost(in.Name, in.NewHost); err != nil {
 		return err
 	}
+	if in.Password != "" {
+		if err := validatePassword(in.Name, in.Password); err != nil {
+			return err
+		}
+	}
 	conn, err := d.adminSession(ctx)
 	if err != nil {
 		return err
@@ -261,8 +267,8 @@ func (d *Driver) ChangePasswords(ctx context.Context, users []coffer.User) error
 		if err := validateRoleName(u.Name); err != nil {
 			return err
 		}
-		if u.Password == "" {
-			return fmt.Errorf("user %s: %w: the password is empty", u.Name, guestagent.ErrInvalid)
+		if err := validatePassword(u.Name, u.Password); err != nil {
+			return err
 		}
 	}
 	conn, err := d.adminSession(ctx)

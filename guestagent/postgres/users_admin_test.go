@@ -110,7 +110,7 @@ func TestTenantManagesDatabasesUsersAndRoot(t *testing.T) {
 	}
 
 	// Password change: all users must exist, or nothing changes.
-	err = d.ChangePasswords(ctx, []coffer.User{{Name: "bob", Host: "10.0.0.%", Password: "bob-new"}, {Name: "nobody", Password: "x"}})
+	err = d.ChangePasswords(ctx, []coffer.User{{Name: "bob", Host: "10.0.0.%", Password: "bob-new"}, {Name: "nobody", Password: "nobody-pw"}})
 	if !errors.Is(err, guestagent.ErrNotFound) {
 		t.Fatalf("ChangePasswords with a missing user: got %v, want ErrNotFound", err)
 	}
@@ -199,6 +199,12 @@ func TestSystemDatabasesAndRolesAreOutOfReach(t *testing.T) {
 		"create user root":      d.CreateUsers(ctx, []coffer.User{{Name: "root", Password: "x"}}),
 		"grant to coffer_agent": d.GrantAccess(ctx, guest.AccessInput{UserRef: guest.UserRef{Name: agentRole}}),
 		"bad host":              d.CreateUsers(ctx, []coffer.User{{Name: "eve", Password: "x", Host: "a'b"}}),
+		"NUL in a password":     d.CreateUsers(ctx, []coffer.User{{Name: "eve", Password: "long\x00enough"}}),
+		"NUL in a new password": d.ChangePasswords(ctx, []coffer.User{{Name: "eve", Password: "\x00"}}),
+		"NUL in an update":      d.UpdateUser(ctx, guest.UpdateUserInput{UserRef: guest.UserRef{Name: "eve"}, Password: "a\x00b"}),
+		"NUL in root's":         d.EnableRoot(ctx, "root\x00pass"),
+		"user pg_x":             d.CreateUsers(ctx, []coffer.User{{Name: "PG_x", Password: "long-enough"}}),
+		"charset with SQL":      d.CreateDatabases(ctx, []coffer.Database{{Name: "db", CharacterSet: "UTF8;DROP"}}),
 	} {
 		if !errors.Is(err, guestagent.ErrInvalid) {
 			t.Errorf("%s: got %v, want ErrInvalid", name, err)
