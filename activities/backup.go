@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -17,8 +18,8 @@ import (
 	"github.com/coffer-dbaas/coffer/guest"
 )
 
-// The control plane's part of backups: the catalog records, the Swift access it hands a
-// guest, and the deletes. Backup data itself never passes through here: guests stream it
+// The control plane's part of backups: the catalog records, the Swift temporary URLs it
+// signs for a guest, and the deletes (with the control plane's own credentials). Backup data itself never passes through here: guests stream it
 // to and from Swift directly.
 
 // BackupCatalog is the part of the catalog backups change; *catalog.Store implements it.
@@ -39,7 +40,9 @@ var _ BackupCatalog = (*catalog.Store)(nil)
 // BackupSettings are how backups are stored.
 type BackupSettings struct {
 	// Key wraps each backup's data key; empty disables backups.
-	Key         []byte
+	Key []byte
+	// TempURLKey signs the guests' Swift temporary URLs (config.Config.TempURLKey).
+	TempURLKey  string
 	Container   string
 	SegmentSize int64
 }
@@ -55,6 +58,9 @@ func (a *Deps) setUpBackups(cfg config.Config, provider *gophercloud.ProviderCli
 		return fmt.Errorf("config key backup.key: %w", err)
 	}
 	a.Backup.Key = key
+	if a.Backup.TempURLKey, err = cfg.TempURLKey(); err != nil {
+		return fmt.Errorf("config key backup.temp_url_key: %w", err)
+	}
 	if a.ObjectStorage, err = openstack.NewObjectStorageV1(provider, eo); err != nil {
 		return fmt.Errorf("find the object-store endpoint: %w", err)
 	}
@@ -71,9 +77,9 @@ func (a *Activities) swift() (*gophercloud.ServiceClient, error) {
 // BackupObject is the name of a backup's manifest in the backup container.
 func BackupObject(backupID string) string { return "backups/" + backupID }
 
-// BackupAccess is what a guest needs to write or read backups: Swift's endpoint and a token
-// of the control plane's project, the container, the segment size and the backup key. It
-// is a secret, and travels only in payloads the codec encrypts.
+// BackupAccess is what a guest needs to write or read one backup: Swift temporary URLs over
+// that backup's objects, the container, the segment size and the backup key. It is a
+// secret, and travels only in payloads the codec encrypts.
 type BackupAccess struct {
 	Swift       guest.SwiftAccess `json:"swift"`
 	Container   string            `json:"container"`
@@ -84,27 +90,50 @@ type BackupAccess struct {
 // String keeps the secrets out of logs.
 func (BackupAccess) String() string { return "backup access" }
 
-// GetBackupAccess hands out a fresh token of the control plane (so the guest gets a whole
-// token's life) with Swift's endpoint and the backup settings.
+// BackupAccessInput is GetBackupAccess' input: the backup's manifest object, for a backup
+// into the backup container, or a restore from Container; and how long the access lasts.
+type BackupAccessInput struct {
+	Object string `json:"object"`
+	// Container is the container to restore from; a backup goes to the configured one.
+	Container string        `json:"container,omitempty"`
+	Restore   bool          `json:"restore,omitempty"`
+	Lifetime  time.Duration `json:"lifetime"`
+}
+
+// GetBackupAccess signs Swift temporary URLs over one backup's objects (its manifest and
+// the segments under it: every name that starts with Object) for Lifetime: GET for a
+// restore, PUT and DELETE for a backup (DELETE so that a failed upload removes its own
+// segments). It first makes sure that the container exists and holds the temp URL key.
 //
-// Why a token: the guest must reach Swift without its data passing through the control
-// plane, and guests have no OpenStack credentials of their own. The token is scoped to the
-// service project that owns the backups; it reaches only the guest's activity input, which
-// the codec encrypts, and is never logged. A cloud with Keystone application credentials
-// restricted by access rules to object-store calls on the backup container could hand
-// those out instead.
-func (a *Activities) GetBackupAccess(ctx context.Context) (BackupAccess, error) {
+// Why temp URLs: the guest must reach Swift without its data passing through the control
+// plane, and a guest is not trusted. A temp URL holds no credential: it reaches that one
+// backup's objects, with those methods, until it expires; it cannot list the container or
+// read another backup. The key that signs them stays here.
+func (a *Activities) GetBackupAccess(ctx context.Context, in BackupAccessInput) (BackupAccess, error) {
 	swift, err := a.swift()
 	if err != nil {
 		return BackupAccess{}, err
 	}
-	pc := swift.ProviderClient
-	if err := pc.Reauthenticate(ctx, pc.Token()); err != nil {
-		return BackupAccess{}, cloudError(err, "authenticate for backup access")
+	if in.Object == "" || in.Lifetime <= 0 {
+		return BackupAccess{}, temporal.NewNonRetryableApplicationError("backup access needs an object and a lifetime", ErrorTypeBadRequest, nil)
+	}
+	container := a.Backup.Container
+	methods := []string{http.MethodPut, http.MethodDelete}
+	if in.Restore {
+		container, methods = in.Container, []string{http.MethodGet}
+	}
+	// The container holds the current key even when backup.temp_url_key changed since.
+	if err := backupstream.EnsureContainer(ctx, swift, container, a.Backup.TempURLKey); err != nil {
+		return BackupAccess{}, cloudError(err, "prepare the backup container")
+	}
+	t, err := backupstream.NewTempURL(a.Backup.TempURLKey, swift.Endpoint, container, in.Object, time.Now().Add(in.Lifetime), methods...)
+	if err != nil {
+		return BackupAccess{}, temporal.NewNonRetryableApplicationError("sign backup access: "+err.Error(), ErrorTypeBadRequest, nil)
 	}
 	return BackupAccess{
-		Swift:       guest.SwiftAccess{URL: swift.Endpoint, Token: pc.Token()},
-		Container:   a.Backup.Container,
+		Swift: guest.SwiftAccess{URL: t.Endpoint, Prefix: t.Prefix, Expires: t.Expires,
+			Get: t.Signatures[http.MethodGet], Put: t.Signatures[http.MethodPut], Delete: t.Signatures[http.MethodDelete]},
+		Container:   container,
 		SegmentSize: a.Backup.SegmentSize,
 		MasterKey:   a.Backup.Key,
 	}, nil

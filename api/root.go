@@ -47,7 +47,7 @@ func (s *Server) registerRoot(g *huma.Group) {
 	huma.Register(g, huma.Operation{
 		OperationID: "enableRoot", Method: http.MethodPost, Path: "/instances/{id}/root",
 		Summary:     "Enable root",
-		Description: "Makes the superuser root, with the password given or a generated one, and returns it: the only time the password is shown. Recorded in the instance's root history.",
+		Description: "Makes root, the tenant's master user (not the engine's superuser: no server programs, files or untrusted languages), with the password given or a generated one, and returns it: the only time the password is shown. Recorded in the instance's root history.",
 		Tags:        tags, DefaultStatus: http.StatusOK, Errors: errMethods,
 	}, s.enableRoot)
 	huma.Register(g, huma.Operation{

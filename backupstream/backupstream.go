@@ -82,8 +82,10 @@ type Result struct {
 	Segments   int
 }
 
-// Upload streams src into Swift. On any error it deletes every segment it stored, so a
-// failed backup leaves nothing behind.
+// Upload streams src into Swift, into a container that exists (EnsureContainer): it needs
+// only PUT (and DELETE, to clean up) on the object and the segments under it, so a temp URL
+// over Object (TempURL.Client) is enough. On any error it deletes every segment it stored,
+// so a failed backup leaves nothing behind.
 //
 // Cancelling ctx stops the upload at the next read of src or Swift call; a read of src that
 // blocks (a pipe whose writer is stuck) is not interrupted, so the caller must close src or
@@ -122,9 +124,6 @@ func Upload(ctx context.Context, swift *gophercloud.ServiceClient, src io.Reader
 	header, err := newHeader(chunkSize)
 	if err != nil {
 		return fail(err)
-	}
-	if err := ensureContainer(ctx, swift, retry, opts.Container); err != nil {
-		return fail(fmt.Errorf("create container: %w", err))
 	}
 
 	var (

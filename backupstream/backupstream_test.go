@@ -311,9 +311,6 @@ func TestDeleteRemovesEverythingAndIsIdempotent(t *testing.T) {
 func TestSegmenterCutsExactlyFullSegments(t *testing.T) {
 	tc := startCloud(t)
 	ctx := context.Background()
-	if err := ensureContainer(ctx, tc.swift, newRetryPolicy(1, 0), "backups"); err != nil {
-		t.Fatal(err)
-	}
 	for _, tt := range []struct {
 		size int64
 		want int

@@ -70,8 +70,14 @@ func startCloud(t testing.TB) *testCloud {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := EnsureContainer(context.Background(), tc.swift, "backups", testTempURLKey); err != nil {
+		t.Fatal(err)
+	}
 	return tc
 }
+
+// testTempURLKey is the backups container's temp URL key in tests.
+const testTempURLKey = "test-temp-url-key"
 
 func freeAddr(t testing.TB) string {
 	t.Helper()

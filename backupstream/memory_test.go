@@ -90,6 +90,9 @@ func TestMemoryHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := EnsureContainer(ctx, swift, "backups", ""); err != nil {
+		t.Fatal(err)
+	}
 	size := int64(memoryTestSize)
 	if v := os.Getenv("BACKUPSTREAM_MEMORY_SIZE"); v != "" {
 		if size, err = strconv.ParseInt(v, 10, 64); err != nil {

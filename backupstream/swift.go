@@ -75,18 +75,32 @@ func normalizeETag(s string) string {
 	return strings.Trim(strings.TrimSpace(s), `"`)
 }
 
-// ensureContainer creates the container when it is missing.
-func ensureContainer(ctx context.Context, swift *gophercloud.ServiceClient, retry retryPolicy, container string) error {
-	return retry.do(ctx, func() error {
-		err := containers.Get(ctx, swift, container, nil).Err
-		if err == nil {
+// EnsureContainer creates the backup container when it is missing and sets its temp URL
+// key (TempURLKeyHeader) when tempURLKey is not empty. It needs the project's credentials:
+// the control plane calls it, never a guest.
+func EnsureContainer(ctx context.Context, swift *gophercloud.ServiceClient, container, tempURLKey string) error {
+	retry := newRetryPolicy(0, 0)
+	var meta map[string]string
+	if tempURLKey != "" {
+		meta = map[string]string{"Temp-URL-Key": tempURLKey}
+	}
+	err := retry.do(ctx, func() error {
+		res := containers.Get(ctx, swift, container, nil)
+		if gophercloud.ResponseCodeIs(res.Err, http.StatusNotFound) {
+			return containers.Create(ctx, swift, container, containers.CreateOpts{Metadata: meta}).Err
+		}
+		if res.Err != nil {
+			return res.Err
+		}
+		if tempURLKey == "" || res.Header.Get(TempURLKeyHeader) == tempURLKey {
 			return nil
 		}
-		if !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-			return err
-		}
-		return containers.Create(ctx, swift, container, nil).Err
+		return containers.Update(ctx, swift, container, containers.UpdateOpts{Metadata: meta}).Err
 	})
+	if err != nil {
+		return fmt.Errorf("ensure container %s: %w", container, err)
+	}
+	return nil
 }
 
 // putManifest stores the static large object's manifest.

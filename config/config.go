@@ -6,7 +6,10 @@
 package config
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -40,12 +43,16 @@ type Config struct {
 }
 
 // Backup configures backups. Backups live in Container of the control plane's project;
-// guests write and read them directly with a token of that project that the control plane
-// hands them (encrypted by the payload codec) for one backup or restore.
+// guests write and read them directly with Swift temporary URLs that the control plane
+// signs for one backup's objects, one backup or restore at a time.
 type Backup struct {
 	// Key is the base64 32-byte key that wraps each backup's data key (`openssl rand
 	// -base64 32`). Without it, backups are refused.
 	Key string `mapstructure:"key"`
+	// TempURLKey signs the Swift temporary URLs guests get; the control plane sets it as
+	// the container's X-Container-Meta-Temp-URL-Key and never hands it out. Empty derives
+	// one from Key (see TempURLKey).
+	TempURLKey string `mapstructure:"temp_url_key"`
 	// Container is the Swift container backups are stored in.
 	Container string `mapstructure:"container"`
 	// SegmentSize is the size of each Swift segment of a backup, in bytes.
@@ -459,6 +466,24 @@ func (c Config) BackupKeyBytes() ([]byte, error) {
 		return nil, fmt.Errorf("decodes to %d bytes, want 32", len(k))
 	}
 	return k, nil
+}
+
+// TempURLKey is backup.temp_url_key, or, when that is empty, a key derived from backup.key
+// (HKDF-SHA256), so that a deployment that sets only backup.key signs with a key of its own
+// that is not the backup key.
+func (c Config) TempURLKey() (string, error) {
+	if c.Backup.TempURLKey != "" {
+		return c.Backup.TempURLKey, nil
+	}
+	master, err := c.BackupKeyBytes()
+	if err != nil {
+		return "", err
+	}
+	k, err := hkdf.Key(sha256.New, master, nil, "coffer swift temp url key", 32)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(k), nil
 }
 
 // GuestTemporalHostPort is where guests reach Temporal.

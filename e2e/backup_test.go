@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
+	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // backupView is what the tests read of a backup.
@@ -276,12 +277,15 @@ func TestBackupAndRestoreIntoANewInstance(t *testing.T) {
 		t.Errorf("swift holds %v of the backup, want its manifest and segments", objs)
 	}
 	waitStatus(t, demo.db, src.ID, "ACTIVE", time.Minute)
+	// The guest wrote through temp URLs over that backup's objects alone.
+	wantGuestSwiftAccessConfined(t, "backup/"+b.ID, guest.BackupActivity, b.ID)
 
 	// Written after the backup: the restore must not have it.
 	execSQL(t, conn, "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(100001, 150000) g")
 
 	restoredID := restoreInstance(t, demo, "restored", b.ID)
 	restored := waitStatus(t, demo.db, restoredID, "ACTIVE", 5*time.Minute)
+	wantGuestSwiftAccessConfined(t, "instance/"+restoredID+"/create", guest.RestoreActivity, b.ID)
 	rconn := connectAs(t, restored, "clerk", password, "shop")
 	var n, maxID int64
 	if err := rconn.QueryRow(context.Background(), "SELECT count(*), max(id) FROM orders").Scan(&n, &maxID); err != nil {

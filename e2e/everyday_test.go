@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,10 +23,36 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/users"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/coffer-dbaas/coffer/api"
 )
+
+// hostileSQL is what a tenant who owns the database tries in order to reach the server's OS or
+// the agent's roles; every one must be refused for want of privilege (plpython3u may also
+// be missing from the image).
+var hostileSQL = []string{
+	"COPY (SELECT 1) TO PROGRAM 'id'",
+	"CREATE TEMP TABLE loot (line text); COPY loot FROM PROGRAM 'id'",
+	"CREATE TEMP TABLE loot (line text); COPY loot FROM '/etc/passwd'",
+	"COPY (SELECT 1) TO '/tmp/coffer-escape'",
+	"SELECT pg_read_file('PG_VERSION')",
+	"SELECT pg_read_binary_file('/etc/passwd')",
+	"SELECT lo_import('/etc/passwd')",
+	"CREATE EXTENSION plpython3u",
+	"CREATE EXTENSION adminpack",
+	"CREATE EXTENSION file_fdw",
+	"CREATE LANGUAGE escape HANDLER plpgsql_call_handler",
+	"CREATE FUNCTION pg_temp.escape() RETURNS int LANGUAGE c AS 'libc.so.6', 'getpid'",
+	"ALTER SYSTEM SET work_mem = '1MB'",
+	"GRANT pg_execute_server_program TO CURRENT_USER",
+	"GRANT pg_read_server_files TO CURRENT_USER",
+	"ALTER ROLE CURRENT_USER SUPERUSER",
+	"CREATE ROLE escape SUPERUSER",
+	"ALTER ROLE coffer_agent PASSWORD 'taken'",
+	"SET ROLE coffer_agent",
+}
 
 // canConnect reports whether user connects to db on the instance with password.
 func canConnect(inst *instances.Instance, user, password, db string) bool {
@@ -220,7 +247,7 @@ func TestEverydayAPIOnOneInstance(t *testing.T) {
 		}
 	})
 
-	t.Run("CompatibilityRootConnectsAsSuperuser", func(t *testing.T) {
+	t.Run("CompatibilityRootIsAMasterUserThatCannotLeaveTheDatabase", func(t *testing.T) {
 		if on, err := instances.IsRootEnabled(ctx, demo.db, id).Extract(); err != nil || on {
 			t.Fatalf("root before enable: %v, %v", on, err)
 		}
@@ -230,9 +257,47 @@ func TestEverydayAPIOnOneInstance(t *testing.T) {
 		}
 		conn := connectAs(t, inst, "root", root.Password, "postgres")
 		var super bool
-		if err := conn.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || !super {
-			t.Fatalf("root is superuser: %v, %v", super, err)
+		if err := conn.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || super {
+			t.Fatalf("root is superuser: %v, %v, want false", super, err)
 		}
+		conn.Close(ctx)
+		// What a tenant who owns the database tries, as root and as a user the API made.
+		for _, who := range []struct{ user, password string }{{"root", root.Password}, {"clerk", clerkPassword}} {
+			for _, sql := range hostileSQL {
+				conn := connectAs(t, inst, who.user, who.password, "shop")
+				_, err := conn.Exec(ctx, sql)
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) || (pgErr.Code != "42501" && !(strings.Contains(sql, "plpython3u") && pgErr.Code == "0A000")) {
+					t.Errorf("%s: %s: got %v, want it refused for want of privilege (SQLSTATE 42501)", who.user, sql, err)
+				}
+				conn.Close(ctx)
+			}
+		}
+		// What a master user still does: databases, roles, and everyone's tables.
+		clerk := connectAs(t, inst, "clerk", clerkPassword, "shop")
+		execSQL(t, clerk, "CREATE TABLE till (id int PRIMARY KEY, note text); INSERT INTO till VALUES (1, 'clerk')")
+		conn = connectAs(t, inst, "root", root.Password, "shop")
+		for _, sql := range []string{
+			"CREATE DATABASE rootmade",
+			"CREATE ROLE reporter LOGIN PASSWORD 'reporter-secret'",
+			"GRANT CONNECT ON DATABASE shop TO reporter",
+			"GRANT pg_read_all_data TO reporter",
+			"UPDATE till SET note = 'root was here' WHERE id = 1",
+			"INSERT INTO till VALUES (2, 'root')",
+			"CREATE TABLE rootmade (id int)",
+		} {
+			execSQL(t, conn, sql)
+		}
+		var notes int
+		reporter := connectAs(t, inst, "reporter", "reporter-secret", "shop")
+		if err := reporter.QueryRow(ctx, "SELECT count(*) FROM till WHERE note IN ('root was here', 'root')").Scan(&notes); err != nil || notes != 2 {
+			t.Fatalf("root's writes to clerk's table: got %d, %v, want 2", notes, err)
+		}
+		reporter.Close(ctx)
+		execSQL(t, conn, "DROP TABLE rootmade; REVOKE CONNECT ON DATABASE shop FROM reporter; DROP ROLE reporter")
+		execSQL(t, conn, "DROP DATABASE rootmade")
+		execSQL(t, clerk, "DROP TABLE till")
+		clerk.Close(ctx)
 		conn.Close(ctx)
 		if on, err := instances.IsRootEnabled(ctx, demo.db, id).Extract(); err != nil || !on {
 			t.Fatalf("root after enable: %v, %v", on, err)

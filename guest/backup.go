@@ -8,8 +8,9 @@ const (
 	// BackupActivity streams a physical backup of the engine (for PostgreSQL, pg_basebackup
 	// in tar format) compressed and encrypted into Swift as a static large object, and
 	// returns what it stored (BackupResult). It heartbeats a BackupProgress, and signals
-	// BackupProgressSignal to its workflow as bytes flow. A failed attempt leaves no
-	// segment behind; a retried attempt first deletes what an earlier one left.
+	// BackupProgressSignal to its workflow as bytes flow. A failed attempt deletes the
+	// segments it stored; what a guest that died left behind, the workflow deletes with
+	// the control plane's credentials (a guest cannot list the container).
 	BackupActivity = "Backup"
 	// RestoreActivity makes the engine's data folder from a backup before the engine is
 	// ever started: download, verify the checksum, decrypt, decompress, unpack. A corrupt
@@ -21,16 +22,23 @@ const (
 	BackupProgressSignal = "backup-progress"
 )
 
-// SwiftAccess is how a guest reaches Swift for one backup or restore: the object store's
-// endpoint and a token of the project that holds the backups. It is a secret: it travels
-// only inside payloads encrypted by the codec.
+// SwiftAccess is how a guest reaches Swift for one backup or restore: Swift temporary URLs
+// (the tempurl middleware) that the control plane signed over that backup's objects (the
+// names starting with Prefix, in the input's container) until Expires, one signature per
+// HTTP method the guest needs (Get for a restore; Put, and Delete to clean up after itself,
+// for a backup). It holds no token and no key: it cannot list the container nor reach any
+// other object. The signatures still travel only inside payloads encrypted by the codec.
 type SwiftAccess struct {
-	URL   string `json:"url"`
-	Token string `json:"token"`
+	URL     string `json:"url"` // the account's endpoint, .../v1/<account>
+	Prefix  string `json:"prefix"`
+	Expires int64  `json:"expires"` // Unix seconds
+	Get     string `json:"get,omitempty"`
+	Put     string `json:"put,omitempty"`
+	Delete  string `json:"delete,omitempty"`
 }
 
-// String keeps the token out of logs and error messages.
-func (s SwiftAccess) String() string { return "swift at " + s.URL }
+// String keeps the signatures out of logs and error messages.
+func (s SwiftAccess) String() string { return "swift at " + s.URL + " for " + s.Prefix + "*" }
 
 // BackupInput is Backup's input. MasterKey is the configured backup key (a secret).
 type BackupInput struct {

@@ -33,8 +33,8 @@ const (
 	RevokeAccessActivity = "RevokeAccess"
 	// ListAccessActivity lists the databases a user may connect to (UserRef; []string).
 	ListAccessActivity = "ListAccess"
-	// EnableRootActivity makes RootUser a superuser that can log in, with the password
-	// given (EnableRootInput).
+	// EnableRootActivity makes RootUser the tenant's master user that can log in, with
+	// the password given (EnableRootInput).
 	EnableRootActivity = "EnableRoot"
 	// DisableRootActivity stops RootUser from logging in (no input).
 	DisableRootActivity = "DisableRoot"
@@ -42,7 +42,8 @@ const (
 	RootEnabledActivity = "RootEnabled"
 )
 
-// RootUser is the superuser a tenant gets with root enable, as Trove names it.
+// RootUser is the master user a tenant gets with root enable, as Trove names it; unlike
+// Trove's, it is not the engine's superuser.
 const RootUser = "root"
 
 // DefaultHost is the host of a user that names none: any host. PostgreSQL does not restrict

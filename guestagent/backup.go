@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -24,29 +25,27 @@ const (
 	backupSignalInterval    = 10 * time.Second
 )
 
-// swiftClient is an object-storage client for the endpoint and token the control plane
-// handed over. It never re-authenticates: the guest has no credentials of its own.
-func swiftClient(access guest.SwiftAccess) *gophercloud.ServiceClient {
-	pc := &gophercloud.ProviderClient{}
-	pc.SetToken(access.Token)
-	endpoint := access.URL
-	if endpoint != "" && endpoint[len(endpoint)-1] != '/' {
-		endpoint += "/"
+// swiftClient is an object-storage client that reaches only what the temp URLs the control
+// plane signed allow: the objects of one backup in container. It holds no token.
+func swiftClient(access guest.SwiftAccess, container string) *gophercloud.ServiceClient {
+	signatures := map[string]string{}
+	for method, sig := range map[string]string{http.MethodGet: access.Get, http.MethodPut: access.Put, http.MethodDelete: access.Delete} {
+		if sig != "" {
+			signatures[method] = sig
+		}
 	}
-	return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: endpoint, Type: "object-store"}
+	return backupstream.TempURL{Endpoint: access.URL, Container: container, Prefix: access.Prefix,
+		Expires: access.Expires, Signatures: signatures}.Client()
 }
 
 // Backup streams the driver's backup into Swift; see guest.BackupActivity.
 func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.BackupResult, error) {
 	log := a.logger(ctx).With("backup_id", in.BackupID)
-	swift := swiftClient(in.Swift)
-	if activity.GetInfo(ctx).Attempt > 1 {
-		// An earlier attempt may have died halfway (the guest crashed): start clean.
-		if err := backupstream.Delete(ctx, swift, in.Container, in.Object); err != nil {
-			return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("delete what an earlier attempt left: %w", err))
-		}
-	}
-	log.Info("backup starting", "container", in.Container, "object", in.Object)
+	// A later attempt writes the same segment names over what an earlier one (a guest that
+	// died halfway) left; the control plane, which alone may list the container, deletes
+	// the rest with the backup or when the backup fails.
+	swift := swiftClient(in.Swift, in.Container)
+	log.Info("backup starting", "container", in.Container, "object", in.Object, "attempt", activity.GetInfo(ctx).Attempt)
 
 	var raw, stored atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)
@@ -84,8 +83,8 @@ func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.Ba
 		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
 	if err := <-engineDone; err != nil {
-		// Upload read to EOF, so the engine finished; an error here is its exit status.
-		_ = backupstream.Delete(context.WithoutCancel(ctx), swift, in.Container, in.Object)
+		// Upload read to EOF, so the engine finished; an error here is its exit status. The
+		// workflow deletes what was stored.
 		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
 	log.Info("backup stored", "raw_bytes", result.RawSize, "stored_bytes", result.StoredSize, "segments", result.Segments)
@@ -138,7 +137,7 @@ func (a *activities) Restore(ctx context.Context, in guest.RestoreInput) error {
 	var written atomic.Int64
 	stopReports := a.reportHeartbeats(ctx, func() guest.BackupProgress { return guest.BackupProgress{Raw: written.Load()} })
 	defer stopReports()
-	swift := swiftClient(in.Swift)
+	swift := swiftClient(in.Swift, in.Container)
 	err := a.driver.Restore(ctx, func(w io.Writer) error {
 		return backupstream.Download(ctx, swift, &countingWriter{w: w, n: &written}, backupstream.DownloadOptions{
 			Container: in.Container, Object: in.Object, MasterKey: in.MasterKey, WrappedKey: in.WrappedKey, SHA256: in.SHA256,

@@ -66,7 +66,9 @@ type Driver interface {
 	RevokeAccess(ctx context.Context, in guest.AccessInput) error
 	// ListAccess lists the databases the user may connect to, sorted.
 	ListAccess(ctx context.Context, user guest.UserRef) ([]string, error)
-	// EnableRoot makes guest.RootUser a superuser that logs in with password.
+	// EnableRoot makes guest.RootUser the tenant's master user that logs in with password:
+	// it manages the tenant's databases, users and data, but is never the engine's
+	// superuser, nor reaches the server's programs or files.
 	EnableRoot(ctx context.Context, password string) error
 	// DisableRoot stops guest.RootUser from logging in; no root is no error.
 	DisableRoot(ctx context.Context) error

@@ -40,9 +40,9 @@ const (
 //     schedule records its backups before): another backup or a task that holds the
 //     instance ends the workflow at once, untouched, and the API learns it through the
 //     claim update (claim.go).
-//  1. start backup: the guest's Swift access (a fresh token of the control plane's
-//     project, the container, the backup key), and the record goes BUILDING with where the
-//     backup goes: backups/<id> in the backup container.
+//  1. start backup: the guest's Swift access (temporary URLs for PUT and DELETE over the
+//     backup's objects only, the container, the backup key), and the record goes BUILDING
+//     with where the backup goes: backups/<id> in the backup container.
 //  2. stream backup to swift: Backup on the guest's queue. The guest streams the engine's
 //     physical backup compressed and encrypted into Swift, heartbeating every 5 s and
 //     signalling its bytes, which the progress query and the record show. A guest that
@@ -91,10 +91,14 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, t *tracker, by
 		location activities.DeleteBackupObjectsInput
 	)
 	err := t.step(StepStartBackup, func() error {
-		if err := workflow.ExecuteActivity(call, acts.GetBackupAccess).Get(ctx, &access); err != nil {
+		// The access outlives both attempts of the guest's backup.
+		object := activities.BackupObject(in.BackupID)
+		if err := workflow.ExecuteActivity(call, acts.GetBackupAccess, activities.BackupAccessInput{
+			Object: object, Lifetime: 2*BackupTimeout + orDefault(in.GuestStart, DefaultBackupGuestStartTimeout),
+		}).Get(ctx, &access); err != nil {
 			return err
 		}
-		location.Container, location.Object = access.Container, activities.BackupObject(in.BackupID)
+		location.Container, location.Object = access.Container, object
 		// A guest killed mid-stream leaves segments behind.
 		u.add(stepDeletePartialBackup, func(ctx workflow.Context) error {
 			return workflow.ExecuteActivity(callOptions(ctx), acts.DeleteBackupObjects, location).Get(ctx, nil)

@@ -19,7 +19,7 @@ import (
 const backupID = "b0000000-0000-4000-8000-000000000001"
 
 var backupAccess = activities.BackupAccess{
-	Swift:     guest.SwiftAccess{URL: "http://swift/v1/AUTH_service/", Token: "token"},
+	Swift:     guest.SwiftAccess{URL: "http://swift/v1/AUTH_service", Prefix: "backups/" + backupID, Expires: 1, Put: "put-signature", Delete: "delete-signature"},
 	Container: "coffer-backups", SegmentSize: 1 << 20, MasterKey: make([]byte, 32),
 }
 
@@ -34,7 +34,7 @@ type backupHarness struct {
 
 func newBackupHarness(t *testing.T) *backupHarness {
 	h := &backupHarness{harness: newHarness(t)}
-	h.env.OnActivity(a.GetBackupAccess, mock.Anything).Return(backupAccess, nil)
+	h.env.OnActivity(a.GetBackupAccess, mock.Anything, mock.Anything).Return(backupAccess, nil)
 	h.env.OnActivity(a.StartBackupRecord, mock.Anything, activities.StartBackupInput{
 		BackupID: backupID, Container: "coffer-backups", Object: "backups/" + backupID,
 	}).Return(nil)

@@ -16,10 +16,11 @@ const StepRestoreBackup = "restore backup"
 const RestoreTimeout = 6 * time.Hour
 
 // restoreBackup is CreateInstance's step for an instance made from a backup, between the
-// server going ACTIVE and Prepare: the guest gets Swift access and the backup's location,
-// key and checksum, and unpacks the verified backup before the engine ever starts. A
-// corrupt backup fails at once (guest.ErrChecksum, not retried), so the create ends in
-// ERROR with that fault, never ACTIVE with bad data.
+// server going ACTIVE and Prepare: the guest gets Swift access (temporary URLs that read
+// that backup's objects only) and the backup's location, key and checksum, and unpacks the
+// verified backup before the engine ever starts. A corrupt backup fails at once
+// (guest.ErrChecksum, not retried), so the create ends in ERROR with that fault, never
+// ACTIVE with bad data.
 func restoreBackup(ctx workflow.Context, in CreateInstanceInput, t *tracker) error {
 	if in.Restore == nil {
 		return nil
@@ -28,7 +29,9 @@ func restoreBackup(ctx workflow.Context, in CreateInstanceInput, t *tracker) err
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	return t.step(StepRestoreBackup, func() error {
 		var access activities.BackupAccess
-		if err := workflow.ExecuteActivity(callOptions(ctx), acts.GetBackupAccess).Get(ctx, &access); err != nil {
+		if err := workflow.ExecuteActivity(callOptions(ctx), acts.GetBackupAccess, activities.BackupAccessInput{
+			Object: r.Object, Container: r.Container, Restore: true, Lifetime: guestStart + 2*RestoreTimeout,
+		}).Get(ctx, &access); err != nil {
 			return err
 		}
 		g := guest.For(in.InstanceID).With(guest.Boot(guestStart, RestoreTimeout).ReportWithin(DefaultBackupHeartbeatTimeout))

@@ -75,7 +75,7 @@ func (c *Cloud) routeObjectStore() {
 	const base = "/object-store/v1/{account}"
 	route := func(op, method string, h swiftHandler, paths ...string) {
 		for _, p := range paths {
-			c.route("object-store", op, method+" "+base+p, s.handle(h))
+			c.routePublic("object-store", op, method+" "+base+p, s.authorize(s.handle(h)))
 		}
 	}
 	account := []string{"", "/{$}"}
@@ -97,6 +97,25 @@ func (c *Cloud) routeObjectStore() {
 	route("object.head", http.MethodHead, orContainer(s.headContainer, s.headObject), object)
 	route("object.post", http.MethodPost, orContainer(s.postContainer, s.postObject), object)
 	route("object.delete", http.MethodDelete, orContainer(s.deleteContainer, s.deleteObject), object)
+}
+
+// authorize lets a call in with a valid token, or, when it carries no token, with a valid
+// temp URL (swift_tempurl.go) as the account's owner, restricted to the temp URL's scope.
+func (s *swift) authorize(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := s.c.authenticate(r)
+		if tok == nil && r.Header.Get("X-Auth-Token") == "" && r.URL.Query().Has("temp_url_sig") {
+			if r = s.authorizeTempURL(w, r); r == nil {
+				return
+			}
+			tok = &token{ProjectID: strings.TrimPrefix(r.PathValue("account"), "AUTH_")}
+		}
+		if tok == nil {
+			s.c.fail(w, "identity", http.StatusUnauthorized, "The request you have made requires authentication.")
+			return
+		}
+		h(w, r, tok)
+	}
 }
 
 // orContainer sends a call on "/{container}/" (an empty object name) to the container's

@@ -131,8 +131,13 @@ func (s *swift) putManifest(w http.ResponseWriter, r *http.Request, sr swiftRequ
 			s.fail(w, http.StatusBadRequest, "Index %d: expected \"path\" or \"data\" key\n", i)
 			return
 		}
-		if _, _, ok := splitSegmentPath(*it.Path); !ok {
+		cont, obj, ok := splitSegmentPath(*it.Path)
+		if !ok {
 			s.fail(w, http.StatusBadRequest, "Index %d: path does not refer to an object. Path must be of the form /container/object.\n", i)
+			return
+		}
+		if scope, ok := tempURLScopeOf(r); ok && !scope.allows(cont, obj) {
+			s.fail(w, http.StatusForbidden, "Index %d: a manifest PUT through a temp URL may name only segments under its prefix\n", i)
 			return
 		}
 		if it.SizeBytes != nil && *it.SizeBytes < 0 {

@@ -145,6 +145,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	tempURLKey, err := secretFile(filepath.Join(opts.DataDir, "temp_url.key"))
+	if err != nil {
+		return nil, err
+	}
 	s.APIURL = "http://" + hostPort(opts.APIPort)
 
 	cloudCfg := devcloud.DefaultConfig()
@@ -168,6 +172,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.OpenStack.Username, cfg.OpenStack.Password, cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
 	cfg.CodecKey = codecKey
 	cfg.Backup.Key = backupKey
+	cfg.Backup.TempURLKey = tempURLKey
 	if opts.GuestStartTimeout > 0 {
 		cfg.Guest.StartTimeout = opts.GuestStartTimeout
 	}

@@ -34,7 +34,7 @@ func validateDatabase(db coffer.Database) error {
 }
 
 // CreateDatabases makes each database that does not exist yet and takes CONNECT on it away
-// from PUBLIC, so that only the users granted the database reach it.
+// from PUBLIC, so that only the users granted the database (and root) reach it.
 func (d *Driver) CreateDatabases(ctx context.Context, dbs []coffer.Database) error {
 	for _, db := range dbs {
 		if err := validateDatabase(db); err != nil {
@@ -64,7 +64,8 @@ func (d *Driver) CreateDatabases(ctx context.Context, dbs []coffer.Database) err
 			return fmt.Errorf("revoke public access to database %s: %w", db.Name, classify(err))
 		}
 	}
-	return nil
+	// Root, once enabled, manages the databases made later too.
+	return d.grantRootDatabases(ctx, conn)
 }
 
 // createDatabaseSQL is the CREATE DATABASE statement for a validated db. An encoding without a

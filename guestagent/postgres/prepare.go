@@ -54,17 +54,25 @@ func (d *Driver) initAndStart(ctx context.Context) error {
 			return err
 		}
 	}
-	return d.start(ctx)
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	return d.confineOnStart(ctx)
 }
 
-// Start starts a cluster that Prepare made before; see guestagent.Driver.
+// Start starts a cluster that Prepare made before; see guestagent.Driver. On a primary it
+// then confines the tenant's roles (see confine), so that a root an older agent made
+// superuser is demoted at the next start.
 func (d *Driver) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.cluster.Initialized() {
 		return nil
 	}
-	return d.start(ctx)
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	return d.confineOnStart(ctx)
 }
 
 // start starts the cluster with the flavor's settings. A cluster that runs already with
