@@ -56,6 +56,8 @@ type Instance struct {
 	Version    string // "15"
 
 	Task Task
+	// TaskWorkflowID is the workflow that holds Task (it claimed it); "" when none does.
+	TaskWorkflowID string
 	// ServerStatus is Nova's status of the instance's server, as last seen ("" before it exists).
 	ServerStatus         string
 	ServiceStatus        ServiceStatus

@@ -25,10 +25,10 @@ type Catalog interface {
 
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
 	SetTask(ctx context.Context, id string, task coffer.Task) error
-	StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error)
+	StartTask(ctx context.Context, projectID, id string, task coffer.Task, workflowID string) (*coffer.Instance, error)
 	CreateInstance(ctx context.Context, inst *coffer.Instance) error
 	CreateInstanceWithinQuota(ctx context.Context, inst *coffer.Instance, ramMB int, defaults catalog.QuotaLimits) error
-	StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults catalog.QuotaLimits) (*coffer.Instance, error)
+	StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults catalog.QuotaLimits, workflowID string) (*coffer.Instance, error)
 	SetReplicaOf(ctx context.Context, id, primary string) error
 	UpdateResources(ctx context.Context, id string, r catalog.Resources) error
 	SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error

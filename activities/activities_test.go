@@ -495,7 +495,7 @@ func TestClaimOfAResizeRespectsTheQuotas(t *testing.T) {
 	quotas := catalog.QuotaLimits{catalog.ResourceVolumes: 5}
 	claim := func(size int) error {
 		_, err := env.ExecuteActivity(acts.ClaimTask, activities.ClaimTaskInput{InstanceID: inst.ID, Task: coffer.TaskResizing,
-			Resize: &activities.ResizeQuota{VolumeSize: size, Quotas: quotas}})
+			WorkflowID: "instance/" + inst.ID + "/resize", Resize: &activities.ResizeQuota{VolumeSize: size, Quotas: quotas}})
 		return err
 	}
 	applicationError(t, claim(6), activities.ErrorTypeProjectQuotaExceeded, false)
@@ -511,4 +511,70 @@ func TestClaimOfAResizeRespectsTheQuotas(t *testing.T) {
 	if got, _ := store.GetInstance(ctx, "", inst.ID); got.Task != coffer.TaskResizing {
 		t.Errorf("after the claim: task %s, want RESIZING", got.Task)
 	}
+}
+
+// TestClaimsAreTheirWorkflowsOwn checks the claims of a replication group and of a backup:
+// a claim retried by the workflow that made it is claimed, another workflow's is busy.
+func TestClaimsAreTheirWorkflowsOwn(t *testing.T) {
+	store := newCatalog(t)
+	acts, err := activities.New(activities.Deps{
+		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
+		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
+		Catalog: store, NetworkID: "private",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	ctx := context.Background()
+	var group []string
+	for _, name := range []string{"primary", "r1", "r2"} {
+		inst := &coffer.Instance{ProjectID: "p1", Name: name, FlavorID: "ds1G", VolumeSize: 1, Datastore: "postgresql", Version: "15"}
+		if err := store.CreateInstance(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
+			t.Fatal(err)
+		}
+		group = append(group, inst.ID)
+	}
+	tasks := map[string]coffer.Task{}
+	for _, id := range group {
+		tasks[id] = coffer.TaskPromoting
+	}
+	promote := func(replica string) activities.ClaimTasksInput {
+		return activities.ClaimTasksInput{Tasks: tasks, InstanceID: replica, WorkflowID: "instance/" + replica + "/promote"}
+	}
+	for range 2 { // the second is the first one's retry
+		if _, err := env.ExecuteActivity(acts.ClaimTasks, promote(group[1])); err != nil {
+			t.Fatalf("claim of the promote of r1: %v", err)
+		}
+	}
+	_, err = env.ExecuteActivity(acts.ClaimTasks, promote(group[2]))
+	applicationError(t, err, activities.ErrorTypeInstanceBusy, false)
+	_, err = env.ExecuteActivity(acts.ClaimTask, activities.ClaimTaskInput{InstanceID: group[0], Task: coffer.TaskPromoting, WorkflowID: "instance/" + group[0] + "/delete"})
+	applicationError(t, err, activities.ErrorTypeInstanceBusy, false)
+	_, err = env.ExecuteActivity(acts.ClaimTasks, activities.ClaimTasksInput{Tasks: tasks, InstanceID: group[1], WorkflowID: "late", NotAfter: time.Now().Add(-time.Second)})
+	applicationError(t, err, activities.ErrorTypeClaimTooLate, false)
+
+	// A backup's record is its claim: retried, it is the backup's own; another backup is
+	// refused as such, and a task refuses it as busy.
+	if err := store.SetTask(ctx, group[0], coffer.TaskNone); err != nil {
+		t.Fatal(err)
+	}
+	backup := func(id string) activities.CreateBackupRecordInput {
+		return activities.CreateBackupRecordInput{BackupID: id, InstanceID: group[0], ProjectID: "p1", Name: "b"}
+	}
+	first := uuid.NewString()
+	for range 2 {
+		if _, err := env.ExecuteActivity(acts.CreateBackupRecord, backup(first)); err != nil {
+			t.Fatalf("record of the backup: %v", err)
+		}
+	}
+	_, err = env.ExecuteActivity(acts.CreateBackupRecord, backup(uuid.NewString()))
+	applicationError(t, err, activities.ErrorTypeBackupRunning, false)
+	_, err = env.ExecuteActivity(acts.CreateBackupRecord, activities.CreateBackupRecordInput{BackupID: uuid.NewString(), InstanceID: group[1], ProjectID: "p1", Name: "b"})
+	applicationError(t, err, activities.ErrorTypeInstanceBusy, false)
 }

@@ -150,27 +150,51 @@ type CreateBackupRecordInput struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	ScheduleID  string `json:"schedule_id,omitempty"`
+	// Quotas are the quota defaults of a project that has none of its own, as the API
+	// knows them; nil uses the worker's (a scheduled backup).
+	Quotas *catalog.QuotaLimits `json:"quotas,omitempty"`
+	// NotAfter is when the claim's window ends, as in ClaimTaskInput (a backup's record is
+	// its claim of the instance).
+	NotAfter time.Time `json:"not_after,omitempty"`
 }
 
-// CreateBackupRecord records a NEW backup of an instance (for a scheduled backup; the API
-// records the ones users ask for), within the project's backups quota as the API's are. A
-// busy instance is a non-retryable ErrorTypeInstanceBusy, a project at its backups quota a
-// non-retryable ErrorTypeProjectQuotaExceeded; a
-// record that exists already (a retry) is no error.
+// CreateBackupRecord records a NEW backup of an instance, the claim of a backup: while it
+// runs, the instance takes no task and no other backup. It counts against the project's
+// backups quota (in.Quotas, or the worker's defaults), as every backup does. An instance a
+// task holds is a non-retryable ErrorTypeInstanceBusy, one another backup holds
+// ErrorTypeBackupRunning, a project at its backups quota ErrorTypeProjectQuotaExceeded (the
+// quotas exceeded in its details); a record that exists already (a retry: backup IDs are
+// new for each backup) is no error.
 func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) error {
+	what := "record backup of instance " + in.InstanceID
+	if err := claimWindow(in.NotAfter, what); err != nil {
+		return err
+	}
 	b := &coffer.Backup{ID: in.BackupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID, Name: in.Name,
 		Description: in.Description, ScheduleID: in.ScheduleID}
-	err := a.Catalog.CreateBackupWithinQuota(ctx, b, a.Quotas)
+	quotas := a.Quotas
+	if in.Quotas != nil {
+		quotas = *in.Quotas
+	}
+	err := a.Catalog.CreateBackupWithinQuota(ctx, b, quotas)
+	if errors.Is(err, catalog.ErrTaskRunning) || errors.Is(err, catalog.ErrBackupRunning) {
+		// The running backup may be this one, recorded by an attempt whose answer was lost.
+		if _, gerr := a.Catalog.GetBackup(ctx, "", in.BackupID); gerr == nil {
+			return nil
+		}
+	}
 	var over *catalog.QuotaExceededError
 	switch {
 	case errors.Is(err, catalog.ErrExists):
 		return nil
 	case errors.As(err, &over):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeProjectQuotaExceeded, err)
-	case errors.Is(err, catalog.ErrTaskRunning), errors.Is(err, catalog.ErrBackupRunning):
+		return temporal.NewNonRetryableApplicationError(what+": "+over.Error(), ErrorTypeProjectQuotaExceeded, nil, over.Over)
+	case errors.Is(err, catalog.ErrBackupRunning):
+		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeBackupRunning, err)
+	case errors.Is(err, catalog.ErrTaskRunning):
 		return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
 	}
-	return catalogError(err, "record backup of instance "+in.InstanceID)
+	return catalogError(err, what)
 }
 
 // GetBackup returns a backup's record.

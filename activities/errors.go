@@ -42,6 +42,9 @@ const (
 	ErrorTypeBackupsDisabled = "BackupsDisabled"
 	// ErrorTypeInstanceBusy: a task or another backup holds the instance.
 	ErrorTypeInstanceBusy = "InstanceBusy"
+	// ErrorTypeBackupRunning: another backup holds the instance (a backup's record, its
+	// claim, found one running); a kind of ErrorTypeInstanceBusy.
+	ErrorTypeBackupRunning = "BackupRunning"
 	// ErrorTypeNotReplicated: the instance is in no replication group.
 	ErrorTypeNotReplicated = "NotReplicated"
 	// ErrorTypeClaimTooLate: a workflow's claim of its instance's task came after its

@@ -37,6 +37,8 @@ var _ OperationsCatalog = (*catalog.Store)(nil)
 type ClaimTaskInput struct {
 	InstanceID string      `json:"instance_id"`
 	Task       coffer.Task `json:"task"`
+	// WorkflowID is the workflow that claims (the catalog records it as the task's holder).
+	WorkflowID string `json:"workflow_id"`
 	// NotAfter, when set, is when the claim's window ends: a claim later fails with
 	// ErrorTypeClaimTooLate, since whoever started the workflow has stopped waiting for it.
 	NotAfter time.Time `json:"not_after,omitempty"`
@@ -58,37 +60,66 @@ type ResizeQuota struct {
 // ErrorTypeInstanceBusy, a resize past its project's quotas with
 // ErrorTypeProjectQuotaExceeded (details: the []catalog.Quota exceeded), neither retried.
 //
-// The instance holding in.Task already counts as claimed: the caller is the one workflow
-// that sets that task (its ID derives from the instance and the operation, and Temporal
-// runs one workflow of an ID at a time), so the task is its own, set by an attempt of this
-// activity whose answer was lost, or by a run of the workflow that crashed.
+// The instance holding in.Task for in.WorkflowID already counts as claimed: the task was
+// set by an attempt of this activity whose answer was lost, or by a run of the workflow
+// that crashed.
 func (a *Activities) ClaimTask(ctx context.Context, in ClaimTaskInput) error {
 	what := fmt.Sprintf("claim task %s on instance %s", in.Task, in.InstanceID)
-	if !in.NotAfter.IsZero() && time.Now().After(in.NotAfter) {
-		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrorTypeClaimTooLate, nil)
+	if err := claimWindow(in.NotAfter, what); err != nil {
+		return err
 	}
 	var err error
 	if r := in.Resize; r != nil {
 		// The claim holds what the resize asks for until its task ends, so that it counts
 		// while the resize runs (catalog.Store.StartResizeWithinQuota).
-		_, err = a.Catalog.StartResizeWithinQuota(ctx, "", in.InstanceID, r.RAMMB, r.VolumeSize, r.Quotas)
+		_, err = a.Catalog.StartResizeWithinQuota(ctx, "", in.InstanceID, r.RAMMB, r.VolumeSize, r.Quotas, in.WorkflowID)
 	} else {
-		_, err = a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task)
+		_, err = a.Catalog.StartTask(ctx, "", in.InstanceID, in.Task, in.WorkflowID)
 	}
 	if qe, ok := errors.AsType[*catalog.QuotaExceededError](err); ok {
 		return temporal.NewNonRetryableApplicationError(what+": "+qe.Error(), ErrorTypeProjectQuotaExceeded, nil, qe.Over)
 	}
-	if !errors.Is(err, catalog.ErrTaskRunning) {
-		return catalogError(err, what)
+	return claimError(err, what, in.InstanceID)
+}
+
+// ClaimTasksInput is ClaimTasks' input.
+type ClaimTasksInput struct {
+	// Tasks are the task to set on each member of a replication group, by instance ID.
+	Tasks map[string]coffer.Task `json:"tasks"`
+	// InstanceID is the instance the operation was asked for, which a busy error names.
+	InstanceID string `json:"instance_id"`
+	// WorkflowID and NotAfter are as in ClaimTaskInput.
+	WorkflowID string    `json:"workflow_id"`
+	NotAfter   time.Time `json:"not_after,omitempty"`
+}
+
+// ClaimTasks sets the tasks of a replication group's members for the workflow that runs
+// the operation, all of them or none (catalog.Store.StartTasks); a member that another
+// operation holds fails it with ErrorTypeInstanceBusy, not retried. Members that hold their
+// task for in.WorkflowID already count as claimed, as in ClaimTask.
+func (a *Activities) ClaimTasks(ctx context.Context, in ClaimTasksInput) error {
+	what := fmt.Sprintf("claim the tasks of the replication group of instance %s", in.InstanceID)
+	if err := claimWindow(in.NotAfter, what); err != nil {
+		return err
 	}
-	inst, gerr := a.Catalog.GetInstance(ctx, "", in.InstanceID)
-	if gerr != nil {
-		return catalogError(gerr, what)
+	return claimError(a.Catalog.StartTasks(ctx, "", in.WorkflowID, in.Tasks), what, in.InstanceID)
+}
+
+// claimWindow fails a claim whose window ended at notAfter (zero: no window).
+func claimWindow(notAfter time.Time, what string) error {
+	if !notAfter.IsZero() && time.Now().After(notAfter) {
+		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+notAfter.UTC().Format(time.RFC3339), ErrorTypeClaimTooLate, nil)
 	}
-	if inst.Task == in.Task {
-		return nil
+	return nil
+}
+
+// claimError is a claim's outcome: ErrorTypeInstanceBusy when another operation holds the
+// instance (or a member of its group).
+func claimError(err error, what, instanceID string) error {
+	if errors.Is(err, catalog.ErrTaskRunning) {
+		return temporal.NewNonRetryableApplicationError("instance "+instanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
 	}
-	return temporal.NewNonRetryableApplicationError("instance "+in.InstanceID+" is busy: "+err.Error(), ErrorTypeInstanceBusy, err)
+	return catalogError(err, what)
 }
 
 // RecordInstanceInput is RecordInstance's input.
@@ -101,6 +132,8 @@ type RecordInstanceInput struct {
 	Quotas *catalog.QuotaLimits `json:"quotas,omitempty"`
 	// ReplicaOf is the primary of a replica.
 	ReplicaOf string `json:"replica_of,omitempty"`
+	// WorkflowID is the create that records it, which holds its task (BUILDING).
+	WorkflowID string `json:"workflow_id,omitempty"`
 	// NotAfter is when the claim's window ends, as in ClaimTaskInput.
 	NotAfter time.Time `json:"not_after,omitempty"`
 }
@@ -111,10 +144,11 @@ type RecordInstanceInput struct {
 // already is this create's own (instance IDs are new for each create): no error.
 func (a *Activities) RecordInstance(ctx context.Context, in RecordInstanceInput) error {
 	what := "record instance " + in.Instance.ID
-	if !in.NotAfter.IsZero() && time.Now().After(in.NotAfter) {
-		return temporal.NewNonRetryableApplicationError(what+": the claim's window ended at "+in.NotAfter.UTC().Format(time.RFC3339), ErrorTypeClaimTooLate, nil)
+	if err := claimWindow(in.NotAfter, what); err != nil {
+		return err
 	}
 	inst := in.Instance
+	inst.TaskWorkflowID = in.WorkflowID
 	var err error
 	if in.Quotas != nil {
 		err = a.Catalog.CreateInstanceWithinQuota(ctx, &inst, in.RAMMB, *in.Quotas)

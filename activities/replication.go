@@ -23,6 +23,7 @@ type ReplicationCatalog interface {
 	Replications(ctx context.Context, ids []string) (map[string]catalog.Replication, error)
 	Regroup(ctx context.Context, g catalog.Regroup) error
 	SetReplicationLag(ctx context.Context, id string, lag catalog.ReplicationLag) error
+	StartTasks(ctx context.Context, projectID, workflowID string, tasks map[string]coffer.Task) error
 }
 
 var _ ReplicationCatalog = (*catalog.Store)(nil)

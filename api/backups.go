@@ -7,12 +7,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
 	"github.com/coffer-dbaas/coffer"
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
@@ -20,14 +20,8 @@ import (
 // BackupCatalog is what the backup routes read and write in the catalog; *catalog.Store
 // implements it.
 type BackupCatalog interface {
-	// CreateBackupWithinQuota records a NEW backup when the project's backups quota allows
-	// one more, atomically with the check; else a *catalog.QuotaExceededError, and
-	// catalog.ErrTaskRunning or ErrBackupRunning when the instance is busy.
-	CreateBackupWithinQuota(ctx context.Context, b *coffer.Backup, defaults catalog.QuotaLimits) error
 	GetBackup(ctx context.Context, projectID, id string) (*coffer.Backup, error)
 	ListBackups(ctx context.Context, f catalog.BackupFilter) ([]*coffer.Backup, error)
-	// DeleteBackup removes a record (of a backup whose workflow could not start).
-	DeleteBackup(ctx context.Context, id string) error
 	CreateBackupSchedule(ctx context.Context, sc *coffer.BackupSchedule) error
 	ListBackupSchedules(ctx context.Context, projectID, instanceID string) ([]*coffer.BackupSchedule, error)
 	DeleteBackupSchedule(ctx context.Context, projectID, instanceID, id string) error
@@ -38,7 +32,9 @@ var _ BackupCatalog = (*catalog.Store)(nil)
 // BackupWorkflows starts the backup workflows and keeps the backup schedules in Temporal.
 // TemporalWorkflows implements it.
 type BackupWorkflows interface {
-	// StartBackup starts BackupInstance for a NEW backup.
+	// StartBackup starts BackupInstance, which records the backup (in.Record) as its first
+	// step, and returns once it did; workflows.ErrBackupRunning when another backup holds
+	// the instance, workflows.ErrInstanceBusy when a task does.
 	StartBackup(ctx context.Context, in workflows.BackupInstanceInput) error
 	// StartBackupDelete starts DeleteBackup; a running delete of the backup is joined.
 	StartBackupDelete(ctx context.Context, in workflows.DeleteBackupInput) error
@@ -220,24 +216,35 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 		ID: uuid.NewString(), ProjectID: in.ProjectID, InstanceID: inst.ID, Name: req.Name, Description: req.Description,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "backup_id", b.ID, "workflow_id", workflows.BackupWorkflowID(b.ID))
-	if err := s.catalog.CreateBackupWithinQuota(ctx, b, s.quotaDefaults()); err != nil {
-		switch {
-		case errors.Is(err, catalog.ErrBackupRunning):
-			return nil, unprocessableEntity("Instance %s has a backup running already.", inst.ID)
-		case errors.Is(err, catalog.ErrTaskRunning):
-			return nil, unprocessableEntity("Instance %s is not ready to back up: another operation is running on it.", inst.ID)
-		}
-		return nil, faultFor(ctx, log, err, "Instance "+inst.ID)
+	// The workflow records the backup (within the project's backups quota) as its first
+	// step, its claim of the instance, and the start waits for that record
+	// (workflows/claim.go).
+	quotas := s.quotaDefaults()
+	err = s.workflows.StartBackup(ctx, workflows.BackupInstanceInput{
+		BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID, Claim: s.timeouts().Claim,
+		Record: &activities.CreateBackupRecordInput{
+			BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID, Name: b.Name, Description: b.Description,
+			Quotas: &quotas,
+		},
+	})
+	if qe, ok := errors.AsType[*catalog.QuotaExceededError](err); ok {
+		return nil, quotaFault(qe)
 	}
-	err = s.workflows.StartBackup(ctx, workflows.BackupInstanceInput{BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID})
-	if err != nil {
+	switch {
+	case errors.Is(err, workflows.ErrBackupRunning):
+		return nil, unprocessableEntity("Instance %s has a backup running already.", inst.ID)
+	case errors.Is(err, workflows.ErrInstanceBusy):
+		return nil, unprocessableEntity("Instance %s is not ready to back up: another operation is running on it.", inst.ID)
+	case err != nil:
 		log.ErrorContext(ctx, "start backup workflow", "error", err)
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if derr := s.catalog.DeleteBackup(dctx, b.ID); derr != nil {
-			log.ErrorContext(ctx, "remove backup whose workflow did not start", "error", derr)
-		}
 		return nil, serviceUnavailable("The backup could not be started now: the workflow service is unavailable. Try again later.")
+	}
+	if rec, err := s.catalog.GetBackup(ctx, in.ProjectID, b.ID); err == nil {
+		b = rec
+	} else {
+		// The workflow recorded it: show what it recorded, as far as the API knows it.
+		log.ErrorContext(ctx, "read the backup recorded", "error", err)
+		b.Datastore, b.Version, b.VolumeSize, b.Status = inst.Datastore, inst.Version, inst.VolumeSize, coffer.BackupNew
 	}
 	log.InfoContext(ctx, "backup started", "name", b.Name)
 	out := &BackupResponse{}

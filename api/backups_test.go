@@ -104,7 +104,7 @@ func TestBackupOfABusyOrMissingInstanceIsRefused(t *testing.T) {
 	demo := h.login("demo")
 	base := "/v1.0/" + demo.projectID
 	id := h.activeInstance(demo.projectID)
-	if _, err := h.catalog.StartTask(context.Background(), demo.projectID, id, coffer.TaskResizing); err != nil {
+	if _, err := h.catalog.StartTask(context.Background(), demo.projectID, id, coffer.TaskResizing, ""); err != nil {
 		t.Fatal(err)
 	}
 	r := h.do(http.MethodPost, base+"/backups", demo.token, map[string]any{"backup": map[string]any{"name": "b", "instance": id}})

@@ -28,8 +28,6 @@ type ReplicationCatalog interface {
 	Replications(ctx context.Context, ids []string) (map[string]catalog.Replication, error)
 	// SetReplicaOf records the primary a replica streams from.
 	SetReplicaOf(ctx context.Context, id, primary string) error
-	// StartTasks sets a task on every member of a group at once, or on none.
-	StartTasks(ctx context.Context, projectID string, tasks map[string]coffer.Task) error
 }
 
 var _ ReplicationCatalog = (*catalog.Store)(nil)
@@ -37,7 +35,9 @@ var _ ReplicationCatalog = (*catalog.Store)(nil)
 // ReplicationWorkflows starts the replication workflows; TemporalWorkflows implements it.
 type ReplicationWorkflows interface {
 	// StartReplication starts PromoteReplica ("promote"), EjectReplicaSource ("eject") or
-	// DetachReplica ("detach") on in.InstanceID.
+	// DetachReplica ("detach") on in.InstanceID, and returns once it claimed the tasks of
+	// the group's members (in.Tasks); workflows.ErrInstanceBusy when another operation
+	// holds one of them.
 	StartReplication(ctx context.Context, operation string, in workflows.ReplicationInput) error
 }
 
@@ -284,26 +284,20 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 	for _, rid := range group[primaryID].Replicas {
 		tasks[rid] = task
 	}
-	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, operation, tasks)
+	return s.startReplication(ctx, rw, projectID, inst.ID, operation, tasks)
 }
 
-// startReplicationTasks sets the tasks (422 when one member is busy) and starts the
-// workflow; when it cannot start, every member gets task NONE back, and the client a 503.
-func (s *Server) startReplicationTasks(ctx context.Context, rc ReplicationCatalog, rw ReplicationWorkflows, projectID, id, operation string, tasks map[string]coffer.Task) error {
-	if err := rc.StartTasks(ctx, projectID, tasks); err != nil {
-		if errors.Is(err, catalog.ErrTaskRunning) {
+// startReplication starts the workflow, which claims the tasks on the group's members as
+// its first step (workflows/claim.go): 422 when a member is busy, 503 when the outcome is
+// unknown (the workflow then gives up by itself, and the client may retry).
+func (s *Server) startReplication(ctx context.Context, rw ReplicationWorkflows, projectID, id, operation string, tasks map[string]coffer.Task) error {
+	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", workflows.ReplicationWorkflowID(operation, id))
+	in := workflows.ReplicationInput{InstanceID: id, ProjectID: projectID, Tasks: tasks, Timeouts: s.timeouts()}
+	if err := rw.StartReplication(ctx, operation, in); err != nil {
+		if errors.Is(err, workflows.ErrInstanceBusy) {
 			return unprocessableEntity("Instance %s is not ready: an operation is running on it or on a member of its replication group.", id)
 		}
-		return faultFor(ctx, s.log, err, "Instance "+id)
-	}
-	log := s.log.With("instance_id", id, "project_id", projectID, "workflow_id", workflows.ReplicationWorkflowID(operation, id))
-	if err := rw.StartReplication(ctx, operation, workflows.ReplicationInput{InstanceID: id, ProjectID: projectID, Timeouts: s.timeouts()}); err != nil {
 		log.ErrorContext(ctx, "start workflow", "error", err)
-		for tid := range tasks {
-			if serr := s.catalog.SetTask(context.WithoutCancel(ctx), tid, coffer.TaskNone); serr != nil {
-				log.ErrorContext(ctx, "give the task back", "instance", tid, "error", serr)
-			}
-		}
 		return serviceUnavailable("The %s could not be started now: the workflow service is unavailable. Try again later.", operation)
 	}
 	log.InfoContext(ctx, "replication operation started", "operation", operation)
@@ -387,7 +381,7 @@ func (s *Server) detachReplica(ctx context.Context, projectID, id string) error 
 	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
 		return unprocessableEntity("Instance %s is not ready (status %s): detach needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 	}
-	return s.startReplicationTasks(ctx, rc, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
+	return s.startReplication(ctx, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
 }
 
 // primaryOf is the primary of a replica, or "" (also when the catalog fails).

@@ -39,9 +39,6 @@ type Catalog interface {
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
 	// ListInstances lists a project's instances by creation, at most limit, after marker.
 	ListInstances(ctx context.Context, projectID string, limit int, marker string) ([]*coffer.Instance, error)
-	// StartTask sets the instance's task when no other holds it; catalog.ErrTaskRunning
-	// otherwise.
-	StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error)
 	// SetTask sets the task, clearing the fault unless the task is ERROR.
 	SetTask(ctx context.Context, id string, task coffer.Task) error
 	// RecordFault sets task ERROR with the fault.

@@ -92,7 +92,7 @@ func (w *fakeWorkflows) StartDelete(_ context.Context, in workflows.DeleteInstan
 // claim sets the instance's task as a workflow's claim does: workflows.ErrInstanceBusy when
 // another task holds it.
 func (w *fakeWorkflows) claim(id string, task coffer.Task) error {
-	if _, err := w.catalog.StartTask(context.Background(), "", id, task); err != nil {
+	if _, err := w.catalog.StartTask(context.Background(), "", id, task, ""); err != nil {
 		if errors.Is(err, catalog.ErrTaskRunning) {
 			return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
 		}
@@ -107,7 +107,7 @@ func (w *fakeWorkflows) claimResize(id string, quota *activities.ResizeQuota) er
 	if quota == nil {
 		return w.claim(id, coffer.TaskResizing)
 	}
-	_, err := w.catalog.StartResizeWithinQuota(context.Background(), "", id, quota.RAMMB, quota.VolumeSize, quota.Quotas)
+	_, err := w.catalog.StartResizeWithinQuota(context.Background(), "", id, quota.RAMMB, quota.VolumeSize, quota.Quotas, "")
 	if errors.Is(err, catalog.ErrTaskRunning) {
 		return fmt.Errorf("claim %s: %w", id, workflows.ErrInstanceBusy)
 	}
@@ -208,6 +208,13 @@ func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState,
 func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in workflows.ReplicationInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// The group's claim, as the workflow makes it as its first step.
+	if err := w.catalog.StartTasks(context.Background(), "", workflows.ReplicationWorkflowID(operation, in.InstanceID), in.Tasks); err != nil {
+		if errors.Is(err, catalog.ErrTaskRunning) {
+			return fmt.Errorf("claim %s: %w", in.InstanceID, workflows.ErrInstanceBusy)
+		}
+		return err
+	}
 	w.replications = append(w.replications, operation+" "+in.InstanceID)
 	return nil
 }
@@ -215,6 +222,27 @@ func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in
 func (w *fakeWorkflows) StartBackup(_ context.Context, in workflows.BackupInstanceInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	// The backup's record, as the workflow makes it as its first step (CreateBackupRecord).
+	if rec := in.Record; rec != nil {
+		var quotas catalog.QuotaLimits
+		if rec.Quotas != nil {
+			quotas = *rec.Quotas
+		}
+		err := w.catalog.CreateBackupWithinQuota(context.Background(), &coffer.Backup{
+			ID: rec.BackupID, ProjectID: rec.ProjectID, InstanceID: rec.InstanceID, Name: rec.Name, Description: rec.Description,
+		}, quotas)
+		switch {
+		case errors.Is(err, catalog.ErrBackupRunning):
+			return fmt.Errorf("record backup %s: %w", rec.BackupID, workflows.ErrBackupRunning)
+		case errors.Is(err, catalog.ErrTaskRunning):
+			return fmt.Errorf("record backup %s: %w", rec.BackupID, workflows.ErrInstanceBusy)
+		case err != nil:
+			return err
+		}
+	}
 	w.backups = append(w.backups, in)
 	return nil
 }

@@ -38,7 +38,7 @@ func TestARunningBackupHoldsItsInstance(t *testing.T) {
 	if !errors.Is(err, catalog.ErrBackupRunning) {
 		t.Errorf("second backup: got %v, want ErrBackupRunning", err)
 	}
-	_, err = s.StartTask(ctx, "p1", inst.ID, coffer.TaskResizing)
+	_, err = s.StartTask(ctx, "p1", inst.ID, coffer.TaskResizing, "")
 	if !errors.Is(err, catalog.ErrTaskRunning) || !errors.Is(err, catalog.ErrBackupRunning) {
 		t.Errorf("resize during a backup: got %v, want ErrTaskRunning and ErrBackupRunning", err)
 	}
@@ -61,7 +61,7 @@ func TestARunningBackupHoldsItsInstance(t *testing.T) {
 	if got := mustGet(t, s, inst.ID); got.BackupRunning {
 		t.Error("instance after its backup completed: BackupRunning is still true")
 	}
-	if _, err := s.StartTask(ctx, "p1", inst.ID, coffer.TaskResizing); err != nil {
+	if _, err := s.StartTask(ctx, "p1", inst.ID, coffer.TaskResizing, ""); err != nil {
 		t.Errorf("resize after the backup: %v", err)
 	}
 	err = s.CreateBackup(ctx, &coffer.Backup{ProjectID: "p1", InstanceID: inst.ID, Name: "during resize"})

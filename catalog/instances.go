@@ -17,7 +17,7 @@ import (
 
 // instanceColumns are what scanInstance reads, in its order.
 const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
-	task, server_status, service_status, service_status_updated,
+	task, coalesce(task_workflow_id, ''), server_status, service_status, service_status_updated,
 	server_id, volume_id, port_id, security_group_id, address,
 	fault_message, fault_details, fault_created, created, updated,
 	` + backupRunningColumn
@@ -34,7 +34,7 @@ func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
 	)
 	err := row.Scan(
 		&inst.ID, &inst.ProjectID, &inst.Name, &inst.FlavorID, &inst.VolumeSize, &inst.VolumeType, &inst.Datastore, &inst.Version,
-		&inst.Task, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
+		&inst.Task, &inst.TaskWorkflowID, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
 		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
 		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
 		&inst.BackupRunning,
@@ -62,8 +62,8 @@ func canonicalID(id string) (string, bool) {
 	return u.String(), true
 }
 
-// CreateInstance records a new instance with task BUILDING and service status NEW. An empty
-// inst.ID gets a new UUID; the row as stored (its ID, task, statuses, Created and Updated)
+// CreateInstance records a new instance with task BUILDING, held by inst.TaskWorkflowID
+// (the create that records it), and service status NEW. An empty inst.ID gets a new UUID; the row as stored (its ID, task, statuses, Created and Updated)
 // is written back into inst. A duplicate ID gives ErrExists.
 func (s *Store) CreateInstance(ctx context.Context, inst *coffer.Instance) error {
 	return insertInstance(ctx, s.pool, inst)
@@ -80,10 +80,10 @@ func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error
 	}
 	rows, _ := q.Query(ctx, `
 		INSERT INTO instances (id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
-		                       task, server_status, service_status,
+		                       task, task_workflow_id, server_status, service_status,
 		                       server_id, volume_id, port_id, security_group_id, address)
 		VALUES (@id, @project_id, @name, @flavor_id, @volume_size, @volume_type, @datastore, @version,
-		        @task, @server_status, @service_status,
+		        @task, nullif(@task_workflow_id, ''), @server_status, @service_status,
 		        @server_id, @volume_id, @port_id, @security_group_id, @address)
 		RETURNING `+instanceColumns,
 		pgx.NamedArgs{
@@ -96,6 +96,7 @@ func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error
 			"datastore":         inst.Datastore,
 			"version":           inst.Version,
 			"task":              string(coffer.TaskBuilding),
+			"task_workflow_id":  inst.TaskWorkflowID,
 			"server_status":     inst.ServerStatus,
 			"service_status":    string(coffer.ServiceNew),
 			"server_id":         inst.ServerID,
@@ -182,11 +183,14 @@ func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, 
 	return instances, nil
 }
 
-// StartTask sets the instance's task atomically, only when no other task holds it (task NONE,
-// or ERROR for a delete) and no backup runs; it returns ErrTaskRunning otherwise (also
-// wrapping ErrBackupRunning when a backup holds the instance) and ErrNotFound when missing.
-// An empty projectID finds any project's instance. It returns the instance as updated.
-func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer.Task) (*coffer.Instance, error) {
+// StartTask sets the instance's task atomically for the workflow workflowID (the claim of
+// an operation), only when no other task holds it (task NONE, or ERROR for a delete) and no
+// backup runs; it returns ErrTaskRunning otherwise (also wrapping ErrBackupRunning when a
+// backup holds the instance) and ErrNotFound when missing. An instance that holds task for
+// workflowID already counts as started: the claim is the workflow's own, retried. An empty
+// projectID finds any project's instance; an empty workflowID records no workflow (and
+// never finds the task its own). It returns the instance as updated.
+func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer.Task, workflowID string) (*coffer.Instance, error) {
 	if task == coffer.TaskNone || task == coffer.TaskError {
 		return nil, fmt.Errorf("start task %s on instance %s: %s is no operation (use SetTask or RecordFault)", task, id, task)
 	}
@@ -203,11 +207,11 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 	// lock, sees the task it set and updates nothing.
 	rows, _ := s.pool.Query(ctx, `
 		UPDATE instances
-		SET task = @task, updated = now()
-		WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id) AND task = ANY(@from)
-		  AND `+noBackupRunning+`
+		SET task = @task, task_workflow_id = nullif(@workflow_id, ''), updated = now()
+		WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id)
+		  AND ((task = ANY(@from) AND `+noBackupRunning+`) OR `+heldBy+`)
 		RETURNING `+instanceColumns,
-		pgx.NamedArgs{"id": canonical, "project_id": projectID, "task": string(task), "from": from})
+		pgx.NamedArgs{"id": canonical, "project_id": projectID, "task": string(task), "from": from, "workflow_id": workflowID})
 	inst, err := pgx.CollectExactlyOneRow(rows, scanInstance)
 	if err == nil {
 		return inst, nil
@@ -225,6 +229,10 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 	}
 	return nil, fmt.Errorf("start task %s on instance %s: task %s holds it: %w", task, id, current.Task, ErrTaskRunning)
 }
+
+// heldBy is the condition under which an instance holds @task for the workflow
+// @workflow_id already: a claim of its own, retried.
+const heldBy = `(@workflow_id::text <> '' AND task = @task AND task_workflow_id = @workflow_id)`
 
 // SetTask sets the task (for example NONE when an operation ends) and clears the fault when
 // the task is not ERROR. ErrNotFound when the instance is missing.

@@ -23,7 +23,7 @@ func TestFinishTaskRecordsTheResizeAndEndsTheTask(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	inst := newOperationsInstance(t, s)
-	if _, err := s.StartTask(ctx, "", inst.ID, coffer.TaskResizing); err == nil {
+	if _, err := s.StartTask(ctx, "", inst.ID, coffer.TaskResizing, ""); err == nil {
 		t.Fatal("StartTask on a BUILDING instance succeeded")
 	}
 	if err := s.SetTask(ctx, inst.ID, coffer.TaskResizing); err != nil {

@@ -252,8 +252,9 @@ func (s *Store) CreateBackupWithinQuota(ctx context.Context, b *coffer.Backup, d
 // otherwise it changes nothing and returns a *QuotaExceededError. What the resize asks for
 // is reserved until its task ends (FinishTask, or SetTask NONE), so that it counts while the
 // resize runs; an instance left in ERROR keeps counting it, since its server may have the
-// new flavor or volume.
-func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults QuotaLimits) (*coffer.Instance, error) {
+// new flavor or volume. workflowID is the resize that claims, as in StartTask: its claim,
+// retried, is its own.
+func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string, ramMB, volumeSize int, defaults QuotaLimits, workflowID string) (*coffer.Instance, error) {
 	inst, err := s.getInstance(ctx, projectID, id)
 	if err != nil {
 		return nil, fmt.Errorf("start resize of instance %s: %w", id, err)
@@ -275,7 +276,7 @@ func (s *Store) StartResizeWithinQuota(ctx context.Context, projectID, id string
 	var started *coffer.Instance
 	err = s.withinQuota(ctx, inst.ProjectID, defaults, want, func(conn *pgx.Conn) error {
 		var err error
-		if started, err = s.StartTask(ctx, projectID, id, coffer.TaskResizing); err != nil {
+		if started, err = s.StartTask(ctx, projectID, id, coffer.TaskResizing, workflowID); err != nil {
 			return err
 		}
 		_, err = conn.Exec(ctx, "UPDATE instances SET reserved_ram_mb = greatest(reserved_ram_mb, $2), reserved_volume_size = greatest(reserved_volume_size, $3) WHERE id = $1",

@@ -153,13 +153,13 @@ func TestResizeQuotasCountTheNewSizeWhileTheResizeRuns(t *testing.T) {
 	b := activeQuotaInstance(t, s, "p1", 2, 1024)
 
 	// A volume resize of a to 7 GiB fits (2+2 -> 7+2); b's to 4 would make 11.
-	if _, err := s.StartResizeWithinQuota(ctx, "p1", a.ID, 0, 7, defaults); err != nil {
+	if _, err := s.StartResizeWithinQuota(ctx, "p1", a.ID, 0, 7, defaults, ""); err != nil {
 		t.Fatalf("resize a's volume: %v", err)
 	}
 	if got := inUse(t, s, "p1")[catalog.ResourceVolumes]; got != 9 {
 		t.Errorf("volume GiB in use while a's resize runs: got %d, want 9 (its new size counts)", got)
 	}
-	_, err := s.StartResizeWithinQuota(ctx, "p1", b.ID, 0, 4, defaults)
+	_, err := s.StartResizeWithinQuota(ctx, "p1", b.ID, 0, 4, defaults, "")
 	var qe *catalog.QuotaExceededError
 	if !errors.As(err, &qe) || qe.Resources()[0] != catalog.ResourceVolumes {
 		t.Fatalf("resize b's volume past the quota: got %v, want a volumes QuotaExceededError", err)
@@ -175,10 +175,10 @@ func TestResizeQuotasCountTheNewSizeWhileTheResizeRuns(t *testing.T) {
 	}
 
 	// A flavor resize of b to 2048 MiB fits (1024+2048 = 3072); a's to 2048 would not.
-	if _, err := s.StartResizeWithinQuota(ctx, "p1", b.ID, 2048, 0, defaults); err != nil {
+	if _, err := s.StartResizeWithinQuota(ctx, "p1", b.ID, 2048, 0, defaults, ""); err != nil {
 		t.Fatalf("resize b's flavor: %v", err)
 	}
-	if _, err := s.StartResizeWithinQuota(ctx, "p1", a.ID, 2048, 0, defaults); !errors.As(err, &qe) || qe.Resources()[0] != catalog.ResourceRAM {
+	if _, err := s.StartResizeWithinQuota(ctx, "p1", a.ID, 2048, 0, defaults, ""); !errors.As(err, &qe) || qe.Resources()[0] != catalog.ResourceRAM {
 		t.Fatalf("resize a's flavor past the quota: got %v, want a ram QuotaExceededError", err)
 	}
 	if err := s.FinishTask(ctx, b.ID, catalog.TaskEnd{FlavorID: "ds2G"}); err != nil {
@@ -189,7 +189,7 @@ func TestResizeQuotasCountTheNewSizeWhileTheResizeRuns(t *testing.T) {
 	}
 
 	// A resize whose workflow did not start gives its reservation back with its task.
-	if _, err := s.StartResizeWithinQuota(ctx, "p1", a.ID, 0, 8, defaults); err != nil {
+	if _, err := s.StartResizeWithinQuota(ctx, "p1", a.ID, 0, 8, defaults, ""); err != nil {
 		t.Fatalf("resize a's volume to 8: %v", err)
 	}
 	if err := s.SetTask(ctx, a.ID, coffer.TaskNone); err != nil {

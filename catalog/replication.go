@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -116,16 +118,22 @@ func (s *Store) SetReplicaOf(ctx context.Context, id, primary string) error {
 }
 
 // StartTasks sets a task on each of several instances of a replication group at once, or on
-// none: each must have task NONE (an EJECTING primary may also be in ERROR, since its guest
-// is dead). It returns ErrTaskRunning when one of them is busy and ErrNotFound when one is
-// missing. An empty projectID finds any project's instances.
-func (s *Store) StartTasks(ctx context.Context, projectID string, tasks map[string]coffer.Task) error {
+// none, for the workflow workflowID (the claim of a replication operation): each must have
+// task NONE (an EJECTING primary may also be in ERROR, since its guest is dead), or hold the
+// task for workflowID already (the claim retried). It returns ErrTaskRunning when one of
+// them is busy (also with a task another workflow set: two promotes of different replicas
+// set the same task on the same members) and ErrNotFound when one is missing. An empty
+// projectID finds any project's instances.
+func (s *Store) StartTasks(ctx context.Context, projectID, workflowID string, tasks map[string]coffer.Task) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("start replication tasks: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	for id, task := range tasks {
+	// In a fixed order, so that two claims over the same members lock them in the same
+	// order and never wait for each other.
+	for _, id := range slices.Sorted(maps.Keys(tasks)) {
+		task := tasks[id]
 		canonical, ok := canonicalID(id)
 		if !ok {
 			return fmt.Errorf("start task %s on instance %s: %w", task, id, ErrNotFound)
@@ -135,9 +143,10 @@ func (s *Store) StartTasks(ctx context.Context, projectID string, tasks map[stri
 			from = append(from, string(coffer.TaskError))
 		}
 		tag, err := tx.Exec(ctx, `
-			UPDATE instances SET task = @task, updated = now()
-			WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id) AND task = ANY(@from)`,
-			pgx.NamedArgs{"id": canonical, "project_id": projectID, "task": string(task), "from": from})
+			UPDATE instances SET task = @task, task_workflow_id = nullif(@workflow_id, ''), updated = now()
+			WHERE id = @id AND (@project_id::text = '' OR project_id = @project_id)
+			  AND (task = ANY(@from) OR `+heldBy+`)`,
+			pgx.NamedArgs{"id": canonical, "project_id": projectID, "task": string(task), "from": from, "workflow_id": workflowID})
 		if err != nil {
 			return fmt.Errorf("start task %s on instance %s: %w", task, id, err)
 		}

@@ -34,10 +34,10 @@ func TestSwitchoverRegroupsReplicasAndFencesTheEjected(t *testing.T) {
 	}
 
 	// The whole group is locked, or nothing is.
-	if err := s.StartTasks(ctx, "p1", map[string]coffer.Task{r1.ID: coffer.TaskPromoting, primary.ID: coffer.TaskPromoting, r2.ID: coffer.TaskPromoting}); err != nil {
+	if err := s.StartTasks(ctx, "p1", "", map[string]coffer.Task{r1.ID: coffer.TaskPromoting, primary.ID: coffer.TaskPromoting, r2.ID: coffer.TaskPromoting}); err != nil {
 		t.Fatalf("StartTasks: %v", err)
 	}
-	err = s.StartTasks(ctx, "p1", map[string]coffer.Task{r1.ID: coffer.TaskDetaching})
+	err = s.StartTasks(ctx, "p1", "", map[string]coffer.Task{r1.ID: coffer.TaskDetaching})
 	if !errors.Is(err, catalog.ErrTaskRunning) {
 		t.Fatalf("StartTasks on a busy instance: got %v, want ErrTaskRunning", err)
 	}
@@ -79,5 +79,73 @@ func TestSwitchoverRegroupsReplicasAndFencesTheEjected(t *testing.T) {
 	}
 	if lag.Lag == nil || lag.Lag.Bytes != 4096 || lag.Lag.Seconds != 0.5 {
 		t.Errorf("lag: got %+v, want 4096 bytes, 0.5 s", lag.Lag)
+	}
+}
+
+func TestGroupClaimIsTheWorkflowsOwn(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	primary := mustCreate(t, s, newInstance("p1", "primary"))
+	r1 := mustCreate(t, s, newInstance("p1", "replica-1"))
+	r2 := mustCreate(t, s, newInstance("p1", "replica-2"))
+	for _, id := range []string{primary.ID, r1.ID, r2.ID} {
+		if err := s.SetTask(ctx, id, coffer.TaskNone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := func(task coffer.Task) map[string]coffer.Task {
+		return map[string]coffer.Task{primary.ID: task, r1.ID: task, r2.ID: task}
+	}
+	promote1, promote2 := "instance/"+r1.ID+"/promote", "instance/"+r2.ID+"/promote"
+	if err := s.StartTasks(ctx, "p1", promote1, group(coffer.TaskPromoting)); err != nil {
+		t.Fatalf("claim of the first promote: %v", err)
+	}
+	// The same workflow's claim, retried (its answer was lost), is claimed again.
+	if err := s.StartTasks(ctx, "p1", promote1, group(coffer.TaskPromoting)); err != nil {
+		t.Fatalf("retried claim of the first promote: got %v, want it claimed", err)
+	}
+	for _, id := range []string{primary.ID, r1.ID, r2.ID} {
+		if inst := mustGet(t, s, id); inst.Task != coffer.TaskPromoting || inst.TaskWorkflowID != promote1 {
+			t.Errorf("instance %s: got task %s held by %q, want PROMOTING held by %s", id, inst.Task, inst.TaskWorkflowID, promote1)
+		}
+	}
+	// A promote of another replica sets the same task on the same members: busy.
+	if err := s.StartTasks(ctx, "p1", promote2, group(coffer.TaskPromoting)); !errors.Is(err, catalog.ErrTaskRunning) {
+		t.Fatalf("claim of a second promote: got %v, want ErrTaskRunning", err)
+	}
+	// A single-instance claim of another workflow is busy too; the holder's is its own.
+	if _, err := s.StartTask(ctx, "", r1.ID, coffer.TaskPromoting, promote2); !errors.Is(err, catalog.ErrTaskRunning) {
+		t.Fatalf("StartTask by another workflow: got %v, want ErrTaskRunning", err)
+	}
+	if _, err := s.StartTask(ctx, "", r1.ID, coffer.TaskPromoting, promote1); err != nil {
+		t.Fatalf("StartTask by the holder: got %v, want it claimed", err)
+	}
+	// A task that ends is no workflow's: the next operation claims it.
+	for _, id := range []string{primary.ID, r1.ID, r2.ID} {
+		if err := s.SetTask(ctx, id, coffer.TaskNone); err != nil {
+			t.Fatal(err)
+		}
+		if inst := mustGet(t, s, id); inst.TaskWorkflowID != "" {
+			t.Errorf("instance %s: task NONE still held by %q", id, inst.TaskWorkflowID)
+		}
+	}
+	if err := s.StartTasks(ctx, "p1", promote2, group(coffer.TaskPromoting)); err != nil {
+		t.Fatalf("claim of the second promote after the first ended: %v", err)
+	}
+}
+
+func TestCreateRecordsTheWorkflowThatHoldsItsTask(t *testing.T) {
+	s, _ := newStore(t)
+	inst := newInstance("p1", "db")
+	inst.TaskWorkflowID = "instance/" + inst.ID + "/create"
+	mustCreate(t, s, inst)
+	if got := mustGet(t, s, inst.ID); got.Task != coffer.TaskBuilding || got.TaskWorkflowID != inst.TaskWorkflowID {
+		t.Fatalf("got task %s held by %q, want BUILDING held by %s", got.Task, got.TaskWorkflowID, inst.TaskWorkflowID)
+	}
+	if err := s.RecordFault(t.Context(), inst.ID, coffer.Fault{Message: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, inst.ID); got.TaskWorkflowID != "" {
+		t.Fatalf("task ERROR still held by %q", got.TaskWorkflowID)
 	}
 }

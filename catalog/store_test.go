@@ -367,14 +367,14 @@ func TestStartTaskRefusesWhileAnotherTaskRuns(t *testing.T) {
 	ctx := t.Context()
 	inst := mustCreate(t, s, newInstance("project-a", "db1"))
 
-	if _, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskResizing); !errors.Is(err, catalog.ErrTaskRunning) {
+	if _, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskResizing, ""); !errors.Is(err, catalog.ErrTaskRunning) {
 		t.Errorf("resize while building: got %v, want ErrTaskRunning", err)
 	}
 
 	if err := s.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskResizing)
+	got, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskResizing, "")
 	if err != nil {
 		t.Fatalf("resize an idle instance: %v", err)
 	}
@@ -386,23 +386,23 @@ func TestStartTaskRefusesWhileAnotherTaskRuns(t *testing.T) {
 	}
 
 	for _, task := range []coffer.Task{coffer.TaskRebooting, coffer.TaskResizing, coffer.TaskDeleting} {
-		if _, err := s.StartTask(ctx, "project-a", inst.ID, task); !errors.Is(err, catalog.ErrTaskRunning) {
+		if _, err := s.StartTask(ctx, "project-a", inst.ID, task, ""); !errors.Is(err, catalog.ErrTaskRunning) {
 			t.Errorf("start %s while resizing: got %v, want ErrTaskRunning", task, err)
 		}
 	}
 
 	for name, id := range map[string]string{"missing": uuid.NewString(), "not a UUID": "db1"} {
-		if _, err := s.StartTask(ctx, "project-a", id, coffer.TaskRebooting); !errors.Is(err, catalog.ErrNotFound) {
+		if _, err := s.StartTask(ctx, "project-a", id, coffer.TaskRebooting, ""); !errors.Is(err, catalog.ErrNotFound) {
 			t.Errorf("start on a %s instance: got %v, want ErrNotFound", name, err)
 		}
 	}
 	if err := s.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.StartTask(ctx, "project-b", inst.ID, coffer.TaskRebooting); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := s.StartTask(ctx, "project-b", inst.ID, coffer.TaskRebooting, ""); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("start on another project's instance: got %v, want ErrNotFound", err)
 	}
-	if _, err := s.StartTask(ctx, "", inst.ID, coffer.TaskRebooting); err != nil {
+	if _, err := s.StartTask(ctx, "", inst.ID, coffer.TaskRebooting, ""); err != nil {
 		t.Errorf("start with any project: %v", err)
 	}
 }
@@ -415,10 +415,10 @@ func TestStartTaskAfterAFaultAllowsOnlyADelete(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskRebooting); !errors.Is(err, catalog.ErrTaskRunning) {
+	if _, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskRebooting, ""); !errors.Is(err, catalog.ErrTaskRunning) {
 		t.Errorf("restart after a fault: got %v, want ErrTaskRunning", err)
 	}
-	got, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskDeleting)
+	got, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskDeleting, "")
 	if err != nil {
 		t.Fatalf("delete after a fault: %v", err)
 	}
@@ -434,7 +434,7 @@ func TestStartTaskRefusesNoneAndErrorAsTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, task := range []coffer.Task{coffer.TaskNone, coffer.TaskError, "BOGUS"} {
-		if _, err := s.StartTask(t.Context(), "", inst.ID, task); err == nil {
+		if _, err := s.StartTask(t.Context(), "", inst.ID, task, ""); err == nil {
 			t.Errorf("StartTask %q: got no error, want one", task)
 		}
 	}
@@ -464,7 +464,7 @@ func TestStartTaskLetsExactlyOneOfManyConcurrentCallersWin(t *testing.T) {
 			task := tasks[i%len(tasks)]
 			wg.Go(func() {
 				<-start
-				got, err := s.StartTask(ctx, "project-a", inst.ID, task)
+				got, err := s.StartTask(ctx, "project-a", inst.ID, task, "")
 				switch {
 				case err == nil:
 					mu.Lock()

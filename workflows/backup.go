@@ -1,9 +1,7 @@
 package workflows
 
 import (
-	"errors"
-	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -17,6 +15,8 @@ const (
 	StepStartBackup    = "start backup"
 	StepStreamBackup   = "stream backup to swift"
 	StepCompleteBackup = "complete backup"
+	// stepDeletePartialBackup is the compensation of a backup that failed.
+	stepDeletePartialBackup = "delete partial backup"
 )
 
 // Bounds of a backup.
@@ -33,10 +33,13 @@ const (
 	backupProgressEvery = 15 * time.Second
 )
 
-// BackupInstance makes the backup the API (or a schedule) recorded as NEW. The instance
-// shows BACKUP meanwhile (the catalog derives it from the running backup) and takes no
-// other task. Its steps:
+// BackupInstance makes a backup. The instance shows BACKUP meanwhile (the catalog derives
+// it from the running backup) and takes no other task. Its steps:
 //
+//  0. claim: the backup's record (NEW) when in.Record is set (the API's backups; a
+//     schedule records its backups before): another backup or a task that holds the
+//     instance ends the workflow at once, untouched, and the API learns it through the
+//     claim update (claim.go).
 //  1. start backup: the guest's Swift access (temporary URLs for PUT and DELETE over the
 //     backup's objects only, the container, the backup key), and the record goes BUILDING
 //     with where the backup goes: backups/<id> in the backup container.
@@ -48,67 +51,46 @@ const (
 //     segment inside the guest.
 //  3. complete backup: the record goes COMPLETED with size, checksum and location.
 //
-// On any failure the backup's objects are deleted (a guest killed mid-stream leaves
-// segments behind), and the record goes FAILED with the reason. The instance itself is not
-// touched: a failed backup is no fault of the instance.
+// It runs on operation.run. On any failure the backup's objects are deleted (a guest killed
+// mid-stream leaves segments behind), and the record goes FAILED with the reason. The
+// instance itself is not touched: a failed backup is no fault of the instance.
 func BackupInstance(ctx workflow.Context, in BackupInstanceInput) error {
-	log := workflow.GetLogger(ctx)
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		InstanceIDAttr.ValueSet(in.InstanceID),
-		ProjectIDAttr.ValueSet(in.ProjectID),
-		OperationAttr.ValueSet("backup"),
-	); err != nil {
-		return fmt.Errorf("backup %s: set search attributes: %w", in.BackupID, err)
+	bytes := &BackupProgress{}
+	op := operation{
+		name: "backup", instanceID: in.InstanceID, projectID: in.ProjectID,
+		subject:  in.BackupID + " of instance " + in.InstanceID,
+		timeouts: Timeouts{Claim: in.Claim},
+		progress: func(p Progress) any {
+			out := *bytes
+			out.Progress = p
+			return out
+		},
+		// A failed backup is no fault of the instance: its record goes FAILED, with what
+		// the compensation could not delete.
+		fault: func(ctx workflow.Context, err error, left []string) error {
+			reasonText := faultMessage("backup", err)
+			for _, l := range left {
+				reasonText += "; its partial objects could not be deleted: " + strings.TrimPrefix(l, stepDeletePartialBackup+" failed: ")
+			}
+			return workflow.ExecuteActivity(callOptions(ctx), acts.FailBackupRecord,
+				activities.FailBackupInput{BackupID: in.BackupID, Reason: reasonText}).Get(ctx, nil)
+		},
 	}
-	p := &BackupProgress{Progress: Progress{Operation: "backup", Done: []string{}}}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackupProgress, error) {
-		out := *p
-		out.Done = slices.Clone(p.Done)
-		return out, nil
-	}); err != nil {
-		return fmt.Errorf("backup %s: set progress query handler: %w", in.BackupID, err)
+	if in.Record != nil {
+		op.claim = func(ctx workflow.Context) (bool, error) { return claimBackup(ctx, *in.Record, in.Claim) }
 	}
-
-	location := activities.DeleteBackupObjectsInput{}
-	err := backupInstance(ctx, in, p, &location)
-	if err == nil {
-		p.Step = ""
-		return nil
-	}
-	log.Error("backup failed; deleting what it stored", "backup_id", in.BackupID, "instance_id", in.InstanceID, "error", err)
-	p.Error = faultMessage("backup", err)
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	reasonText := p.Error
-	if location.Object != "" {
-		p.Step = "delete partial backup"
-		if derr := workflow.ExecuteActivity(callOptions(dctx), acts.DeleteBackupObjects, location).Get(dctx, nil); derr != nil {
-			log.Error("delete partial backup failed", "backup_id", in.BackupID, "error", derr)
-			reasonText += "; its partial objects could not be deleted: " + reason(derr)
-			err = errors.Join(err, fmt.Errorf("delete partial backup: %w", derr))
-		}
-	}
-	p.Step = "record failure"
-	ferr := workflow.ExecuteActivity(callOptions(dctx), acts.FailBackupRecord,
-		activities.FailBackupInput{BackupID: in.BackupID, Reason: reasonText}).Get(dctx, nil)
-	if ferr != nil {
-		err = errors.Join(err, fmt.Errorf("record failure: %w", ferr))
-	}
-	p.Step = ""
-	return fmt.Errorf("backup %s of instance %s: %w", in.BackupID, in.InstanceID, err)
+	return op.run(ctx, func(t *tracker, _ *parking, u *undo) error {
+		return backupInstance(ctx, in, t, bytes, u)
+	})
 }
 
-func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgress, location *activities.DeleteBackupObjectsInput) error {
-	step := func(name string, fn func() error) error {
-		p.Step = name
-		if err := fn(); err != nil {
-			return &stepError{step: name, err: err}
-		}
-		p.Done = append(p.Done, name)
-		return nil
-	}
+func backupInstance(ctx workflow.Context, in BackupInstanceInput, t *tracker, bytes *BackupProgress, u *undo) error {
 	call := callOptions(ctx)
-	var access activities.BackupAccess
-	err := step(StepStartBackup, func() error {
+	var (
+		access   activities.BackupAccess
+		location activities.DeleteBackupObjectsInput
+	)
+	err := t.step(StepStartBackup, func() error {
 		// The access outlives both attempts of the guest's backup.
 		object := activities.BackupObject(in.BackupID)
 		if err := workflow.ExecuteActivity(call, acts.GetBackupAccess, activities.BackupAccessInput{
@@ -117,6 +99,10 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 			return err
 		}
 		location.Container, location.Object = access.Container, object
+		// A guest killed mid-stream leaves segments behind.
+		u.add(stepDeletePartialBackup, func(ctx workflow.Context) error {
+			return workflow.ExecuteActivity(callOptions(ctx), acts.DeleteBackupObjects, location).Get(ctx, nil)
+		})
 		return workflow.ExecuteActivity(call, acts.StartBackupRecord, activities.StartBackupInput{
 			BackupID: in.BackupID, Container: location.Container, Object: location.Object,
 		}).Get(ctx, nil)
@@ -128,7 +114,7 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 	var result guest.BackupResult
 	heartbeat := orDefault(in.HeartbeatTimeout, DefaultBackupHeartbeatTimeout)
 	guestStart := orDefault(in.GuestStart, DefaultBackupGuestStartTimeout)
-	err = step(StepStreamBackup, func() error {
+	err = t.step(StepStreamBackup, func() error {
 		g := guest.For(in.InstanceID).With(guest.LongJob(BackupTimeout, heartbeat).PickUpWithin(guestStart))
 		fut := async(ctx, func(ctx workflow.Context) (guest.BackupResult, error) {
 			return g.Backup(ctx, guest.BackupInput{
@@ -136,12 +122,12 @@ func backupInstance(ctx workflow.Context, in BackupInstanceInput, p *BackupProgr
 				SegmentSize: access.SegmentSize, MasterKey: access.MasterKey,
 			})
 		})
-		return followBackup(ctx, in.BackupID, fut, p, &result)
+		return followBackup(ctx, in.BackupID, fut, bytes, &result)
 	})
 	if err != nil {
 		return err
 	}
-	return step(StepCompleteBackup, func() error {
+	return t.step(StepCompleteBackup, func() error {
 		return workflow.ExecuteActivity(call, acts.CompleteBackupRecord, activities.CompleteBackupInput{
 			BackupID: in.BackupID, Result: result,
 		}).Get(ctx, nil)

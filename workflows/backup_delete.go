@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -25,37 +24,25 @@ const (
 //  2. delete backup objects: every segment and the manifest, from Swift.
 //  3. delete backup record.
 //
-// Swift calls are retried a few times; a delete that still fails marks the backup
-// DELETE_FAILED with the reason, and may be asked for again.
+// It runs on operation.run, holding no task. Swift calls are retried a few times; a delete
+// that still fails marks the backup DELETE_FAILED with the reason, and may be asked for
+// again.
 func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) error {
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		ProjectIDAttr.ValueSet(in.ProjectID),
-		OperationAttr.ValueSet("delete backup"),
-	); err != nil {
-		return fmt.Errorf("delete backup %s: set search attributes: %w", in.BackupID, err)
+	op := operation{
+		// It holds no task: a backup's delete leaves its instance (which may be gone) alone.
+		name: "delete backup", projectID: in.ProjectID, subject: in.BackupID,
+		fault: func(ctx workflow.Context, err error, _ []string) error {
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) && (app.Type() == activities.ErrorTypeNotInCatalog || app.Type() == activities.ErrorTypeCloudNotFound) {
+				return nil
+			}
+			return workflow.ExecuteActivity(callOptions(ctx), acts.FailBackupRecord,
+				activities.FailBackupInput{BackupID: in.BackupID, Reason: faultMessage("delete backup", err), Deleting: true}).Get(ctx, nil)
+		},
 	}
-	t, err := track(ctx, "delete backup")
-	if err != nil {
-		return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
-	}
-	err = deleteBackup(ctx, in, t)
-	if err == nil {
-		t.idle()
-		return nil
-	}
-	t.failed(faultMessage("delete backup", err))
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && (app.Type() == activities.ErrorTypeNotInCatalog || app.Type() == activities.ErrorTypeCloudNotFound) {
-		return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
-	}
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	ferr := workflow.ExecuteActivity(callOptions(dctx), acts.FailBackupRecord,
-		activities.FailBackupInput{BackupID: in.BackupID, Reason: faultMessage("delete backup", err), Deleting: true}).Get(dctx, nil)
-	if ferr != nil {
-		err = errors.Join(err, fmt.Errorf("record failure: %w", ferr))
-	}
-	t.idle()
-	return fmt.Errorf("delete backup %s: %w", in.BackupID, err)
+	return op.run(ctx, func(t *tracker, _ *parking, _ *undo) error {
+		return deleteBackup(ctx, in, t)
+	})
 }
 
 func deleteBackup(ctx workflow.Context, in DeleteBackupInput, t *tracker) error {

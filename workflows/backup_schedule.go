@@ -39,7 +39,7 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) error {
 		Description: "made by backup schedule " + in.ScheduleID, ScheduleID: in.ScheduleID,
 	}).Get(ctx, nil)
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == activities.ErrorTypeInstanceBusy {
+	if errors.As(err, &app) && (app.Type() == activities.ErrorTypeInstanceBusy || app.Type() == activities.ErrorTypeBackupRunning) {
 		log.Warn("instance busy; skipping this scheduled backup", "instance_id", in.InstanceID, "reason", app.Message())
 		return nil
 	}

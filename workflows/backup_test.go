@@ -226,3 +226,42 @@ func TestCreateFromACorruptBackupEndsInErrorWithTheChecksumFault(t *testing.T) {
 		t.Errorf("fault: got %q, want the restore step's checksum failure", f.Message)
 	}
 }
+
+func TestBackupRecordsItselfFirstAndABusyInstanceIsLeftAlone(t *testing.T) {
+	rec := &activities.CreateBackupRecordInput{BackupID: backupID, InstanceID: instanceID, ProjectID: "demo-project", Name: "nightly"}
+
+	h := newBackupHarness(t)
+	var recorded []activities.CreateBackupRecordInput
+	h.env.OnActivity(a.CreateBackupRecord, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CreateBackupRecordInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			recorded = append(recorded, in)
+			return nil
+		})
+	h.env.OnActivity(guest.BackupActivity, mock.Anything, mock.Anything).Return(guest.BackupResult{Container: "coffer-backups", Object: "backups/" + backupID}, nil)
+	in := backupInput()
+	in.Record = rec
+	h.env.ExecuteWorkflow(BackupInstance, in)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if len(recorded) != 1 || recorded[0].BackupID != backupID || recorded[0].NotAfter.IsZero() {
+		t.Errorf("recorded: got %+v, want the backup once, within the claim's window", recorded)
+	}
+	if len(h.completed) != 1 {
+		t.Errorf("completed: got %+v, want once", h.completed)
+	}
+
+	busy := newBackupHarness(t)
+	busy.env.OnActivity(a.CreateBackupRecord, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("instance is busy", activities.ErrorTypeBackupRunning, nil))
+	busy.env.ExecuteWorkflow(BackupInstance, in)
+	if err := busy.env.GetWorkflowError(); err != nil {
+		t.Fatalf("backup of a busy instance: %v", err)
+	}
+	if len(busy.completed) != 0 || len(busy.failed) != 0 || len(busy.deleted) != 0 {
+		t.Errorf("a backup that found the instance busy touched a record: completed %+v, failed %+v, deleted %+v",
+			busy.completed, busy.failed, busy.deleted)
+	}
+}

@@ -44,12 +44,17 @@ const ClaimWait = ClaimWindow + 10*time.Second
 // claim found the task taken, or a workflow of the same ID runs).
 var ErrInstanceBusy = errors.New("another operation holds the instance")
 
+// ErrBackupRunning is the ErrInstanceBusy of a backup whose instance another backup holds.
+var ErrBackupRunning = fmt.Errorf("%w: a backup of it runs", ErrInstanceBusy)
+
 // ClaimResult is the outcome of a workflow's claim.
 type ClaimResult struct {
 	// Claimed is set when the workflow holds the instance's task.
 	Claimed bool `json:"claimed"`
 	// Busy is set when another operation holds it.
 	Busy bool `json:"busy,omitempty"`
+	// BackupRunning is set, with Busy, when that operation is another backup.
+	BackupRunning bool `json:"backup_running,omitempty"`
 	// Quota lists the project's quotas a create would exceed; it then has no record.
 	Quota []catalog.Quota `json:"quota,omitempty"`
 	// Refused says why the workflow does not hold it.
@@ -62,13 +67,27 @@ type claim struct {
 }
 
 // claimTask claims the instance's task as the workflow's first step (a resize within its
-// project's quotas, when resize is set) and answers the claim update with the outcome. It reports false when the workflow must end without touching
-// the instance: another operation holds it, or the claim window had passed. An error is a
+// project's quotas, when resize is set) and answers the claim update with the outcome. It
+// reports false when the workflow must end without touching the instance: another
+// operation holds it, or the claim window had passed. An error is a
 // claim that failed (the catalog did not answer): nothing was claimed either.
 func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, resize *activities.ResizeQuota, window time.Duration) (bool, error) {
 	return runClaim(ctx, instanceID, window, func(actx workflow.Context, deadline time.Time) error {
-		return workflow.ExecuteActivity(actx, acts.ClaimTask,
-			activities.ClaimTaskInput{InstanceID: instanceID, Task: task, NotAfter: deadline, Resize: resize}).Get(actx, nil)
+		return workflow.ExecuteActivity(actx, acts.ClaimTask, activities.ClaimTaskInput{
+			InstanceID: instanceID, Task: task, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, NotAfter: deadline, Resize: resize,
+		}).Get(actx, nil)
+	})
+}
+
+// claimTasks is a replication operation's claim: the tasks of every member of the group,
+// all or none, as claimTask claims one instance's. It is busy when another operation holds
+// any member, also another replication operation that set the same task (the catalog
+// records which workflow holds each task).
+func claimTasks(ctx workflow.Context, instanceID string, tasks map[string]coffer.Task, window time.Duration) (bool, error) {
+	return runClaim(ctx, instanceID, window, func(actx workflow.Context, deadline time.Time) error {
+		return workflow.ExecuteActivity(actx, acts.ClaimTasks, activities.ClaimTasksInput{
+			Tasks: tasks, InstanceID: instanceID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, NotAfter: deadline,
+		}).Get(actx, nil)
 	})
 }
 
@@ -77,7 +96,17 @@ func claimTask(ctx workflow.Context, instanceID string, task coffer.Task, resize
 func claimRecord(ctx workflow.Context, rec activities.RecordInstanceInput, window time.Duration) (bool, error) {
 	return runClaim(ctx, rec.Instance.ID, window, func(actx workflow.Context, deadline time.Time) error {
 		rec.NotAfter = deadline
+		rec.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
 		return workflow.ExecuteActivity(actx, acts.RecordInstance, rec).Get(actx, nil)
+	})
+}
+
+// claimBackup is a backup's claim: it records the backup (NEW), which holds the instance
+// while it runs, as claimTask claims a task.
+func claimBackup(ctx workflow.Context, rec activities.CreateBackupRecordInput, window time.Duration) (bool, error) {
+	return runClaim(ctx, rec.InstanceID, window, func(actx workflow.Context, deadline time.Time) error {
+		rec.NotAfter = deadline
+		return workflow.ExecuteActivity(actx, acts.CreateBackupRecord, rec).Get(actx, nil)
 	})
 }
 
@@ -117,9 +146,13 @@ func (c *claim) run(ctx workflow.Context, instanceID string, window time.Duratio
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		switch app.Type() {
-		case activities.ErrorTypeInstanceBusy, activities.ErrorTypeClaimTooLate, activities.ErrorTypeProjectQuotaExceeded:
+		case activities.ErrorTypeInstanceBusy, activities.ErrorTypeBackupRunning, activities.ErrorTypeClaimTooLate, activities.ErrorTypeProjectQuotaExceeded:
 			log.Warn("instance not claimed; leaving it alone", "instance_id", instanceID, "reason", app.Message())
-			c.result = &ClaimResult{Busy: app.Type() == activities.ErrorTypeInstanceBusy, Refused: app.Message()}
+			c.result = &ClaimResult{
+				Busy:          app.Type() == activities.ErrorTypeInstanceBusy || app.Type() == activities.ErrorTypeBackupRunning,
+				BackupRunning: app.Type() == activities.ErrorTypeBackupRunning,
+				Refused:       app.Message(),
+			}
 			if app.Type() == activities.ErrorTypeProjectQuotaExceeded && app.HasDetails() {
 				_ = app.Details(&c.result.Quota)
 			}
@@ -137,7 +170,7 @@ func (c *claim) run(ctx workflow.Context, instanceID string, window time.Duratio
 // startClaimed starts a workflow that claims its instance's task first (claimTask) and
 // waits, at most ClaimWait (measured with the workflow's own window, Timeouts.Claim), for
 // the claim's outcome: nil when the workflow holds the task, ErrInstanceBusy when another
-// operation holds it, a *catalog.QuotaExceededError when a create's project is over a
+// operation holds it (ErrBackupRunning when that is a backup), a *catalog.QuotaExceededError when a create's project is over a
 // quota, another error when the outcome is unknown (Temporal or the workers did not
 // answer in time).
 func (s Starter) startClaimed(ctx context.Context, id, projectID string, p startPolicy, attrs temporal.SearchAttributes, window time.Duration, workflow, in any) error {
@@ -172,6 +205,8 @@ func (s Starter) startClaimed(ctx context.Context, id, projectID string, p start
 	switch {
 	case len(res.Quota) > 0:
 		return fmt.Errorf("start workflow %s: %w", id, &catalog.QuotaExceededError{ProjectID: projectID, Over: res.Quota})
+	case res.BackupRunning:
+		return fmt.Errorf("start workflow %s: %w: %s", id, ErrBackupRunning, res.Refused)
 	case res.Busy:
 		return fmt.Errorf("start workflow %s: %w: %s", id, ErrInstanceBusy, res.Refused)
 	case !res.Claimed:

@@ -209,11 +209,18 @@ func BackupScheduleID(instanceID, scheduleID string) string {
 	return "backup-schedule/" + instanceID + "/" + scheduleID
 }
 
-// BackupInstanceInput is what BackupInstance needs: a backup the catalog holds as NEW.
+// BackupInstanceInput is what BackupInstance needs: a backup it records as its first step
+// (Record), or one the catalog holds as NEW already (a scheduled backup's).
 type BackupInstanceInput struct {
 	BackupID   string `json:"backup_id"`
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// Record is the record the backup makes as its first step, its claim of the instance
+	// (claimBackup); nil when the record exists.
+	Record *activities.CreateBackupRecordInput `json:"record,omitempty"`
+	// Claim is how long after its start the workflow may record the backup (default
+	// ClaimWindow).
+	Claim time.Duration `json:"claim,omitempty"`
 	// HeartbeatTimeout is how long the guest may go silent before its attempt counts as
 	// lost (default DefaultBackupHeartbeatTimeout).
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
@@ -274,6 +281,11 @@ func FenceWorkflowID(instanceID string) string { return "instance/" + instanceID
 type ReplicationInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
-	// Timeouts.Park bounds how long a parked step waits for an operator; the rest is unused.
+	// Tasks are what a replication operation claims as its first step: the task of each
+	// member of the group, by instance ID, as the API read the group (all of them or none;
+	// see claimTasks). Empty for a fence, which claims nothing.
+	Tasks map[string]coffer.Task `json:"tasks,omitempty"`
+	// Timeouts.Park bounds how long a parked step waits for an operator, Timeouts.Claim
+	// the claim's window; the rest is unused.
 	Timeouts Timeouts `json:"timeouts,omitempty"`
 }

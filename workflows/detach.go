@@ -15,7 +15,7 @@ import (
 const StepDropSlot = "drop the slot on the primary"
 
 // DetachReplica makes the replica in.InstanceID a standalone instance (Trove's PUT
-// {"instance": {"replica_of": null}}). The API set task DETACHING on it. Steps:
+// {"instance": {"replica_of": null}}). It claims task DETACHING on it as its first step (claimTasks). Steps:
 //
 //  1. read replication group.
 //  2. promote: the replica stops streaming and opens for writes with the data it has.
@@ -26,32 +26,30 @@ const StepDropSlot = "drop the slot on the primary"
 //
 // Steps 1 and 2 are parked for an operator when a retry may mend them (retry, skip, abort;
 // see parking). A failure of the promotion records the fault on the replica (task ERROR)
-// and changes nothing else.
+// and changes nothing else. It runs on operation.run (replicationOperation).
 func DetachReplica(ctx workflow.Context, in ReplicationInput) error {
-	t, p, err := startReplicationWorkflow(ctx, in, "detach")
-	if err != nil {
-		return err
-	}
 	var g activities.ReplicationGroup
-	if err := p.step(ctx, StepReadGroup, func() error {
-		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
-	}); err != nil {
-		return failReplication(ctx, t, in, "detach", nil, err)
-	}
-	if g.Primary.ID == in.InstanceID {
-		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a primary, not a replica", in.InstanceID), "NotReplica", nil)
-		return failReplication(ctx, t, in, "detach", nil, err)
-	}
-	if err := p.step(ctx, StepPromote, func() error {
-		return guest.For(in.InstanceID).Promote(ctx)
-	}); err != nil {
-		return failReplication(ctx, t, in, "detach", nil, err)
-	}
-	_ = t.step(StepDropSlot, func() error {
-		if err := dropSlot(ctx, g.Primary.ID, in.InstanceID); err != nil {
-			workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "instance_id", in.InstanceID, "primary", g.Primary.ID, "error", err)
+	op := replicationOperation(in, "detach", &g, false)
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
+		if err := p.step(ctx, StepReadGroup, func() error {
+			return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+		}); err != nil {
+			return err
 		}
-		return nil
+		if g.Primary.ID == in.InstanceID {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a primary, not a replica", in.InstanceID), "NotReplica", nil)
+		}
+		if err := p.step(ctx, StepPromote, func() error {
+			return guest.For(in.InstanceID).Promote(ctx)
+		}); err != nil {
+			return err
+		}
+		_ = t.step(StepDropSlot, func() error {
+			if err := dropSlot(ctx, g.Primary.ID, in.InstanceID); err != nil {
+				workflow.GetLogger(ctx).Warn("drop the detached replica's slot", "instance_id", in.InstanceID, "primary", g.Primary.ID, "error", err)
+			}
+			return nil
+		})
+		return finishRegroup(ctx, t, "detach", catalog.Regroup{Primary: in.InstanceID}, nil)
 	})
-	return finishRegroup(ctx, t, in, "detach", catalog.Regroup{Primary: in.InstanceID}, nil)
 }

@@ -36,8 +36,8 @@ const (
 )
 
 // EjectReplicaSource is a failover (Trove's eject_replica_source): the primary
-// in.InstanceID does not answer, and its most advanced replica takes its place. The API set
-// task EJECTING on every member of the group. Steps:
+// in.InstanceID does not answer, and its most advanced replica takes its place. It claims
+// task EJECTING on every member of the group as its first step (claimTasks). Steps:
 //
 //  1. read replication group.
 //  2. check the primary is dead: a health probe its guest must pick up within
@@ -60,100 +60,97 @@ const (
 //
 // Steps 1 and 5 are parked for an operator when a retry may mend them (retry, skip, abort;
 // see parking). A failure before the promotion ends every task and records the fault on
-// the primary; a replica that cannot follow after it gets the fault.
+// the primary; a replica that cannot follow after it gets the fault. It runs on
+// operation.run (replicationOperation).
 func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
-	t, p, err := startReplicationWorkflow(ctx, in, "eject")
-	if err != nil {
-		return err
-	}
 	var g activities.ReplicationGroup
-	if err := p.step(ctx, StepReadGroup, func() error {
-		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
-	}); err != nil {
-		return failReplication(ctx, t, in, "eject", nil, err)
-	}
-	members := groupIDs(g)
-	if g.Primary.ID != in.InstanceID {
-		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a replica, not its group's primary", in.InstanceID), "NotPrimary", nil)
-		return failReplication(ctx, t, in, "eject", members, err)
-	}
+	op := replicationOperation(in, "eject", &g, true)
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
+		if err := p.step(ctx, StepReadGroup, func() error {
+			return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+		}); err != nil {
+			return err
+		}
+		if g.Primary.ID != in.InstanceID {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is a replica, not its group's primary", in.InstanceID), "NotPrimary", nil)
+		}
 
-	if err := t.step(StepCheckPrimary, func() error { return primaryDead(ctx, in.InstanceID) }); err != nil {
-		return refuseEject(ctx, t, in, members, err)
-	}
+		if err := t.step(StepCheckPrimary, func() error { return primaryDead(ctx, in.InstanceID) }); err != nil {
+			return settled{refuseEject(ctx, t, in, heldBy(in, g, true), err)}
+		}
 
-	isolated := t.step(StepIsolate, func() error {
-		return workflow.ExecuteActivity(waitOptions(ctx, IsolateTimeout), acts.IsolateServer, in.InstanceID).Get(ctx, nil)
-	}) == nil
+		isolated := t.step(StepIsolate, func() error {
+			return workflow.ExecuteActivity(waitOptions(ctx, IsolateTimeout), acts.IsolateServer, in.InstanceID).Get(ctx, nil)
+		}) == nil
 
-	var best activities.GroupMember
-	if err := t.step(StepPickReplica, func() error {
-		var err error
-		best, err = mostAdvanced(ctx, g.Replicas)
-		return err
-	}); err != nil {
-		return failReplication(ctx, t, in, "eject", members, err)
-	}
-	if err := p.step(ctx, StepPromote, func() error {
-		return guest.For(best.ID).Promote(ctx)
-	}); err != nil {
-		return failReplication(ctx, t, in, "eject", members, err)
-	}
+		var best activities.GroupMember
+		if err := t.step(StepPickReplica, func() error {
+			var err error
+			best, err = mostAdvanced(ctx, g.Replicas)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := p.step(ctx, StepPromote, func() error {
+			return guest.For(best.ID).Promote(ctx)
+		}); err != nil {
+			return err
+		}
 
-	failed := map[string]error{}
-	others := replicasExcept(g, best.ID)
-	_ = t.step(StepRepointReplicas, func() error {
-		for _, r := range others {
-			if err := follow(ctx, best.ID, r.ID); err != nil {
-				failed[r.ID] = err
+		failed := map[string]error{}
+		others := replicasExcept(g, best.ID)
+		_ = t.step(StepRepointReplicas, func() error {
+			for _, r := range others {
+				if err := follow(ctx, best.ID, r.ID); err != nil {
+					failed[r.ID] = err
+				}
 			}
+			return nil
+		})
+		var replicas []string
+		for _, r := range others {
+			replicas = append(replicas, r.ID)
 		}
-		return nil
-	})
-	var replicas []string
-	for _, r := range others {
-		replicas = append(replicas, r.ID)
-	}
-	regroup := catalog.Regroup{
-		Primary: best.ID, Replicas: replicas, Ejected: []string{in.InstanceID},
-		EjectedFault: coffer.Fault{
-			Message: fmt.Sprintf("Ejected from its replication group: the primary did not answer, and replica %s was promoted in its place. It is fenced and never accepts writes again; delete the instance.", best.ID),
-			Created: workflow.Now(ctx),
-		},
-	}
-	err = finishRegroup(ctx, t, in, "eject", regroup, failed)
-	if isolated {
-		return err
-	}
+		regroup := catalog.Regroup{
+			Primary: best.ID, Replicas: replicas, Ejected: []string{in.InstanceID},
+			EjectedFault: coffer.Fault{
+				Message: fmt.Sprintf("Ejected from its replication group: the primary did not answer, and replica %s was promoted in its place. It is fenced and never accepts writes again; delete the instance.", best.ID),
+				Created: workflow.Now(ctx),
+			},
+		}
+		err := finishRegroup(ctx, t, "eject", regroup, failed)
+		if isolated {
+			return err
+		}
 
-	// A fence that cannot start is logged only: the failover is done.
-	_ = t.step(StepStartFence, func() error {
-		cctx := workflow.WithChildOptions(ctx, childOptions(FenceWorkflowID(in.InstanceID), againJoined,
-			searchAttributes(in.InstanceID, in.ProjectID, "fence")))
-		f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID, Timeouts: in.Timeouts})
-		ferr := f.GetChildWorkflowExecution().Get(ctx, nil)
-		if ferr != nil {
-			workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
-		}
-		return ferr
+		// A fence that cannot start is logged only: the failover is done.
+		_ = t.step(StepStartFence, func() error {
+			cctx := workflow.WithChildOptions(ctx, childOptions(FenceWorkflowID(in.InstanceID), againJoined,
+				searchAttributes(in.InstanceID, in.ProjectID, "fence")))
+			f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID, Timeouts: in.Timeouts})
+			ferr := f.GetChildWorkflowExecution().Get(ctx, nil)
+			if ferr != nil {
+				workflow.GetLogger(ctx).Error("start the fence of the old primary", "instance_id", in.InstanceID, "error", ferr)
+			}
+			return ferr
+		})
+		return err
 	})
-	t.idle()
-	return err
 }
 
 // refuseEject ends an eject of a primary that is alive: every member's task goes back to
-// NONE, and the primary shows why (a fault noted without ERROR: it is healthy).
+// NONE, and the primary shows why (a fault noted without ERROR: it is healthy). It returns
+// the eject's error, which the caller returns settled.
 func refuseEject(ctx workflow.Context, t *tracker, in ReplicationInput, members []string, err error) error {
 	t.failed(faultMessage("eject", err))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if eerr := workflow.ExecuteActivity(callOptions(dctx), acts.EndTasks, members).Get(dctx, nil); eerr != nil {
-		return fmt.Errorf("eject instance %s: %w; end tasks: %w", in.InstanceID, err, eerr)
+		return fmt.Errorf("%w; end tasks: %w", err, eerr)
 	}
 	_ = workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, activities.NoteFaultInput{
 		InstanceID: in.InstanceID, Message: "Not ejected: " + reason(err), Details: err.Error(),
 	}).Get(dctx, nil)
-	t.idle()
-	return fmt.Errorf("eject instance %s: %w", in.InstanceID, err)
+	return err
 }
 
 // primaryDead fails unless the primary's guest does not pick up a health probe in time, or
@@ -212,11 +209,16 @@ func mostAdvanced(ctx workflow.Context, replicas []activities.GroupMember) (acti
 // restarts). It ends at once when the instance was deleted meanwhile (its guest never
 // answers then; the wait simply times out).
 func FenceInstance(ctx workflow.Context, in ReplicationInput) error {
-	t, _, err := startReplicationWorkflow(ctx, in, "fence")
-	if err != nil {
-		return err
+	op := operation{
+		// It holds no task: the ejected instance keeps its ERROR and the ejection's fault,
+		// which a failed fence leaves as they are (the failure is in the workflow's
+		// history and its progress).
+		name: "fence", instanceID: in.InstanceID, projectID: in.ProjectID, timeouts: in.Timeouts,
+		fault: func(workflow.Context, error, []string) error { return nil },
 	}
-	return t.step(StepStartFence, func() error {
-		return guest.For(in.InstanceID).With(guest.Change().PickUpWithin(FenceWait).Tries(5)).Fence(ctx)
+	return op.run(ctx, func(t *tracker, _ *parking, _ *undo) error {
+		return t.step(StepStartFence, func() error {
+			return guest.For(in.InstanceID).With(guest.Change().PickUpWithin(FenceWait).Tries(5)).Fence(ctx)
+		})
 	})
 }

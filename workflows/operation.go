@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer"
@@ -14,15 +15,18 @@ import (
 // (tracker, steps.go), parking for an operator (park.go), compensations (undo, steps.go)
 // and the fault recorded when it fails.
 
-// setSearchAttributes sets the attributes every Coffer workflow carries.
+// setSearchAttributes sets the attributes every Coffer workflow carries; an empty
+// instanceID (a backup's delete, whose instance may be gone) sets none for the instance.
 func setSearchAttributes(ctx workflow.Context, instanceID, projectID, operation string) error {
-	err := workflow.UpsertTypedSearchAttributes(ctx,
-		InstanceIDAttr.ValueSet(instanceID),
+	attrs := []temporal.SearchAttributeUpdate{
 		ProjectIDAttr.ValueSet(projectID),
 		OperationAttr.ValueSet(operation),
 		NeedsAttentionAttr.ValueSet("false"),
-	)
-	if err != nil {
+	}
+	if instanceID != "" {
+		attrs = append(attrs, InstanceIDAttr.ValueSet(instanceID))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 		return fmt.Errorf("%s instance %s: set search attributes: %w", operation, instanceID, err)
 	}
 	return nil
@@ -47,10 +51,41 @@ type operation struct {
 	// resize is what a resize's claim asks of the project's quotas; nil claims no quota.
 	resize   *activities.ResizeQuota
 	timeouts Timeouts
+	// claim is the operation's own claim, made as its first step in place of task's or
+	// record's: a backup's record (claimBackup), a replication group's tasks (claimTasks).
+	// nil: task's or record's, if any.
+	claim func(ctx workflow.Context) (bool, error)
 	// noteFault makes a failure a note on the instance that leaves its task alone, for an
 	// operation that holds none; otherwise the fault sets task ERROR.
 	noteFault bool
+	// fault records a failure in place of the instance's fault (and noteFault), for an
+	// operation whose failure is not the instance's (a backup's record goes FAILED) or is
+	// more than its (the other members of a replication group get their tasks back); left
+	// is what the compensations could not undo.
+	fault func(ctx workflow.Context, err error, left []string) error
+	// progress makes what the progress query answers from the operation's Progress (a
+	// backup's adds its bytes); nil answers the Progress.
+	progress func(Progress) any
+	// subject names what the operation works on in its errors ("backup <id>"); empty
+	// names the instance.
+	subject string
 }
+
+// about is what the operation's errors name: "<name> <subject>".
+func (op operation) about() string {
+	if op.subject != "" {
+		return op.name + " " + op.subject
+	}
+	return op.name + " instance " + op.instanceID
+}
+
+// settled is a failure whose outcome the steps recorded themselves (a replication group
+// regrouped after its promotion, with a fault on each member that could not follow): run
+// returns it with no compensation and no fault of its own.
+type settled struct{ err error }
+
+func (e settled) Error() string { return e.err.Error() }
+func (e settled) Unwrap() error { return e.err }
 
 // run runs the operation's steps: search attributes and the progress query first, then
 // the claim of the instance's task (an instance another operation holds ends the workflow
@@ -61,24 +96,18 @@ func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking,
 	if err := setSearchAttributes(ctx, op.instanceID, op.projectID, op.name); err != nil {
 		return err
 	}
-	t, err := track(ctx, op.name)
+	t, err := trackAs(ctx, op.name, op.progress)
 	if err != nil {
-		return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
+		return fmt.Errorf("%s: %w", op.about(), err)
 	}
-	if op.task != "" || op.record != nil {
+	if claim := op.claimFn(); claim != nil {
 		var claimed bool
-		t.during(StepClaimTask, func() {
-			if op.record != nil {
-				claimed, err = claimRecord(ctx, *op.record, op.timeouts.Claim)
-			} else {
-				claimed, err = claimTask(ctx, op.instanceID, op.task, op.resize, op.timeouts.Claim)
-			}
-		})
+		t.during(StepClaimTask, func() { claimed, err = claim(ctx) })
 		t.idle()
 		if err != nil {
 			// Nothing was claimed: the instance is not this workflow's to record a fault on.
 			t.failed(faultMessage(op.name, err))
-			return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
+			return fmt.Errorf("%s: %w", op.about(), err)
 		}
 		if !claimed {
 			return nil
@@ -86,11 +115,31 @@ func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking,
 	}
 	var u undo
 	err = steps(t, newParking(ctx, t, op.name, op.instanceID, op.timeouts.Park), &u)
-	if err == nil {
+	var done settled
+	switch {
+	case err == nil:
 		t.idle()
 		return nil
+	case errors.As(err, &done):
+		t.idle()
+		return fmt.Errorf("%s: %w", op.about(), done.err)
 	}
 	return op.fail(ctx, t, &u, err)
+}
+
+// claimFn is the operation's claim, nil when it claims nothing.
+func (op operation) claimFn() func(workflow.Context) (bool, error) {
+	switch {
+	case op.claim != nil:
+		return op.claim
+	case op.record != nil:
+		return func(ctx workflow.Context) (bool, error) { return claimRecord(ctx, *op.record, op.timeouts.Claim) }
+	case op.task != "":
+		return func(ctx workflow.Context) (bool, error) {
+			return claimTask(ctx, op.instanceID, op.task, op.resize, op.timeouts.Claim)
+		}
+	}
+	return nil
 }
 
 // fail undoes what the operation made and records its fault (task ERROR), or notes it
@@ -107,11 +156,14 @@ func (op operation) fail(ctx workflow.Context, t *tracker, u *undo, err error) e
 	}
 	t.during("record fault", func() {
 		var ferr error
-		if op.noteFault {
+		switch {
+		case op.fault != nil:
+			ferr = op.fault(dctx, err, left)
+		case op.noteFault:
 			ferr = workflow.ExecuteActivity(callOptions(dctx), acts.NoteFault, activities.NoteFaultInput{
 				InstanceID: op.instanceID, Message: faultMessage(op.name, err), Details: err.Error(),
 			}).Get(dctx, nil)
-		} else {
+		default:
 			ferr = recordFault(dctx, op.instanceID, op.name, err, left)
 		}
 		if ferr != nil {
@@ -120,5 +172,5 @@ func (op operation) fail(ctx workflow.Context, t *tracker, u *undo, err error) e
 		}
 	})
 	t.idle()
-	return fmt.Errorf("%s instance %s: %w", op.name, op.instanceID, err)
+	return fmt.Errorf("%s: %w", op.about(), err)
 }

@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -28,8 +30,8 @@ const (
 const CatchUpTimeout = 2 * time.Minute
 
 // PromoteReplica is a planned switchover (Trove's promote_to_replica_source): the replica
-// in.InstanceID becomes its group's primary and no committed transaction is lost. The API
-// set task PROMOTING on every member of the group. Steps:
+// in.InstanceID becomes its group's primary and no committed transaction is lost. It claims
+// task PROMOTING on every member of the group as its first step (claimTasks). Steps:
 //
 //  1. read replication group: the primary and the replicas, from the catalog.
 //  2. stop writes on the primary: StopWrites shuts it down cleanly; its WAL senders send
@@ -51,92 +53,126 @@ const CatchUpTimeout = 2 * time.Minute
 // fault on the candidate and ends the other tasks: the group is as it was. After the
 // promotion the new group is recorded whatever happens; a replica or the old primary that
 // could not follow gets the fault (task ERROR) and can be mended by a detach or a delete.
+// It runs on operation.run (replicationOperation).
 func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
-	t, p, err := startReplicationWorkflow(ctx, in, "promote")
-	if err != nil {
-		return err
-	}
 	var g activities.ReplicationGroup
-	if err := p.step(ctx, StepReadGroup, func() error {
-		return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
-	}); err != nil {
-		return failReplication(ctx, t, in, "promote", nil, err)
-	}
-	members := groupIDs(g)
-	if g.Primary.ID == in.InstanceID {
-		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is the primary of its group already", in.InstanceID), "AlreadyPrimary", nil)
-		return failReplication(ctx, t, in, "promote", members, err)
-	}
-	others := replicasExcept(g, in.InstanceID)
-
-	var lsn guest.LSN
-	if err := t.step(StepStopWrites, func() error {
-		var err error
-		lsn, err = guest.For(g.Primary.ID).StopWrites(ctx)
-		return err
-	}); err != nil {
-		restartEngine(ctx, g.Primary.ID)
-		return failReplication(ctx, t, in, "promote", members, err)
-	}
-	if err := t.step(StepCatchUp, func() error {
-		// The others catch up meanwhile; one that does not is re-pointed all the same (it
-		// streams the rest from the new primary).
-		var waits []workflow.Future
-		for _, r := range others {
-			waits = append(waits, waitReplay(ctx, r.ID, lsn))
+	op := replicationOperation(in, "promote", &g, true)
+	return op.run(ctx, func(t *tracker, p *parking, _ *undo) error {
+		if err := p.step(ctx, StepReadGroup, func() error {
+			return workflow.ExecuteActivity(callOptions(ctx), acts.GetReplicationGroup, in.InstanceID).Get(ctx, &g)
+		}); err != nil {
+			return err
 		}
-		err := waitReplay(ctx, in.InstanceID, lsn).Get(ctx, nil)
-		for _, w := range waits {
-			_ = w.Get(ctx, nil)
+		if g.Primary.ID == in.InstanceID {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("instance %s is the primary of its group already", in.InstanceID), "AlreadyPrimary", nil)
 		}
-		return err
-	}); err != nil {
-		restartEngine(ctx, g.Primary.ID)
-		return failReplication(ctx, t, in, "promote", members, err)
-	}
-	if err := p.step(ctx, StepPromote, func() error {
-		return guest.For(in.InstanceID).Promote(ctx)
-	}); err != nil {
-		// The promotion may have happened nonetheless: the old primary stays down rather
-		// than risk two primaries; the fault tells the operator.
-		return failReplication(ctx, t, in, "promote", members, err)
-	}
+		others := replicasExcept(g, in.InstanceID)
 
-	// From here on the candidate is the primary: record it whatever else fails.
-	failed := map[string]error{}
-	_ = t.step(StepRepointReplicas, func() error {
-		for _, r := range others {
-			if err := follow(ctx, in.InstanceID, r.ID); err != nil {
-				failed[r.ID] = err
+		var lsn guest.LSN
+		if err := t.step(StepStopWrites, func() error {
+			var err error
+			lsn, err = guest.For(g.Primary.ID).StopWrites(ctx)
+			return err
+		}); err != nil {
+			restartEngine(ctx, g.Primary.ID)
+			return err
+		}
+		if err := t.step(StepCatchUp, func() error {
+			// The others catch up meanwhile; one that does not is re-pointed all the same
+			// (it streams the rest from the new primary).
+			var waits []workflow.Future
+			for _, r := range others {
+				waits = append(waits, waitReplay(ctx, r.ID, lsn))
 			}
+			err := waitReplay(ctx, in.InstanceID, lsn).Get(ctx, nil)
+			for _, w := range waits {
+				_ = w.Get(ctx, nil)
+			}
+			return err
+		}); err != nil {
+			restartEngine(ctx, g.Primary.ID)
+			return err
 		}
-		return nil
-	})
-	_ = t.step(StepRejoinOldPrimary, func() error {
-		if err := follow(ctx, in.InstanceID, g.Primary.ID); err != nil {
-			failed[g.Primary.ID] = err
+		if err := p.step(ctx, StepPromote, func() error {
+			return guest.For(in.InstanceID).Promote(ctx)
+		}); err != nil {
+			// The promotion may have happened nonetheless: the old primary stays down
+			// rather than risk two primaries; the fault tells the operator.
+			return err
 		}
-		return nil
+
+		// From here on the candidate is the primary: record it whatever else fails.
+		failed := map[string]error{}
+		_ = t.step(StepRepointReplicas, func() error {
+			for _, r := range others {
+				if err := follow(ctx, in.InstanceID, r.ID); err != nil {
+					failed[r.ID] = err
+				}
+			}
+			return nil
+		})
+		_ = t.step(StepRejoinOldPrimary, func() error {
+			if err := follow(ctx, in.InstanceID, g.Primary.ID); err != nil {
+				failed[g.Primary.ID] = err
+			}
+			return nil
+		})
+		replicas := []string{g.Primary.ID}
+		for _, r := range others {
+			replicas = append(replicas, r.ID)
+		}
+		return finishRegroup(ctx, t, "promote", catalog.Regroup{Primary: in.InstanceID, Replicas: replicas}, failed)
 	})
-	replicas := []string{g.Primary.ID}
-	for _, r := range others {
-		replicas = append(replicas, r.ID)
-	}
-	return finishRegroup(ctx, t, in, "promote", catalog.Regroup{Primary: in.InstanceID, Replicas: replicas}, failed)
 }
 
-// startReplicationWorkflow sets the search attributes, the progress query and the parking
-// of the steps that may wait for an operator, as operation.run does for the operations on
-// one instance.
-func startReplicationWorkflow(ctx workflow.Context, in ReplicationInput, operation string) (*tracker, *parking, error) {
-	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, operation); err != nil {
-		return nil, nil, err
+// replicationOperation is the operation of a replication workflow on in.InstanceID: its
+// claim is the tasks of the group's members (in.Tasks, claimTasks), and its failure gives
+// the other members their tasks back before the fault is recorded on in.InstanceID, so
+// that the group is as it was. groupHeld says that the operation holds the whole group
+// (promote, eject; a detach holds its replica only): a workflow given no Tasks (one
+// started before the workflows claimed, when the API set the tasks) frees the members of
+// g, the group as it read it.
+func replicationOperation(in ReplicationInput, name string, g *activities.ReplicationGroup, groupHeld bool) operation {
+	op := operation{
+		name: name, instanceID: in.InstanceID, projectID: in.ProjectID, timeouts: in.Timeouts,
+		fault: func(ctx workflow.Context, err error, left []string) error {
+			var others []string
+			for _, id := range heldBy(in, *g, groupHeld) {
+				if id != in.InstanceID {
+					others = append(others, id)
+				}
+			}
+			var errs []error
+			if len(others) > 0 {
+				if eerr := workflow.ExecuteActivity(callOptions(ctx), acts.EndTasks, others).Get(ctx, nil); eerr != nil {
+					errs = append(errs, fmt.Errorf("end tasks: %w", eerr))
+				}
+			}
+			if ferr := recordFault(ctx, in.InstanceID, name, err, left); ferr != nil {
+				errs = append(errs, ferr)
+			}
+			return errors.Join(errs...)
+		},
 	}
-	t, err := track(ctx, operation)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
+	if len(in.Tasks) > 0 {
+		op.claim = func(ctx workflow.Context) (bool, error) {
+			return claimTasks(ctx, in.InstanceID, in.Tasks, in.Timeouts.Claim)
+		}
 	}
-	return t, newParking(ctx, t, operation, in.InstanceID, in.Timeouts.Park), nil
+	return op
+}
+
+// heldBy lists the instances whose tasks a replication operation holds: those it claimed
+// (in.Tasks), or, for a workflow given no Tasks, the members of g when it holds the whole
+// group.
+func heldBy(in ReplicationInput, g activities.ReplicationGroup, groupHeld bool) []string {
+	switch {
+	case len(in.Tasks) > 0:
+		return slices.Sorted(maps.Keys(in.Tasks))
+	case groupHeld && g.Primary.ID != "":
+		return groupIDs(g)
+	}
+	return nil
 }
 
 // groupIDs lists every member of a group.
@@ -192,37 +228,15 @@ func restartEngine(ctx workflow.Context, instanceID string) {
 	}
 }
 
-// failReplication ends a replication workflow that changed nothing: the fault on the
-// instance it was asked for, the other members' tasks back to NONE.
-func failReplication(ctx workflow.Context, t *tracker, in ReplicationInput, operation string, members []string, err error) error {
-	log := workflow.GetLogger(ctx)
-	log.Error(operation+" failed", "instance_id", in.InstanceID, "error", err)
-	t.failed(faultMessage(operation, err))
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var others []string
-	for _, id := range members {
-		if id != in.InstanceID {
-			others = append(others, id)
-		}
-	}
-	if eerr := workflow.ExecuteActivity(callOptions(dctx), acts.EndTasks, others).Get(dctx, nil); eerr != nil {
-		err = errors.Join(err, fmt.Errorf("end tasks: %w", eerr))
-	}
-	if ferr := recordFault(dctx, in.InstanceID, operation, err, nil); ferr != nil {
-		err = errors.Join(err, fmt.Errorf("record fault: %w", ferr))
-	}
-	t.idle()
-	return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
-}
-
 // finishRegroup records a group's new shape, then the faults of the members that could not
-// follow it.
-func finishRegroup(ctx workflow.Context, t *tracker, in ReplicationInput, operation string, g catalog.Regroup, failed map[string]error) error {
+// follow it. It is the operation's outcome whatever happens: a failure comes back settled,
+// so that operation.run records no fault of its own over it.
+func finishRegroup(ctx workflow.Context, t *tracker, operation string, g catalog.Regroup, failed map[string]error) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if err := t.step(StepRegroup, func() error {
 		return workflow.ExecuteActivity(callOptions(dctx), acts.Regroup, g).Get(dctx, nil)
 	}); err != nil {
-		return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, err)
+		return settled{err}
 	}
 	var errs []error
 	for _, id := range append([]string{g.Primary}, append(g.Replicas, g.Ejected...)...) {
@@ -235,10 +249,9 @@ func finishRegroup(ctx workflow.Context, t *tracker, in ReplicationInput, operat
 			errs = append(errs, ferr)
 		}
 	}
-	t.idle()
 	if len(errs) > 0 {
 		t.failed("some members could not follow the new primary")
-		return fmt.Errorf("%s instance %s: %w", operation, in.InstanceID, errors.Join(errs...))
+		return settled{errors.Join(errs...)}
 	}
 	return nil
 }

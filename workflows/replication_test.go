@@ -333,3 +333,45 @@ func TestDetachWhosePromoteFailsParksForAnOperatorAndARetryMendsIt(t *testing.T)
 		t.Errorf("got regroups %+v, want r2 alone", f.regroups)
 	}
 }
+
+func TestPromoteClaimsTheGroupsTasksFirst(t *testing.T) {
+	f := &fakeGroup{}
+	env := newReplicationEnv(t, group(), f)
+	tasks := map[string]coffer.Task{"p": coffer.TaskPromoting, "r1": coffer.TaskPromoting, "r2": coffer.TaskPromoting}
+	var claims []activities.ClaimTasksInput
+	env.OnActivity(a.ClaimTasks, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimTasksInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		claims = append(claims, in)
+		if len(f.calls) > 0 {
+			return fmt.Errorf("claimed after the guest calls %v", f.calls)
+		}
+		return nil
+	})
+	env.ExecuteWorkflow(PromoteReplica, ReplicationInput{InstanceID: "r1", ProjectID: "p1", Tasks: tasks})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("PromoteReplica: %v (calls %v)", err, f.calls)
+	}
+	if len(claims) != 1 || claims[0].WorkflowID == "" || len(claims[0].Tasks) != 3 || claims[0].Tasks["p"] != coffer.TaskPromoting {
+		t.Fatalf("got claims %+v, want one of the three members' PROMOTING by the workflow", claims)
+	}
+	if len(f.regroups) != 1 {
+		t.Errorf("got regroups %+v, want one", f.regroups)
+	}
+}
+
+func TestPromoteOfABusyGroupLeavesItAlone(t *testing.T) {
+	f := &fakeGroup{}
+	env := newReplicationEnv(t, group(), f)
+	env.OnActivity(a.ClaimTasks, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("instance p is busy", activities.ErrorTypeInstanceBusy, nil))
+	env.ExecuteWorkflow(PromoteReplica, ReplicationInput{InstanceID: "r2", ProjectID: "p1",
+		Tasks: map[string]coffer.Task{"p": coffer.TaskPromoting, "r1": coffer.TaskPromoting, "r2": coffer.TaskPromoting}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("PromoteReplica: %v", err)
+	}
+	if len(f.calls) != 0 || len(f.ended) != 0 || len(f.faults) != 0 || len(f.regroups) != 0 {
+		t.Errorf("a promote that found the group busy touched it: calls %v, ended %v, faults %+v, regroups %+v",
+			f.calls, f.ended, f.faults, f.regroups)
+	}
+}

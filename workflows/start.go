@@ -162,23 +162,29 @@ func ReplicationWorkflowID(operation, instanceID string) string {
 }
 
 // StartReplication starts PromoteReplica ("promote"), EjectReplicaSource ("eject") or
-// DetachReplica ("detach") on in.InstanceID. One that runs already is joined, a finished
-// one may run again.
+// DetachReplica ("detach") on in.InstanceID and waits for its claim of the group's tasks
+// (in.Tasks): ErrInstanceBusy when another operation holds a member, also when the same
+// operation runs already. A finished one may run again.
 func (s Starter) StartReplication(ctx context.Context, operation string, in ReplicationInput) error {
 	op, ok := replicationWorkflows[operation]
 	if !ok {
 		return fmt.Errorf("start replication workflow: no operation %q", operation)
 	}
-	_, err := s.start(ctx, op.workflowID(in.InstanceID), againJoined,
-		searchAttributes(in.InstanceID, in.ProjectID, operation), op.workflow, in)
-	return err
+	return s.startClaimed(ctx, op.workflowID(in.InstanceID), in.ProjectID, againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, operation), in.Timeouts.Claim, op.workflow, in)
 }
 
-// StartBackup starts BackupInstance, once per backup.
+// StartBackup starts BackupInstance, once per backup. With in.Record set, the workflow
+// records the backup as its first step and StartBackup waits for that claim:
+// ErrBackupRunning when another backup holds the instance, ErrInstanceBusy when a task
+// does, another error when the outcome is unknown (see startClaimed).
 func (s Starter) StartBackup(ctx context.Context, in BackupInstanceInput) error {
-	_, err := s.start(ctx, BackupWorkflowID(in.BackupID), onceJoined,
-		searchAttributes(in.InstanceID, in.ProjectID, "backup"), BackupInstance, in)
-	return err
+	attrs := searchAttributes(in.InstanceID, in.ProjectID, "backup")
+	if in.Record == nil {
+		_, err := s.start(ctx, BackupWorkflowID(in.BackupID), onceJoined, attrs, BackupInstance, in)
+		return err
+	}
+	return s.startClaimed(ctx, BackupWorkflowID(in.BackupID), in.ProjectID, onceJoined, attrs, in.Claim, BackupInstance, in)
 }
 
 // StartBackupDelete starts DeleteBackup; a running delete of the backup is joined, a

@@ -75,10 +75,19 @@ type tracker struct {
 
 // track starts answering the progress query for an operation.
 func track(ctx workflow.Context, operation string) (*tracker, error) {
+	return trackAs(ctx, operation, nil)
+}
+
+// trackAs is track for an operation whose progress query answers more than its Progress
+// (a backup's bytes): view makes the answer from a copy of the Progress; nil answers it.
+func trackAs(ctx workflow.Context, operation string, view func(Progress) any) (*tracker, error) {
 	t := &tracker{p: Progress{Operation: operation, Done: []string{}}}
-	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
+	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (any, error) {
 		p := t.p
 		p.Done = slices.Clone(t.p.Done)
+		if view != nil {
+			return view(p), nil
+		}
 		return p, nil
 	})
 	if err != nil {
