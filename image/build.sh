@@ -141,7 +141,7 @@ CFG
 grub_modules=(ext2 part_gpt search search_label normal configfile linux boot serial terminal echo test)
 
 # GRUB for UEFI, in a FAT filesystem made as a file (mtools, no mount).
-grub-mkimage -O x86_64-efi -o "$work/BOOTX64.EFI" -c "$work/early.cfg" -p /boot/grub efi_gop "${grub_modules[@]}"
+grub-mkimage -O x86_64-efi -o "$work/BOOTX64.EFI" -c "$work/early.cfg" -p /boot/grub "${grub_modules[@]}"
 mkfs.vfat -C -n EFI "$work/esp.img" $((esp_mib * 1024)) >/dev/null
 mmd -i "$work/esp.img" ::/EFI ::/EFI/BOOT
 mcopy -i "$work/esp.img" "$work/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI

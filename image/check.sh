@@ -64,6 +64,11 @@ while :; do
 	if [ $((SECONDS - start)) -ge "$timeout" ]; then
 		echo "FAIL: no '${want[*]}' on the console within ${timeout}s; console: $console" >&2
 		tail -n 30 "$console" >&2
+		# What holds the boot back: the units systemd started and never reported done.
+		plain=$(sed 's/\x1b\[[0-9;=?]*[a-zA-Z]//g' "$console")
+		grep -aoE '^ +Starting [^ .…]+' <<<"$plain" | awk '{print $2}' | sort -u | while read -r unit; do
+			grep -aqE "(Started|Finished|Failed to start) $unit" <<<"$plain" || echo "still starting: $unit" >&2
+		done
 		exit 1
 	fi
 	sleep 2
