@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,30 +28,10 @@ const templateDB = "api_test_template"
 var versionIDs = map[string]string{}
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-// runTests starts the shared cluster, makes the template, runs the tests and stops the
-// cluster.
-func runTests(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, stop, err := pgclustertest.StartShared(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop test cluster:", err)
-		}
-	}()
-	cluster = c
-	if err := makeTemplate(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "make the template catalog:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(pgclustertest.RunShared(m, func(ctx context.Context, c *pgcluster.Cluster) error {
+		cluster = c
+		return makeTemplate(ctx)
+	}))
 }
 
 // makeTemplate migrates the template database and gives it the datastore versions the tests

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,25 +19,10 @@ import (
 var cluster *pgcluster.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-// runTests starts the shared cluster, runs the tests and stops it.
-func runTests(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, stop, err := pgclustertest.StartShared(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop test cluster:", err)
-		}
-	}()
-	cluster = c
-	return m.Run()
+	os.Exit(pgclustertest.RunShared(m, func(_ context.Context, c *pgcluster.Cluster) error {
+		cluster = c
+		return nil
+	}))
 }
 
 var databases atomic.Int64

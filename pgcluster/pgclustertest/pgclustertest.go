@@ -105,3 +105,26 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// RunShared is the body of a TestMain whose tests share one cluster: it starts the cluster,
+// hands it to setup (which keeps it and prepares what the tests need, such as a template
+// database), runs the tests and stops the cluster. It returns the exit code for os.Exit.
+func RunShared(m *testing.M, setup func(ctx context.Context, c *pgcluster.Cluster) error) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, stop, err := StartShared(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop test cluster:", err)
+		}
+	}()
+	if err := setup(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "set up the tests' cluster:", err)
+		return 1
+	}
+	return m.Run()
+}
