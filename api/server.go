@@ -363,7 +363,16 @@ func checkRequestText(r *http.Request) *Fault {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	head, err := io.ReadAll(io.LimitReader(r.Body, maxCheckedBody+1))
+	// Read all but the body's last byte: net/http starts a background read of the connection
+	// once a body hits EOF, and huma's body read deadline (set later) would end that read and
+	// with it cancel the request's context in the middle of a long handler (a claim waiting
+	// for its workflow). The last byte cannot hide a NUL in a JSON body huma accepts; it is
+	// read only when the body is refused anyway. A body of unknown length is read whole.
+	limit := int64(maxCheckedBody + 1)
+	if r.ContentLength > 0 && r.ContentLength <= maxCheckedBody {
+		limit = r.ContentLength - 1
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	r.Body = struct {
 		io.Reader
 		io.Closer
@@ -377,8 +386,13 @@ func checkRequestText(r *http.Request) *Fault {
 	if !bytes.Contains(head, []byte(`\u0000`)) && !bytes.Contains(head, []byte{0}) {
 		return nil
 	}
+	whole, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(whole))
 	var body any
-	if err := json.Unmarshal(head, &body); err != nil {
+	if err := json.Unmarshal(whole, &body); err != nil {
 		return nil // huma answers a malformed body
 	}
 	if path, ok := findNUL(body, "body"); ok {

@@ -638,3 +638,54 @@ func waitServerShutoff(ctx context.Context, compute *gophercloud.ServiceClient, 
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// The API cannot claim an instance's task and then die before the workflow exists: the
+// workflow claims it as its first step. With no worker to run that step, the API answers
+// 503 after workflows.ClaimWait, and the workflow, when a worker runs it at last, finds its
+// claim window over and leaves the instance as it was: a retry then works.
+func TestRestartThatNoWorkerClaimedInTimeLeavesTheInstanceAsItWas(t *testing.T) {
+	ctx := context.Background()
+	demo := login(t, "demo")
+	d := newDatabase(t, demo, "unclaimed")
+
+	if err := cloud.KillWorker(); err != nil {
+		t.Fatal(err)
+	}
+	workerUp := false
+	t.Cleanup(func() {
+		if !workerUp {
+			_ = cloud.StartWorker()
+		}
+	})
+	asked := time.Now()
+	err := instances.Restart(ctx, demo.db, d.id).ExtractErr()
+	if !gophercloud.ResponseCodeIs(err, http.StatusServiceUnavailable) {
+		t.Fatalf("restart with no worker: got %v, want 503", err)
+	}
+	if took := time.Since(asked); took < workflows.ClaimWindow {
+		t.Errorf("503 after %s, before the claim window %s ended", took, workflows.ClaimWindow)
+	}
+	if inst, err := instances.Get(ctx, demo.db, d.id).Extract(); err != nil || inst.Status != "ACTIVE" {
+		t.Fatalf("after the 503: got %+v (%v), want the instance ACTIVE, its task free", inst, err)
+	}
+
+	if err := cloud.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	workerUp = true
+	run := cloud.Client.GetWorkflow(ctx, workflows.RestartWorkflowID(d.id), "")
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := run.Get(wctx, nil); err != nil {
+		t.Fatalf("the unclaimed restart did not end cleanly: %v", err)
+	}
+	if inst, err := instances.Get(ctx, demo.db, d.id).Extract(); err != nil || inst.Status != "ACTIVE" {
+		t.Fatalf("after the late workflow: got %+v (%v), want the instance ACTIVE, untouched", inst, err)
+	}
+
+	if err := instances.Restart(ctx, demo.db, d.id).ExtractErr(); err != nil {
+		t.Fatalf("restart again: %v", err)
+	}
+	waitSeen(t, demo, d.id, "REBOOT", 10*time.Second)
+	waitStatus(t, demo.db, d.id, "ACTIVE", 2*time.Minute)
+}
