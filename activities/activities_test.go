@@ -332,19 +332,7 @@ func TestActivitiesMapCloudErrors(t *testing.T) {
 }
 
 func TestCatalogActivitiesRecordWhatTheWorkflowsSay(t *testing.T) {
-	store := newCatalog(t)
-	// The catalog activities need no cloud; New wants the clients all the same.
-	acts, err := activities.New(activities.Deps{
-		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
-		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
-		Catalog: store, NetworkID: "private",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	store, acts, env := catalogActivities(t, nil)
 	ctx := context.Background()
 	recorded := &coffer.Instance{ProjectID: "p1", Name: "orders", FlavorID: "ds1G", VolumeSize: 1, Datastore: "postgresql", Version: "15"}
 	if err := store.CreateInstance(ctx, recorded); err != nil {
@@ -426,19 +414,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 // counts against the project's backups quota as a user's does, and past it fails without
 // retries and records nothing.
 func TestScheduledBackupsRespectTheBackupsQuota(t *testing.T) {
-	store := newCatalog(t)
-	acts, err := activities.New(activities.Deps{
-		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
-		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
-		Catalog: store, NetworkID: "private",
-		Quotas: catalog.QuotaLimits{catalog.ResourceBackups: 1},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	store, acts, env := catalogActivities(t, catalog.QuotaLimits{catalog.ResourceBackups: 1})
 	ctx := context.Background()
 	inst := &coffer.Instance{ProjectID: "p1", Name: "orders", FlavorID: "ds1G", VolumeSize: 1, Datastore: "postgresql", Version: "15"}
 	if err := store.CreateInstance(ctx, inst); err != nil {
@@ -472,18 +448,7 @@ func TestScheduledBackupsRespectTheBackupsQuota(t *testing.T) {
 // within its project's quotas, refuses past them without retries, and that a retry of a
 // claim that went through still counts as claimed.
 func TestClaimOfAResizeRespectsTheQuotas(t *testing.T) {
-	store := newCatalog(t)
-	acts, err := activities.New(activities.Deps{
-		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
-		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
-		Catalog: store, NetworkID: "private",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	store, acts, env := catalogActivities(t, nil)
 	ctx := context.Background()
 	inst := &coffer.Instance{ProjectID: "p1", Name: "orders", FlavorID: "ds1G", VolumeSize: 2, Datastore: "postgresql", Version: "15"}
 	if err := store.CreateInstance(ctx, inst); err != nil {
@@ -516,18 +481,7 @@ func TestClaimOfAResizeRespectsTheQuotas(t *testing.T) {
 // TestClaimsAreTheirWorkflowsOwn checks the claims of a replication group and of a backup:
 // a claim retried by the workflow that made it is claimed, another workflow's is busy.
 func TestClaimsAreTheirWorkflowsOwn(t *testing.T) {
-	store := newCatalog(t)
-	acts, err := activities.New(activities.Deps{
-		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
-		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
-		Catalog: store, NetworkID: "private",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	store, acts, env := catalogActivities(t, nil)
 	ctx := context.Background()
 	var group []string
 	for _, name := range []string{"primary", "r1", "r2"} {
@@ -552,7 +506,7 @@ func TestClaimsAreTheirWorkflowsOwn(t *testing.T) {
 			t.Fatalf("claim of the promote of r1: %v", err)
 		}
 	}
-	_, err = env.ExecuteActivity(acts.ClaimTasks, promote(group[2]))
+	_, err := env.ExecuteActivity(acts.ClaimTasks, promote(group[2]))
 	applicationError(t, err, activities.ErrorTypeInstanceBusy, false)
 	_, err = env.ExecuteActivity(acts.ClaimTask, activities.ClaimTaskInput{InstanceID: group[0], Task: coffer.TaskPromoting, WorkflowID: "instance/" + group[0] + "/delete"})
 	applicationError(t, err, activities.ErrorTypeInstanceBusy, false)
@@ -577,4 +531,24 @@ func TestClaimsAreTheirWorkflowsOwn(t *testing.T) {
 	applicationError(t, err, activities.ErrorTypeBackupRunning, false)
 	_, err = env.ExecuteActivity(acts.CreateBackupRecord, activities.CreateBackupRecordInput{BackupID: uuid.NewString(), InstanceID: group[1], ProjectID: "p1", Name: "b"})
 	applicationError(t, err, activities.ErrorTypeInstanceBusy, false)
+}
+
+// catalogActivities is the activities on a fresh catalog, with no cloud behind them (the
+// catalog activities need none; New wants the clients all the same), and an environment
+// to run them in.
+func catalogActivities(t *testing.T, quotas catalog.QuotaLimits) (*catalog.Store, *activities.Activities, *testsuite.TestActivityEnvironment) {
+	t.Helper()
+	store := newCatalog(t)
+	acts, err := activities.New(activities.Deps{
+		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
+		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
+		Catalog: store, NetworkID: "private", Quotas: quotas,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	return store, acts, env
 }
