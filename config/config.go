@@ -40,6 +40,23 @@ type Config struct {
 	Operations Operations `mapstructure:"operations"`
 	// Quotas are the default limits of every project and the shortest user password.
 	Quotas Quotas `mapstructure:"quotas"`
+	// Gateway configures `coffer guest-gateway`, the only way guests reach the control plane.
+	Gateway Gateway `mapstructure:"gateway"`
+}
+
+// Gateway configures `coffer guest-gateway`: guests enroll with it and poll their own task
+// queue through it, never Temporal itself.
+type Gateway struct {
+	// Listen is the gRPC address guests reach (guest.gateway_host_port as they see it).
+	Listen string `mapstructure:"listen"`
+	// TLSCertFile and TLSKeyFile are the gateway's TLS certificate and key (PEM). Empty
+	// serves plain gRPC, for the dev stack on loopback only: a guest's credential crosses
+	// this connection.
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+	// CredentialCacheTTL is how long the gateway trusts a credential it checked against
+	// the catalog: an instance's credential works at most this long after its delete.
+	CredentialCacheTTL time.Duration `mapstructure:"credential_cache_ttl"`
 }
 
 // Backup configures backups. Backups live in Container of the control plane's project;
@@ -63,6 +80,17 @@ type Backup struct {
 type Temporal struct {
 	HostPort  string `mapstructure:"host_port"`
 	Namespace string `mapstructure:"namespace"`
+	// APIKey authenticates the control plane to Temporal (Temporal Cloud, or a cluster
+	// with an authorizer); it turns TLS on.
+	APIKey string `mapstructure:"api_key"`
+	// TLSCAFile (PEM) verifies the frontend's certificate; with TLSCertFile and
+	// TLSKeyFile the control plane presents a client certificate (mTLS). TLSServerName
+	// overrides the name checked in the frontend's certificate. All empty: plain gRPC, as
+	// the dev stack's Temporal on loopback speaks.
+	TLSCAFile     string `mapstructure:"tls_ca_file"`
+	TLSCertFile   string `mapstructure:"tls_cert_file"`
+	TLSKeyFile    string `mapstructure:"tls_key_file"`
+	TLSServerName string `mapstructure:"tls_server_name"`
 }
 
 // Catalog says where the catalog database is.
@@ -126,7 +154,15 @@ type OpenStack struct {
 type Guest struct {
 	// TemporalHostPort is the Temporal frontend as guests reach it (may differ from
 	// Temporal.HostPort behind NAT).
+	//
+	// Deprecated: guests reach the gateway (GatewayHostPort), never Temporal; being removed.
 	TemporalHostPort string `mapstructure:"temporal_host_port"`
+	// GatewayHostPort is the guest gateway as guests reach it (may differ from
+	// Gateway.Listen behind NAT).
+	GatewayHostPort string `mapstructure:"gateway_host_port"`
+	// GatewayCAFile is the PEM CA that signed the gateway's certificate, handed to guests in
+	// user_data (it is no secret). Empty: guests speak plain gRPC to the gateway (dev only).
+	GatewayCAFile string `mapstructure:"gateway_ca_file"`
 	// SwiftHostPort is the object store's host:port as guests reach it, put in place of
 	// the catalog endpoint's in the Swift URL a guest is given for a backup or a restore;
 	// empty gives the catalog's as it is. (Guests on qemu's user-mode network reach the
@@ -185,7 +221,8 @@ func Defaults() Config {
 		Log:        Log{Level: "info"},
 		Backup:     Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
 		// Trove's defaults, but volumes: ten instances of the largest volume (api.max_volume_size).
-		Quotas: Quotas{Instances: 10, RAM: -1, Volumes: 1000, Backups: 50, MinPasswordLength: 8},
+		Quotas:  Quotas{Instances: 10, RAM: -1, Volumes: 1000, Backups: 50, MinPasswordLength: 8},
+		Gateway: Gateway{Listen: "127.0.0.1:7243", CredentialCacheTTL: 10 * time.Second},
 	}
 }
 
@@ -215,6 +252,7 @@ const (
 	sectionBackup
 	sectionQuotas
 	sectionLog
+	sectionGateway
 )
 
 // sections lists what r reads; ok is false for an unknown role.
@@ -230,7 +268,7 @@ func (r Role) sections() (_ []section, ok bool) {
 			sectionCodecKey, sectionBackup, sectionLog}, true
 	case RoleGuestGateway:
 		// It relays guests' polls and health reports: Temporal, the master key, the catalog.
-		return []section{sectionTemporal, sectionCatalog, sectionCodecKey, sectionLog}, true
+		return []section{sectionTemporal, sectionCatalog, sectionCodecKey, sectionGateway, sectionLog}, true
 	case RoleMigrate:
 		return []section{sectionCatalog, sectionLog}, true
 	}
@@ -364,6 +402,9 @@ func (c Config) Validate(roles ...Role) error {
 		if c.Temporal.Namespace == "" {
 			bad("temporal.namespace", "must not be empty")
 		}
+		if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
+			bad("temporal.tls_cert_file/tls_key_file", "give both or neither")
+		}
 	}
 	if want(sectionCatalog) && c.Catalog.URL == "" {
 		bad("catalog.url", "must be a PostgreSQL connection string, e.g. postgres://coffer:secret@127.0.0.1:5432/coffer")
@@ -431,6 +472,17 @@ func (c Config) Validate(roles ...Role) error {
 		}
 		if c.Quotas.MinPasswordLength < 1 {
 			bad("quotas.min_password_length", "must be at least 1, got %d", c.Quotas.MinPasswordLength)
+		}
+	}
+	if want(sectionGateway) {
+		if _, _, err := net.SplitHostPort(c.Gateway.Listen); err != nil {
+			bad("gateway.listen", "%q is not host:port", c.Gateway.Listen)
+		}
+		if (c.Gateway.TLSCertFile == "") != (c.Gateway.TLSKeyFile == "") {
+			bad("gateway.tls_cert_file/tls_key_file", "give both or neither")
+		}
+		if c.Gateway.CredentialCacheTTL < 0 {
+			bad("gateway.credential_cache_ttl", "must not be negative, got %s", c.Gateway.CredentialCacheTTL)
 		}
 	}
 	if want(sectionLog) {
