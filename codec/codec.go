@@ -16,6 +16,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 )
 
 // encoding marks payloads this codec encrypted.
@@ -103,4 +104,13 @@ func (c *AESGCM) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, erro
 		out[i] = &decoded
 	}
 	return out, nil
+}
+
+// FailureConverter is Temporal's default failure converter over dc (from DataConverter):
+// the SDK's own default converts failure details (an ApplicationError's details, a
+// cancellation's) without the codec, so they would be stored in clear, and the guest
+// gateway refuses a guest's unencrypted payload. Give it to client.Options.FailureConverter
+// beside DataConverter.
+func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc})
 }
