@@ -96,6 +96,7 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 		if !c.ownNamespace(r.GetNamespace()) || r.GetTaskQueue().GetName() != guest.TaskQueue(c.instanceID) {
 			return nil, errPermissionDenied
 		}
+		r.Identity = c.identity()
 		resp, err := handler(ctx, req)
 		if err != nil {
 			return nil, err
@@ -111,12 +112,16 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 		task.TaskToken = sealed
 		return task, nil
 	case *workflowservice.RecordActivityTaskHeartbeatRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.RespondActivityTaskCompletedRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.RespondActivityTaskFailedRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.RespondActivityTaskCanceledRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.ShutdownWorkerRequest:
 		// The SDK says goodbye when a worker stops, which also ends its pending polls.
@@ -124,6 +129,8 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 			r.GetTaskQueue() != guest.TaskQueue(c.instanceID) {
 			return nil, errPermissionDenied
 		}
+		// Only the queue matters; what the guest says about itself stays here.
+		r.Identity, r.WorkerHeartbeat = c.identity(), nil
 		return handler(ctx, req)
 	case *workflowservice.RecordWorkerHeartbeatRequest:
 		// Worker heartbeats describe the worker to operators; a guest's would be its own
@@ -135,6 +142,10 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 	}
 	return nil, errPermissionDenied
 }
+
+// identity is the worker identity Temporal records for the guest's polls and answers (in
+// the histories operators read), whatever the guest claims to be.
+func (c caller) identity() string { return "guest " + c.instanceID }
 
 func (c caller) ownNamespace(namespace string) bool {
 	return namespace == c.gateway.opts.Namespace

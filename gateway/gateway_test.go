@@ -40,12 +40,17 @@ type stack struct {
 
 const controlQueue = "coffer-control"
 
-// callGuest is the control plane's side: one activity on the instance's queue, one attempt.
+// callGuest is the control plane's side: one activity on the instance's queue, one attempt
+// ("Resume": two).
 func callGuest(ctx workflow.Context, instanceID, activity, in string) (string, error) {
+	attempts := int32(1)
+	if activity == "Resume" {
+		attempts = 2
+	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           guest.TaskQueue(instanceID),
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: attempts, InitialInterval: 10 * time.Millisecond},
 	})
 	var out string
 	err := workflow.ExecuteActivity(ctx, activity, in).Get(ctx, &out)
@@ -192,6 +197,18 @@ func (s *stack) startGuestWorker(t *testing.T, g enrolled) {
 	w.RegisterActivityWithOptions(func(_ context.Context, in string) (string, error) {
 		return "", temporal.NewNonRetryableApplicationError("boom: "+in, "Boom", nil, "detail of "+in)
 	}, activityName("Fail"))
+	// Resume's first attempt reports how far it got and fails; the second starts from there.
+	w.RegisterActivityWithOptions(func(ctx context.Context, in string) (string, error) {
+		if activity.GetInfo(ctx).Attempt == 1 {
+			activity.RecordHeartbeat(ctx, "halfway through "+in)
+			return "", errors.New("interrupted")
+		}
+		var from string
+		if err := activity.GetHeartbeatDetails(ctx, &from); err != nil {
+			return "", err
+		}
+		return "resumed from " + from, nil
+	}, activityName("Resume"))
 	if err := w.Start(); err != nil {
 		t.Fatalf("guest worker: %v", err)
 	}
@@ -219,6 +236,12 @@ func TestGuestWorkerRunsItsActivitiesThroughTheGateway(t *testing.T) {
 	out, err := s.callGuest(t, g.instanceID, "Echo", "secret")
 	if err != nil || out != "echo: secret" {
 		t.Fatalf("Echo through the gateway: got %q, %v; want %q", out, err, "echo: secret")
+	}
+
+	// Heartbeat details go to Temporal and come back with the retry, re-keyed both ways.
+	out, err = s.callGuest(t, g.instanceID, "Resume", "the backup")
+	if want := "resumed from halfway through the backup"; err != nil || out != want {
+		t.Fatalf("Resume through the gateway: got %q, %v; want %q", out, err, want)
 	}
 
 	_, err = s.callGuest(t, g.instanceID, "Fail", "x")
