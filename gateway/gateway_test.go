@@ -30,12 +30,13 @@ import (
 // stack is a Temporal server, the catalog, a control-plane worker with the master key on
 // controlQueue, and a gateway in front of Temporal for guests.
 type stack struct {
-	master    []byte
-	temporal  *temporaltest.TestServer
-	control   client.Client // with the master key, as the api and the worker dial
-	catalog   *catalog.Store
-	namespace string
-	addr      string // the gateway's
+	master     []byte
+	temporal   *temporaltest.TestServer
+	control    client.Client // with the master key, as the api and the worker dial
+	catalog    *catalog.Store
+	catalogURL string
+	namespace  string
+	addr       string // the gateway's
 }
 
 const controlQueue = "coffer-control"
@@ -70,34 +71,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// newStack is the control plane with a gateway in this process.
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{master: make([]byte, 32)}
-	rand.Read(s.master)
-	s.temporal = temporaltest.NewServer(temporaltest.WithT(t))
-	s.namespace = s.temporal.GetDefaultNamespace()
-	dc, err := codec.DataConverter(s.master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.control, err = client.Dial(client.Options{HostPort: s.temporal.GetFrontendHostPort(), Namespace: s.namespace,
-		DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.control.Close)
-	w := worker.New(s.control, controlQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(callGuest, workflow.RegisterOptions{Name: "callGuest"})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	s.catalog = newCatalog(t)
-
+	s := newControlPlane(t)
 	dialOpts, err := gateway.DialOptions(s.master)
 	if err != nil {
 		t.Fatal(err)
 	}
+	dc := dataConverter(t, s.master)
 	upstream, err := client.Dial(client.Options{HostPort: s.temporal.GetFrontendHostPort(), Namespace: s.namespace,
 		DataConverter: dc, ConnectionOptions: client.ConnectionOptions{DialOptions: dialOpts}})
 	if err != nil {
@@ -123,6 +105,33 @@ func newStack(t *testing.T) *stack {
 			t.Errorf("gateway: %v", err)
 		}
 	})
+	return s
+}
+
+// newControlPlane is Temporal, the catalog and a control-plane worker, with no gateway yet.
+func newControlPlane(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{master: make([]byte, 32)}
+	rand.Read(s.master)
+	s.temporal = temporaltest.NewServer(temporaltest.WithT(t))
+	s.namespace = s.temporal.GetDefaultNamespace()
+	dc, err := codec.DataConverter(s.master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.control, err = client.Dial(client.Options{HostPort: s.temporal.GetFrontendHostPort(), Namespace: s.namespace,
+		DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.control.Close)
+	w := worker.New(s.control, controlQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(callGuest, workflow.RegisterOptions{Name: "callGuest"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	s.catalog, s.catalogURL = newCatalog(t)
 	return s
 }
 
