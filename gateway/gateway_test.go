@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -30,7 +32,9 @@ import (
 // stack is a Temporal server, the catalog, a control-plane worker with the master key on
 // controlQueue, and a gateway in front of Temporal for guests.
 type stack struct {
-	master     []byte
+	master []byte
+	// clientTLS, when set, is how guests reach the gateway (else plain gRPC).
+	clientTLS  *tls.Config
 	temporal   *temporaltest.TestServer
 	control    client.Client // with the master key, as the api and the worker dial
 	catalog    *catalog.Store
@@ -72,7 +76,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // newStack is the control plane with a gateway in this process.
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWithTLS(t, nil) }
+
+// newStackWithTLS is newStack with the gateway serving TLS (nil: plain gRPC).
+func newStackWithTLS(t *testing.T, serverTLS *tls.Config) *stack {
 	t.Helper()
 	s := newControlPlane(t)
 	dialOpts, err := gateway.DialOptions(s.master)
@@ -87,7 +94,7 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(upstream.Close)
 	g, err := gateway.New(gateway.Options{Temporal: upstream.WorkflowService(), Catalog: s.catalog, MasterKey: s.master,
-		Namespace: s.namespace, Log: testLogger(t)})
+		Namespace: s.namespace, Log: testLogger(t), TLS: serverTLS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +145,11 @@ func newControlPlane(t *testing.T) *stack {
 // conn is a plain gRPC connection to the gateway, as a guest (or an attacker) makes.
 func (s *stack) conn(t *testing.T) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if s.clientTLS != nil {
+		creds = credentials.NewTLS(s.clientTLS)
+	}
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +199,7 @@ func (s *stack) guestClient(t *testing.T, g enrolled) client.Client {
 	c, err := client.Dial(client.Options{
 		HostPort: s.addr, Namespace: s.namespace, DataConverter: dc, FailureConverter: codec.FailureConverter(dc),
 		Credentials:       client.NewAPIKeyStaticCredentials(guestauth.APIKey(g.instanceID, g.credential)),
-		ConnectionOptions: client.ConnectionOptions{TLSDisabled: true},
+		ConnectionOptions: client.ConnectionOptions{TLSDisabled: s.clientTLS == nil, TLS: s.clientTLS},
 	})
 	if err != nil {
 		t.Fatalf("guest dials the gateway: %v", err)
