@@ -54,7 +54,7 @@ func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 		return nil, errUnauthenticated
 	}
 	g.log.Debug("guest call", "method", method, "instance_id", identity.InstanceID)
-	c := caller{gateway: g, instanceID: identity.InstanceID, method: method}
+	c := caller{gateway: g, instanceID: identity.InstanceID}
 	resp, err := c.allow(withCaller(ctx, identity.InstanceID), req, handler)
 	// The SDK's client turns Temporal's errors into serviceerror values, which gRPC's
 	// server would answer as Unknown: give the guest's SDK the code it acts on.
@@ -76,7 +76,6 @@ func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 type caller struct {
 	gateway    *Gateway
 	instanceID string
-	method     string
 }
 
 // allow is the policy: what an activity worker on the guest's own task queue needs, and
