@@ -34,6 +34,8 @@ type Catalog interface {
 	SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
 	DeleteInstance(ctx context.Context, id string) error
+	InstanceValues(ctx context.Context, instanceID string) (map[string]any, []catalog.Parameter, error)
+	SetRestartRequired(ctx context.Context, instanceID string, required bool) error
 }
 
 var _ Catalog = (*catalog.Store)(nil)
