@@ -145,6 +145,11 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if primary.ProjectID != in.ProjectID {
+		// A replica lives in its primary's project; an admin's reach does not stretch a
+		// replication group across projects.
+		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, "Instance "+req.ReplicaOf)
+	}
 	reps, err := rc.Replications(ctx, []string{primary.ID})
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+primary.ID)
@@ -284,7 +289,7 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 	for _, rid := range group[primaryID].Replicas {
 		tasks[rid] = task
 	}
-	return s.startReplication(ctx, rw, projectID, inst.ID, operation, tasks)
+	return s.startReplication(ctx, rw, inst.ProjectID, inst.ID, operation, tasks)
 }
 
 // startReplication starts the workflow, which claims the tasks on the group's members as
@@ -353,10 +358,11 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 		if err := coffer.ValidText(u.Name, coffer.MaxNameLength); err != nil {
 			return nil, badRequest("Invalid request: instance.name: %v.", err)
 		}
-		if _, err := s.getInstance(ctx, in.ProjectID, in.ID); err != nil {
+		inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
+		if err != nil {
 			return nil, err
 		}
-		if err := s.catalog.RenameInstance(ctx, in.ProjectID, in.ID, u.Name); err != nil {
+		if err := s.catalog.RenameInstance(ctx, inst.ProjectID, inst.ID, u.Name); err != nil {
 			return nil, faultFor(ctx, s.log, err, "Instance "+in.ID)
 		}
 		return nil, nil
@@ -381,7 +387,7 @@ func (s *Server) detachReplica(ctx context.Context, projectID, id string) error 
 	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
 		return unprocessableEntity("Instance %s is not ready (status %s): detach needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 	}
-	return s.startReplication(ctx, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
+	return s.startReplication(ctx, rw, inst.ProjectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
 }
 
 // primaryOf is the primary of a replica, or "" (also when the catalog fails).
