@@ -74,6 +74,12 @@ type Instance struct {
 
 	Fault *Fault
 
+	// ConfigurationID is the instance's configuration group, "" when it has none.
+	ConfigurationID string
+	// RestartRequired: a setting of the group that the engine takes only at its next start
+	// changed; the instance shows RESTART_REQUIRED until a restart.
+	RestartRequired bool
+
 	Created time.Time
 	Updated time.Time
 
@@ -114,6 +120,9 @@ func (i *Instance) Status() string {
 	}
 	if i.BackupRunning {
 		return "BACKUP"
+	}
+	if i.RestartRequired && i.ServerStatus == "ACTIVE" {
+		return "RESTART_REQUIRED"
 	}
 	switch i.ServerStatus {
 	case "ACTIVE", "BUILD", "ERROR", "REBOOT", "RESIZE":
