@@ -325,7 +325,7 @@ func (s *Server) showInstance(ctx context.Context, in *InstancePath) (*InstanceR
 	out := &InstanceResponse{}
 	out.Body.Instance = s.instanceView(ctx, inst, true)
 	views := []InstanceView{out.Body.Instance}
-	s.addReplication(ctx, in.ProjectID, views)
+	s.addReplication(ctx, inst.ProjectID, views)
 	out.Body.Instance = views[0]
 	if inst.Task == coffer.TaskNone {
 		out.Body.Instance.Volume.Used = s.volumeUsed(ctx, inst.ID)
@@ -333,11 +333,18 @@ func (s *Server) showInstance(ctx context.Context, in *InstancePath) (*InstanceR
 	return out, nil
 }
 
-// getInstance finds a project's instance. An ID that is not a UUID names no instance.
+// getInstance finds an instance through a project's path: one of the project's own or, for
+// an admin, any project's, as Trove's find_by skips the tenant check for an admin context
+// (so that an admin's clean-up reaches every instance). Callers act on the instance's own
+// project (inst.ProjectID), never the path's. Lists stay the path project's. An ID that is
+// not a UUID names no instance.
 func (s *Server) getInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error) {
 	what := "Instance " + id
 	if uuid.Validate(id) != nil {
 		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, what)
+	}
+	if principalFrom(ctx).IsAdmin() {
+		projectID = ""
 	}
 	inst, err := s.catalog.GetInstance(ctx, projectID, id)
 	if err != nil {
@@ -541,11 +548,11 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 	if err := s.checkDeleteReplicas(ctx, prev); err != nil {
 		return nil, err
 	}
-	log := s.log.With("instance_id", in.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteWorkflowID(in.ID))
-	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, in.ID)})
+	log := s.log.With("instance_id", prev.ID, "project_id", prev.ProjectID, "workflow_id", workflows.DeleteWorkflowID(prev.ID))
+	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: prev.ID, ProjectID: prev.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, prev.ID)})
 	switch {
 	case errors.Is(err, workflows.ErrInstanceBusy):
-		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", in.ID, prev.Status())
+		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", prev.ID, prev.Status())
 	case err != nil:
 		log.ErrorContext(ctx, "start delete workflow", "error", err)
 		return nil, serviceUnavailable("The instance could not be deleted now: the workflow service is unavailable. Try again later.")

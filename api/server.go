@@ -218,7 +218,7 @@ func newServer(opts Options) *Server {
 	s.registerLimits(v1)
 	s.registerMgmtInstances(v1)
 	s.registerActions(v1)
-	s.registerReplicas(v1)
+	s.registerInstanceUpdate(v1)
 	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
 	s.registerDocs()
