@@ -17,6 +17,8 @@ type InstanceUpdate struct {
 	Name      string          `json:"name,omitempty" maxLength:"255" doc:"The new name; it may come with one other change."`
 	ReplicaOf json.RawMessage `json:"replica_of,omitempty" doc:"Present with any value (null, \"\", as clients send): detach the replica from its primary; it becomes a standalone instance with the data it has."`
 	SlaveOf   json.RawMessage `json:"slave_of,omitempty" doc:"The legacy name of replica_of."`
+	// Configuration groups (instance_configuration.go).
+	Configuration json.RawMessage `json:"configuration,omitempty" doc:"A configuration group's ID: attach it (its values apply at once, or at the next restart for those that need one: status RESTART_REQUIRED). null or \"\": detach the instance's group. A PUT with no key at all detaches too, as in Trove."`
 }
 
 // UpdateInstanceRequest asks to change an instance.
@@ -45,13 +47,17 @@ func (s *Server) registerInstanceUpdate(g *huma.Group) {
 		if method == http.MethodPatch {
 			op.OperationID, op.Summary = "editInstance", "Update an instance (Trove's deprecated alias of PUT)"
 		}
-		huma.Register(g, op, s.updateInstance)
+		put := method == http.MethodPut
+		huma.Register(g, op, func(ctx context.Context, in *UpdateInstanceRequest) (*struct{}, error) {
+			return s.updateInstance(ctx, in, put)
+		})
 	}
 }
 
 // updateInstance is Trove's update: at most one change besides the name, checked before
 // anything is done; the change starts first, and the name is written once it has.
-func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) (*struct{}, error) {
+// A PUT with nothing to change is Trove's detach of the configuration group.
+func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest, put bool) (*struct{}, error) {
 	u := in.Body.Instance
 	// One function per key given besides name (replica_of and slave_of are two keys, as
 	// Trove counts them); each key's change lives in a function of its own.
@@ -60,6 +66,9 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 		if raw != nil {
 			changes = append(changes, func(inst *coffer.Instance) error { return s.detachReplica(ctx, inst) })
 		}
+	}
+	if change := s.configurationUpdate(ctx, u, put); change != nil {
+		changes = append(changes, change)
 	}
 	if len(changes) > 1 {
 		return nil, badRequest("Only one attribute (except 'name') is allowed to update.")

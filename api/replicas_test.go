@@ -24,6 +24,10 @@ type instanceBody struct {
 		Replicas []struct {
 			ID string `json:"id"`
 		} `json:"replicas"`
+		Configuration *struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"configuration"`
 	} `json:"instance"`
 }
 
