@@ -135,6 +135,13 @@ func (i *Instance) Status() string {
 	return "UNKNOWN"
 }
 
+// Ready reports whether the instance serves and takes an operation: status ACTIVE, or
+// RESTART_REQUIRED (it serves with the settings it started with until a restart).
+func (i *Instance) Ready() bool {
+	s := i.Status()
+	return s == "ACTIVE" || s == "RESTART_REQUIRED"
+}
+
 // HeartbeatExpiry is how old the last health report may be before operating_status shows
 // ERROR (Trove's agent_heartbeat_expiry).
 const HeartbeatExpiry = 90 * time.Second

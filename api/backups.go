@@ -209,7 +209,7 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 	if err != nil {
 		return nil, err
 	}
-	if st := inst.Status(); st != "ACTIVE" {
+	if st := inst.Status(); !inst.Ready() {
 		return nil, unprocessableEntity("Instance %s is not ready to back up (status %s): it must be ACTIVE.", inst.ID, st)
 	}
 	b := &coffer.Backup{

@@ -156,7 +156,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	} else if r.Fenced {
 		return nil, badRequest("Invalid request: instance %s was ejected from its replication group and cannot be replicated.", primary.ID)
 	}
-	if primary.Task != coffer.TaskNone || primary.Status() != "ACTIVE" {
+	if primary.Task != coffer.TaskNone || !primary.Ready() {
 		return nil, unprocessableEntity("Instance %s is not ready (status %s): a replica needs its primary ACTIVE with no operation running.", primary.ID, primary.Status())
 	}
 	dv, err := s.catalog.FindDatastoreVersion(ctx, primary.Datastore, primary.Version)
@@ -269,7 +269,7 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 			return badRequest("Invalid request: instance %s is not a replica; promote_to_replica_source is for replicas.", inst.ID)
 		}
 		primaryID = r.ReplicaOf
-		if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+		if inst.Task != coffer.TaskNone || !inst.Ready() {
 			return unprocessableEntity("Instance %s is not ready (status %s): promote needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 		}
 	case "eject":
@@ -316,7 +316,7 @@ func (s *Server) detachReplica(ctx context.Context, inst *coffer.Instance) error
 	if reps[inst.ID].ReplicaOf == "" {
 		return badRequest("Invalid request: instance %s is not a replica.", inst.ID)
 	}
-	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+	if inst.Task != coffer.TaskNone || !inst.Ready() {
 		return unprocessableEntity("Instance %s is not ready (status %s): detach needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 	}
 	return s.startReplication(ctx, rw, inst.ProjectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
