@@ -14,7 +14,9 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/configurations"
+	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/databases"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
+	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/users"
 )
 
 // waitSetting polls a new session's SHOW of the setting until it is want.
@@ -192,4 +194,48 @@ func TestTroveClientConfigurationCommands(t *testing.T) {
 		return d.query(t, "SHOW work_mem") != "4MB"
 	})
 	trove(t, "configuration-delete", id)
+}
+
+// TestCreateWithAGroupAndResizeKeepTheGroupsValues creates an instance with a group: its
+// engine starts with the group's values, and a flavor resize re-sizes only the settings
+// the group does not set.
+func TestCreateWithAGroupAndResizeKeepTheGroupsValues(t *testing.T) {
+	ctx := context.Background()
+	demo := login(t, "demo")
+	// effective_cache_size counts 8kB pages: 131072 is 1GB, where ds512M sizes it 384MB.
+	group, err := configurations.Create(ctx, demo.db, configurations.CreateOpts{
+		Name: "big-cache", Values: map[string]any{"effective_cache_size": 131072},
+		Datastore: &configurations.DatastoreOpts{Type: "postgresql", Version: "15"},
+	}).Extract()
+	if err != nil {
+		t.Fatalf("create the group: %v", err)
+	}
+	t.Cleanup(func() { _ = configurations.Delete(ctx, demo.db, group.ID).ExtractErr() })
+	password := randomPassword(t)
+	opts := postgresOpts("grouped")
+	opts.Configuration = group.ID
+	opts.Databases = databases.BatchCreateOpts{{Name: "shop"}}
+	opts.Users = users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}}
+	created, err := instances.Create(ctx, demo.db, opts).Extract()
+	if err != nil {
+		t.Fatalf("create with the group: %v", err)
+	}
+	t.Cleanup(func() { deleteQuietly(demo, created.ID) })
+	inst := waitStatus(t, demo.db, created.ID, "ACTIVE", 3*time.Minute)
+	d := database{id: created.ID, address: inst.IP[0], password: password}
+	if got := d.query(t, "SHOW effective_cache_size"); got != "1GB" {
+		t.Errorf("effective_cache_size on create: got %s, want the group's 1GB", got)
+	}
+
+	if err := instances.Resize(ctx, demo.db, d.id, "ds1G").ExtractErr(); err != nil {
+		t.Fatalf("resize: %v", err)
+	}
+	waitSeen(t, demo, d.id, "RESIZE", 10*time.Second)
+	waitStatus(t, demo.db, d.id, "ACTIVE", 3*time.Minute)
+	if got := d.query(t, "SHOW shared_buffers"); got != "256MB" {
+		t.Errorf("shared_buffers on ds1G: got %s, want 256MB, sized from the new flavor", got)
+	}
+	if got := d.query(t, "SHOW effective_cache_size"); got != "1GB" {
+		t.Errorf("effective_cache_size on ds1G: got %s, want the group's 1GB", got)
+	}
 }
