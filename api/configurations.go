@@ -363,33 +363,40 @@ func (s *Server) showConfiguration(ctx context.Context, in *ConfigurationPath) (
 
 // checkValues checks each value against the version's parameters: the first bad one (by
 // name) is a 400 that names it and the rule it breaks. where names the values in the body.
-func (s *Server) checkValues(ctx context.Context, versionID string, values map[string]any, where string) error {
-	if len(values) == 0 {
-		return nil
+// Names are matched as the engine matches them, whatever their case; the values come back
+// under the parameters' own names.
+func (s *Server) checkValues(ctx context.Context, versionID string, values map[string]any, where string) (map[string]any, error) {
+	if values == nil {
+		return nil, nil
 	}
 	params, err := s.catalog.ListParameters(ctx, versionID)
 	if err != nil {
-		return faultFor(ctx, s.log, err, "Datastore version "+versionID)
+		return nil, faultFor(ctx, s.log, err, "Datastore version "+versionID)
 	}
 	byName := map[string]catalog.Parameter{}
 	for _, p := range params {
-		byName[p.Name] = p
+		byName[strings.ToLower(p.Name)] = p
 	}
 	names := make([]string, 0, len(values))
 	for name := range values {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	out := make(map[string]any, len(values))
 	for _, name := range names {
-		p, ok := byName[name]
+		p, ok := byName[strings.ToLower(name)]
 		if !ok {
-			return badRequest("Invalid request: %s.%s: the datastore version has no configuration parameter %s.", where, name, quote(name))
+			return nil, badRequest("Invalid request: %s.%s: the datastore version has no configuration parameter %s.", where, name, quote(name))
 		}
 		if err := p.Check(values[name]); err != nil {
-			return badRequest("Invalid request: %s.%s: %s %v.", where, name, name, err)
+			return nil, badRequest("Invalid request: %s.%s: %s %v.", where, name, name, err)
 		}
+		if _, twice := out[p.Name]; twice {
+			return nil, badRequest("Invalid request: %s.%s: %s is given twice.", where, name, p.Name)
+		}
+		out[p.Name] = values[name]
 	}
-	return nil
+	return out, nil
 }
 
 func checkConfigurationText(name string, description *string, required bool) error {
@@ -431,11 +438,12 @@ func (s *Server) createConfiguration(ctx context.Context, in *CreateConfiguratio
 	case err != nil:
 		return nil, faultFor(ctx, s.log, err, "Datastore "+datastore)
 	}
-	if err := s.checkValues(ctx, dv.ID, req.Values, "configuration.values"); err != nil {
+	values, err := s.checkValues(ctx, dv.ID, req.Values, "configuration.values")
+	if err != nil {
 		return nil, err
 	}
 	c := &catalog.Configuration{ID: uuid.NewString(), ProjectID: in.ProjectID, Name: req.Name, Description: req.Description,
-		VersionID: dv.ID, Values: req.Values}
+		VersionID: dv.ID, Values: values}
 	if err := s.catalog.CreateConfiguration(ctx, c); err != nil {
 		return nil, faultFor(ctx, s.log, err, "Configuration group")
 	}
@@ -469,13 +477,11 @@ func (s *Server) changeConfiguration(ctx context.Context, in *ChangeConfiguratio
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkValues(ctx, cur.VersionID, req.Values, "configuration.values"); err != nil {
+	values, err := s.checkValues(ctx, cur.VersionID, req.Values, "configuration.values")
+	if err != nil {
 		return nil, err
 	}
-	ch := catalog.ConfigurationChange{Values: req.Values, Merge: merge, Description: req.Description}
-	if req.Values == nil {
-		ch.Values = map[string]any{}
-	}
+	ch := catalog.ConfigurationChange{Values: values, Merge: merge, Description: req.Description}
 	if req.Name != nil {
 		ch.Name = req.Name
 	}

@@ -145,7 +145,9 @@ func TestBadConfigurationValuesAre400sThatChangeNothing(t *testing.T) {
 			t.Errorf("%s: got message %q, want it to say %q", c.values, msg, c.want)
 		}
 	}
-	if r := create(`{"work_mem": 8192, "jit": false, "synchronous_commit": "off", "random_page_cost": 1.1}`); r.status != http.StatusOK {
+	// Names match whatever their case, as PostgreSQL matches them, and are kept as the
+	// parameter's own.
+	if r := create(`{"WORK_MEM": 8192, "jit": false, "synchronous_commit": "off", "random_page_cost": 1.1}`); r.status != http.StatusOK {
 		t.Fatalf("create good values: got %d %s", r.status, r.body)
 	}
 	var list struct {
