@@ -32,6 +32,7 @@ type UpdateInstanceRequest struct {
 func (s *Server) registerInstanceUpdate(g *huma.Group) {
 	const description = "Renames the instance ({\"instance\": {\"name\": \"new\"}}) and/or makes one change: " +
 		"detach a replica from its primary ({\"instance\": {\"replica_of\": null}}, any value detaches, as in Trove: status DETACH, then ACTIVE). " +
+		"attach a configuration group ({\"instance\": {\"configuration\": \"<id>\"}}) or detach it (null; a PUT of {\"instance\": {}} detaches too, as gophercloud and troveclient send it). " +
 		"Trove's rule: one attribute besides name per call."
 	for _, method := range []string{http.MethodPut, http.MethodPatch} {
 		op := huma.Operation{
