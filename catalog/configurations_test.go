@@ -119,3 +119,25 @@ func TestConfigurationLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestParameterRendersValuesAsTheEngineReadsThem(t *testing.T) {
+	for _, c := range []struct {
+		p    catalog.Parameter
+		v    any
+		want string
+	}{
+		{catalog.Parameter{DataType: "integer"}, 8192.0, "8192"},
+		{catalog.Parameter{DataType: "integer"}, 2147483647.0, "2147483647"},
+		{catalog.Parameter{DataType: "float"}, 0.00001, "0.00001"},
+		{catalog.Parameter{DataType: "boolean"}, true, "on"},
+		{catalog.Parameter{DataType: "boolean"}, false, "off"},
+		{catalog.Parameter{DataType: "string"}, "'$user', public", "'$user', public"},
+	} {
+		if err := c.p.Check(c.v); err != nil {
+			t.Errorf("Check(%v) as %s: %v", c.v, c.p.DataType, err)
+		}
+		if got := c.p.Render(c.v); got != c.want {
+			t.Errorf("Render(%v) as %s: got %q, want %q", c.v, c.p.DataType, got, c.want)
+		}
+	}
+}
