@@ -74,6 +74,12 @@ type Instance struct {
 
 	Fault *Fault
 
+	// ConfigurationID is the instance's configuration group, "" when it has none.
+	ConfigurationID string
+	// RestartRequired: a setting of the group that the engine takes only at its next start
+	// changed; the instance shows RESTART_REQUIRED until a restart.
+	RestartRequired bool
+
 	Created time.Time
 	Updated time.Time
 
@@ -115,6 +121,9 @@ func (i *Instance) Status() string {
 	if i.BackupRunning {
 		return "BACKUP"
 	}
+	if i.RestartRequired && i.ServerStatus == "ACTIVE" {
+		return "RESTART_REQUIRED"
+	}
 	switch i.ServerStatus {
 	case "ACTIVE", "BUILD", "ERROR", "REBOOT", "RESIZE":
 		return i.ServerStatus
@@ -124,6 +133,13 @@ func (i *Instance) Status() string {
 		return "SHUTDOWN"
 	}
 	return "UNKNOWN"
+}
+
+// Ready reports whether the instance serves and takes an operation: status ACTIVE, or
+// RESTART_REQUIRED (it serves with the settings it started with until a restart).
+func (i *Instance) Ready() bool {
+	s := i.Status()
+	return s == "ACTIVE" || s == "RESTART_REQUIRED"
 }
 
 // HeartbeatExpiry is how old the last health report may be before operating_status shows

@@ -35,6 +35,8 @@ type Catalog interface {
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
 	DeleteInstance(ctx context.Context, id string) error
 	RevokeGuestIdentity(ctx context.Context, instanceID string) error
+	InstanceValues(ctx context.Context, instanceID string) (map[string]any, []catalog.Parameter, error)
+	SetRestartRequired(ctx context.Context, instanceID string, required bool) error
 }
 
 var _ Catalog = (*catalog.Store)(nil)

@@ -153,7 +153,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 
 // canAct is Trove's validate_can_perform_action: an ACTIVE instance with no task.
 func canAct(inst *coffer.Instance) error {
-	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+	if inst.Task != coffer.TaskNone || !inst.Ready() {
 		return unprocessableEntity("Instance %s is not ready (status %s): an action needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 	}
 	return nil

@@ -114,7 +114,7 @@ func (s *Server) listBackupSchedules(ctx context.Context, in *InstancePath) (*Ba
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.catalog.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
+	list, err := s.catalog.ListBackupSchedules(ctx, inst.ProjectID, inst.ID)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
@@ -153,15 +153,15 @@ func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupSched
 	if err != nil {
 		return nil, err
 	}
-	existing, err := s.catalog.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
+	existing, err := s.catalog.ListBackupSchedules(ctx, inst.ProjectID, inst.ID)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
 	if len(existing) >= maxScheduleLen {
 		return nil, unprocessableEntity("Instance %s has %d backup schedules already.", inst.ID, len(existing))
 	}
-	sc.InstanceID = inst.ID
-	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "schedule_id", sc.ID)
+	sc.InstanceID, sc.ProjectID = inst.ID, inst.ProjectID
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "schedule_id", sc.ID)
 	if err := s.catalog.CreateBackupSchedule(ctx, sc); err != nil {
 		return nil, faultFor(ctx, log, err, "Instance "+inst.ID)
 	}
@@ -169,7 +169,7 @@ func (s *Server) createBackupSchedule(ctx context.Context, in *CreateBackupSched
 		log.ErrorContext(ctx, "create temporal schedule", "error", err)
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if derr := s.catalog.DeleteBackupSchedule(dctx, in.ProjectID, inst.ID, sc.ID); derr != nil {
+		if derr := s.catalog.DeleteBackupSchedule(dctx, inst.ProjectID, inst.ID, sc.ID); derr != nil {
 			log.ErrorContext(ctx, "remove schedule that could not be made", "error", derr)
 		}
 		if strings.Contains(strings.ToLower(err.Error()), "invalid") {
@@ -197,7 +197,7 @@ func (s *Server) deleteBackupSchedule(ctx context.Context, in *BackupSchedulePat
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.catalog.ListBackupSchedules(ctx, in.ProjectID, inst.ID)
+	list, err := s.catalog.ListBackupSchedules(ctx, inst.ProjectID, inst.ID)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+inst.ID)
 	}
@@ -212,7 +212,7 @@ func (s *Server) deleteBackupSchedule(ctx context.Context, in *BackupSchedulePat
 		s.log.ErrorContext(ctx, "delete temporal schedule", "schedule_id", in.ScheduleID, "error", err)
 		return nil, serviceUnavailable("The schedule could not be deleted now: the workflow service is unavailable. Try again later.")
 	}
-	err = s.catalog.DeleteBackupSchedule(ctx, in.ProjectID, inst.ID, in.ScheduleID)
+	err = s.catalog.DeleteBackupSchedule(ctx, inst.ProjectID, inst.ID, in.ScheduleID)
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return nil, faultFor(ctx, s.log, err, "Backup schedule "+in.ScheduleID)
 	}

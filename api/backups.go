@@ -209,21 +209,21 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 	if err != nil {
 		return nil, err
 	}
-	if st := inst.Status(); st != "ACTIVE" {
+	if st := inst.Status(); !inst.Ready() {
 		return nil, unprocessableEntity("Instance %s is not ready to back up (status %s): it must be ACTIVE.", inst.ID, st)
 	}
 	b := &coffer.Backup{
-		ID: uuid.NewString(), ProjectID: in.ProjectID, InstanceID: inst.ID, Name: req.Name, Description: req.Description,
+		ID: uuid.NewString(), ProjectID: inst.ProjectID, InstanceID: inst.ID, Name: req.Name, Description: req.Description,
 	}
-	log := s.log.With("instance_id", inst.ID, "project_id", in.ProjectID, "backup_id", b.ID, "workflow_id", workflows.BackupWorkflowID(b.ID))
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "backup_id", b.ID, "workflow_id", workflows.BackupWorkflowID(b.ID))
 	// The workflow records the backup (within the project's backups quota) as its first
 	// step, its claim of the instance, and the start waits for that record
 	// (workflows/claim.go).
 	quotas := s.quotaDefaults()
 	err = s.workflows.StartBackup(ctx, workflows.BackupInstanceInput{
-		BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID, Claim: s.timeouts().Claim,
+		BackupID: b.ID, InstanceID: inst.ID, ProjectID: inst.ProjectID, Claim: s.timeouts().Claim,
 		Record: &activities.CreateBackupRecordInput{
-			BackupID: b.ID, InstanceID: inst.ID, ProjectID: in.ProjectID, Name: b.Name, Description: b.Description,
+			BackupID: b.ID, InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: b.Name, Description: b.Description,
 			Quotas: &quotas,
 		},
 	})
@@ -239,7 +239,7 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 		log.ErrorContext(ctx, "start backup workflow", "error", err)
 		return nil, serviceUnavailable("The backup could not be started now: the workflow service is unavailable. Try again later.")
 	}
-	if rec, err := s.catalog.GetBackup(ctx, in.ProjectID, b.ID); err == nil {
+	if rec, err := s.catalog.GetBackup(ctx, inst.ProjectID, b.ID); err == nil {
 		b = rec
 	} else {
 		// The workflow recorded it: show what it recorded, as far as the API knows it.
@@ -279,7 +279,7 @@ func (s *Server) listInstanceBackups(ctx context.Context, in *ListInstanceBackup
 	if err != nil {
 		return nil, err
 	}
-	f := catalog.BackupFilter{ProjectID: in.ProjectID, InstanceID: inst.ID}
+	f := catalog.BackupFilter{ProjectID: inst.ProjectID, InstanceID: inst.ID}
 	return s.pageBackups(ctx, f, in.Limit, in.Marker, "/v1.0/"+in.ProjectID+"/instances/"+inst.ID+"/backups", url.Values{})
 }
 

@@ -444,7 +444,11 @@ func (s *Server) mgmtDeleteVersion(ctx context.Context, in *MgmtVersionPath) (*s
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.catalog.DeleteVersion(ctx, in.VersionID); err != nil {
+	err := s.catalog.DeleteVersion(ctx, in.VersionID)
+	if errors.Is(err, catalog.ErrInUse) {
+		return nil, badRequest("Datastore version %s has configuration groups: delete them first, or make the version inactive.", in.VersionID)
+	}
+	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Datastore version "+in.VersionID)
 	}
 	return accepted()

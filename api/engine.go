@@ -21,7 +21,7 @@ func (s *Server) activeInstance(ctx context.Context, projectID, id string) (*cof
 	if err != nil {
 		return nil, err
 	}
-	if status := inst.Status(); status != "ACTIVE" {
+	if status := inst.Status(); !inst.Ready() {
 		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait until it is ACTIVE.", id, status)
 	}
 	return inst, nil

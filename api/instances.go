@@ -147,7 +147,7 @@ type InstanceCreate struct {
 	ReplicaOf     string            `json:"replica_of,omitempty" doc:"Make a replica of this instance (a primary): it takes the primary's flavor, volume size, datastore and data, so flavorRef, volume, datastore, databases and users may not be given."`
 	ReplicaCount  int               `json:"replica_count,omitempty" doc:"How many replicas of replica_of to make, 1 to 3 (default 1)."`
 	RestorePoint  *RestorePoint     `json:"restorePoint,omitempty" doc:"Make the instance from a COMPLETED backup of the same datastore."`
-	Configuration string            `json:"configuration,omitempty" doc:"Not supported yet."`
+	Configuration string            `json:"configuration,omitempty" format:"uuid" doc:"A configuration group of the project, for the instance's datastore version: the engine starts with its values."`
 }
 
 // CreateInstanceRequest asks for a new instance.
@@ -212,6 +212,8 @@ type InstanceView struct {
 	ReplicaOf      *ReplicaRef         `json:"replica_of,omitempty" doc:"The primary this replica streams from."`
 	Replicas       []ReplicaRef        `json:"replicas,omitempty" doc:"The replicas that stream from this primary."`
 	ReplicationLag *ReplicationLagView `json:"replication_lag,omitempty" doc:"A replica's lag behind its primary, as last reported."`
+	// Configuration is the instance's configuration group (shown by a show).
+	Configuration *ConfigurationRef `json:"configuration,omitempty"`
 }
 
 // InstanceResponse is one instance.
@@ -325,19 +327,27 @@ func (s *Server) showInstance(ctx context.Context, in *InstancePath) (*InstanceR
 	out := &InstanceResponse{}
 	out.Body.Instance = s.instanceView(ctx, inst, true)
 	views := []InstanceView{out.Body.Instance}
-	s.addReplication(ctx, in.ProjectID, views)
+	s.addReplication(ctx, inst.ProjectID, views)
 	out.Body.Instance = views[0]
 	if inst.Task == coffer.TaskNone {
 		out.Body.Instance.Volume.Used = s.volumeUsed(ctx, inst.ID)
 	}
+	out.Body.Instance.Configuration = s.configurationRef(ctx, inst)
 	return out, nil
 }
 
-// getInstance finds a project's instance. An ID that is not a UUID names no instance.
+// getInstance finds an instance through a project's path: one of the project's own or, for
+// an admin, any project's, as Trove's find_by skips the tenant check for an admin context
+// (so that an admin's clean-up reaches every instance). Callers act on the instance's own
+// project (inst.ProjectID), never the path's. Lists stay the path project's. An ID that is
+// not a UUID names no instance.
 func (s *Server) getInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error) {
 	what := "Instance " + id
 	if uuid.Validate(id) != nil {
 		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, what)
+	}
+	if principalFrom(ctx).IsAdmin() {
+		projectID = ""
 	}
 	inst, err := s.catalog.GetInstance(ctx, projectID, id)
 	if err != nil {
@@ -393,6 +403,10 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 	if err := restore.matches(dv); err != nil {
 		return nil, err
 	}
+	configurationID, err := s.createConfigurationFor(ctx, in.ProjectID, req.Configuration, dv)
+	if err != nil {
+		return nil, err
+	}
 	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
 	if err != nil {
 		if errors.Is(err, errNoImage) {
@@ -403,18 +417,19 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 
 	now := s.now().UTC()
 	inst := &coffer.Instance{
-		ID:            uuid.NewString(),
-		ProjectID:     in.ProjectID,
-		Name:          req.Name,
-		FlavorID:      flavorID,
-		VolumeSize:    req.Volume.Size,
-		VolumeType:    req.Volume.Type,
-		Datastore:     dv.Datastore,
-		Version:       dv.Name,
-		Task:          coffer.TaskBuilding,
-		ServiceStatus: coffer.ServiceNew,
-		Created:       now,
-		Updated:       now,
+		ID:              uuid.NewString(),
+		ProjectID:       in.ProjectID,
+		Name:            req.Name,
+		FlavorID:        flavorID,
+		VolumeSize:      req.Volume.Size,
+		VolumeType:      req.Volume.Type,
+		Datastore:       dv.Datastore,
+		Version:         dv.Name,
+		Task:            coffer.TaskBuilding,
+		ServiceStatus:   coffer.ServiceNew,
+		ConfigurationID: configurationID,
+		Created:         now,
+		Updated:         now,
 	}
 	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", workflows.CreateWorkflowID(inst.ID))
 	record, err := s.recordWithinQuota(ctx, inst)
@@ -422,19 +437,20 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		return nil, faultFor(ctx, log, fmt.Errorf("record instance %s: %w", inst.ID, err), "Instance "+inst.ID)
 	}
 	input := workflows.CreateInstanceInput{
-		InstanceID: inst.ID,
-		ProjectID:  inst.ProjectID,
-		Name:       inst.Name,
-		FlavorID:   flavorID,
-		VolumeSize: inst.VolumeSize,
-		VolumeType: inst.VolumeType,
-		Datastore:  dv.Datastore,
-		Version:    dv.Name,
-		ImageID:    imageID,
-		Port:       dv.Port,
-		Timeouts:   s.timeouts(),
-		Restore:    restore.workflowSource(),
-		Record:     record,
+		InstanceID:      inst.ID,
+		ProjectID:       inst.ProjectID,
+		Name:            inst.Name,
+		FlavorID:        flavorID,
+		VolumeSize:      inst.VolumeSize,
+		VolumeType:      inst.VolumeType,
+		Datastore:       dv.Datastore,
+		Version:         dv.Name,
+		ImageID:         imageID,
+		Port:            dv.Port,
+		Timeouts:        s.timeouts(),
+		Restore:         restore.workflowSource(),
+		Record:          record,
+		ConfigurationID: inst.ConfigurationID,
 	}
 	for _, d := range req.Databases {
 		input.Databases = append(input.Databases, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
@@ -468,8 +484,6 @@ func (s *Server) checkCreate(req *InstanceCreate) error {
 	switch {
 	case strings.TrimSpace(req.Name) == "":
 		return badRequest("Invalid request: instance.name: must not be blank.")
-	case req.Configuration != "":
-		return newFault("notImplemented", http.StatusNotImplemented, "Configuration groups are not supported yet.")
 	case req.FlavorRef.ID() == "":
 		return badRequest("Invalid request: instance.flavorRef: must name a flavor.")
 	case req.Volume.Size < 1 || req.Volume.Size > s.cfg.API.MaxVolumeSize:
@@ -541,11 +555,11 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 	if err := s.checkDeleteReplicas(ctx, prev); err != nil {
 		return nil, err
 	}
-	log := s.log.With("instance_id", in.ID, "project_id", in.ProjectID, "workflow_id", workflows.DeleteWorkflowID(in.ID))
-	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: in.ID, ProjectID: in.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, in.ID)})
+	log := s.log.With("instance_id", prev.ID, "project_id", prev.ProjectID, "workflow_id", workflows.DeleteWorkflowID(prev.ID))
+	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: prev.ID, ProjectID: prev.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, prev.ID)})
 	switch {
 	case errors.Is(err, workflows.ErrInstanceBusy):
-		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", in.ID, prev.Status())
+		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", prev.ID, prev.Status())
 	case err != nil:
 		log.ErrorContext(ctx, "start delete workflow", "error", err)
 		return nil, serviceUnavailable("The instance could not be deleted now: the workflow service is unavailable. Try again later.")

@@ -2,14 +2,11 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
 	"github.com/coffer-dbaas/coffer"
@@ -145,6 +142,11 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if primary.ProjectID != in.ProjectID {
+		// A replica lives in its primary's project; an admin's reach does not stretch a
+		// replication group across projects.
+		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, "Instance "+req.ReplicaOf)
+	}
 	reps, err := rc.Replications(ctx, []string{primary.ID})
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Instance "+primary.ID)
@@ -154,7 +156,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	} else if r.Fenced {
 		return nil, badRequest("Invalid request: instance %s was ejected from its replication group and cannot be replicated.", primary.ID)
 	}
-	if primary.Task != coffer.TaskNone || primary.Status() != "ACTIVE" {
+	if primary.Task != coffer.TaskNone || !primary.Ready() {
 		return nil, unprocessableEntity("Instance %s is not ready (status %s): a replica needs its primary ACTIVE with no operation running.", primary.ID, primary.Status())
 	}
 	dv, err := s.catalog.FindDatastoreVersion(ctx, primary.Datastore, primary.Version)
@@ -267,7 +269,7 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 			return badRequest("Invalid request: instance %s is not a replica; promote_to_replica_source is for replicas.", inst.ID)
 		}
 		primaryID = r.ReplicaOf
-		if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+		if inst.Task != coffer.TaskNone || !inst.Ready() {
 			return unprocessableEntity("Instance %s is not ready (status %s): promote needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 		}
 	case "eject":
@@ -284,7 +286,7 @@ func (s *Server) replicationAction(ctx context.Context, projectID, id, operation
 	for _, rid := range group[primaryID].Replicas {
 		tasks[rid] = task
 	}
-	return s.startReplication(ctx, rw, projectID, inst.ID, operation, tasks)
+	return s.startReplication(ctx, rw, inst.ProjectID, inst.ID, operation, tasks)
 }
 
 // startReplication starts the workflow, which claims the tasks on the group's members as
@@ -304,73 +306,9 @@ func (s *Server) startReplication(ctx context.Context, rw ReplicationWorkflows, 
 	return nil
 }
 
-// InstanceUpdate is Trove's PUT body: one purpose per call. Coffer serves the detach of a
-// replica (replica_of, or the legacy slave_of, set to null) and a rename.
-type InstanceUpdate struct {
-	Name      string          `json:"name,omitempty" maxLength:"255" doc:"The new name."`
-	ReplicaOf json.RawMessage `json:"replica_of,omitempty" doc:"null detaches the replica from its primary: it becomes a standalone instance with the data it has."`
-	SlaveOf   json.RawMessage `json:"slave_of,omitempty" doc:"The legacy name of replica_of."`
-}
-
-// UpdateInstanceRequest asks to change an instance.
-type UpdateInstanceRequest struct {
-	InstancePath
-	Body struct {
-		Instance InstanceUpdate `json:"instance"`
-	}
-}
-
-func (s *Server) registerReplicas(g *huma.Group) {
-	huma.Register(g, huma.Operation{
-		OperationID:   "updateInstance",
-		Method:        http.MethodPut,
-		Path:          "/instances/{id}",
-		Summary:       "Update an instance",
-		Description:   "Detaches a replica from its primary ({\"instance\": {\"replica_of\": null}}): it stops streaming and becomes a standalone instance (status DETACH, then ACTIVE). Or renames the instance ({\"instance\": {\"name\": \"new\"}}). One purpose per call.",
-		Tags:          []string{"Instances"},
-		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
-	}, s.updateInstance)
-}
-
-func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) (*struct{}, error) {
-	u := in.Body.Instance
-	detach := u.ReplicaOf != nil || u.SlaveOf != nil
-	switch {
-	case detach && u.Name != "":
-		return nil, badRequest("Invalid request: change the name or detach the replica, not both in one call.")
-	case detach:
-		for _, raw := range []json.RawMessage{u.ReplicaOf, u.SlaveOf} {
-			if raw != nil && strings.TrimSpace(string(raw)) != "null" {
-				return nil, badRequest("Invalid request: instance.replica_of: only null (detach) is accepted.")
-			}
-		}
-		return nil, s.detachReplica(ctx, in.ProjectID, in.ID)
-	case u.Name != "":
-		if strings.TrimSpace(u.Name) == "" {
-			return nil, badRequest("Invalid request: instance.name: must not be blank.")
-		}
-		if err := coffer.ValidText(u.Name, coffer.MaxNameLength); err != nil {
-			return nil, badRequest("Invalid request: instance.name: %v.", err)
-		}
-		if _, err := s.getInstance(ctx, in.ProjectID, in.ID); err != nil {
-			return nil, err
-		}
-		if err := s.catalog.RenameInstance(ctx, in.ProjectID, in.ID, u.Name); err != nil {
-			return nil, faultFor(ctx, s.log, err, "Instance "+in.ID)
-		}
-		return nil, nil
-	}
-	return nil, badRequest("Invalid request: nothing to update (give replica_of: null or a name).")
-}
-
 // detachReplica starts DetachReplica on a replica.
-func (s *Server) detachReplica(ctx context.Context, projectID, id string) error {
+func (s *Server) detachReplica(ctx context.Context, inst *coffer.Instance) error {
 	rc, rw := s.catalog, s.workflows
-	inst, err := s.getInstance(ctx, projectID, id)
-	if err != nil {
-		return err
-	}
 	reps, err := rc.Replications(ctx, []string{inst.ID})
 	if err != nil {
 		return faultFor(ctx, s.log, err, "Instance "+inst.ID)
@@ -378,10 +316,10 @@ func (s *Server) detachReplica(ctx context.Context, projectID, id string) error 
 	if reps[inst.ID].ReplicaOf == "" {
 		return badRequest("Invalid request: instance %s is not a replica.", inst.ID)
 	}
-	if inst.Task != coffer.TaskNone || inst.Status() != "ACTIVE" {
+	if inst.Task != coffer.TaskNone || !inst.Ready() {
 		return unprocessableEntity("Instance %s is not ready (status %s): detach needs it ACTIVE with no operation running.", inst.ID, inst.Status())
 	}
-	return s.startReplication(ctx, rw, projectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
+	return s.startReplication(ctx, rw, inst.ProjectID, inst.ID, "detach", map[string]coffer.Task{inst.ID: coffer.TaskDetaching})
 }
 
 // primaryOf is the primary of a replica, or "" (also when the catalog fails).

@@ -24,6 +24,10 @@ type instanceBody struct {
 		Replicas []struct {
 			ID string `json:"id"`
 		} `json:"replicas"`
+		Configuration *struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"configuration"`
 	} `json:"instance"`
 }
 
@@ -168,15 +172,22 @@ func TestReplicationActionsLockTheGroupAndStartTheirWorkflows(t *testing.T) {
 	}
 	wantFault(t, "detach a primary", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+primary, demo.token,
 		`{"instance": {"replica_of": null}}`), 400, "badRequest")
-	wantFault(t, "replica_of set to an ID", h.do(http.MethodPut, "/v1.0/"+demo.projectID+"/instances/"+r1, demo.token,
-		`{"instance": {"replica_of": "`+primary+`"}}`), 400, "badRequest")
+	// Trove detaches when the key is there at all; clients send "" (python-troveclient's
+	// detach-replica), through PATCH too.
+	if r := h.do(http.MethodPatch, "/v1.0/"+demo.projectID+"/instances/"+r1, demo.token, `{"instance": {"replica_of": ""}}`); r.status != http.StatusAccepted {
+		t.Fatalf("detach with \"\": got %d %s, want 202", r.status, r.body)
+	}
+	if got := h.show(demo, r1).Instance.Status; got != "DETACH" {
+		t.Errorf("replica detached with \"\": got status %s, want DETACH", got)
+	}
 
+	h.update(r1, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
 	h.update(r2, func(i *coffer.Instance) { i.Task = coffer.TaskNone })
 	if r := h.action(demo, primary, `{"eject_replica_source": {}}`); r.status != http.StatusAccepted {
 		t.Fatalf("eject: got %d %s, want 202", r.status, r.body)
 	}
 	got := h.workflows.replications
-	want := []string{"promote " + r1, "detach " + r2, "eject " + primary}
+	want := []string{"promote " + r1, "detach " + r2, "detach " + r1, "eject " + primary}
 	if !slices.Equal(got, want) {
 		t.Errorf("got workflows %v, want %v", got, want)
 	}

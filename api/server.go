@@ -30,6 +30,7 @@ import (
 type Catalog interface {
 	BackupCatalog
 	ReplicationCatalog
+	ConfigurationCatalog
 
 	// FindDatastoreVersion finds a version by datastore and version name or ID (an empty
 	// version is the default); catalog.ErrNotFound when there is none.
@@ -218,9 +219,10 @@ func newServer(opts Options) *Server {
 	s.registerLimits(v1)
 	s.registerMgmtInstances(v1)
 	s.registerActions(v1)
-	s.registerReplicas(v1)
+	s.registerInstanceUpdate(v1)
 	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
+	s.registerConfigurations(v1)
 	s.registerDocs()
 	return s
 }
@@ -260,6 +262,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeFault(w, internalFault())
 		}
 	}()
+	rewriteGlobalParameters(r)
 	if !s.routed(r) {
 		unmatched(w, r, s.mux, s.routedPath(r))
 		return

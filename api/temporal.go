@@ -15,6 +15,7 @@ type Workflows interface {
 	Operations
 	BackupWorkflows
 	ReplicationWorkflows
+	ConfigurationWorkflows
 
 	// StartCreate starts the CreateInstance workflow of in.InstanceID.
 	StartCreate(ctx context.Context, in workflows.CreateInstanceInput) error

@@ -37,6 +37,8 @@ type fakeWorkflows struct {
 	schedules     []coffer.BackupSchedule
 	// guest is the instances' engines.
 	guest fakeGuest
+	// applies are the ApplyConfiguration workflows started.
+	applies []workflows.ApplyConfigurationInput
 }
 
 var (
@@ -62,6 +64,22 @@ func newFakeWorkflows() *fakeWorkflows {
 }
 
 func (w *fakeWorkflows) ops() *operationsLog { return w.operations }
+
+func (w *fakeWorkflows) StartApplyConfiguration(_ context.Context, in workflows.ApplyConfigurationInput, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	w.applies = append(w.applies, in)
+	return nil
+}
+
+func (w *fakeWorkflows) applied() []workflows.ApplyConfigurationInput {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.applies)
+}
 
 func (w *fakeWorkflows) StartCreate(_ context.Context, in workflows.CreateInstanceInput) error {
 	w.mu.Lock()

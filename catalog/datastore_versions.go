@@ -200,7 +200,8 @@ func (s *Store) UpdateVersion(ctx context.Context, id string, c VersionChange) (
 }
 
 // DeleteVersion removes a version (its datastore no longer has a default when it was
-// the default); ErrNotFound when there is none. Instances keep the version's name.
+// the default); ErrNotFound when there is none, ErrInUse while configuration groups are
+// for it. Instances keep the version's name.
 func (s *Store) DeleteVersion(ctx context.Context, id string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := getVersionDetail(ctx, tx, id)
@@ -211,6 +212,9 @@ func (s *Store) DeleteVersion(ctx context.Context, id string) error {
 			return err
 		}
 		_, err = tx.Exec(ctx, "DELETE FROM datastore_versions WHERE id = $1", cur.ID)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == foreignKeyViolation {
+			return ErrInUse
+		}
 		return err
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_ty
 	task, coalesce(task_workflow_id, ''), server_status, service_status, service_status_updated,
 	server_id, volume_id, port_id, security_group_id, address,
 	fault_message, fault_details, fault_created, created, updated,
+	coalesce(configuration_id::text, ''), restart_required,
 	` + backupRunningColumn
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
@@ -37,6 +38,7 @@ func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
 		&inst.Task, &inst.TaskWorkflowID, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
 		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
 		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
+		&inst.ConfigurationID, &inst.RestartRequired,
 		&inst.BackupRunning,
 	)
 	if err != nil {
@@ -81,10 +83,10 @@ func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error
 	rows, _ := q.Query(ctx, `
 		INSERT INTO instances (id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
 		                       task, task_workflow_id, server_status, service_status,
-		                       server_id, volume_id, port_id, security_group_id, address)
+		                       server_id, volume_id, port_id, security_group_id, address, configuration_id)
 		VALUES (@id, @project_id, @name, @flavor_id, @volume_size, @volume_type, @datastore, @version,
 		        @task, nullif(@task_workflow_id, ''), @server_status, @service_status,
-		        @server_id, @volume_id, @port_id, @security_group_id, @address)
+		        @server_id, @volume_id, @port_id, @security_group_id, @address, nullif(@configuration_id, '')::uuid)
 		RETURNING `+instanceColumns,
 		pgx.NamedArgs{
 			"id":                id,
@@ -104,6 +106,7 @@ func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error
 			"port_id":           inst.PortID,
 			"security_group_id": inst.SecurityGroupID,
 			"address":           inst.Address,
+			"configuration_id":  inst.ConfigurationID,
 		})
 	created, err := pgx.CollectExactlyOneRow(rows, scanInstance)
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == uniqueViolation {

@@ -37,6 +37,9 @@ type PrepareInput struct {
 	Version   string            `json:"version"`
 	Databases []coffer.Database `json:"databases,omitempty"`
 	Users     []coffer.User     `json:"users,omitempty"`
+	// Configuration are the values of the instance's configuration group, as
+	// ConfigurationInput has them: the engine starts with them the first time.
+	Configuration map[string]string `json:"configuration,omitempty"`
 }
 
 // HealthReport is Health's result.

@@ -43,6 +43,10 @@ func signatures() map[string]reflect.Type {
 		DisableRootActivity:     reflect.TypeFor[func(context.Context) error](),
 		RootEnabledActivity:     reflect.TypeFor[func(context.Context) (bool, error)](),
 
+		// Configuration groups (configuration.go).
+		ApplyConfigurationActivity: reflect.TypeFor[func(context.Context, ConfigurationInput) (ConfigurationResult, error)](),
+		ConfigurationActivity:      reflect.TypeFor[func(context.Context) (map[string]string, error)](),
+
 		// Backup and restore (backup.go).
 		BackupActivity:  reflect.TypeFor[func(context.Context, BackupInput) (BackupResult, error)](),
 		RestoreActivity: reflect.TypeFor[func(context.Context, RestoreInput) error](),

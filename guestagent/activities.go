@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/coffer-dbaas/coffer"
@@ -47,6 +48,7 @@ func (a *activities) served() map[string]any {
 		guest.GrowFilesystemActivity:  a.GrowFilesystem,
 		guest.VolumeUsageActivity:     a.VolumeUsage,
 	}
+	maps.Copy(fns, a.configurationActivities())
 	maps.Copy(fns, a.usersActivities())
 	maps.Copy(fns, a.replicationActivities())
 	return fns
@@ -58,7 +60,7 @@ func (a *activities) Prepare(ctx context.Context, in guest.PrepareInput) error {
 		return a.fail(ctx, guest.PrepareActivity, fmt.Errorf("prepare %s: %w: this agent runs %s", in.Datastore, ErrInvalid, a.datastore))
 	}
 	a.logger(ctx).Info("preparing the engine", "version", in.Version,
-		"databases", databaseNames(in.Databases), "users", userNames(in.Users))
+		"databases", databaseNames(in.Databases), "users", userNames(in.Users), "configuration", slices.Sorted(maps.Keys(in.Configuration)))
 	if err := a.driver.Prepare(ctx, in); err != nil {
 		return a.fail(ctx, guest.PrepareActivity, err)
 	}

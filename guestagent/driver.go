@@ -75,6 +75,17 @@ type Driver interface {
 	// RootEnabled reports whether guest.RootUser can log in.
 	RootEnabled(ctx context.Context) (bool, error)
 
+	// ApplyConfiguration sets the values of the instance's configuration group, replacing
+	// the ones set before (none: back to the defaults), keeps them for every later start
+	// (where they win over the settings sized from the flavor), applies at once what the
+	// engine takes without a restart, and returns the changed settings that wait for the
+	// engine's next start, sorted. A value the engine refuses wraps ErrInvalid, and then
+	// nothing changes.
+	ApplyConfiguration(ctx context.Context, values map[string]string) ([]string, error)
+	// Configuration reports the settings Coffer set that the engine runs with (sized from
+	// the flavor, and the group's values), as the engine shows them.
+	Configuration(ctx context.Context) (map[string]string, error)
+
 	// Backup writes a physical backup of the running engine to dst, as a stream the
 	// engine's Restore reads back (for PostgreSQL, pg_basebackup's tar). It must not buffer
 	// the stream: dst applies the back-pressure.

@@ -101,6 +101,9 @@ type CreateInstanceInput struct {
 	Databases  []coffer.Database `json:"databases,omitempty"`
 	Users      []coffer.User     `json:"users,omitempty"`
 	Timeouts   Timeouts          `json:"timeouts"`
+	// ConfigurationID is the instance's configuration group: the engine starts with its
+	// values, read when the guest is prepared.
+	ConfigurationID string `json:"configuration_id,omitempty"`
 
 	// ImageTag is the Glance tag CreateInstance looks the image up by when ImageID is empty
 	// (the datastore version's image_tag); empty means "coffer-<datastore>-<version>".

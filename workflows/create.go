@@ -199,8 +199,15 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	guestStart := orDefault(in.Timeouts.GuestStart, DefaultGuestStartTimeout)
 	guestPrepare := orDefault(in.Timeouts.GuestPrepare, DefaultGuestPrepareTimeout)
 	err = p.step(ctx, StepPrepareGuest, func() error {
+		var conf activities.InstanceConfiguration
+		if in.ConfigurationID != "" {
+			if err := workflow.ExecuteActivity(call, acts.GetInstanceConfiguration, id).Get(ctx, &conf); err != nil {
+				return err
+			}
+		}
 		return guest.For(id).With(guest.Boot(guestStart, guestPrepare)).Prepare(ctx, guest.PrepareInput{
 			Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
+			Configuration: conf.Values,
 		})
 	})
 	if err != nil {

@@ -37,6 +37,8 @@ type harness struct {
 	faults    []activities.RecordFaultInput
 	notes     []activities.NoteFaultInput
 	finished  []activities.FinishTaskInput
+	// restartRequired holds what SetRestartRequired recorded, in order.
+	restartRequired []activities.SetRestartRequiredInput
 }
 
 func newHarness(t *testing.T) *harness {
@@ -99,6 +101,13 @@ func (h *harness) mockCatalog(r catalog.Resources) {
 			return nil
 		})
 	h.env.OnActivity(a.ClaimTask, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.SetRestartRequired, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SetRestartRequiredInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.restartRequired = append(h.restartRequired, in)
+			return nil
+		})
 	h.env.OnActivity(a.MarkActive, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.GetInstanceResources, mock.Anything, mock.Anything).Return(r, nil)
 	h.env.OnActivity(a.DeleteInstanceRecord, mock.Anything, mock.Anything).Return(nil)

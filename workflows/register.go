@@ -21,4 +21,5 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(BackupInstance)
 	w.RegisterWorkflow(DeleteBackup)
 	w.RegisterWorkflow(ScheduledBackup)
+	w.RegisterWorkflow(ApplyConfiguration)
 }

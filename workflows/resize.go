@@ -41,8 +41,9 @@ const ResizeTimeout = 15 * time.Minute
 //  4. wait for resized server: until Nova shows VERIFY_RESIZE with the new flavor (at most
 //     15 minutes). The server booted again with the new flavor; its agent starts the engine
 //     with a configuration sized for it.
-//  5. start engine: StartEngine (restarts an engine that runs with the old sizes), then
-//     Health until HEALTHY.
+//  5. start engine: StartEngine (restarts an engine that runs with the old sizes, or with
+//     settings of its configuration group that wait for a restart: RESTART_REQUIRED is
+//     cleared), then Health until HEALTHY.
 //  6. confirm resize: Nova keeps the new flavor; wait for ACTIVE.
 //  7. finish: the new flavor in the catalog, task NONE: ACTIVE.
 //
@@ -140,6 +141,12 @@ func rollBackResize(ctx workflow.Context, t *tracker, p *parking, in ResizeFlavo
 func startEngine(ctx workflow.Context, instanceID string, timeouts Timeouts) error {
 	boot := orDefault(timeouts.GuestStart, DefaultGuestStartTimeout)
 	if err := guest.For(instanceID).With(guest.Change().PickUpWithin(boot)).StartEngine(ctx); err != nil {
+		return err
+	}
+	// StartEngine restarts an engine whose configuration group has settings that wait
+	// for a restart: none waits now.
+	err := workflow.ExecuteActivity(callOptions(ctx), acts.SetRestartRequired, activities.SetRestartRequiredInput{InstanceID: instanceID}).Get(ctx, nil)
+	if err != nil {
 		return err
 	}
 	return waitHealthy(ctx, instanceID, HealthyTimeout)

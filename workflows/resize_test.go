@@ -47,7 +47,7 @@ func TestResizeFlavorStopsResizesStartsAndConfirms(t *testing.T) {
 	}
 	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus",
-		"StartEngine", "Health", "ConfirmResize", "WaitServerStatus", "FinishTask",
+		"StartEngine", "SetRestartRequired", "Health", "ConfirmResize", "WaitServerStatus", "FinishTask",
 	})
 	h.checkSearchAttributes(instanceID, "demo-project", "resize")
 	if len(h.finished) != 1 || h.finished[0] != (activities.FinishTaskInput{InstanceID: instanceID, FlavorID: "ds1G"}) {
@@ -70,7 +70,7 @@ func TestResizeFlavorRevertsToTheOldFlavorWhenNovaFails(t *testing.T) {
 	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine",
 		"ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer", "ResizeServer",
-		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
+		"RevertResize", "WaitServerStatus", "StartEngine", "SetRestartRequired", "Health", "FinishTask",
 	})
 	h.env.AssertActivityCalled(t, "WaitServerStatus", mock.Anything, waitFor("ACTIVE", "ds512M"))
 	if len(h.faults) != 0 {
@@ -99,7 +99,7 @@ func TestResizeFlavorRevertsWhenTheEngineWillNotStartOnTheNewFlavor(t *testing.T
 	}
 	h.checkCalls([]string{"ClaimTask",
 		"GetInstanceResources", "StopEngine", "ResizeServer", "WaitServerStatus", "StartEngine",
-		"RevertResize", "WaitServerStatus", "StartEngine", "Health", "FinishTask",
+		"RevertResize", "WaitServerStatus", "StartEngine", "SetRestartRequired", "Health", "FinishTask",
 	})
 	if n := h.count("ConfirmResize"); n != 0 {
 		t.Errorf("ConfirmResize ran %d times, want 0", n)

@@ -29,7 +29,8 @@ const (
 //  1. restart engine: RestartEngine on the guest queue (stop, then start with the current
 //     flavor's configuration).
 //  2. wait for healthy engine: Health until HEALTHY (at most 5 minutes).
-//  3. finish: service HEALTHY, task NONE; the instance shows ACTIVE.
+//  3. finish: no restart required any more (the engine took its configuration group's
+//     values), service HEALTHY, task NONE; the instance shows ACTIVE.
 //
 // An operator's reboot (mgmt reboot) reboots the server instead:
 //
@@ -83,6 +84,12 @@ func RestartInstance(ctx workflow.Context, in RestartInstanceInput) error {
 			return err
 		}
 		return p.step(ctx, StepFinish, func() error {
+			// The engine started again with its configuration group's values: none waits.
+			err := workflow.ExecuteActivity(callOptions(ctx), acts.SetRestartRequired,
+				activities.SetRestartRequiredInput{InstanceID: id}).Get(ctx, nil)
+			if err != nil {
+				return err
+			}
 			return workflow.ExecuteActivity(callOptions(ctx), acts.FinishTask, activities.FinishTaskInput{InstanceID: id}).Get(ctx, nil)
 		})
 	})

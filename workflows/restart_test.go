@@ -31,7 +31,7 @@ func TestRestartInstanceRestartsTheEngineAndEndsActive(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("restart failed: %v", err)
 	}
-	h.checkCalls([]string{"ClaimTask", "RestartEngine", "Health", "Health", "FinishTask"})
+	h.checkCalls([]string{"ClaimTask", "RestartEngine", "Health", "Health", "SetRestartRequired", "FinishTask"})
 	h.checkSearchAttributes(instanceID, "demo-project", "restart")
 	if got, want := h.queues["RestartEngine"], guest.TaskQueue(instanceID); got != want {
 		t.Errorf("RestartEngine's task queue: got %q, want %q", got, want)
@@ -70,7 +70,7 @@ func TestRebootInstanceRebootsTheServerAndWaitsForTheEngine(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("reboot failed: %v", err)
 	}
-	h.checkCalls([]string{"ClaimTask", "StopEngine", "GetInstanceResources", "RebootServer", "WaitServerStatus", "Health", "FinishTask"})
+	h.checkCalls([]string{"ClaimTask", "StopEngine", "GetInstanceResources", "RebootServer", "WaitServerStatus", "Health", "SetRestartRequired", "FinishTask"})
 	h.checkSearchAttributes(instanceID, "demo-project", "reboot")
 }
 

@@ -133,6 +133,22 @@ func (s Starter) StartResizeVolume(ctx context.Context, in ResizeVolumeInput) er
 		searchAttributes(in.InstanceID, in.ProjectID, "resize volume"), in.Timeouts.Claim, ResizeVolume, in)
 }
 
+// StartApplyConfiguration starts ApplyConfiguration for one API request (request is
+// unique per request): a change of a group, or an instance's attach or detach. It holds no
+// task, so it needs no claim; two that run side by side converge on the latest values.
+func (s Starter) StartApplyConfiguration(ctx context.Context, in ApplyConfigurationInput, request string) error {
+	instanceID := ""
+	if len(in.InstanceIDs) == 1 {
+		instanceID = in.InstanceIDs[0]
+	}
+	attrs := temporal.NewSearchAttributes(ProjectIDAttr.ValueSet(in.ProjectID), OperationAttr.ValueSet("apply configuration"))
+	if instanceID != "" {
+		attrs = searchAttributes(instanceID, in.ProjectID, "apply configuration")
+	}
+	_, err := s.start(ctx, ConfigurationWorkflowID(in, request), onceJoined, attrs, ApplyConfiguration, in)
+	return err
+}
+
 // StartStop starts StopInstance, instance/<id>/stop.
 func (s Starter) StartStop(ctx context.Context, in StopInstanceInput) error {
 	_, err := s.start(ctx, StopWorkflowID(in.InstanceID), againRefused,

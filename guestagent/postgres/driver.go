@@ -33,6 +33,8 @@ type Driver struct {
 	cluster    *pgcluster.Cluster
 	volume     string
 	secretFile string
+	// valuesFile keeps the configuration group's values (configuration.go).
+	valuesFile string
 	ramMB      int
 	// data is the mounted data volume that volume is the path of.
 	data guestagent.Volume
@@ -88,6 +90,7 @@ func newDriver(instanceID string, host guestagent.Host) (*Driver, error) {
 		},
 		volume:     volume,
 		secretFile: filepath.Join(volume, "agent.secret"),
+		valuesFile: filepath.Join(volume, "configuration.json"),
 		ramMB:      host.RAMMB,
 		data:       host.Volume,
 	}, nil

@@ -34,6 +34,14 @@ func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
 			return fmt.Errorf("prepare: %w", err)
 		}
 	}
+	if in.Configuration != nil {
+		if err := validateValues(in.Configuration); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		if err := d.saveValues(in.Configuration); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
 	if err := d.initAndStart(ctx); err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -75,23 +83,30 @@ func (d *Driver) Start(ctx context.Context) error {
 	return d.confineOnStart(ctx)
 }
 
-// start starts the cluster with the flavor's settings. A cluster that runs already with
-// other memory settings (it outlived the agent across a resize) is restarted to take them.
+// start starts the cluster with the flavor's settings and the configuration group's values
+// (writeConf). A cluster that runs already (it outlived the agent, or the server was
+// resized under it) reloads them, and restarts when one of them needs a restart.
 func (d *Driver) start(ctx context.Context) error {
-	want := settings(d.ramMB)
+	values, err := d.readValues()
+	if err != nil {
+		return err
+	}
+	if err := d.writeConf(values); err != nil {
+		return err
+	}
 	if d.cluster.Running() {
-		stale, err := d.staleSettings(ctx, want)
+		_, pending, err := d.checkConf(ctx, values)
 		if err != nil {
 			return fmt.Errorf("check the running server's settings: %w", err)
 		}
-		if !stale {
-			return nil
+		if len(pending) == 0 {
+			return d.reload(ctx)
 		}
 		if err := d.cluster.Stop(ctx); err != nil {
 			return err
 		}
 	}
-	if err := d.cluster.Start(ctx, want); err != nil {
+	if err := d.cluster.Start(ctx, fixedSettings()); err != nil {
 		return err
 	}
 	return d.cluster.WaitReady(ctx)
