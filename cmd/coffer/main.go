@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(apiCommand(log), workerCommand(log), guestagentCommand(log), migrateCommand(log))
+	root.AddCommand(apiCommand(), workerCommand(), guestagentCommand(log), migrateCommand(log))
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
