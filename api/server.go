@@ -271,7 +271,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Route names the route that serves r by its pattern ("GET /v1.0/{project_id}/instances/{instance_id}"),
+// Route names the route that serves r by its pattern ("GET /v1.0/{project_id}/instances/{id}"),
 // or "unmatched" when none does: what metrics and spans call a request, since its path holds IDs.
 func (s *Server) Route(r *http.Request) string {
 	if !s.routed(r) {
