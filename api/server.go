@@ -221,6 +221,7 @@ func newServer(opts Options) *Server {
 	s.registerReplicas(v1)
 	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
+	s.registerLogs(v1)
 	s.registerDocs()
 	return s
 }
