@@ -116,13 +116,9 @@ func otlpExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, 
 // Workers made from the client get the interceptor too, so a workflow's and an activity's
 // spans continue the trace of whoever started them, through the task's headers.
 func (t *Telemetry) ClientOptions(opts *client.Options) error {
-	tr, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
-		Tracer:               t.tracerProvider.Tracer("temporal-sdk-go"),
-		DisableQueryTracing:  true,
-		DisableSignalTracing: false,
-	})
+	tr, err := t.Interceptor()
 	if err != nil {
-		return fmt.Errorf("telemetry: tracing interceptor: %w", err)
+		return err
 	}
 	opts.Interceptors = append(opts.Interceptors, tr)
 	opts.MetricsHandler = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{
@@ -134,12 +130,17 @@ func (t *Telemetry) ClientOptions(opts *client.Options) error {
 	return nil
 }
 
-// Interceptor is the tracing interceptor alone, for a worker whose client is not made
-// with ClientOptions.
+// Interceptor is the tracing interceptor alone, for a client that reports no metrics (the
+// guest agent's). Queries make no spans: the Web UI and the API ask the progress query
+// often, and it changes nothing.
 func (t *Telemetry) Interceptor() (interceptor.Interceptor, error) {
-	return temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
+	tr, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
 		Tracer: t.tracerProvider.Tracer("temporal-sdk-go"), DisableQueryTracing: true,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: tracing interceptor: %w", err)
+	}
+	return tr, nil
 }
 
 // Handler serves the registry in Prometheus' text format.
