@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // Options configure a process's telemetry.
@@ -134,13 +135,26 @@ func (t *Telemetry) ClientOptions(opts *client.Options) error {
 // guest agent's). Queries make no spans: the Web UI and the API ask the progress query
 // often, and it changes nothing.
 func (t *Telemetry) Interceptor() (interceptor.Interceptor, error) {
-	tr, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
+	tr, err := temporalotel.NewTracer(temporalotel.TracerOptions{
 		Tracer: t.tracerProvider.Tracer("temporal-sdk-go"), DisableQueryTracing: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: tracing interceptor: %w", err)
 	}
-	return tr, nil
+	return interceptor.NewTracingInterceptor(loggingTracer{tr}), nil
+}
+
+// loggingTracer is the SDK's OpenTelemetry tracer whose workflow and activity loggers
+// carry trace_id and span_id, the keys the process's own logs use (NewLogger), rather than
+// the SDK's TraceID and SpanID.
+type loggingTracer struct{ interceptor.Tracer }
+
+func (t loggingTracer) GetLogger(logger sdklog.Logger, ref interceptor.TracerSpanRef) sdklog.Logger {
+	span, ok := ref.(interface{ SpanContext() trace.SpanContext })
+	if !ok || !span.SpanContext().IsValid() {
+		return logger
+	}
+	return sdklog.With(logger, "trace_id", span.SpanContext().TraceID().String(), "span_id", span.SpanContext().SpanID().String())
 }
 
 // Handler serves the registry in Prometheus' text format.
