@@ -53,6 +53,8 @@ type Guest struct {
 	// CodecKey is the base64 AES-256 payload codec key. It reaches the guest only through
 	// user_data built inside CreateServer, never through a workflow's input or history.
 	CodecKey string
+	// OTLPEndpoint is the collector guests send their spans to; empty, none.
+	OTLPEndpoint string
 }
 
 // Deps are what the activities call. New checks that the required ones are there.
@@ -149,6 +151,7 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 			SwiftHostPort:    cfg.Guest.SwiftHostPort,
 			Namespace:        cfg.Temporal.Namespace,
 			CodecKey:         cfg.CodecKey,
+			OTLPEndpoint:     cfg.Tracing.GuestOTLPEndpoint,
 		},
 	}
 	if a.Compute, err = openstack.NewComputeV2(provider, eo); err != nil {

@@ -79,6 +79,7 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 		TemporalHostPort:  a.Guest.TemporalHostPort,
 		TemporalNamespace: a.Guest.Namespace,
 		CodecKey:          a.Guest.CodecKey,
+		OTLPEndpoint:      a.Guest.OTLPEndpoint,
 	})
 	if err != nil {
 		return "", fmt.Errorf("%s: encode guest config: %w", what, err)

@@ -28,6 +28,9 @@ type Guest interface {
 	// ChangeGuest starts a guest activity as a change and waits at most wait for it to
 	// end: a change still running then is no error (the client got 202 and may poll).
 	ChangeGuest(ctx context.Context, call GuestCall, in any, wait time.Duration) error
+	// GuestLog publishes or discards one of an instance's logs (the GuestLog workflow) and
+	// waits at most wait for the log as the guest then sees it.
+	GuestLog(ctx context.Context, in workflows.GuestLogInput, wait time.Duration) (guest.LogInfo, error)
 }
 
 // GuestCall names a guest activity of an instance, and the API operation it serves.
@@ -122,6 +125,24 @@ func (t TemporalWorkflows) ChangeGuest(ctx context.Context, call GuestCall, in a
 		return guestFailure(call.InstanceID, err)
 	}
 	return nil
+}
+
+// GuestLog publishes or discards a log and waits for it; see Guest.
+func (t TemporalWorkflows) GuestLog(ctx context.Context, in workflows.GuestLogInput, wait time.Duration) (guest.LogInfo, error) {
+	run, err := t.StartGuestLog(ctx, in, wait)
+	if err != nil {
+		return guest.LogInfo{}, unavailable("log "+in.Log+" of instance "+in.InstanceID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var info guest.LogInfo
+	if err := run.Get(wctx, &info); err != nil {
+		if wctx.Err() != nil {
+			return guest.LogInfo{}, &GuestError{InstanceID: in.InstanceID, Kind: GuestTimeout, Message: "no answer in time"}
+		}
+		return guest.LogInfo{}, guestFailure(in.InstanceID, err)
+	}
+	return info, nil
 }
 
 // guestFailure turns a failed GuestCall workflow into a *GuestError when the guest refused

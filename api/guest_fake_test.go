@@ -12,6 +12,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/api"
 	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 // fakeGuest is the instances' engines as their guest agents would manage them, with the
@@ -67,6 +68,11 @@ func (w *fakeWorkflows) CallGuest(_ context.Context, call api.GuestCall, in, out
 
 func (w *fakeWorkflows) ChangeGuest(_ context.Context, call api.GuestCall, in any, _ time.Duration) error {
 	return w.runGuest(call, in, nil)
+}
+
+// GuestLog is the end-to-end tests' (e2e/logs_test.go): the fake has no logs to publish.
+func (w *fakeWorkflows) GuestLog(_ context.Context, in workflows.GuestLogInput, _ time.Duration) (guest.LogInfo, error) {
+	return guest.LogInfo{}, refuse(in.InstanceID, guest.ErrNotFound, "log %s: not found", in.Log)
 }
 
 func refuse(id, kind, format string, args ...any) error {

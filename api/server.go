@@ -223,6 +223,7 @@ func newServer(opts Options) *Server {
 	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
 	s.registerConfigurations(v1)
+	s.registerLogs(v1)
 	s.registerDocs()
 	return s
 }
@@ -272,6 +273,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// Route names the route that serves r by its pattern ("GET /v1.0/{project_id}/instances/{id}"),
+// or "unmatched" when none does: what metrics and spans call a request, since its path holds IDs.
+func (s *Server) Route(r *http.Request) string {
+	if !s.routed(r) {
+		return "unmatched"
+	}
+	_, pattern := s.mux.Handler(r)
+	return pattern
 }
 
 // rootPattern is the ServeMux pattern of GET /, which also matches every path no other GET

@@ -42,6 +42,30 @@ type Config struct {
 	Quotas Quotas `mapstructure:"quotas"`
 	// Gateway configures `coffer guest-gateway`, the only way guests reach the control plane.
 	Gateway Gateway `mapstructure:"gateway"`
+	// Metrics configures the Prometheus endpoints of the api and the worker.
+	Metrics Metrics `mapstructure:"metrics"`
+	// Tracing configures where OpenTelemetry spans go.
+	Tracing Tracing `mapstructure:"tracing"`
+}
+
+// Metrics says where each role serves Prometheus' /metrics. Empty, the default, serves
+// none; the address is the operators' own, apart from the tenants' API.
+type Metrics struct {
+	// APIListen is `coffer api`'s metrics address (host:port).
+	APIListen string `mapstructure:"api_listen"`
+	// WorkerListen is `coffer worker`'s metrics address (host:port).
+	WorkerListen string `mapstructure:"worker_listen"`
+}
+
+// Tracing says where OpenTelemetry spans go. Empty endpoints export none.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/gRPC collector the control plane sends its spans to:
+	// http://host:4317 in plain text, https://host:4317 or host:4317 over TLS.
+	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
+	// GuestOTLPEndpoint is the collector as guests reach it, handed to new instances in
+	// user_data; empty, guests export no span. Guests are the tenants' servers: give them
+	// a collector that accepts spans and nothing else.
+	GuestOTLPEndpoint string `mapstructure:"guest_otlp_endpoint"`
 }
 
 // Gateway configures `coffer guest-gateway`: guests enroll with it and poll their own task
@@ -191,6 +215,9 @@ type Operations struct {
 // Log configures logging.
 type Log struct {
 	Level string `mapstructure:"level"` // debug, info, warn, error
+	// Format is json (one object a line, with trace_id and span_id where a span is
+	// current) or text.
+	Format string `mapstructure:"format"`
 }
 
 // Quotas are what a project may hold when an admin set no limit of its own (Trove's
@@ -218,7 +245,7 @@ func Defaults() Config {
 		Guest: Guest{StartTimeout: 5 * time.Minute, PrepareTimeout: 10 * time.Minute,
 			HeartbeatExpiry: 90 * time.Second, HealthInterval: 30 * time.Second},
 		Operations: Operations{ParkTimeout: time.Hour},
-		Log:        Log{Level: "info"},
+		Log:        Log{Level: "info", Format: "json"},
 		Backup:     Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
 		// Trove's defaults, but volumes: ten instances of the largest volume (api.max_volume_size).
 		Quotas:  Quotas{Instances: 10, RAM: -1, Volumes: 1000, Backups: 50, MinPasswordLength: 8},
@@ -490,6 +517,14 @@ func (c Config) Validate(roles ...Role) error {
 		case "debug", "info", "warn", "error":
 		default:
 			bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+		}
+		if c.Log.Format != "json" && c.Log.Format != "text" {
+			bad("log.format", "%q is not json or text", c.Log.Format)
+		}
+		for key, addr := range map[string]string{"metrics.api_listen": c.Metrics.APIListen, "metrics.worker_listen": c.Metrics.WorkerListen} {
+			if _, _, err := net.SplitHostPort(addr); addr != "" && err != nil {
+				bad(key, "%q is not host:port", addr)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -16,4 +16,7 @@ type Config struct {
 	TemporalNamespace string `json:"temporal_namespace"`
 	// CodecKey is the base64 AES-256 key of the payload codec.
 	CodecKey string `json:"codec_key"`
+	// OTLPEndpoint is the OTLP/gRPC collector the agent sends its spans to (the activities
+	// it runs, in the traces of the operations that asked for them); empty sends none.
+	OTLPEndpoint string `json:"otlp_endpoint,omitempty"`
 }

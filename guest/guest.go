@@ -51,6 +51,12 @@ func signatures() map[string]reflect.Type {
 		BackupActivity:  reflect.TypeFor[func(context.Context, BackupInput) (BackupResult, error)](),
 		RestoreActivity: reflect.TypeFor[func(context.Context, RestoreInput) error](),
 
+		// Logs (log.go).
+		ListLogsActivity:   reflect.TypeFor[func(context.Context) ([]LogInfo, error)](),
+		SetLogActivity:     reflect.TypeFor[func(context.Context, SetLogInput) (LogInfo, error)](),
+		PublishLogActivity: reflect.TypeFor[func(context.Context, PublishLogInput) (LogInfo, error)](),
+		DiscardLogActivity: reflect.TypeFor[func(context.Context, LogRef) (LogInfo, error)](),
+
 		// Replication (replication.go).
 		ReplicationSourceActivity:   reflect.TypeFor[func(context.Context, ReplicationSourceInput) (ReplicationSource, error)](),
 		SeedReplicaActivity:         reflect.TypeFor[func(context.Context, SeedReplicaInput) error](),

@@ -51,6 +51,7 @@ func (a *activities) served() map[string]any {
 	maps.Copy(fns, a.configurationActivities())
 	maps.Copy(fns, a.usersActivities())
 	maps.Copy(fns, a.replicationActivities())
+	maps.Copy(fns, a.logActivities())
 	return fns
 }
 

@@ -15,7 +15,9 @@ import (
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/configdrive"
 	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/telemetry"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 )
@@ -102,11 +104,23 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 		log.Info("engine at boot", "status", r.Status, "detail", r.Detail)
 	}
 
+	// The agent's spans continue the trace of the operation that asked for each activity:
+	// the SDK carries the trace context in the task's headers.
+	tel, err := telemetry.New(ctx, telemetry.Options{Service: "coffer-guestagent", OTLPEndpoint: cfg.OTLPEndpoint})
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	defer shutdownTelemetry(tel, log)
+	tracing, err := tel.Interceptor()
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
 	c, err := dial(ctx, client.Options{
 		HostPort:      cfg.TemporalHostPort,
 		Namespace:     cfg.TemporalNamespace,
 		DataConverter: dc,
 		Logger:        sdklog.NewStructuredLogger(log),
+		Interceptors:  []interceptor.ClientInterceptor{tracing},
 	}, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -207,6 +221,15 @@ func dial(ctx context.Context, opts client.Options, log *slog.Logger) (client.Cl
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, dialMaxBackoff)
+	}
+}
+
+// shutdownTelemetry sends the spans still buffered as the agent ends.
+func shutdownTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("could not send the last spans", "error", err)
 	}
 }
 

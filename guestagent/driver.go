@@ -97,6 +97,22 @@ type Driver interface {
 	// failed or corrupt restore leaves nothing an engine would start. An engine that has
 	// data already is an ErrInvalid.
 	Restore(ctx context.Context, fill func(w io.Writer) error) error
+
+	// Logs lists the logs the engine exposes to its tenant (Trove's guest logs): each with
+	// its type (guest.LogUser, guest.LogSys), the file it is written to, and whether it is
+	// on. The agent publishes the files; the driver only knows where they are.
+	Logs(ctx context.Context) ([]EngineLog, error)
+	// SetLog turns a USER log on or off; an unknown name is ErrNotFound, a SYS log
+	// ErrInvalid. Setting it as it is changes nothing.
+	SetLog(ctx context.Context, name string, enable bool) error
+}
+
+// EngineLog is a log of the engine: guest.LogInfo's name, type and state, and its file.
+type EngineLog struct {
+	Name    string
+	Type    string
+	Enabled bool
+	Path    string
 }
 
 // NewDriver makes an engine's driver for the instance: cfg is the agent's configuration, host

@@ -41,9 +41,12 @@ type harness struct {
 	restartRequired []activities.SetRestartRequiredInput
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
+	for _, f := range setup {
+		f(&s)
+	}
 	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}, attrs: map[string]any{}}
 	Register(h.env)
 	h.env.RegisterActivity(a)

@@ -92,7 +92,14 @@ func (e settled) Unwrap() error { return e.err }
 // at once, untouched), then the steps, which park through p and add their compensations
 // to u. When a step fails, or the workflow is canceled, the compensations run in reverse
 // and the fault is recorded on the instance.
-func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking, u *undo) error) error {
+func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking, u *undo) error) (err error) {
+	started, outcome := workflow.Now(ctx), ""
+	defer func() {
+		if outcome == "" {
+			outcome = outcomeOf(ctx, err)
+		}
+		recordOutcome(ctx, op.name, started, outcome)
+	}()
 	if err := setSearchAttributes(ctx, op.instanceID, op.projectID, op.name); err != nil {
 		return err
 	}
@@ -110,6 +117,7 @@ func (op operation) run(ctx workflow.Context, steps func(t *tracker, p *parking,
 			return fmt.Errorf("%s: %w", op.about(), err)
 		}
 		if !claimed {
+			outcome = OutcomeBusy
 			return nil
 		}
 	}

@@ -18,6 +18,7 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(ResizeVolume)
 	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
+	w.RegisterWorkflow(GuestLog)
 	w.RegisterWorkflow(BackupInstance)
 	w.RegisterWorkflow(DeleteBackup)
 	w.RegisterWorkflow(ScheduledBackup)

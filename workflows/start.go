@@ -229,6 +229,22 @@ func (s Starter) StartGuestCall(ctx context.Context, operation string, in GuestC
 	return run, nil
 }
 
+// StartGuestLog starts a publish or a discard of one of an instance's logs (GuestLog),
+// bounded by timeout, for the caller to wait on.
+func (s Starter) StartGuestLog(ctx context.Context, in GuestLogInput, timeout time.Duration) (client.WorkflowRun, error) {
+	opts := client.StartWorkflowOptions{
+		ID:                       GuestLogWorkflowID(in.InstanceID, in.Log, uuid.NewString()),
+		TaskQueue:                ControlTaskQueue,
+		WorkflowExecutionTimeout: timeout,
+		TypedSearchAttributes:    searchAttributes(in.InstanceID, in.ProjectID, "log"),
+	}
+	run, err := s.Client.ExecuteWorkflow(ctx, opts, GuestLog, in)
+	if err != nil {
+		return nil, fmt.Errorf("start workflow %s: %w", opts.ID, err)
+	}
+	return run, nil
+}
+
 // ScheduledBackupWorkflowID is the ID of the runs of a backup schedule.
 func ScheduledBackupWorkflowID(instanceID, scheduleID string) string {
 	return "scheduled-backup/" + instanceID + "/" + scheduleID

@@ -15,34 +15,42 @@ import (
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
-func apiCommand(log *slog.Logger) *cobra.Command {
+func apiCommand() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Serve the Trove v1.0 REST API (OpenAPI 3.1 at /openapi.json, docs at /docs)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cp, err := openControlPlane(cmd, config.RoleAPI, file, log)
+			cp, err := openControlPlane(cmd, config.RoleAPI, file, func(c config.Config) string { return c.Metrics.APIListen })
 			if err != nil {
 				return err
 			}
 			defer cp.Close()
-			ctx, cfg, store, c := cmd.Context(), cp.cfg, cp.store, cp.temporal
+			ctx, cfg, store, c, log := cmd.Context(), cp.cfg, cp.store, cp.temporal, cp.log
+			if err := cp.telemetry.WatchInstances(store); err != nil {
+				return err
+			}
 			pc, err := api.ServiceProvider(ctx, cfg.OpenStack)
 			if err != nil {
 				return fmt.Errorf("api: %w", err)
 			}
 			wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: c}}
 			handler, err := api.New(api.Options{
-				Config: cfg, Catalog: store, Workflows: wf, Guest: wf, OpenStack: pc, Log: log.With("role", "api"),
+				Config: cfg, Catalog: store, Workflows: wf, Guest: wf, OpenStack: pc, Log: log,
 			})
 			if err != nil {
 				return err
 			}
-			return serveHTTP(ctx, cfg.API.Listen, handler, log)
+			instrumented, err := cp.telemetry.InstrumentHTTP(handler, handler.Route)
+			if err != nil {
+				return err
+			}
+			return serveHTTP(ctx, cfg.API.Listen, instrumented, log)
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file")
 	cmd.Flags().String("api-listen", "", "listen address, host:port")
+	cmd.Flags().String("metrics-api-listen", "", "Prometheus /metrics address, host:port (default: none)")
 	return cmd
 }
 

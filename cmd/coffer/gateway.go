@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,7 @@ import (
 	"github.com/coffer-dbaas/coffer/gateway"
 )
 
-func gatewayCommand(log *slog.Logger) *cobra.Command {
+func gatewayCommand() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "guest-gateway",
@@ -26,12 +25,12 @@ func gatewayCommand(log *slog.Logger) *cobra.Command {
 				}
 				return gateway.DialOptions(key)
 			}
-			cp, err := openControlPlane(cmd, config.RoleGuestGateway, file, log, rekey)
+			cp, err := openControlPlane(cmd, config.RoleGuestGateway, file, func(config.Config) string { return "" }, rekey)
 			if err != nil {
 				return err
 			}
 			defer cp.Close()
-			ctx, cfg := cmd.Context(), cp.cfg
+			ctx, cfg, log := cmd.Context(), cp.cfg, cp.log
 			key, err := cfg.CodecKeyBytes()
 			if err != nil {
 				return fmt.Errorf("config key codec_key: %w", err)
@@ -42,7 +41,7 @@ func gatewayCommand(log *slog.Logger) *cobra.Command {
 				MasterKey:          key,
 				Namespace:          cfg.Temporal.Namespace,
 				CredentialCacheTTL: cfg.Gateway.CredentialCacheTTL,
-				Log:                log.With("role", "guest-gateway"),
+				Log:                log,
 			}
 			if cfg.Gateway.TLSCertFile != "" {
 				cert, err := tls.LoadX509KeyPair(cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile)

@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(apiCommand(log), workerCommand(log), gatewayCommand(log), guestagentCommand(log), migrateCommand(log))
+	root.AddCommand(apiCommand(), workerCommand(), gatewayCommand(), guestagentCommand(log), migrateCommand(log))
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -16,6 +17,7 @@ import (
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/config"
+	"github.com/coffer-dbaas/coffer/telemetry"
 )
 
 // temporalOptions are the client options every control-plane role (api, worker, guest
@@ -66,13 +68,17 @@ func temporalOptions(cfg config.Config, log *slog.Logger) (client.Options, error
 	return opts, nil
 }
 
-// dialTemporal connects to Temporal with temporalOptions and dialOpts on the connection.
-func dialTemporal(cfg config.Config, log *slog.Logger, dialOpts ...grpc.DialOption) (client.Client, error) {
+// dialTemporal connects to Temporal with temporalOptions, the process's metrics and tracing,
+// and dialOpts on the connection.
+func dialTemporal(cfg config.Config, tel *telemetry.Telemetry, log *slog.Logger, dialOpts ...grpc.DialOption) (client.Client, error) {
 	opts, err := temporalOptions(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions, dialOpts...)
+	if err := tel.ClientOptions(&opts); err != nil {
+		return nil, err
+	}
 	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", cfg.Temporal.HostPort, err)
@@ -91,18 +97,42 @@ func interruptOn(ctx context.Context) <-chan any {
 }
 
 // controlPlane is what the api, the worker and the guest gateway run on: the config, the
-// catalog and a Temporal client.
+// logger it asks for, the process's telemetry, the catalog and a Temporal client.
 type controlPlane struct {
-	cfg      config.Config
-	store    *catalog.Store
-	temporal client.Client
+	cfg       config.Config
+	log       *slog.Logger
+	telemetry *telemetry.Telemetry
+	store     *catalog.Store
+	temporal  client.Client
+	stop      []func()
 }
 
-// openControlPlane loads role's config (file, COFFER_* variables, cmd's flags) and connects
-// to the catalog and to Temporal (with dialOpts on the connection).
-func openControlPlane(cmd *cobra.Command, role config.Role, file string, log *slog.Logger, dialOpts ...func(config.Config) ([]grpc.DialOption, error)) (*controlPlane, error) {
+// openControlPlane loads role's config (file, COFFER_* variables, cmd's flags), makes the
+// logger and the telemetry it asks for, serves metrics on metricsListen (when set), and
+// connects to the catalog and to Temporal (with dialOpts on the connection).
+func openControlPlane(cmd *cobra.Command, role config.Role, file string, metricsListen func(config.Config) string,
+	dialOpts ...func(config.Config) ([]grpc.DialOption, error)) (_ *controlPlane, err error) {
 	cfg, err := config.Load(role, file, cmd.Flags())
 	if err != nil {
+		return nil, err
+	}
+	cp := &controlPlane{cfg: cfg}
+	defer func() {
+		if err != nil {
+			cp.Close()
+		}
+	}()
+	log, err := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return nil, err
+	}
+	cp.log = log.With("role", string(role))
+	if cp.telemetry, err = telemetry.New(cmd.Context(), telemetry.Options{
+		Service: "coffer-" + string(role), OTLPEndpoint: cfg.Tracing.OTLPEndpoint,
+	}); err != nil {
+		return nil, err
+	}
+	if cp.store, err = catalog.Open(cmd.Context(), cfg.Catalog.URL); err != nil {
 		return nil, err
 	}
 	var extra []grpc.DialOption
@@ -113,20 +143,36 @@ func openControlPlane(cmd *cobra.Command, role config.Role, file string, log *sl
 		}
 		extra = append(extra, o...)
 	}
-	store, err := catalog.Open(cmd.Context(), cfg.Catalog.URL)
-	if err != nil {
+	if cp.temporal, err = dialTemporal(cfg, cp.telemetry, cp.log, extra...); err != nil {
 		return nil, err
 	}
-	c, err := dialTemporal(cfg, log, extra...)
-	if err != nil {
-		store.Close()
-		return nil, err
+	if addr := metricsListen(cfg); addr != "" {
+		stop, err := cp.telemetry.ServeMetrics(addr, cp.log)
+		if err != nil {
+			return nil, err
+		}
+		cp.stop = append(cp.stop, stop)
 	}
-	return &controlPlane{cfg: cfg, store: store, temporal: c}, nil
+	return cp, nil
 }
 
-// Close disconnects from Temporal and the catalog.
+// Close stops serving metrics, disconnects from Temporal and the catalog, and sends the
+// spans still buffered.
 func (cp *controlPlane) Close() {
-	cp.temporal.Close()
-	cp.store.Close()
+	for _, stop := range cp.stop {
+		stop()
+	}
+	if cp.temporal != nil {
+		cp.temporal.Close()
+	}
+	if cp.store != nil {
+		cp.store.Close()
+	}
+	if cp.telemetry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := cp.telemetry.Shutdown(ctx); err != nil {
+			cp.log.Warn("could not send the last spans", "error", err)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
@@ -12,18 +11,18 @@ import (
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
-func workerCommand(log *slog.Logger) *cobra.Command {
+func workerCommand() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the control-plane worker: Coffer's workflows and their OpenStack and catalog activities",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cp, err := openControlPlane(cmd, config.RoleWorker, file, log)
+			cp, err := openControlPlane(cmd, config.RoleWorker, file, func(c config.Config) string { return c.Metrics.WorkerListen })
 			if err != nil {
 				return err
 			}
 			defer cp.Close()
-			ctx, cfg, store, c := cmd.Context(), cp.cfg, cp.store, cp.temporal
+			ctx, cfg, store, c, log := cmd.Context(), cp.cfg, cp.store, cp.temporal, cp.log
 			acts, err := activities.NewActivities(ctx, cfg, store)
 			if err != nil {
 				return fmt.Errorf("worker: %w", err)
@@ -36,5 +35,6 @@ func workerCommand(log *slog.Logger) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file")
+	cmd.Flags().String("metrics-worker-listen", "", "Prometheus /metrics address, host:port (default: none)")
 	return cmd
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 	"github.com/coffer-dbaas/coffer/dev/devtemporal"
 	"github.com/coffer-dbaas/coffer/pgcluster"
+	"github.com/coffer-dbaas/coffer/telemetry"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
@@ -69,6 +70,14 @@ type Options struct {
 	WorkerProcess bool
 	APIProcess    bool
 	Log           *slog.Logger
+	// OTLPEndpoint is the OTLP/gRPC collector the API, the worker and the guests send their
+	// spans to (tracing.otlp_endpoint and tracing.guest_otlp_endpoint); empty, none.
+	OTLPEndpoint string
+	// APIMetricsPort and WorkerMetricsPort serve the API's and the worker's /metrics on Host
+	// (metrics.api_listen, metrics.worker_listen); 0 serves none. Roles inside this
+	// process share one registry, so each of their ports serves the metrics of both.
+	APIMetricsPort    int
+	WorkerMetricsPort int
 	// TemporalLog writes the Temporal server's own error log to standard error.
 	TemporalLog bool
 }
@@ -91,6 +100,8 @@ type Stack struct {
 	worker         worker.Worker
 	roles          roles
 	servers        []*http.Server
+	telemetry      *telemetry.Telemetry
+	stopMetrics    []func()
 	log            *slog.Logger
 }
 
@@ -207,6 +218,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.ParkTimeout > 0 {
 		cfg.Operations.ParkTimeout = opts.ParkTimeout
 	}
+	cfg.Tracing.OTLPEndpoint, cfg.Tracing.GuestOTLPEndpoint = opts.OTLPEndpoint, opts.OTLPEndpoint
+	if opts.APIMetricsPort > 0 {
+		cfg.Metrics.APIListen = hostPort(opts.APIMetricsPort)
+	}
+	if opts.WorkerMetricsPort > 0 {
+		cfg.Metrics.WorkerListen = hostPort(opts.WorkerMetricsPort)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -217,10 +235,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Client, err = client.Dial(client.Options{
+	// The roles that run inside this process share one telemetry.
+	if s.telemetry, err = telemetry.New(ctx, telemetry.Options{Service: "coffer-dev", OTLPEndpoint: opts.OTLPEndpoint}); err != nil {
+		return nil, err
+	}
+	copts := client.Options{
 		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace, DataConverter: dc,
 		Logger: sdklog.NewStructuredLogger(opts.Log.With("component", "temporal")),
-	})
+	}
+	if err := s.telemetry.ClientOptions(&copts); err != nil {
+		return nil, err
+	}
+	s.Client, err = client.Dial(copts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to temporal: %w", err)
 	}
@@ -230,8 +256,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := s.StartWorker(); err != nil {
 			return nil, err
 		}
-	} else if err := s.startWorker(ctx, cfg); err != nil {
-		return nil, err
+	} else {
+		if err := s.startWorker(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if err := s.serveMetrics(cfg.Metrics.WorkerListen); err != nil {
+			return nil, err
+		}
 	}
 	if opts.APIProcess {
 		if err := s.StartAPI(); err != nil {
@@ -252,7 +283,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.serve(cfg.API.Listen, handler); err != nil {
+	if err := s.telemetry.WatchInstances(s.Catalog); err != nil {
+		return nil, err
+	}
+	instrumented, err := s.telemetry.InstrumentHTTP(handler, handler.Route)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.serveMetrics(cfg.Metrics.APIListen); err != nil {
+		return nil, err
+	}
+	if err := s.serve(cfg.API.Listen, instrumented); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -270,6 +311,19 @@ func (s *Stack) startWorker(ctx context.Context, cfg config.Config) error {
 	if err := s.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	return nil
+}
+
+// serveMetrics serves the metrics of the roles inside this process on addr, when set.
+func (s *Stack) serveMetrics(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	stop, err := s.telemetry.ServeMetrics(addr, s.log)
+	if err != nil {
+		return err
+	}
+	s.stopMetrics = append(s.stopMetrics, stop)
 	return nil
 }
 
@@ -301,8 +355,14 @@ func (s *Stack) Stop() {
 		s.worker.Stop()
 	}
 	s.roles.stopAll()
+	for _, stop := range s.stopMetrics {
+		stop()
+	}
 	if s.Client != nil {
 		s.Client.Close()
+	}
+	if s.telemetry != nil {
+		_ = s.telemetry.Shutdown(ctx)
 	}
 	if s.Cloud != nil {
 		_ = s.Cloud.Close()

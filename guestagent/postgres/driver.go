@@ -127,6 +127,9 @@ func (d *Driver) connect(ctx context.Context, database string) (*pgx.Conn, error
 	}
 	cfg.Database = database
 	cfg.Password = password
+	// The agent's statements carry passwords: never in the server's log, which a tenant
+	// may publish (log.go).
+	cfg.RuntimeParams["log_statement"] = "none"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s as %s: %w", database, agentRole, err)

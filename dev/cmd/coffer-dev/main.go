@@ -29,6 +29,8 @@ func run(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", ".data", "folder for all state")
 	coffer := fs.String("coffer", "bin/coffer", "the coffer binary the devcloud boots as each instance's guest agent")
 	verbose := fs.Bool("v", false, "log at debug level, and show the Temporal server's error log")
+	metricsPort := fs.Int("metrics-port", 9464, "port of the API's and the worker's Prometheus /metrics (0: none)")
+	otlp := fs.String("otlp-endpoint", "", "OTLP/gRPC collector for the traces of the API, the worker and the guests, e.g. http://127.0.0.1:4317 (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +53,8 @@ func run(ctx context.Context, args []string) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := stack.Start(ctx, stack.Options{DataDir: dir, CofferBinary: bin, Log: log, TemporalLog: *verbose})
+	st, err := stack.Start(ctx, stack.Options{DataDir: dir, CofferBinary: bin, Log: log, TemporalLog: *verbose,
+		APIMetricsPort: *metricsPort, OTLPEndpoint: *otlp})
 	if err != nil {
 		return err
 	}
@@ -68,6 +71,7 @@ Coffer is running (state in %s). Ctrl-C stops everything.
 
   Coffer API (Trove v1.0)   %s        OpenAPI: %s/openapi.json   docs: %s/docs
   Temporal Web UI           %s
+  Prometheus metrics        %s
   Temporal frontend         %s (namespace %s)
   Keystone (devcloud)       %s
   Users                     demo/demo (project demo), alt_demo/alt_demo, admin/admin
@@ -83,6 +87,14 @@ export OS_USER_DOMAIN_NAME=Default
 export OS_PROJECT_DOMAIN_NAME=Default
 export OS_REGION_NAME=RegionOne
 
-`, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
+`, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), metricsURL(st), st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
 		st.Cloud.IdentityURL(), st.Cloud.IdentityURL())
+}
+
+// metricsURL is where the API's and the worker's metrics are served, or "none".
+func metricsURL(st *stack.Stack) string {
+	if st.Config.Metrics.APIListen == "" {
+		return "none"
+	}
+	return "http://" + st.Config.Metrics.APIListen + "/metrics (the Grafana dashboard: telemetry/grafana/coffer.json)"
 }
