@@ -127,6 +127,7 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 		Credentials:       client.NewAPIKeyStaticCredentials(guestauth.APIKey(cfg.InstanceID, id.Credential)),
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsCfg, TLSDisabled: tlsCfg == nil},
 		DataConverter:     dc,
+		FailureConverter:  codec.FailureConverter(dc),
 		Logger:            sdklog.NewStructuredLogger(log),
 	}, log)
 	if err != nil {

@@ -277,7 +277,7 @@ func TestAgentEnrollsOnceAndPreparesTheEngineThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{DataConverter: dc}))
+	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{DataConverter: dc, FailureConverter: codec.FailureConverter(dc)}))
 	ts.NewWorker("control-plane", func(r worker.Registry) {
 		r.RegisterWorkflow(prepareAndCheck)
 		r.RegisterWorkflow(checkHealth)

@@ -225,7 +225,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Client, err = client.Dial(client.Options{
-		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace, DataConverter: dc,
+		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace,
+		DataConverter: dc, FailureConverter: codec.FailureConverter(dc),
 		Logger: sdklog.NewStructuredLogger(opts.Log.With("component", "temporal")),
 	})
 	if err != nil {
