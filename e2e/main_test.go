@@ -68,7 +68,18 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer cloud.Stop()
-	return m.Run()
+	code := m.Run()
+	// Over every guest activity the tests ran: what a guest received holds no token nor
+	// password of the control plane's.
+	checkCtx, cancelCheck := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancelCheck()
+	read, err := guestInputsCarryNoControlPlaneSecret(checkCtx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: guest activity inputs (%d read) carry control-plane secrets or could not be read:\n%v\n", read, err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "guest activity inputs: %d read, none carries a control-plane token or password\n", read)
+	return code
 }
 
 func freePort() int {

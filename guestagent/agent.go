@@ -140,6 +140,8 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 
 	fatal := make(chan error, 1)
 	w := worker.New(c, guest.TaskQueue(cfg.InstanceID), worker.Options{
+		// A guest serves activities only; the gateway refuses workflow task polls.
+		DisableWorkflowWorker: true,
 		OnFatalError: func(err error) {
 			select {
 			case fatal <- err:
