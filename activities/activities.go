@@ -36,6 +36,7 @@ type Catalog interface {
 	SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
 	DeleteInstance(ctx context.Context, id string) error
+	RevokeGuestIdentity(ctx context.Context, instanceID string) error
 }
 
 var _ Catalog = (*catalog.Store)(nil)

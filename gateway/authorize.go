@@ -56,6 +56,12 @@ func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 	g.log.Debug("guest call", "method", method, "instance_id", identity.InstanceID)
 	c := caller{gateway: g, instanceID: identity.InstanceID, method: method}
 	resp, err := c.allow(withCaller(ctx, identity.InstanceID), req, handler)
+	// The SDK's client turns Temporal's errors into serviceerror values, which gRPC's
+	// server would answer as Unknown: give the guest's SDK the code it acts on.
+	var serviceErr interface{ Status() *status.Status }
+	if errors.As(err, &serviceErr) {
+		err = serviceErr.Status().Err()
+	}
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.PermissionDenied:

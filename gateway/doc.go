@@ -20,5 +20,12 @@
 //     the instance key towards the guest, the other way towards Temporal, and refuses a
 //     payload from a guest that its instance key did not encrypt.
 //
+// A guest's SDK client dials the gateway as it would Temporal, with
+// client.NewAPIKeyStaticCredentials(guestauth.APIKey(id, credential)) (and TLS with the
+// gateway's CA, or ConnectionOptions.TLSDisabled on the dev stack's loopback), the codec's
+// DataConverter with its instance key, and codec.FailureConverter over it (the SDK's
+// default failure converter leaves failure details unencrypted, which the gateway refuses).
+// Its worker sets worker.Options.DisableWorkflowWorker: a guest may not poll workflow tasks.
+//
 // The gateway keeps no state of its own: run as many replicas as the guests need.
 package gateway
