@@ -554,6 +554,7 @@ func catalogActivities(t *testing.T, quotas catalog.QuotaLimits) (*catalog.Store
 		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
 		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
 		Catalog: store, NetworkID: "private", Quotas: quotas,
+		Guest: activities.Guest{GatewayHostPort: "10.0.0.1:7243", Namespace: "default", MasterKey: masterKey},
 	})
 	if err != nil {
 		t.Fatal(err)
