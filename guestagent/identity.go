@@ -68,7 +68,9 @@ func gatewayCredentials(cfg guest.Config) (credentials.TransportCredentials, *tl
 // for this instance and this bootstrap secret, else a new one from enrolling with the
 // gateway, kept there first. While the gateway does not answer it tries again with backoff;
 // a gateway that refuses (a spent or revoked bootstrap secret) is a fatal error, since no
-// retry can mend it.
+// retry can mend it. The file is made before the secret is spent, so that only a crash
+// between the gateway's answer and the rename can lose a credential; such a server needs
+// new user_data (a rebuild, which renews the identity).
 func ensureIdentity(ctx context.Context, stateDir string, cfg guest.Config, creds credentials.TransportCredentials, log *slog.Logger) (identity, error) {
 	path := filepath.Join(stateDir, credentialFileName)
 	kept, err := readIdentity(path)
