@@ -54,7 +54,7 @@ func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 		return nil, errUnauthenticated
 	}
 	g.log.Debug("guest call", "method", method, "instance_id", identity.InstanceID)
-	c := caller{gateway: g, instanceID: identity.InstanceID, method: method}
+	c := caller{gateway: g, instanceID: identity.InstanceID}
 	resp, err := c.allow(withCaller(ctx, identity.InstanceID), req, handler)
 	// The SDK's client turns Temporal's errors into serviceerror values, which gRPC's
 	// server would answer as Unknown: give the guest's SDK the code it acts on.
@@ -76,7 +76,6 @@ func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 type caller struct {
 	gateway    *Gateway
 	instanceID string
-	method     string
 }
 
 // allow is the policy: what an activity worker on the guest's own task queue needs, and
@@ -96,6 +95,7 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 		if !c.ownNamespace(r.GetNamespace()) || r.GetTaskQueue().GetName() != guest.TaskQueue(c.instanceID) {
 			return nil, errPermissionDenied
 		}
+		r.Identity = c.identity()
 		resp, err := handler(ctx, req)
 		if err != nil {
 			return nil, err
@@ -111,12 +111,16 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 		task.TaskToken = sealed
 		return task, nil
 	case *workflowservice.RecordActivityTaskHeartbeatRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.RespondActivityTaskCompletedRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.RespondActivityTaskFailedRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.RespondActivityTaskCanceledRequest:
+		r.Identity = c.identity()
 		return c.withToken(ctx, r.GetNamespace(), &r.TaskToken, req, handler)
 	case *workflowservice.ShutdownWorkerRequest:
 		// The SDK says goodbye when a worker stops, which also ends its pending polls.
@@ -124,6 +128,8 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 			r.GetTaskQueue() != guest.TaskQueue(c.instanceID) {
 			return nil, errPermissionDenied
 		}
+		// Only the queue matters; what the guest says about itself stays here.
+		r.Identity, r.WorkerHeartbeat = c.identity(), nil
 		return handler(ctx, req)
 	case *workflowservice.RecordWorkerHeartbeatRequest:
 		// Worker heartbeats describe the worker to operators; a guest's would be its own
@@ -135,6 +141,10 @@ func (c caller) allow(ctx context.Context, req any, handler grpc.UnaryHandler) (
 	}
 	return nil, errPermissionDenied
 }
+
+// identity is the worker identity Temporal records for the guest's polls and answers (in
+// the histories operators read), whatever the guest claims to be.
+func (c caller) identity() string { return "guest " + c.instanceID }
 
 func (c caller) ownNamespace(namespace string) bool {
 	return namespace == c.gateway.opts.Namespace

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -30,22 +32,30 @@ import (
 // stack is a Temporal server, the catalog, a control-plane worker with the master key on
 // controlQueue, and a gateway in front of Temporal for guests.
 type stack struct {
-	master    []byte
-	temporal  *temporaltest.TestServer
-	control   client.Client // with the master key, as the api and the worker dial
-	catalog   *catalog.Store
-	namespace string
-	addr      string // the gateway's
+	master []byte
+	// clientTLS, when set, is how guests reach the gateway (else plain gRPC).
+	clientTLS  *tls.Config
+	temporal   *temporaltest.TestServer
+	control    client.Client // with the master key, as the api and the worker dial
+	catalog    *catalog.Store
+	catalogURL string
+	namespace  string
+	addr       string // the gateway's
 }
 
 const controlQueue = "coffer-control"
 
-// callGuest is the control plane's side: one activity on the instance's queue, one attempt.
+// callGuest is the control plane's side: one activity on the instance's queue, one attempt
+// ("Resume": two).
 func callGuest(ctx workflow.Context, instanceID, activity, in string) (string, error) {
+	attempts := int32(1)
+	if activity == "Resume" {
+		attempts = 2
+	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           guest.TaskQueue(instanceID),
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: attempts, InitialInterval: 10 * time.Millisecond},
 	})
 	var out string
 	err := workflow.ExecuteActivity(ctx, activity, in).Get(ctx, &out)
@@ -65,7 +75,48 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newStack(t *testing.T) *stack {
+// newStack is the control plane with a gateway in this process.
+func newStack(t *testing.T) *stack { return newStackWithTLS(t, nil) }
+
+// newStackWithTLS is newStack with the gateway serving TLS (nil: plain gRPC).
+func newStackWithTLS(t *testing.T, serverTLS *tls.Config) *stack {
+	t.Helper()
+	s := newControlPlane(t)
+	dialOpts, err := gateway.DialOptions(s.master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := dataConverter(t, s.master)
+	upstream, err := client.Dial(client.Options{HostPort: s.temporal.GetFrontendHostPort(), Namespace: s.namespace,
+		DataConverter: dc, ConnectionOptions: client.ConnectionOptions{DialOptions: dialOpts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(upstream.Close)
+	g, err := gateway.New(gateway.Options{Temporal: upstream.WorkflowService(), Catalog: s.catalog, MasterKey: s.master,
+		Namespace: s.namespace, Log: testLogger(t), TLS: serverTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = lis.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	return s
+}
+
+// newControlPlane is Temporal, the catalog and a control-plane worker, with no gateway yet.
+func newControlPlane(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{master: make([]byte, 32)}
 	rand.Read(s.master)
@@ -87,44 +138,18 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	s.catalog = newCatalog(t)
-
-	dialOpts, err := gateway.DialOptions(s.master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream, err := client.Dial(client.Options{HostPort: s.temporal.GetFrontendHostPort(), Namespace: s.namespace,
-		DataConverter: dc, ConnectionOptions: client.ConnectionOptions{DialOptions: dialOpts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(upstream.Close)
-	g, err := gateway.New(gateway.Options{Temporal: upstream.WorkflowService(), Catalog: s.catalog, MasterKey: s.master,
-		Namespace: s.namespace, Log: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = lis.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
+	s.catalog, s.catalogURL = newCatalog(t)
 	return s
 }
 
 // conn is a plain gRPC connection to the gateway, as a guest (or an attacker) makes.
 func (s *stack) conn(t *testing.T) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if s.clientTLS != nil {
+		creds = credentials.NewTLS(s.clientTLS)
+	}
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +199,7 @@ func (s *stack) guestClient(t *testing.T, g enrolled) client.Client {
 	c, err := client.Dial(client.Options{
 		HostPort: s.addr, Namespace: s.namespace, DataConverter: dc, FailureConverter: codec.FailureConverter(dc),
 		Credentials:       client.NewAPIKeyStaticCredentials(guestauth.APIKey(g.instanceID, g.credential)),
-		ConnectionOptions: client.ConnectionOptions{TLSDisabled: true},
+		ConnectionOptions: client.ConnectionOptions{TLSDisabled: s.clientTLS == nil, TLS: s.clientTLS},
 	})
 	if err != nil {
 		t.Fatalf("guest dials the gateway: %v", err)
@@ -192,6 +217,18 @@ func (s *stack) startGuestWorker(t *testing.T, g enrolled) {
 	w.RegisterActivityWithOptions(func(_ context.Context, in string) (string, error) {
 		return "", temporal.NewNonRetryableApplicationError("boom: "+in, "Boom", nil, "detail of "+in)
 	}, activityName("Fail"))
+	// Resume's first attempt reports how far it got and fails; the second starts from there.
+	w.RegisterActivityWithOptions(func(ctx context.Context, in string) (string, error) {
+		if activity.GetInfo(ctx).Attempt == 1 {
+			activity.RecordHeartbeat(ctx, "halfway through "+in)
+			return "", errors.New("interrupted")
+		}
+		var from string
+		if err := activity.GetHeartbeatDetails(ctx, &from); err != nil {
+			return "", err
+		}
+		return "resumed from " + from, nil
+	}, activityName("Resume"))
 	if err := w.Start(); err != nil {
 		t.Fatalf("guest worker: %v", err)
 	}
@@ -219,6 +256,12 @@ func TestGuestWorkerRunsItsActivitiesThroughTheGateway(t *testing.T) {
 	out, err := s.callGuest(t, g.instanceID, "Echo", "secret")
 	if err != nil || out != "echo: secret" {
 		t.Fatalf("Echo through the gateway: got %q, %v; want %q", out, err, "echo: secret")
+	}
+
+	// Heartbeat details go to Temporal and come back with the retry, re-keyed both ways.
+	out, err = s.callGuest(t, g.instanceID, "Resume", "the backup")
+	if want := "resumed from halfway through the backup"; err != nil || out != want {
+		t.Fatalf("Resume through the gateway: got %q, %v; want %q", out, err, want)
 	}
 
 	_, err = s.callGuest(t, g.instanceID, "Fail", "x")

@@ -26,8 +26,9 @@ func TestMain(m *testing.M) {
 
 var databaseCount atomic.Int64
 
-// newCatalog migrates a fresh database and opens the catalog on it.
-func newCatalog(t *testing.T) *catalog.Store {
+// newCatalog migrates a fresh database and opens the catalog on it; it returns the
+// database's URL too.
+func newCatalog(t *testing.T) (*catalog.Store, string) {
 	t.Helper()
 	url, err := pgclustertest.CreateDatabase(t.Context(), cluster, fmt.Sprintf("gateway_test_%d", databaseCount.Add(1)), "")
 	if err != nil {
@@ -41,5 +42,5 @@ func newCatalog(t *testing.T) *catalog.Store {
 		t.Fatalf("open the catalog: %v", err)
 	}
 	t.Cleanup(store.Close)
-	return store
+	return store, url
 }

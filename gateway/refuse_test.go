@@ -258,6 +258,10 @@ func TestTaskTokensAndPayloadsAreTheInstancesOwn(t *testing.T) {
 		if attrs := event.GetActivityTaskCompletedEventAttributes(); attrs != nil {
 			completed = attrs
 		}
+		// The history names the instance that answered, not what it called itself ("b").
+		if attrs := event.GetActivityTaskStartedEventAttributes(); attrs != nil && attrs.GetIdentity() != "guest "+b.instanceID {
+			t.Errorf("ActivityTaskStarted identity: got %q, want %q", attrs.GetIdentity(), "guest "+b.instanceID)
+		}
 	}
 	if completed == nil {
 		t.Fatal("no ActivityTaskCompleted in the history")
