@@ -73,6 +73,7 @@ Coffer is running (state in %s). Ctrl-C stops everything.
   Temporal Web UI           %s
   Prometheus metrics        %s
   Temporal frontend         %s (namespace %s)
+  Guest gateway             %s (guests reach the control plane only through it; log: %s)
   Keystone (devcloud)       %s
   Users                     demo/demo (project demo), alt_demo/alt_demo, admin/admin
 
@@ -88,6 +89,7 @@ export OS_PROJECT_DOMAIN_NAME=Default
 export OS_REGION_NAME=RegionOne
 
 `, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), metricsURL(st), st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
+		st.GatewayHostPort, filepath.Join(dir, "guest-gateway.log"),
 		st.Cloud.IdentityURL(), st.Cloud.IdentityURL())
 }
 
