@@ -94,10 +94,12 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 			})
 		}
 		if err != nil {
-			if temporal.IsCanceledError(err) {
-				return err
+			// A cancellation rolls back too (on a context the cancellation does not end),
+			// and then ends the workflow CANCELED with the instance on its old flavor.
+			if rerr := rollBackResize(ctx, t, p, in, server, err); rerr != nil || !temporal.IsCanceledError(err) {
+				return rerr
 			}
-			return rollBackResize(ctx, t, p, in, server, err)
+			return settled{err}
 		}
 		return t.step(StepFinish, func() error {
 			return workflow.ExecuteActivity(callOptions(ctx), acts.FinishTask,
