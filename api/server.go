@@ -20,6 +20,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -95,6 +96,9 @@ type Options struct {
 	// Guest reaches the instances' guest agents for databases, users and root, usually the
 	// same TemporalWorkflows. Required.
 	Guest Guest
+	// Codec encodes and decodes Temporal payloads for the codec server (codec.go): the
+	// codec every role's data converter uses. Required.
+	Codec converter.PayloadCodec
 	// Log receives request errors; nil discards them.
 	Log *slog.Logger
 	// Now is the clock; nil is time.Now.
@@ -115,6 +119,9 @@ type Server struct {
 	now       func() time.Time
 	// trustedProxies are the peers whose X-Forwarded-* headers are believed.
 	trustedProxies []netip.Prefix
+	codec          converter.PayloadCodec
+	// codecOrigins are the browser origins (the Web UI's) that may call the codec server.
+	codecOrigins []string
 }
 
 // New builds the API. It fails when an option is missing or when the service catalog of
@@ -132,6 +139,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.OpenStack == nil {
 		missing = append(missing, "OpenStack")
+	}
+	if opts.Codec == nil {
+		missing = append(missing, "Codec")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("api: options %s are required", strings.Join(missing, ", "))
@@ -178,6 +188,12 @@ func newServer(opts Options) *Server {
 		guest:     opts.Guest,
 		log:       opts.Log,
 		now:       opts.Now,
+		codec:     opts.Codec,
+	}
+	for o := range strings.SplitSeq(opts.Config.API.CodecOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			s.codecOrigins = append(s.codecOrigins, strings.TrimSuffix(o, "/"))
+		}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -221,6 +237,7 @@ func newServer(opts Options) *Server {
 	s.registerReplicas(v1)
 	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
+	s.registerCodec()
 	s.registerDocs()
 	return s
 }
@@ -260,6 +277,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeFault(w, internalFault())
 		}
 	}()
+	if strings.HasPrefix(r.URL.Path, CodecPath+"/") && s.serveCodecCORS(w, r) {
+		return
+	}
 	if !s.routed(r) {
 		unmatched(w, r, s.mux, s.routedPath(r))
 		return

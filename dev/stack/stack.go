@@ -217,6 +217,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pcodec, err := codec.New(key)
+	if err != nil {
+		return nil, err
+	}
 	s.Client, err = client.Dial(client.Options{
 		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace, DataConverter: dc,
 		Logger: sdklog.NewStructuredLogger(opts.Log.With("component", "temporal")),
@@ -246,7 +250,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: s.Client}}
 	handler, err := api.New(api.Options{
-		Config: cfg, Catalog: s.Catalog, Workflows: wf, Guest: wf, OpenStack: pc,
+		Config: cfg, Catalog: s.Catalog, Workflows: wf, Guest: wf, OpenStack: pc, Codec: pcodec,
 		Log: opts.Log.With("role", "api"),
 	})
 	if err != nil {
