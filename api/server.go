@@ -44,6 +44,9 @@ type Catalog interface {
 	SetTask(ctx context.Context, id string, task coffer.Task) error
 	// RecordFault sets task ERROR with the fault.
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
+	// EndOrphanedTask ends the task workflowID holds, when it still holds it, with the
+	// fault: its workflow ended without ending it (terminated in Temporal).
+	EndOrphanedTask(ctx context.Context, id, workflowID string, to coffer.Task, f coffer.Fault) (bool, error)
 	// DeleteInstance removes the instance's row.
 	DeleteInstance(ctx context.Context, id string) error
 	// ResetStatus is Trove's reset_status: task NONE, fault cleared, operating status ERROR

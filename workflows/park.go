@@ -20,9 +20,12 @@ const DefaultParkTimeout = time.Hour
 // updates of the same names, in a fixed order (workflow code must not range over a map).
 var operatorAnswers = []string{RetrySignal, SkipSignal, AbortSignal}
 
-// ErrNotParked is the update validator's refusal of an operator's answer while no step is
-// parked: the CLI and the API show it instead of a success that answered nothing.
-const ErrNotParked = "rejected: the step is not parked"
+// The update validator's refusal of an operator's answer while no step is parked: the CLI
+// shows it instead of a success that answered nothing, the API answers 409.
+const (
+	notParkedMessage = "rejected: the step is not parked"
+	notParkedType    = "NotParked"
+)
 
 // canceled is the park's outcome when the workflow was canceled while it waited.
 const canceled = "canceled"
@@ -71,7 +74,7 @@ func newParking(ctx workflow.Context, t *tracker, operation, instanceID string, 
 			return fmt.Sprintf("%s: step %q of %s", name, step, operation), nil
 		}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
 			if p.answer == nil || t.p.Parked == nil {
-				return temporal.NewApplicationError(ErrNotParked, "NotParked")
+				return temporal.NewApplicationError(notParkedMessage, notParkedType)
 			}
 			return nil
 		}})

@@ -190,8 +190,8 @@ func TestAnUpdateIsRefusedUnlessTheStepIsParked(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("create failed after the retry: %v", err)
 	}
-	if !early.done || early.refused == nil || !strings.Contains(early.refused.Error(), ErrNotParked) {
-		t.Errorf("retry update during the step's retries: got %+v, want it refused with %q", early, ErrNotParked)
+	if !early.done || early.refused == nil || !strings.Contains(early.refused.Error(), notParkedMessage) {
+		t.Errorf("retry update during the step's retries: got %+v, want it refused with %q", early, notParkedMessage)
 	}
 	if !parked.done || parked.refused != nil || !strings.Contains(parked.result, StepCreateVolume) {
 		t.Errorf("retry update while parked: got %+v, want it accepted for the %s step", parked, StepCreateVolume)
