@@ -236,9 +236,9 @@ func resizeReplicaVolumes(ctx workflow.Context, in ResizeVolumeInput) {
 			continue
 		}
 		cctx := workflow.WithChildOptions(ctx, childOptions(ResizeWorkflowID(replica.ID), againRefused,
-			searchAttributes(replica.ID, in.ProjectID, "resize volume")))
+			instanceLabels(replica.ID, "", in.ProjectID, "resize volume", sizeChange(replica.VolumeSize, in.NewSize)+" with its primary "+in.InstanceID)))
 		f := workflow.ExecuteChildWorkflow(cctx, ResizeVolume, ResizeVolumeInput{
-			InstanceID: replica.ID, ProjectID: in.ProjectID, NewSize: in.NewSize, Timeouts: in.Timeouts,
+			InstanceID: replica.ID, ProjectID: in.ProjectID, OldSize: replica.VolumeSize, NewSize: in.NewSize, Timeouts: in.Timeouts,
 		})
 		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 			log.Warn("resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", in.InstanceID, "reason", reason(err))
