@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"html"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -44,9 +46,13 @@ type CodecBody struct {
 type CodecRequest struct {
 	Authorization string `header:"Authorization" doc:"Bearer <Keystone token> (the Web UI's access token, the CLI's --codec-auth); a bare token is accepted too."`
 	AuthToken     string `header:"X-Auth-Token" doc:"A Keystone token, as the rest of the API takes it."`
-	Namespace     string `header:"X-Namespace" doc:"The Temporal namespace the payloads are from (the Web UI sends it); logged only."`
+	Namespace     string `header:"X-Namespace" doc:"The Temporal namespace the payloads are from (the Web UI sends it); logged, and required with the sign-in cookie."`
+	Cookie        string `cookie:"coffer_codec_token" doc:"The token an operator signed in with at /codec/login, which the Web UI sends with its include-credentials option; only with X-Namespace, which no other site can send without the CORS preflight."`
 	Body          CodecBody
 }
+
+// codecCookie holds the token of an operator who signed in at /codec/login.
+const codecCookie = "coffer_codec_token"
 
 // CodecResponse holds the payloads encoded or decoded.
 type CodecResponse struct {
@@ -80,6 +86,9 @@ func (s *Server) registerCodec() {
 func (s *Server) codecCall(ctx context.Context, op string, in *CodecRequest) (*CodecResponse, error) {
 	log := s.log.With("codec", op, "namespace", in.Namespace, "payloads", len(in.Body.Payloads))
 	token := in.AuthToken
+	if token == "" && in.Cookie != "" && in.Namespace != "" {
+		token = in.Cookie
+	}
 	if auth := strings.TrimSpace(in.Authorization); auth != "" {
 		token = auth
 		if scheme, rest, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -164,6 +173,60 @@ func payloadEncodings(payloads []*commonpb.Payload) []string {
 		out[i] = string(p.GetMetadata()[converter.MetadataEncoding])
 	}
 	return out
+}
+
+// registerCodecLogin serves /codec/login: a page where an operator signs the browser in to
+// the codec server with a Keystone token, which it keeps in a cookie for the Web UI's
+// include-credentials option. The Web UI passes its own access token only when it has an
+// OIDC login of its own, and forgets any other; this is the way for a Web UI without one
+// (coffer-dev's). The token must be an admin's; it is checked at once.
+func (s *Server) registerCodecLogin() {
+	s.mux.HandleFunc("GET "+CodecPath+"/login", func(w http.ResponseWriter, r *http.Request) {
+		writeLoginPage(w, http.StatusOK, "")
+	})
+	s.mux.HandleFunc("POST "+CodecPath+"/login", func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		token := strings.TrimSpace(r.PostFormValue("token"))
+		p, err := s.keystone.validate(ctx, token)
+		switch {
+		case token == "" || errors.Is(err, errInvalidToken):
+			s.log.WarnContext(ctx, "codec sign-in refused: invalid token")
+			writeLoginPage(w, http.StatusUnauthorized, "Keystone does not know this token.")
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "codec sign-in: validate token", "error", err)
+			writeLoginPage(w, http.StatusServiceUnavailable, "Keystone did not answer; try again.")
+			return
+		case !p.IsAdmin():
+			s.log.WarnContext(ctx, "codec sign-in refused: not an admin", "user", p.UserName, "user_id", p.UserID)
+			writeLoginPage(w, http.StatusForbidden, "Only admins may decode Temporal payloads.")
+			return
+		}
+		// Secure and SameSite=None: the Web UI is another site (another scheme or port) and
+		// sends it only to an https codec endpoint; HttpOnly: no page's script reads it.
+		http.SetCookie(w, &http.Cookie{
+			Name: codecCookie, Value: token, Path: CodecPath, Expires: p.ExpiresAt,
+			Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode,
+		})
+		s.log.InfoContext(ctx, "codec sign-in", "user", p.UserName, "user_id", p.UserID, "project_id", p.ProjectID)
+		writeLoginPage(w, http.StatusOK, "Signed in as "+p.UserName+": the Web UI shows Temporal payloads decoded until the token expires.")
+	})
+}
+
+// writeLoginPage writes the codec server's sign-in page with a message.
+func writeLoginPage(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `<!doctype html><html><head><title>Coffer codec server</title></head><body>
+<h1>Coffer codec server</h1>
+<p id="message">`+html.EscapeString(message)+`</p>
+<form method="post" action="login">
+<p>An admin's Keystone token (<code>openstack token issue -f value -c id</code>), for the Temporal Web UI to decode payloads with:</p>
+<input type="password" name="token" id="token" size="60" autocomplete="off">
+<button type="submit" id="sign-in">Sign in</button>
+</form></body></html>
+`)
 }
 
 // serveCodecCORS answers the browser's preflight of a codec call, and allows the origins

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -170,5 +171,56 @@ func TestCodecAllowsTheWebUIsOriginOnly(t *testing.T) {
 	post.Body.Close()
 	if post.StatusCode != http.StatusOK || post.Header.Get("Access-Control-Allow-Origin") != ui {
 		t.Errorf("decode from the Web UI: got %d %v, want 200 readable by its origin", post.StatusCode, post.Header)
+	}
+}
+
+func TestCodecSignInKeepsAnAdminsTokenForTheWebUI(t *testing.T) {
+	h := newHarness(t)
+	signIn := func(token string) *http.Response {
+		resp, err := http.PostForm(h.url+"/codec/login", url.Values{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := signIn(h.login("demo").token); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Errorf("a tenant's sign-in: got %d with cookies %v, want 403 and none", resp.StatusCode, resp.Cookies())
+	}
+	resp := signIn(h.login("admin").token)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "coffer_codec_token" {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != http.StatusOK || cookie == nil || !cookie.Secure || !cookie.HttpOnly || cookie.Path != "/codec" {
+		t.Fatalf("an admin's sign-in: got %d with cookie %+v, want 200 and a Secure, HttpOnly cookie for /codec", resp.StatusCode, cookie)
+	}
+
+	// The Web UI sends the cookie with X-Namespace; without that header (a form another site
+	// could post) the cookie counts for nothing.
+	decode := func(namespace string) int {
+		req, err := http.NewRequest(http.MethodPost, h.url+"/codec/decode", strings.NewReader(`{"payloads":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if namespace != "" {
+			req.Header.Set("X-Namespace", namespace)
+		}
+		req.AddCookie(cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := decode("default"); got != http.StatusOK {
+		t.Errorf("decode with the cookie and X-Namespace: got %d, want 200", got)
+	}
+	if got := decode(""); got != http.StatusUnauthorized {
+		t.Errorf("decode with the cookie alone: got %d, want 401", got)
 	}
 }

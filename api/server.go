@@ -241,6 +241,7 @@ func newServer(opts Options) *Server {
 	s.registerMgmtActions(v1)
 	s.registerBackups(v1)
 	s.registerCodec()
+	s.registerCodecLogin()
 	s.registerDocs()
 	return s
 }

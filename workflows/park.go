@@ -133,6 +133,9 @@ func (p *parking) park(ctx workflow.Context, step string, err error, attempt int
 			return name
 		}
 	}
+	// The update's validator accepts an answer from the moment the progress shows the park.
+	answered, answer := workflow.NewFuture(ctx)
+	p.answer = answer
 	now := workflow.Now(ctx)
 	parked := &Parked{Step: step, Error: reason(err), Since: now, Deadline: now.Add(p.timeout), Attempts: attempt}
 	p.t.parked(parked)
@@ -146,8 +149,6 @@ func (p *parking) park(ctx workflow.Context, step string, err error, attempt int
 	})
 
 	decision := ""
-	answered, answer := workflow.NewFuture(ctx)
-	p.answer = answer
 	tctx, cancelTimer := workflow.WithCancel(ctx)
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { decision = canceled })

@@ -42,6 +42,10 @@ type Options struct {
 	CloudPort    int
 	APIPort      int
 	CatalogPort  int
+	// CodecPort serves the API's codec server (/codec) over TLS for the Web UI, which
+	// passes the operator's token to an https:// codec endpoint only; -1 serves none. It
+	// runs with the Web UI only.
+	CodecPort int
 	// NetworkCIDR is the range instances get their addresses from (inside 127.0.0.0/8).
 	// Empty lets the devcloud pick a /16 that no other stack on the machine uses, and keep it
 	// for DataDir (devcloud.NetworkConfig.CIDR).
@@ -86,6 +90,9 @@ type Stack struct {
 	Config config.Config
 	// APIURL is the Coffer API's base URL (the catalog's "database" service without /v1.0).
 	APIURL string
+	// CodecURL is the codec endpoint the Web UI uses (https, the API's /codec behind the
+	// stack's own certificate); "" without a Web UI.
+	CodecURL string
 
 	catalogCluster *pgcluster.Cluster
 	worker         worker.Worker
@@ -101,7 +108,7 @@ func (o *Options) defaults() {
 	for _, p := range []struct {
 		port *int
 		def  int
-	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}} {
+	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}, {&o.CodecPort, 8780}} {
 		if *p.port == 0 {
 			*p.port = p.def
 		}
@@ -127,9 +134,16 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if uiPort < 0 {
 		uiPort = 0
 	}
+	// The Web UI shows payloads through the API's codec server, over TLS (codec.go).
+	codecOrigin := ""
+	if uiPort > 0 && opts.CodecPort > 0 {
+		s.CodecURL = "https://" + hostPort(opts.CodecPort) + api.CodecPath
+		codecOrigin = "http://" + hostPort(uiPort)
+	}
 	s.Temporal, err = devtemporal.Start(devtemporal.Options{
 		DataDir: filepath.Join(opts.DataDir, "temporal"), Host: opts.Host,
 		FrontendPort: opts.TemporalPort, UIPort: uiPort, SearchAttributes: workflows.SearchAttributeNames,
+		CodecEndpoint: s.CodecURL, CodecPassAccessToken: s.CodecURL != "", CodecIncludeCredentials: s.CodecURL != "",
 		LogErrors: opts.TemporalLog,
 	})
 	if err != nil {
@@ -188,6 +202,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.OpenStack.AuthURL = s.Cloud.IdentityURL()
 	cfg.OpenStack.Username, cfg.OpenStack.Password, cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
 	cfg.CodecKey = codecKey
+	cfg.API.CodecOrigins = codecOrigin
 	cfg.Backup.Key = backupKey
 	cfg.Backup.TempURLKey = tempURLKey
 	if opts.Hypervisor == devcloud.HypervisorQemu {
@@ -227,6 +242,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to temporal: %w", err)
+	}
+
+	if s.CodecURL != "" {
+		if err := s.codecFront(hostPort(opts.CodecPort), s.APIURL, opts.DataDir); err != nil {
+			return nil, err
+		}
 	}
 
 	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: cfg.Env(), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
