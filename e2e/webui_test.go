@@ -22,8 +22,12 @@ import (
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
-// screenshotFile is where TestWebUIShowsADecodedWorkflowInput keeps what the browser saw.
-var screenshotFile = filepath.Join("..", ".data", "e2e", "webui-decoded-input.png")
+// Where TestWebUIShowsADecodedWorkflowInput keeps what the browser saw: the decoded input,
+// and the run's summary and details.
+var (
+	screenshotFile        = filepath.Join("..", ".data", "e2e", "webui-decoded-input.png")
+	summaryScreenshotFile = filepath.Join("..", ".data", "e2e", "webui-summary.png")
+)
 
 // webDriver is a session of a headless Chromium through chromedriver's W3C WebDriver
 // protocol (Debian's chromium and chromium-driver packages).
@@ -195,16 +199,34 @@ func TestWebUIShowsADecodedWorkflowInput(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		signedIn = w.run(`const m = document.getElementById("message"); return m ? m.innerText : "";`)
 	}
-	ui := cloud.Temporal.UIURL()
+	ui := cloud.UISecureURL
 	w.open(fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", ui, url.PathEscape(cloud.Config.Temporal.Namespace), url.PathEscape(id), run))
 
 	// The input shows in clear text: the instance's name and flavor, as CreateInstanceInput's
-	// JSON has them, and the summary names the instance.
-	want := []string{`"flavor_id"`, "webui-decoded", "create of webui-decoded"}
+	// JSON has them.
+	text := w.waitText(t, id, screenshotFile, `"flavor_id"`, `"name": "webui-decoded"`)
+	w.screenshot(screenshotFile)
+	if strings.Contains(text, "binary/coffer-aes256gcm") {
+		t.Errorf("the page still shows encrypted payloads:\n%s", text)
+	}
+	// The run's summary, in its User Metadata tab, names the instance.
+	w.run(`for (const e of document.querySelectorAll("a, button")) { if (e.innerText.trim() === "User Metadata") { e.click(); break; } } return "";`)
+	w.waitText(t, id, summaryScreenshotFile, "create of webui-decoded (postgresql 15, flavor ds512M, 1 GiB)")
+	w.screenshot(summaryScreenshotFile)
+}
+
+// waitText waits until the page of workflow id shows every one of want, and returns its
+// text (the frames' too: the UI shows markdown in them); it fails the test after 90 s,
+// keeping the screenshot in file.
+func (w *webDriver) waitText(t *testing.T, id, file string, want ...string) string {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
-	var text string
 	for {
-		text = w.run(`return document.body.innerText;`)
+		text := w.run(`let t = document.body.innerText;
+			for (const f of document.querySelectorAll("iframe")) {
+				try { t += "\n" + f.contentDocument.body.innerText; } catch (e) { t += "\n" + (f.srcdoc || ""); }
+			}
+			return t;`)
 		missing := ""
 		for _, s := range want {
 			if !strings.Contains(text, s) {
@@ -213,17 +235,13 @@ func TestWebUIShowsADecodedWorkflowInput(t *testing.T) {
 			}
 		}
 		if missing == "" {
-			break
+			return text
 		}
 		if time.Now().After(deadline) {
-			w.screenshot(screenshotFile)
+			w.screenshot(file)
 			t.Fatalf("the Web UI's page of %s does not show %q after 90 s (a decode from the page with the cookie: %s); it shows:\n%s",
 				id, missing, w.tryDecode(cloud.CodecURL), text)
 		}
 		time.Sleep(time.Second)
-	}
-	w.screenshot(screenshotFile)
-	if strings.Contains(text, "binary/coffer-aes256gcm") {
-		t.Errorf("the page still shows encrypted payloads:\n%s", text)
 	}
 }

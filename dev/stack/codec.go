@@ -30,8 +30,12 @@ import (
 // certificate of its own that it keeps in the data folder: a browser that accepted it once
 // (at the sign-in page) keeps trusting it across runs.
 
-// codecFront serves api.CodecPath of apiURL over TLS on addr.
-func (s *Stack) codecFront(addr, apiURL, certDir string) error {
+// The front serves the Web UI too, so that the UI and its codec endpoint are one origin:
+// the sign-in cookie is then the page's own, which a browser sends whatever its policy on
+// other sites' cookies.
+
+// codecFront serves api.CodecPath of apiURL, and everything else of uiURL, over TLS on addr.
+func (s *Stack) codecFront(addr, apiURL, uiURL, certDir string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("codec front %s: %w", addr, err)
@@ -40,22 +44,30 @@ func (s *Stack) codecFront(addr, apiURL, certDir string) error {
 	if err != nil {
 		return err
 	}
-	target, err := url.Parse(apiURL)
-	if err != nil {
-		return fmt.Errorf("codec front: api URL: %w", err)
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
+	proxyTo := func(raw string) (*httputil.ReverseProxy, error) {
+		target, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("codec front: %w", err)
+		}
+		return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			r.Out.Host = r.In.Host
-		},
+		}}, nil
+	}
+	toAPI, err := proxyTo(apiURL)
+	if err != nil {
+		return err
+	}
+	toUI, err := proxyTo(uiURL)
+	if err != nil {
+		return err
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, api.CodecPath+"/") {
-			http.NotFound(w, r)
+		if strings.HasPrefix(r.URL.Path, api.CodecPath+"/") {
+			toAPI.ServeHTTP(w, r)
 			return
 		}
-		proxy.ServeHTTP(w, r)
+		toUI.ServeHTTP(w, r)
 	})
 	ln, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {

@@ -42,9 +42,9 @@ type Options struct {
 	CloudPort    int
 	APIPort      int
 	CatalogPort  int
-	// CodecPort serves the API's codec server (/codec) over TLS for the Web UI, which
-	// passes the operator's token to an https:// codec endpoint only; -1 serves none. It
-	// runs with the Web UI only.
+	// CodecPort serves the Web UI and the API's codec server (/codec) over TLS on one
+	// origin, since the UI passes credentials to an https:// codec endpoint only; -1 serves
+	// none. It runs with the Web UI only.
 	CodecPort int
 	// NetworkCIDR is the range instances get their addresses from (inside 127.0.0.0/8).
 	// Empty lets the devcloud pick a /16 that no other stack on the machine uses, and keep it
@@ -93,6 +93,9 @@ type Stack struct {
 	// CodecURL is the codec endpoint the Web UI uses (https, the API's /codec behind the
 	// stack's own certificate); "" without a Web UI.
 	CodecURL string
+	// UISecureURL is the Web UI on the same https origin as CodecURL (codec.go); "" without
+	// a Web UI.
+	UISecureURL string
 
 	catalogCluster *pgcluster.Cluster
 	worker         worker.Worker
@@ -137,8 +140,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	// The Web UI shows payloads through the API's codec server, over TLS (codec.go).
 	codecOrigin := ""
 	if uiPort > 0 && opts.CodecPort > 0 {
-		s.CodecURL = "https://" + hostPort(opts.CodecPort) + api.CodecPath
-		codecOrigin = "http://" + hostPort(uiPort)
+		s.UISecureURL = "https://" + hostPort(opts.CodecPort)
+		s.CodecURL = s.UISecureURL + api.CodecPath
+		codecOrigin = "http://" + hostPort(uiPort) + "," + s.UISecureURL
 	}
 	s.Temporal, err = devtemporal.Start(devtemporal.Options{
 		DataDir: filepath.Join(opts.DataDir, "temporal"), Host: opts.Host,
@@ -245,7 +249,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	if s.CodecURL != "" {
-		if err := s.codecFront(hostPort(opts.CodecPort), s.APIURL, opts.DataDir); err != nil {
+		if err := s.codecFront(hostPort(opts.CodecPort), s.APIURL, s.Temporal.UIURL(), opts.DataDir); err != nil {
 			return nil, err
 		}
 	}

@@ -67,7 +67,7 @@ func printWelcome(st *stack.Stack, dir string) {
 Coffer is running (state in %s). Ctrl-C stops everything.
 
   Coffer API (Trove v1.0)   %s        OpenAPI: %s/openapi.json   docs: %s/docs
-  Temporal Web UI           %s
+  Temporal Web UI           %s  (with decoded payloads: %s)
   Codec server (admins)     %s
   Temporal frontend         %s (namespace %s)
   Keystone (devcloud)       %s
@@ -76,8 +76,8 @@ Coffer is running (state in %s). Ctrl-C stops everything.
 The Web UI shows workflows' inputs, results and queries in clear text for admins only: sign
 the browser in at %s/login (accept the certificate made for this folder) with an admin's
 Keystone token (OS_USERNAME=admin OS_PASSWORD=admin OS_PROJECT_NAME=admin openstack token
-issue -f value -c id). The CLI: temporal workflow show -w <id> --codec-endpoint %s
---codec-auth "Bearer <token>"
+issue -f value -c id), then use the Web UI at the same https address. The CLI: temporal
+workflow show -w <id> --codec-endpoint %s --codec-auth "Bearer <token>"
 
 For the OpenStack clients (python-troveclient: openstack database instance list):
 
@@ -90,6 +90,6 @@ export OS_USER_DOMAIN_NAME=Default
 export OS_PROJECT_DOMAIN_NAME=Default
 export OS_REGION_NAME=RegionOne
 
-`, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), st.CodecURL, st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
+`, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), st.UISecureURL, st.CodecURL, st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
 		st.Cloud.IdentityURL(), st.CodecURL, st.APIURL+"/codec", st.Cloud.IdentityURL())
 }
