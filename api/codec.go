@@ -39,7 +39,9 @@ type codecPayload struct {
 
 // CodecBody is what the codec endpoints read and answer.
 type CodecBody struct {
-	Payloads []codecPayload `json:"payloads" doc:"Temporal payloads in protobuf's JSON form: metadata values and data in base64." nullable:"false"`
+	// Not required: protobuf's JSON leaves out an empty list, as the CLI sends a query's
+	// (empty) arguments.
+	Payloads []codecPayload `json:"payloads" required:"false" doc:"Temporal payloads in protobuf's JSON form: metadata values and data in base64." nullable:"false"`
 }
 
 // CodecRequest is a request of the codec protocol.

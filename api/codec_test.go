@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -222,5 +223,24 @@ func TestCodecSignInKeepsAnAdminsTokenForTheWebUI(t *testing.T) {
 	}
 	if got := decode(""); got != http.StatusUnauthorized {
 		t.Errorf("decode with the cookie alone: got %d, want 401", got)
+	}
+}
+
+func TestCodecTakesTheEmptyListProtobufLeavesOut(t *testing.T) {
+	h := newHarness(t)
+	req, err := http.NewRequest(http.MethodPost, h.url+"/codec/encode", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.login("admin").token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != `{"payloads":[]}` {
+		t.Errorf("encode of no payloads (a query without arguments): got %d %s, want 200 and none", resp.StatusCode, b)
 	}
 }
