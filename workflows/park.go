@@ -21,7 +21,7 @@ const DefaultParkTimeout = time.Hour
 var operatorAnswers = []string{RetrySignal, SkipSignal, AbortSignal}
 
 // The update validator's refusal of an operator's answer while no step is parked: the CLI
-// shows it instead of a success that answered nothing, the API answers 409.
+// shows it instead of a success that answered nothing, the API answers 422.
 const (
 	notParkedMessage = "rejected: the step is not parked"
 	notParkedType    = "NotParked"
