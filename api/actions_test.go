@@ -161,7 +161,10 @@ func TestATerminatedOperationIsNoticedAndItsTaskGivenBack(t *testing.T) {
 	h.workflows.ops().progress[wf] = workflows.Progress{Operation: "resize volume", Parked: &workflows.Parked{Step: "extend volume"}}
 	h.workflows.ops().ended[wf] = &workflows.RunEnd{Status: "terminated", Reason: "stuck (by ops@example)", At: time.Now()}
 
-	// The next request notices: the task is given back with a fault that says why.
+	// The next request, a list too, notices: the task is given back with a fault that says why.
+	if r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances", demo.token, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"ACTIVE"`) {
+		t.Errorf("list after the resize was terminated: got %d %s, want the instance ACTIVE", r.status, r.body)
+	}
 	r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances/"+id, demo.token, nil)
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"ACTIVE"`) || !strings.Contains(string(r.body), "was terminated in Temporal") {
 		t.Fatalf("instance after its resize was terminated: got %d %s, want ACTIVE with a fault naming the termination", r.status, r.body)

@@ -311,7 +311,7 @@ func (s *Server) listInstances(ctx context.Context, in *ListInstancesRequest, de
 			out.Body.Links, out.Body.InstancesLinks = next, next
 			break
 		}
-		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, inst, detail))
+		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, s.settled(ctx, inst), detail))
 	}
 	s.addReplication(ctx, in.ProjectID, out.Body.Instances)
 	return out, nil
@@ -349,6 +349,18 @@ func (s *Server) getInstance(ctx context.Context, projectID, id string) (*coffer
 		}
 	}
 	return inst, nil
+}
+
+// settled is a listed instance after endOrphanedTask: read again when its task was ended,
+// as it was listed otherwise.
+func (s *Server) settled(ctx context.Context, inst *coffer.Instance) *coffer.Instance {
+	if !s.endOrphanedTask(ctx, inst) {
+		return inst
+	}
+	if again, err := s.catalog.GetInstance(ctx, "", inst.ID); err == nil {
+		return again
+	}
+	return inst
 }
 
 // endOrphanedTask notices that the workflow holding the instance's task has ended without
