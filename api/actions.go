@@ -30,8 +30,12 @@ type Operations interface {
 	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
 	// Progress asks a running workflow for its progress.
 	Progress(ctx context.Context, workflowID string) (workflows.Progress, error)
-	// Signal sends an operator's signal (retry, skip, abort) to a running workflow.
-	Signal(ctx context.Context, workflowID, signal string) error
+	// Answer gives the parked step of a running workflow an operator's answer (retry,
+	// skip, abort) and returns what the workflow said: workflows.ErrNotParked when no step
+	// is parked, workflows.ErrRunEnded when the workflow has ended.
+	Answer(ctx context.Context, workflowID, answer string) (string, error)
+	// Ended says how the last run of a workflow ended; nil while it runs.
+	Ended(ctx context.Context, workflowID string) (*workflows.RunEnd, error)
 	// Health asks the instance's monitor what it last learned from the guest.
 	Health(ctx context.Context, instanceID string) (workflows.MonitorState, error)
 }
@@ -112,7 +116,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 	switch {
 	case body.Restart != nil:
 		return nil, s.startTask(ctx, inst, coffer.TaskRebooting, workflows.RestartWorkflowID(inst.ID), func() error {
-			return ops.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, Timeouts: s.timeouts()})
+			return ops.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, InstanceName: inst.Name, Timeouts: s.timeouts()})
 		})
 	case body.Resize.Volume != nil && body.Resize.FlavorRef != "":
 		return nil, badRequest("Invalid request: resize takes a flavorRef or a volume, not both.")
@@ -123,7 +127,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		}
 		// A primary's replicas grow with it: its ResizeVolume starts theirs.
 		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
-			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, NewSize: size, Timeouts: s.timeouts(),
+			return ops.StartResizeVolume(ctx, workflows.ResizeVolumeInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, InstanceName: inst.Name, OldSize: inst.VolumeSize, NewSize: size, Timeouts: s.timeouts(),
 				Quota: &activities.ResizeQuota{VolumeSize: size, Quotas: s.quotaDefaults()}})
 		})
 	case body.Resize.FlavorRef.ID() != "":
@@ -143,7 +147,7 @@ func (s *Server) instanceAction(ctx context.Context, in *InstanceActionRequest) 
 		}
 		return nil, s.startTask(ctx, inst, coffer.TaskResizing, workflows.ResizeWorkflowID(inst.ID), func() error {
 			return ops.StartResizeFlavor(ctx, workflows.ResizeFlavorInput{
-				InstanceID: inst.ID, ProjectID: inst.ProjectID, OldFlavorID: inst.FlavorID, NewFlavorID: flavorID, Timeouts: s.timeouts(),
+				InstanceID: inst.ID, ProjectID: inst.ProjectID, InstanceName: inst.Name, OldFlavorID: inst.FlavorID, NewFlavorID: flavorID, Timeouts: s.timeouts(),
 				Quota: &activities.ResizeQuota{RAMMB: max(flavor.RAM, 1), Quotas: s.quotaDefaults()},
 			})
 		})

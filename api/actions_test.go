@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/workflows"
@@ -145,5 +147,44 @@ func TestMgmtTaskSignalsOnlyAParkedStep(t *testing.T) {
 	want := []string{wf + " retry", wf + " skip", wf + " abort"}
 	if got := h.workflows.ops().signals; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("signals: got %q, want %q", got, want)
+	}
+}
+
+func TestATerminatedOperationIsNoticedAndItsTaskGivenBack(t *testing.T) {
+	h := newHarness(t)
+	demo, admin := h.login("demo"), h.login("admin")
+	id := h.addInstance(demo.projectID, "opsdemo", coffer.TaskNone)
+	wf := workflows.ResizeWorkflowID(id)
+	if _, err := h.catalog.StartTask(context.Background(), "", id, coffer.TaskResizing, wf); err != nil {
+		t.Fatal(err)
+	}
+	h.workflows.ops().progress[wf] = workflows.Progress{Operation: "resize volume", Parked: &workflows.Parked{Step: "extend volume"}}
+	h.workflows.ops().ended[wf] = &workflows.RunEnd{Status: "terminated", Reason: "stuck (by ops@example)", At: time.Now()}
+
+	// The next request, a list too, notices: the task is given back with a fault that says why.
+	if r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances", demo.token, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"ACTIVE"`) {
+		t.Errorf("list after the resize was terminated: got %d %s, want the instance ACTIVE", r.status, r.body)
+	}
+	r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances/"+id, demo.token, nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"ACTIVE"`) || !strings.Contains(string(r.body), "was terminated in Temporal") {
+		t.Fatalf("instance after its resize was terminated: got %d %s, want ACTIVE with a fault naming the termination", r.status, r.body)
+	}
+	wantFault(t, "retry-task of the terminated resize",
+		h.do(http.MethodPost, "/v1.0/"+admin.projectID+"/mgmt/instances/"+id+"/action", admin.token, `{"retry-task": {}}`),
+		http.StatusUnprocessableEntity, "unprocessableEntity")
+	if r := h.action(demo, id, `{"resize": {"volume": {"size": 2}}}`); r.status != http.StatusAccepted {
+		t.Errorf("a new resize after the termination: got %d %s, want 202", r.status, r.body)
+	}
+}
+
+func TestMgmtTaskAnswerOfAnEndedOperationIs422(t *testing.T) {
+	h := newHarness(t)
+	demo, admin := h.login("demo"), h.login("admin")
+	id := h.addInstance(demo.projectID, "orders", coffer.TaskResizing)
+	wf := workflows.ResizeWorkflowID(id)
+	h.workflows.ops().ended[wf] = &workflows.RunEnd{Status: "terminated"}
+	r := h.do(http.MethodPost, "/v1.0/"+admin.projectID+"/mgmt/instances/"+id+"/action", admin.token, `{"retry-task": {}}`)
+	if msg := wantFault(t, "retry-task of an ended operation", r, http.StatusUnprocessableEntity, "unprocessableEntity"); !strings.Contains(msg, "has ended") {
+		t.Errorf("message: got %q, want it to say the operation has ended", msg)
 	}
 }

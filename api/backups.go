@@ -221,7 +221,7 @@ func (s *Server) createBackup(ctx context.Context, in *CreateBackupRequest) (*Ba
 	// (workflows/claim.go).
 	quotas := s.quotaDefaults()
 	err = s.workflows.StartBackup(ctx, workflows.BackupInstanceInput{
-		BackupID: b.ID, InstanceID: inst.ID, ProjectID: inst.ProjectID, Claim: s.timeouts().Claim,
+		BackupID: b.ID, InstanceID: inst.ID, ProjectID: inst.ProjectID, InstanceName: inst.Name, Claim: s.timeouts().Claim,
 		Record: &activities.CreateBackupRecordInput{
 			BackupID: b.ID, InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: b.Name, Description: b.Description,
 			Quotas: &quotas,

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/api"
 	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 )
@@ -41,6 +43,8 @@ type harness struct {
 	workflows *fakeWorkflows
 	cfg       config.Config
 	log       *syncBuffer
+	// codecKey is the key of the API's codec server.
+	codecKey []byte
 }
 
 // syncBuffer is the API's log.
@@ -118,8 +122,16 @@ func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.codecKey = make([]byte, 32)
+	if _, err := rand.Read(h.codecKey); err != nil {
+		t.Fatal(err)
+	}
+	pcodec, err := codec.New(h.codecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := api.New(api.Options{
-		Config: h.cfg, Catalog: h.catalog, Workflows: h.workflows, Guest: h.workflows, OpenStack: pc,
+		Config: h.cfg, Catalog: h.catalog, Workflows: h.workflows, Guest: h.workflows, OpenStack: pc, Codec: pcodec,
 		Log: slog.New(slog.NewTextHandler(h.log, nil)),
 	})
 	if err != nil {

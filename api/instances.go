@@ -313,7 +313,7 @@ func (s *Server) listInstances(ctx context.Context, in *ListInstancesRequest, de
 			out.Body.Links, out.Body.InstancesLinks = next, next
 			break
 		}
-		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, inst, detail))
+		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, s.settled(ctx, inst), detail))
 	}
 	s.addReplication(ctx, in.ProjectID, out.Body.Instances)
 	return out, nil
@@ -353,7 +353,65 @@ func (s *Server) getInstance(ctx context.Context, projectID, id string) (*coffer
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, what)
 	}
+	if s.endOrphanedTask(ctx, inst) {
+		if inst, err = s.catalog.GetInstance(ctx, projectID, id); err != nil {
+			return nil, faultFor(ctx, s.log, err, what)
+		}
+	}
 	return inst, nil
+}
+
+// settled is a listed instance after endOrphanedTask: read again when its task was ended,
+// as it was listed otherwise.
+func (s *Server) settled(ctx context.Context, inst *coffer.Instance) *coffer.Instance {
+	if !s.endOrphanedTask(ctx, inst) {
+		return inst
+	}
+	if again, err := s.catalog.GetInstance(ctx, "", inst.ID); err == nil {
+		return again
+	}
+	return inst
+}
+
+// endOrphanedTask notices that the workflow holding the instance's task has ended without
+// ending it (an operator terminated it in Temporal, or it timed out) and ends the task with
+// a fault that says so: a create's or a delete's leaves the instance in ERROR (half made or
+// half gone), any other's gives the task back (NONE), so that the instance can be used and
+// steered again without a reset_status. It reports whether it changed the instance; when
+// Temporal does not answer it changes nothing (the next request asks again).
+func (s *Server) endOrphanedTask(ctx context.Context, inst *coffer.Instance) bool {
+	if inst.TaskWorkflowID == "" || inst.Task == coffer.TaskNone || inst.Task == coffer.TaskError {
+		return false
+	}
+	log := s.log.With("instance_id", inst.ID, "project_id", inst.ProjectID, "workflow_id", inst.TaskWorkflowID)
+	end, err := s.workflows.Ended(ctx, inst.TaskWorkflowID)
+	if err != nil {
+		log.WarnContext(ctx, "ask whether the task's workflow runs", "error", err)
+		return false
+	}
+	if end == nil {
+		return false
+	}
+	to := coffer.TaskNone
+	undone := "what it had done was not undone: check the instance"
+	if inst.Task == coffer.TaskBuilding || inst.Task == coffer.TaskDeleting {
+		to = coffer.TaskError
+		undone = "what it had made was not cleaned up: delete the instance"
+	}
+	f := coffer.Fault{
+		Message: fmt.Sprintf("The operation holding task %s (workflow %s) was %s in Temporal; %s.", inst.Task, inst.TaskWorkflowID, end.Status, undone),
+		Details: end.Reason,
+		Created: end.At,
+	}
+	ended, err := s.catalog.EndOrphanedTask(ctx, inst.ID, inst.TaskWorkflowID, to, f)
+	if err != nil {
+		log.WarnContext(ctx, "end the task of an ended workflow", "error", err)
+		return false
+	}
+	if ended {
+		log.WarnContext(ctx, "ended the task of a workflow that ended without ending it", "task", inst.Task, "workflow_status", end.Status, "reason", end.Reason)
+	}
+	return ended
 }
 
 // createInstance checks everything the request names before anything is made (the flavor
@@ -556,7 +614,7 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 		return nil, err
 	}
 	log := s.log.With("instance_id", prev.ID, "project_id", prev.ProjectID, "workflow_id", workflows.DeleteWorkflowID(prev.ID))
-	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: prev.ID, ProjectID: prev.ProjectID, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, prev.ID)})
+	err = s.workflows.StartDelete(ctx, workflows.DeleteInstanceInput{InstanceID: prev.ID, ProjectID: prev.ProjectID, InstanceName: prev.Name, Timeouts: s.timeouts(), ReplicaOf: s.primaryOf(ctx, prev.ID)})
 	switch {
 	case errors.Is(err, workflows.ErrInstanceBusy):
 		return nil, unprocessableEntity("Instance %s is not ready (status %s): wait for its operation to end.", prev.ID, prev.Status())

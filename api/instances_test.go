@@ -131,7 +131,7 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 		t.Fatalf("delete: %v", err)
 	}
 	_, deletes := h.workflows.started()
-	wantDelete := workflows.DeleteInstanceInput{InstanceID: created.ID, ProjectID: demo.projectID, Timeouts: workflows.Timeouts{
+	wantDelete := workflows.DeleteInstanceInput{InstanceID: created.ID, ProjectID: demo.projectID, InstanceName: created.Name, Timeouts: workflows.Timeouts{
 		GuestStart: h.cfg.Guest.StartTimeout, GuestPrepare: h.cfg.Guest.PrepareTimeout,
 		Park: h.cfg.Operations.ParkTimeout, HealthInterval: h.cfg.Guest.HealthInterval,
 	}}

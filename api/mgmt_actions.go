@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -61,7 +62,7 @@ func (s *Server) registerMgmtActions(g *huma.Group) {
 		Method:        http.MethodPost,
 		Path:          "/mgmt/instances/{id}/action",
 		Summary:       "Act on any instance as an operator",
-		Description:   "Admins only. stop (the engine), reboot (the server), and for an operation whose step is parked waiting for an operator: retry-task, skip-task, abort-task (the workflow's retry, skip and abort signals). 202; 422 when the instance is not in a state for it.",
+		Description:   "Admins only. stop (the engine), reboot (the server), and for an operation whose step is parked waiting for an operator: retry-task, skip-task, abort-task (the workflow's retry, skip and abort updates). 202; 422 when the instance is not in a state for it, no step is parked, or its operation has ended.",
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
 		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
@@ -121,7 +122,7 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 		if err := canAct(inst); err != nil {
 			return nil, err
 		}
-		if err := s.workflows.StartStop(ctx, workflows.StopInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID}); err != nil {
+		if err := s.workflows.StartStop(ctx, workflows.StopInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, InstanceName: inst.Name}); err != nil {
 			log.ErrorContext(ctx, "start stop workflow", "error", err)
 			return nil, serviceUnavailable("The engine could not be stopped now: the workflow service is unavailable. Try again later.")
 		}
@@ -132,32 +133,30 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 			return nil, unprocessableEntity("Instance %s is not ready (status %s): another operation is running on it.", inst.ID, inst.Status())
 		}
 		return nil, s.startTask(ctx, inst, coffer.TaskRebooting, workflows.RestartWorkflowID(inst.ID), func() error {
-			return s.workflows.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, Reboot: true, Timeouts: s.timeouts()})
+			return s.workflows.StartRestart(ctx, workflows.RestartInstanceInput{InstanceID: inst.ID, ProjectID: inst.ProjectID, InstanceName: inst.Name, Reboot: true, Timeouts: s.timeouts()})
 		})
 	}
-	var signal string
+	var answer string
 	for _, name := range []string{workflows.RetrySignal, workflows.SkipSignal, workflows.AbortSignal} {
 		if signals[name] {
-			signal = name
+			answer = name
 		}
 	}
 	workflowID := taskWorkflowID(inst)
 	if workflowID == "" {
 		return nil, unprocessableEntity("Instance %s has no operation running (task %s).", inst.ID, inst.Task)
 	}
-	p, err := s.workflows.Progress(ctx, workflowID)
-	if err != nil {
-		log.WarnContext(ctx, "query progress", "workflow_id", workflowID, "error", err)
-		return nil, unprocessableEntity("The operation of instance %s (%s) does not answer; it may have ended.", inst.ID, workflowID)
+	said, err := s.workflows.Answer(ctx, workflowID, answer)
+	switch {
+	case errors.Is(err, workflows.ErrNotParked):
+		return nil, unprocessableEntity("No step of instance %s's operation (%s) waits for an operator: it is rejected, the step is not parked.", inst.ID, workflowID)
+	case errors.Is(err, workflows.ErrRunEnded):
+		return nil, unprocessableEntity("The operation of instance %s (%s) has ended: there is no step to %s.", inst.ID, workflowID, answer)
+	case err != nil:
+		log.ErrorContext(ctx, "answer a parked step", "workflow_id", workflowID, "answer", answer, "error", err)
+		return nil, serviceUnavailable("The answer could not be given now: the workflow service is unavailable. Try again later.")
 	}
-	if p.Parked == nil {
-		return nil, unprocessableEntity("No step of instance %s's %s waits for an operator (it runs %q).", inst.ID, p.Operation, p.Step)
-	}
-	if err := s.workflows.Signal(ctx, workflowID, signal); err != nil {
-		log.ErrorContext(ctx, "signal workflow", "workflow_id", workflowID, "error", err)
-		return nil, serviceUnavailable("The signal could not be sent now: the workflow service is unavailable. Try again later.")
-	}
-	log.InfoContext(ctx, "operator signaled a parked step", "workflow_id", workflowID, "signal", signal, "step", p.Parked.Step)
+	log.InfoContext(ctx, "operator answered a parked step", "workflow_id", workflowID, "answer", answer, "workflow_said", said)
 	return nil, nil
 }
 

@@ -121,7 +121,7 @@ func (s *Server) mgmtListInstances(ctx context.Context, in *MgmtListInstancesReq
 			out.Body.Links, out.Body.InstancesLinks = next, next
 			break
 		}
-		out.Body.Instances = append(out.Body.Instances, s.mgmtView(ctx, inst, true))
+		out.Body.Instances = append(out.Body.Instances, s.mgmtView(ctx, s.settled(ctx, inst), true))
 	}
 	return out, nil
 }

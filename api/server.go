@@ -20,6 +20,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
@@ -44,6 +45,9 @@ type Catalog interface {
 	SetTask(ctx context.Context, id string, task coffer.Task) error
 	// RecordFault sets task ERROR with the fault.
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
+	// EndOrphanedTask ends the task workflowID holds, when it still holds it, with the
+	// fault: its workflow ended without ending it (terminated in Temporal).
+	EndOrphanedTask(ctx context.Context, id, workflowID string, to coffer.Task, f coffer.Fault) (bool, error)
 	// DeleteInstance removes the instance's row.
 	DeleteInstance(ctx context.Context, id string) error
 	// ResetStatus is Trove's reset_status: task NONE, fault cleared, operating status ERROR
@@ -96,6 +100,9 @@ type Options struct {
 	// Guest reaches the instances' guest agents for databases, users and root, usually the
 	// same TemporalWorkflows. Required.
 	Guest Guest
+	// Codec encodes and decodes Temporal payloads for the codec server (codec.go): the
+	// codec every role's data converter uses. Required.
+	Codec converter.PayloadCodec
 	// Log receives request errors; nil discards them.
 	Log *slog.Logger
 	// Now is the clock; nil is time.Now.
@@ -116,6 +123,9 @@ type Server struct {
 	now       func() time.Time
 	// trustedProxies are the peers whose X-Forwarded-* headers are believed.
 	trustedProxies []netip.Prefix
+	codec          converter.PayloadCodec
+	// codecOrigins are the browser origins (the Web UI's) that may call the codec server.
+	codecOrigins []string
 }
 
 // New builds the API. It fails when an option is missing or when the service catalog of
@@ -133,6 +143,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.OpenStack == nil {
 		missing = append(missing, "OpenStack")
+	}
+	if opts.Codec == nil {
+		missing = append(missing, "Codec")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("api: options %s are required", strings.Join(missing, ", "))
@@ -179,6 +192,12 @@ func newServer(opts Options) *Server {
 		guest:     opts.Guest,
 		log:       opts.Log,
 		now:       opts.Now,
+		codec:     opts.Codec,
+	}
+	for o := range strings.SplitSeq(opts.Config.API.CodecOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			s.codecOrigins = append(s.codecOrigins, strings.TrimSuffix(o, "/"))
+		}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -224,6 +243,8 @@ func newServer(opts Options) *Server {
 	s.registerBackups(v1)
 	s.registerConfigurations(v1)
 	s.registerLogs(v1)
+	s.registerCodec()
+	s.registerCodecLogin()
 	s.registerDocs()
 	return s
 }
@@ -264,6 +285,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rewriteGlobalParameters(r)
+	if strings.HasPrefix(r.URL.Path, CodecPath+"/") && s.serveCodecCORS(w, r) {
+		return
+	}
 	if !s.routed(r) {
 		unmatched(w, r, s.mux, s.routedPath(r))
 		return

@@ -130,7 +130,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 		opts api.Options
 		want []string
 	}{
-		{"nothing", api.Options{Config: cfg}, []string{"Catalog", "Workflows", "Guest", "OpenStack"}},
+		{"nothing", api.Options{Config: cfg}, []string{"Catalog", "Workflows", "Guest", "OpenStack", "Codec"}},
 		{"no guest", api.Options{Config: cfg, Catalog: (*catalog.Store)(nil), Workflows: wf, OpenStack: &gophercloud.ProviderClient{}}, []string{"Guest"}},
 		{"no workflows", api.Options{Config: cfg, Catalog: (*catalog.Store)(nil), Guest: wf, OpenStack: &gophercloud.ProviderClient{}}, []string{"Workflows"}},
 	} {

@@ -27,7 +27,8 @@ type Workflows interface {
 
 // TemporalWorkflows reaches Temporal for the API: workflows.Starter starts the workflows
 // (it owns their IDs, start policies, task queue and search attributes), and the methods
-// here ask running workflows for their progress and health, signal them, and call guests.
+// here ask running workflows for their progress and health, and call guests (Starter
+// answers parked steps and says how ended workflows ended).
 type TemporalWorkflows struct {
 	workflows.Starter
 }
@@ -48,14 +49,6 @@ func (t TemporalWorkflows) Progress(ctx context.Context, workflowID string) (wor
 		return p, fmt.Errorf("read progress of %s: %w", workflowID, err)
 	}
 	return p, nil
-}
-
-// Signal signals the workflow.
-func (t TemporalWorkflows) Signal(ctx context.Context, workflowID, signal string) error {
-	if err := t.Client.SignalWorkflow(ctx, workflowID, "", signal, nil); err != nil {
-		return fmt.Errorf("signal %s to %s: %w", signal, workflowID, err)
-	}
-	return nil
 }
 
 // Health queries the instance's monitor.

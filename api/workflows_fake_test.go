@@ -57,10 +57,12 @@ type operationsLog struct {
 	stops         []workflows.StopInstanceInput
 	signals       []string
 	progress      map[string]workflows.Progress
+	// ended says how workflows ended, by ID; Ended answers that the others run.
+	ended map[string]*workflows.RunEnd
 }
 
 func newFakeWorkflows() *fakeWorkflows {
-	return &fakeWorkflows{operations: &operationsLog{progress: map[string]workflows.Progress{}}}
+	return &fakeWorkflows{operations: &operationsLog{progress: map[string]workflows.Progress{}, ended: map[string]*workflows.RunEnd{}}}
 }
 
 func (w *fakeWorkflows) ops() *operationsLog { return w.operations }
@@ -212,11 +214,26 @@ func (w *fakeWorkflows) Progress(_ context.Context, workflowID string) (workflow
 	return p, nil
 }
 
-func (w *fakeWorkflows) Signal(_ context.Context, workflowID, signal string) error {
+// Answer answers as a workflow's update validator does: refused unless the progress a
+// test set shows a parked step.
+func (w *fakeWorkflows) Answer(_ context.Context, workflowID, answer string) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.operations.signals = append(w.operations.signals, workflowID+" "+signal)
-	return nil
+	if w.operations.ended[workflowID] != nil {
+		return "", workflows.ErrRunEnded
+	}
+	if p := w.operations.progress[workflowID]; p.Parked == nil {
+		return "", workflows.ErrNotParked
+	}
+	w.operations.signals = append(w.operations.signals, workflowID+" "+answer)
+	return answer, nil
+}
+
+// Ended answers from what a test set in ended; a workflow it does not name runs.
+func (w *fakeWorkflows) Ended(_ context.Context, workflowID string) (*workflows.RunEnd, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.operations.ended[workflowID], nil
 }
 
 func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState, error) {

@@ -123,3 +123,28 @@ func faultTime(t time.Time) time.Time {
 	}
 	return t
 }
+
+// EndOrphanedTask ends a task whose workflow ended without ending it (an operator
+// terminated it in Temporal, or it timed out): task becomes to (NONE or ERROR) with f as
+// the fault, only while the instance still holds a task for workflowID, so that a task a
+// later operation claimed is never touched. It reports whether it ended one.
+func (s *Store) EndOrphanedTask(ctx context.Context, id, workflowID string, to coffer.Task, f coffer.Fault) (bool, error) {
+	if to != coffer.TaskNone && to != coffer.TaskError {
+		return false, fmt.Errorf("end orphaned task of instance %s: %s is an operation, want NONE or ERROR", id, to)
+	}
+	canonical, ok := canonicalID(id)
+	if !ok || workflowID == "" {
+		return false, nil
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE instances SET task = @to, updated = now(),
+			reserved_ram_mb = 0, reserved_volume_size = 0,
+			fault_message = @message, fault_details = @details, fault_created = coalesce(@created::timestamptz, now())
+		WHERE id = @id AND task_workflow_id = @workflow_id AND task NOT IN ('NONE', 'ERROR')`,
+		pgx.NamedArgs{"id": canonical, "workflow_id": workflowID, "to": string(to),
+			"message": f.Message, "details": f.Details, "created": timeOrNil(f.Created)})
+	if err != nil {
+		return false, fmt.Errorf("end orphaned task of instance %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

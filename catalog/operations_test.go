@@ -109,3 +109,32 @@ func TestResetStatusForgetsTheTask(t *testing.T) {
 		t.Errorf("after reset: task %s service %s, want NONE and ERROR", got.Task, got.ServiceStatus)
 	}
 }
+
+func TestEndOrphanedTaskEndsOnlyTheTaskOfTheEndedWorkflow(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	inst := newOperationsInstance(t, s)
+	if err := s.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartTask(ctx, "", inst.ID, coffer.TaskResizing, "instance/x/resize"); err != nil {
+		t.Fatal(err)
+	}
+	fault := coffer.Fault{Message: "resize was terminated in Temporal"}
+
+	// Another workflow's end does not touch the task.
+	if ended, err := s.EndOrphanedTask(ctx, inst.ID, "instance/x/restart", coffer.TaskNone, fault); err != nil || ended {
+		t.Errorf("end with another workflow's ID: got %v, %v, want nothing ended", ended, err)
+	}
+	if ended, err := s.EndOrphanedTask(ctx, inst.ID, "instance/x/resize", coffer.TaskNone, fault); err != nil || !ended {
+		t.Fatalf("end with the holder's ID: got %v, %v, want the task ended", ended, err)
+	}
+	got, _ := s.GetInstance(ctx, "", inst.ID)
+	if got.Task != coffer.TaskNone || got.Fault == nil || got.Fault.Message != fault.Message {
+		t.Errorf("after the end: got task %s, fault %+v, want NONE with the termination's fault", got.Task, got.Fault)
+	}
+	// Ended once: a second reader finds nothing to end.
+	if ended, err := s.EndOrphanedTask(ctx, inst.ID, "instance/x/resize", coffer.TaskNone, fault); err != nil || ended {
+		t.Errorf("second end: got %v, %v, want nothing ended", ended, err)
+	}
+}

@@ -138,6 +138,10 @@ type API struct {
 	// whose X-Forwarded-Host and X-Forwarded-Proto the API believes (for the links in its
 	// bodies). Empty, the default, trusts no one.
 	TrustedProxies string `mapstructure:"trusted_proxies"`
+	// CodecOrigins lists, comma-separated, the browser origins (scheme://host:port) that
+	// may call the codec server at /codec: the Temporal Web UI's. Empty allows none; the
+	// Temporal CLI is no browser and needs none.
+	CodecOrigins string `mapstructure:"codec_origins"`
 }
 
 // ParseTrustedProxies reads a TrustedProxies list: each item an address or a CIDR range.
@@ -443,6 +447,14 @@ func (c Config) Validate(roles ...Role) error {
 		}
 		if _, err := ParseTrustedProxies(c.API.TrustedProxies); err != nil {
 			bad("api.trusted_proxies", "%v", err)
+		}
+		for o := range strings.SplitSeq(c.API.CodecOrigins, ",") {
+			if o = strings.TrimSpace(o); o == "" {
+				continue
+			}
+			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" {
+				bad("api.codec_origins", "%q is not an origin (scheme://host[:port]), e.g. https://temporal-ui.example.com", o)
+			}
 		}
 	}
 	if want(sectionOpenStack) {

@@ -59,7 +59,8 @@ func run(m *testing.M) int {
 		// The worker and the API run as processes, so that crash tests can kill them.
 		WorkerProcess: true, APIProcess: true,
 		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
-		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
+		// The Web UI and its codec front run too, for the test that drives a browser.
+		TemporalPort: freePort(), UIPort: freePort(), CodecPort: freePort(), CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
 		GuestStartTimeout: 2 * time.Minute,
 		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	})

@@ -302,8 +302,9 @@ type taskView struct {
 	Step           string `json:"step"`
 	NeedsAttention bool   `json:"needs_attention"`
 	Parked         *struct {
-		Step  string `json:"step"`
-		Error string `json:"error"`
+		Step     string `json:"step"`
+		Error    string `json:"error"`
+		Attempts int    `json:"attempts"`
 	} `json:"parked"`
 }
 

@@ -48,7 +48,7 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) error {
 	}
 
 	child := func(id, operation string) workflow.Context {
-		return workflow.WithChildOptions(ctx, childOptions(id, againIfFailed, searchAttributes(in.InstanceID, in.ProjectID, operation)))
+		return workflow.WithChildOptions(ctx, childOptions(id, againIfFailed, instanceLabels(in.InstanceID, "", in.ProjectID, operation, "(schedule "+in.ScheduleID+")")))
 	}
 	err = workflow.ExecuteChildWorkflow(child(BackupWorkflowID(backupID), "backup"), BackupInstance, BackupInstanceInput{
 		BackupID: backupID, InstanceID: in.InstanceID, ProjectID: in.ProjectID,

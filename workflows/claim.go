@@ -173,7 +173,7 @@ func (c *claim) run(ctx workflow.Context, instanceID string, window time.Duratio
 // operation holds it (ErrBackupRunning when that is a backup), a *catalog.QuotaExceededError when a create's project is over a
 // quota, another error when the outcome is unknown (Temporal or the workers did not
 // answer in time).
-func (s Starter) startClaimed(ctx context.Context, id, projectID string, p startPolicy, attrs temporal.SearchAttributes, window time.Duration, workflow, in any) error {
+func (s Starter) startClaimed(ctx context.Context, id, projectID string, p startPolicy, l labels, window time.Duration, workflow, in any) error {
 	ctx, cancel := context.WithTimeout(ctx, ClaimWait-ClaimWindow+orDefault(window, ClaimWindow))
 	defer cancel()
 	op := s.Client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
@@ -181,7 +181,9 @@ func (s Starter) startClaimed(ctx context.Context, id, projectID string, p start
 		TaskQueue:                ControlTaskQueue,
 		WorkflowIDReusePolicy:    p.reuse,
 		WorkflowIDConflictPolicy: p.conflict,
-		TypedSearchAttributes:    attrs,
+		TypedSearchAttributes:    l.attrs,
+		StaticSummary:            l.summary,
+		StaticDetails:            l.details,
 	}, workflow, in)
 	handle, err := s.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,

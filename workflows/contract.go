@@ -145,6 +145,8 @@ type Timeouts struct {
 type DeleteInstanceInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
 	// Timeouts.Park bounds how long a failed step waits for an operator; the rest is unused.
 	Timeouts Timeouts `json:"timeouts"`
 	// ReplicaOf is the primary of a replica being deleted: its slot there is dropped, so
@@ -156,6 +158,8 @@ type DeleteInstanceInput struct {
 type RestartInstanceInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
 	// Reboot reboots the server (an operator's mgmt reboot) instead of restarting only the
 	// engine (a tenant's restart).
 	Reboot   bool     `json:"reboot,omitempty"`
@@ -166,6 +170,8 @@ type RestartInstanceInput struct {
 type ResizeFlavorInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
 	// OldFlavorID is the flavor the instance has, kept on a failure; NewFlavorID the one it gets.
 	OldFlavorID string   `json:"old_flavor_id"`
 	NewFlavorID string   `json:"new_flavor_id"`
@@ -179,6 +185,10 @@ type ResizeFlavorInput struct {
 type ResizeVolumeInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
+	// OldSize is the size in GiB before the resize, for the run's summary.
+	OldSize int `json:"old_size,omitempty"`
 	// NewSize is in GiB, larger than the volume's size.
 	NewSize  int      `json:"new_size"`
 	Timeouts Timeouts `json:"timeouts"`
@@ -191,6 +201,8 @@ type ResizeVolumeInput struct {
 type StopInstanceInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
 }
 
 // MonitorInstanceInput is what MonitorInstance needs.
@@ -218,6 +230,8 @@ type BackupInstanceInput struct {
 	BackupID   string `json:"backup_id"`
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
 	// Record is the record the backup makes as its first step, its claim of the instance
 	// (claimBackup); nil when the record exists.
 	Record *activities.CreateBackupRecordInput `json:"record,omitempty"`
@@ -284,6 +298,8 @@ func FenceWorkflowID(instanceID string) string { return "instance/" + instanceID
 type ReplicationInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
+	// InstanceName names the instance in Temporal's Web UI and CLI (the run's summary).
+	InstanceName string `json:"instance_name,omitempty"`
 	// Tasks are what a replication operation claims as its first step: the task of each
 	// member of the group, by instance ID, as the API read the group (all of them or none;
 	// see claimTasks). Empty for a fence, which claims nothing.

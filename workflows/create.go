@@ -225,7 +225,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
 	_ = t.step(StepStartMonitor, func() error {
 		cctx := workflow.WithChildOptions(ctx, childOptions(MonitorWorkflowID(in.InstanceID), againJoined,
-			searchAttributes(in.InstanceID, in.ProjectID, "monitor")))
+			instanceLabels(in.InstanceID, in.Name, in.ProjectID, "monitor", "(health probes)")))
 		f := workflow.ExecuteChildWorkflow(cctx, MonitorInstance, MonitorInstanceInput{
 			InstanceID: in.InstanceID, ProjectID: in.ProjectID, Interval: in.Timeouts.HealthInterval,
 		})

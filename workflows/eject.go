@@ -126,7 +126,7 @@ func EjectReplicaSource(ctx workflow.Context, in ReplicationInput) error {
 		// A fence that cannot start is logged only: the failover is done.
 		_ = t.step(StepStartFence, func() error {
 			cctx := workflow.WithChildOptions(ctx, childOptions(FenceWorkflowID(in.InstanceID), againJoined,
-				searchAttributes(in.InstanceID, in.ProjectID, "fence")))
+				instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "fence", "(the ejected primary)")))
 			f := workflow.ExecuteChildWorkflow(cctx, FenceInstance, ReplicationInput{InstanceID: in.InstanceID, ProjectID: in.ProjectID, Timeouts: in.Timeouts})
 			ferr := f.GetChildWorkflowExecution().Get(ctx, nil)
 			if ferr != nil {

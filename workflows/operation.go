@@ -150,8 +150,19 @@ func (op operation) claimFn() func(workflow.Context) (bool, error) {
 	return nil
 }
 
+// releasesOnCancel reports whether a cancellation (err) ends the operation by giving the
+// instance's task back, with the cancellation as its fault, once its compensations undid
+// what it made: a resize or a restart leaves the instance as it was before, so ERROR would
+// be a lie. A create or a delete, which leave an instance half made or half gone, record
+// the fault (task ERROR) as any failure does.
+func (op operation) releasesOnCancel(err error) bool {
+	return temporal.IsCanceledError(err) && op.fault == nil && !op.noteFault && op.claim == nil &&
+		(op.task == coffer.TaskResizing || op.task == coffer.TaskRebooting)
+}
+
 // fail undoes what the operation made and records its fault (task ERROR), or notes it
-// (noteFault), even when the workflow was canceled, and returns the workflow's error.
+// (noteFault), even when the workflow was canceled, and returns the workflow's error: a
+// cancellation's error is a *temporal.CanceledError, so that the workflow ends CANCELED.
 func (op operation) fail(ctx workflow.Context, t *tracker, u *undo, err error) error {
 	log := workflow.GetLogger(ctx)
 	log.Error(op.name+" failed", "instance_id", op.instanceID, "error", err)
@@ -165,6 +176,10 @@ func (op operation) fail(ctx workflow.Context, t *tracker, u *undo, err error) e
 	t.during("record fault", func() {
 		var ferr error
 		switch {
+		case op.releasesOnCancel(err) && len(left) == 0:
+			ferr = workflow.ExecuteActivity(callOptions(dctx), acts.FinishTask, activities.FinishTaskInput{
+				InstanceID: op.instanceID, FaultMessage: faultMessage(op.name, err) + "; nothing it changed is left", FaultDetails: err.Error(),
+			}).Get(dctx, nil)
 		case op.fault != nil:
 			ferr = op.fault(dctx, err, left)
 		case op.noteFault:

@@ -95,10 +95,12 @@ func ResizeFlavor(ctx workflow.Context, in ResizeFlavorInput) error {
 			})
 		}
 		if err != nil {
-			if temporal.IsCanceledError(err) {
-				return err
+			// A cancellation rolls back too (on a context the cancellation does not end),
+			// and then ends the workflow CANCELED with the instance on its old flavor.
+			if rerr := rollBackResize(ctx, t, p, in, server, err); rerr != nil || !temporal.IsCanceledError(err) {
+				return rerr
 			}
-			return rollBackResize(ctx, t, p, in, server, err)
+			return settled{err}
 		}
 		return t.step(StepFinish, func() error {
 			return workflow.ExecuteActivity(callOptions(ctx), acts.FinishTask,
@@ -241,9 +243,9 @@ func resizeReplicaVolumes(ctx workflow.Context, in ResizeVolumeInput) {
 			continue
 		}
 		cctx := workflow.WithChildOptions(ctx, childOptions(ResizeWorkflowID(replica.ID), againRefused,
-			searchAttributes(replica.ID, in.ProjectID, "resize volume")))
+			instanceLabels(replica.ID, "", in.ProjectID, "resize volume", sizeChange(replica.VolumeSize, in.NewSize)+" with its primary "+in.InstanceID)))
 		f := workflow.ExecuteChildWorkflow(cctx, ResizeVolume, ResizeVolumeInput{
-			InstanceID: replica.ID, ProjectID: in.ProjectID, NewSize: in.NewSize, Timeouts: in.Timeouts,
+			InstanceID: replica.ID, ProjectID: in.ProjectID, OldSize: replica.VolumeSize, NewSize: in.NewSize, Timeouts: in.Timeouts,
 		})
 		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 			log.Warn("resize a replica's volume with its primary's", "instance_id", replica.ID, "primary", in.InstanceID, "reason", reason(err))

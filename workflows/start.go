@@ -49,13 +49,15 @@ var (
 )
 
 // start starts workflow (a workflow function of this package) as id on ControlTaskQueue.
-func (s Starter) start(ctx context.Context, id string, p startPolicy, attrs temporal.SearchAttributes, workflow, in any) (client.WorkflowRun, error) {
+func (s Starter) start(ctx context.Context, id string, p startPolicy, l labels, workflow, in any) (client.WorkflowRun, error) {
 	opts := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                ControlTaskQueue,
 		WorkflowIDReusePolicy:    p.reuse,
 		WorkflowIDConflictPolicy: p.conflict,
-		TypedSearchAttributes:    attrs,
+		TypedSearchAttributes:    l.attrs,
+		StaticSummary:            l.summary,
+		StaticDetails:            l.details,
 	}
 	run, err := s.Client.ExecuteWorkflow(ctx, opts, workflow, in)
 	if err != nil {
@@ -67,13 +69,15 @@ func (s Starter) start(ctx context.Context, id string, p startPolicy, attrs temp
 // childOptions are the options of a child workflow that outlives its parent (a replica's
 // resize, the health monitor, a fence, a scheduled backup): its ID, what a second start of the ID does, and
 // its search attributes, as start decides them for the workflows the API starts.
-func childOptions(id string, p startPolicy, attrs temporal.SearchAttributes) workflow.ChildWorkflowOptions {
+func childOptions(id string, p startPolicy, l labels) workflow.ChildWorkflowOptions {
 	return workflow.ChildWorkflowOptions{
 		WorkflowID:            id,
 		TaskQueue:             ControlTaskQueue,
 		WorkflowIDReusePolicy: p.reuse,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		TypedSearchAttributes: attrs,
+		TypedSearchAttributes: l.attrs,
+		StaticSummary:         l.summary,
+		StaticDetails:         l.details,
 	}
 }
 
@@ -91,7 +95,14 @@ func searchAttributes(instanceID, projectID, operation string) temporal.SearchAt
 // StartCreate waits for that claim: a *catalog.QuotaExceededError when the project is over
 // a quota, another error when the outcome is unknown (see startClaimed).
 func (s Starter) StartCreate(ctx context.Context, in CreateInstanceInput) error {
-	attrs := searchAttributes(in.InstanceID, in.ProjectID, "create")
+	change := fmt.Sprintf("(%s %s, flavor %s, %d GiB)", in.Datastore, in.Version, in.FlavorID, in.VolumeSize)
+	switch {
+	case in.ReplicaOf != "":
+		change += ", replica of " + in.ReplicaOf
+	case in.Restore != nil:
+		change += ", restored from backup " + in.Restore.BackupID
+	}
+	attrs := instanceLabels(in.InstanceID, in.Name, in.ProjectID, "create", change)
 	if in.Record == nil {
 		_, err := s.start(ctx, CreateWorkflowID(in.InstanceID), onceJoined, attrs, CreateInstance, in)
 		return err
@@ -105,32 +116,34 @@ func (s Starter) StartCreate(ctx context.Context, in CreateInstanceInput) error 
 // started again.
 func (s Starter) StartDelete(ctx context.Context, in DeleteInstanceInput) error {
 	return s.startClaimed(ctx, DeleteWorkflowID(in.InstanceID), in.ProjectID, againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, "delete"), in.Timeouts.Claim, DeleteInstance, in)
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "delete", ""), in.Timeouts.Claim, DeleteInstance, in)
 }
 
 // StartRestart starts RestartInstance, instance/<id>/restart, and waits for its claim of
 // the instance's task (REBOOTING): ErrInstanceBusy when another operation holds it.
 func (s Starter) StartRestart(ctx context.Context, in RestartInstanceInput) error {
-	op := "restart"
+	op, change := "restart", "(the engine)"
 	if in.Reboot {
-		op = "reboot"
+		op, change = "reboot", "(the server)"
 	}
 	return s.startClaimed(ctx, RestartWorkflowID(in.InstanceID), in.ProjectID, againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, op), in.Timeouts.Claim, RestartInstance, in)
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, op, change), in.Timeouts.Claim, RestartInstance, in)
 }
 
 // StartResizeFlavor starts ResizeFlavor, instance/<id>/resize, and waits for its claim
 // (RESIZING), as StartRestart does.
 func (s Starter) StartResizeFlavor(ctx context.Context, in ResizeFlavorInput) error {
 	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), in.ProjectID, againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, "resize"), in.Timeouts.Claim, ResizeFlavor, in)
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "resize", fmt.Sprintf("from flavor %s to %s", in.OldFlavorID, in.NewFlavorID)),
+		in.Timeouts.Claim, ResizeFlavor, in)
 }
 
 // StartResizeVolume starts ResizeVolume, instance/<id>/resize, and waits for its claim
 // (RESIZING), as StartRestart does.
 func (s Starter) StartResizeVolume(ctx context.Context, in ResizeVolumeInput) error {
 	return s.startClaimed(ctx, ResizeWorkflowID(in.InstanceID), in.ProjectID, againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, "resize volume"), in.Timeouts.Claim, ResizeVolume, in)
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "resize volume", sizeChange(in.OldSize, in.NewSize)),
+		in.Timeouts.Claim, ResizeVolume, in)
 }
 
 // StartApplyConfiguration starts ApplyConfiguration for one API request (request is
@@ -141,18 +154,19 @@ func (s Starter) StartApplyConfiguration(ctx context.Context, in ApplyConfigurat
 	if len(in.InstanceIDs) == 1 {
 		instanceID = in.InstanceIDs[0]
 	}
-	attrs := temporal.NewSearchAttributes(ProjectIDAttr.ValueSet(in.ProjectID), OperationAttr.ValueSet("apply configuration"))
+	l := labels{attrs: temporal.NewSearchAttributes(ProjectIDAttr.ValueSet(in.ProjectID), OperationAttr.ValueSet("apply configuration")),
+		summary: fmt.Sprintf("apply configuration to %d instances", len(in.InstanceIDs))}
 	if instanceID != "" {
-		attrs = searchAttributes(instanceID, in.ProjectID, "apply configuration")
+		l = instanceLabels(instanceID, "", in.ProjectID, "apply configuration", "")
 	}
-	_, err := s.start(ctx, ConfigurationWorkflowID(in, request), onceJoined, attrs, ApplyConfiguration, in)
+	_, err := s.start(ctx, ConfigurationWorkflowID(in, request), onceJoined, l, ApplyConfiguration, in)
 	return err
 }
 
 // StartStop starts StopInstance, instance/<id>/stop.
 func (s Starter) StartStop(ctx context.Context, in StopInstanceInput) error {
 	_, err := s.start(ctx, StopWorkflowID(in.InstanceID), againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, "stop"), StopInstance, in)
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "stop", "(the engine)"), StopInstance, in)
 	return err
 }
 
@@ -187,7 +201,7 @@ func (s Starter) StartReplication(ctx context.Context, operation string, in Repl
 		return fmt.Errorf("start replication workflow: no operation %q", operation)
 	}
 	return s.startClaimed(ctx, op.workflowID(in.InstanceID), in.ProjectID, againRefused,
-		searchAttributes(in.InstanceID, in.ProjectID, operation), in.Timeouts.Claim, op.workflow, in)
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, operation, ""), in.Timeouts.Claim, op.workflow, in)
 }
 
 // StartBackup starts BackupInstance, once per backup. With in.Record set, the workflow
@@ -195,7 +209,7 @@ func (s Starter) StartReplication(ctx context.Context, operation string, in Repl
 // ErrBackupRunning when another backup holds the instance, ErrInstanceBusy when a task
 // does, another error when the outcome is unknown (see startClaimed).
 func (s Starter) StartBackup(ctx context.Context, in BackupInstanceInput) error {
-	attrs := searchAttributes(in.InstanceID, in.ProjectID, "backup")
+	attrs := instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "backup", "(backup "+in.BackupID+")")
 	if in.Record == nil {
 		_, err := s.start(ctx, BackupWorkflowID(in.BackupID), onceJoined, attrs, BackupInstance, in)
 		return err
@@ -208,7 +222,7 @@ func (s Starter) StartBackup(ctx context.Context, in BackupInstanceInput) error 
 // its search attributes itself once it has read the backup.
 func (s Starter) StartBackupDelete(ctx context.Context, in DeleteBackupInput) error {
 	_, err := s.start(ctx, DeleteBackupWorkflowID(in.BackupID), againJoined,
-		temporal.SearchAttributes{}, DeleteBackup, in)
+		labels{summary: "delete backup " + in.BackupID}, DeleteBackup, in)
 	return err
 }
 

@@ -68,9 +68,29 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// tracker keeps an operation's Progress, answered by the "progress" query.
+// tracker keeps an operation's Progress, answered by the "progress" query and shown as the
+// workflow's current details in the Web UI (what it does now, and a parked step's wait).
 type tracker struct {
-	p Progress
+	ctx workflow.Context
+	p   Progress
+}
+
+// show sets the workflow's current details from the progress.
+func (t *tracker) show() {
+	if t.ctx == nil {
+		return
+	}
+	var d string
+	switch {
+	case t.p.Parked != nil:
+		d = fmt.Sprintf("**%s: step %q is parked**, waiting for an operator's `retry`, `skip` or `abort` (update or signal) until %s.\n\nIts error: %s",
+			t.p.Operation, t.p.Parked.Step, t.p.Parked.Deadline.UTC().Format(time.RFC3339), t.p.Parked.Error)
+	case t.p.Step != "":
+		d = fmt.Sprintf("%s: %s (%d steps done)", t.p.Operation, t.p.Step, len(t.p.Done))
+	case t.p.Error != "":
+		d = fmt.Sprintf("%s failed: %s", t.p.Operation, t.p.Error)
+	}
+	workflow.SetCurrentDetails(t.ctx, d)
 }
 
 // track starts answering the progress query for an operation.
@@ -81,7 +101,7 @@ func track(ctx workflow.Context, operation string) (*tracker, error) {
 // trackAs is track for an operation whose progress query answers more than its Progress
 // (a backup's bytes): view makes the answer from a copy of the Progress; nil answers it.
 func trackAs(ctx workflow.Context, operation string, view func(Progress) any) (*tracker, error) {
-	t := &tracker{p: Progress{Operation: operation, Done: []string{}}}
+	t := &tracker{ctx: ctx, p: Progress{Operation: operation, Done: []string{}}}
 	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (any, error) {
 		p := t.p
 		p.Done = slices.Clone(t.p.Done)
@@ -100,6 +120,7 @@ func trackAs(ctx workflow.Context, operation string, view func(Progress) any) (*
 // A failure comes back as a *stepError naming the step.
 func (t *tracker) step(name string, fn func() error) error {
 	t.p.Step = name
+	t.show()
 	if err := fn(); err != nil {
 		return &stepError{step: name, err: err}
 	}
@@ -111,15 +132,16 @@ func (t *tracker) step(name string, fn func() error) error {
 // (a cleanup, recording its fault), which Done does not list.
 func (t *tracker) during(name string, fn func()) {
 	t.p.Step = name
+	t.show()
 	fn()
 }
 
 // begin shows name as the running step until the next one begins or the operation ends:
 // for a step that runs for the workflow's life (the monitor's probes).
-func (t *tracker) begin(name string) { t.p.Step = name }
+func (t *tracker) begin(name string) { t.p.Step = name; t.show() }
 
 // idle says that no step runs: the operation ended, or waits between its steps.
-func (t *tracker) idle() { t.p.Step = "" }
+func (t *tracker) idle() { t.p.Step = ""; t.show() }
 
 // failed keeps why the operation failed, for the progress query.
 func (t *tracker) failed(message string) { t.p.Error = message }
@@ -130,7 +152,7 @@ func (t *tracker) skipped(name string) {
 }
 
 // parked shows the step that waits for an operator; nil when none waits any more.
-func (t *tracker) parked(p *Parked) { t.p.Parked = p }
+func (t *tracker) parked(p *Parked) { t.p.Parked = p; t.show() }
 
 // stepError is a failed step: the fault's message names it.
 type stepError struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-dbaas/coffer/api"
+	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/config"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
@@ -34,9 +35,17 @@ func apiCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("api: %w", err)
 			}
+			key, err := cfg.CodecKeyBytes()
+			if err != nil {
+				return fmt.Errorf("api: config key codec_key: %w", err)
+			}
+			pcodec, err := codec.New(key)
+			if err != nil {
+				return fmt.Errorf("api: %w", err)
+			}
 			wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: c}}
 			handler, err := api.New(api.Options{
-				Config: cfg, Catalog: store, Workflows: wf, Guest: wf, OpenStack: pc, Log: log,
+				Config: cfg, Catalog: store, Workflows: wf, Guest: wf, OpenStack: pc, Codec: pcodec, Log: log,
 			})
 			if err != nil {
 				return err

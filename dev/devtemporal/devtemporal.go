@@ -40,6 +40,12 @@ type Options struct {
 	// CodecEndpoint, when set, is the URL of a payload codec server the Web UI uses to show
 	// decrypted payloads.
 	CodecEndpoint string
+	// CodecPassAccessToken makes the Web UI send the operator's access token to the codec
+	// server (Authorization: Bearer); the UI does so only to an https:// endpoint.
+	CodecPassAccessToken bool
+	// CodecIncludeCredentials makes the Web UI send the browser's cookies for the codec
+	// endpoint (Coffer's sign-in cookie, /codec/login) with each call.
+	CodecIncludeCredentials bool
 	// Namespace is created at start when missing.
 	Namespace string
 	// SearchAttributes are registered (all as Keyword) on the namespace.
@@ -154,8 +160,9 @@ func Start(opts Options) (*Server, error) {
 		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
 			Host: opts.Host, Port: opts.UIPort, TemporalGRPCAddress: frontend,
 			EnableUI: true, HideLogs: true, DisableNewsFetch: true,
-			CORS:  uiconfig.CORS{CookieInsecure: true},
-			Codec: uiconfig.Codec{Endpoint: opts.CodecEndpoint},
+			CORS: uiconfig.CORS{CookieInsecure: true},
+			Codec: uiconfig.Codec{Endpoint: opts.CodecEndpoint, PassAccessToken: opts.CodecPassAccessToken,
+				IncludeCredentials: opts.CodecIncludeCredentials},
 		}))
 		go func() { _ = s.ui.Start() }() // Start blocks until Stop
 	}

@@ -45,6 +45,10 @@ type Options struct {
 	APIPort      int
 	CatalogPort  int
 	GatewayPort  int
+	// CodecPort serves the Web UI and the API's codec server (/codec) over TLS on one
+	// origin, since the UI passes credentials to an https:// codec endpoint only; -1 serves
+	// none. It runs with the Web UI only.
+	CodecPort int
 	// NetworkCIDR is the range instances get their addresses from (inside 127.0.0.0/8).
 	// Empty lets the devcloud pick a /16 that no other stack on the machine uses, and keep it
 	// for DataDir (devcloud.NetworkConfig.CIDR).
@@ -100,6 +104,12 @@ type Stack struct {
 	// GatewayHostPort is where the guest gateway listens (guests may reach it by another
 	// address: Config.GuestGatewayHostPort).
 	GatewayHostPort string
+	// CodecURL is the codec endpoint the Web UI uses (https, the API's /codec behind the
+	// stack's own certificate); "" without a Web UI.
+	CodecURL string
+	// UISecureURL is the Web UI on the same https origin as CodecURL (codec.go); "" without
+	// a Web UI.
+	UISecureURL string
 
 	catalogCluster *pgcluster.Cluster
 	worker         worker.Worker
@@ -117,7 +127,7 @@ func (o *Options) defaults() {
 	for _, p := range []struct {
 		port *int
 		def  int
-	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}, {&o.GatewayPort, 7243}} {
+	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}, {&o.GatewayPort, 7243}, {&o.CodecPort, 8780}} {
 		if *p.port == 0 {
 			*p.port = p.def
 		}
@@ -143,9 +153,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if uiPort < 0 {
 		uiPort = 0
 	}
+	// The Web UI shows payloads through the API's codec server, over TLS (codec.go).
+	codecOrigin := ""
+	if uiPort > 0 && opts.CodecPort > 0 {
+		s.UISecureURL = "https://" + hostPort(opts.CodecPort)
+		s.CodecURL = s.UISecureURL + api.CodecPath
+		codecOrigin = "http://" + hostPort(uiPort) + "," + s.UISecureURL
+	}
 	s.Temporal, err = devtemporal.Start(devtemporal.Options{
 		DataDir: filepath.Join(opts.DataDir, "temporal"), Host: opts.Host,
 		FrontendPort: opts.TemporalPort, UIPort: uiPort, SearchAttributes: workflows.SearchAttributeNames,
+		CodecEndpoint: s.CodecURL, CodecPassAccessToken: s.CodecURL != "", CodecIncludeCredentials: s.CodecURL != "",
 		LogErrors: opts.TemporalLog,
 	})
 	if err != nil {
@@ -204,6 +222,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.OpenStack.AuthURL = s.Cloud.IdentityURL()
 	cfg.OpenStack.Username, cfg.OpenStack.Password, cfg.OpenStack.ProjectName = "coffer", "coffer", "service"
 	cfg.CodecKey = codecKey
+	cfg.API.CodecOrigins = codecOrigin
 	cfg.Backup.Key = backupKey
 	cfg.Backup.TempURLKey = tempURLKey
 	cfg.Gateway.Listen = hostPort(opts.GatewayPort)
@@ -242,6 +261,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pcodec, err := codec.New(key)
+	if err != nil {
+		return nil, err
+	}
 	// The roles that run inside this process share one telemetry.
 	if s.telemetry, err = telemetry.New(ctx, telemetry.Options{Service: "coffer-dev", OTLPEndpoint: opts.OTLPEndpoint}); err != nil {
 		return nil, err
@@ -256,6 +279,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Client, err = client.Dial(copts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to temporal: %w", err)
+	}
+
+	if s.CodecURL != "" {
+		if err := s.codecFront(hostPort(opts.CodecPort), s.APIURL, s.Temporal.UIURL(), opts.DataDir); err != nil {
+			return nil, err
+		}
 	}
 
 	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: cfg.Env(), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
@@ -289,7 +318,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	wf := api.TemporalWorkflows{Starter: workflows.Starter{Client: s.Client}}
 	handler, err := api.New(api.Options{
-		Config: cfg, Catalog: s.Catalog, Workflows: wf, Guest: wf, OpenStack: pc,
+		Config: cfg, Catalog: s.Catalog, Workflows: wf, Guest: wf, OpenStack: pc, Codec: pcodec,
 		Log: opts.Log.With("role", "api"),
 	})
 	if err != nil {

@@ -70,12 +70,19 @@ func printWelcome(st *stack.Stack, dir string) {
 Coffer is running (state in %s). Ctrl-C stops everything.
 
   Coffer API (Trove v1.0)   %s        OpenAPI: %s/openapi.json   docs: %s/docs
-  Temporal Web UI           %s
+  Temporal Web UI           %s  (with decoded payloads: %s)
+  Codec server (admins)     %s
   Prometheus metrics        %s
   Temporal frontend         %s (namespace %s)
   Guest gateway             %s (guests reach the control plane only through it; log: %s)
   Keystone (devcloud)       %s
   Users                     demo/demo (project demo), alt_demo/alt_demo, admin/admin
+
+The Web UI shows workflows' inputs, results and queries in clear text for admins only: sign
+the browser in at %s/login (accept the certificate made for this folder) with an admin's
+Keystone token (OS_USERNAME=admin OS_PASSWORD=admin OS_PROJECT_NAME=admin openstack token
+issue -f value -c id), then use the Web UI at the same https address. The CLI: temporal
+workflow show -w <id> --codec-endpoint %s --codec-auth "Bearer <token>"
 
 For the OpenStack clients (python-troveclient: openstack database instance list):
 
@@ -88,9 +95,10 @@ export OS_USER_DOMAIN_NAME=Default
 export OS_PROJECT_DOMAIN_NAME=Default
 export OS_REGION_NAME=RegionOne
 
-`, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), metricsURL(st), st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
+`, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), st.UISecureURL, st.CodecURL, metricsURL(st),
+		st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
 		st.GatewayHostPort, filepath.Join(dir, "guest-gateway.log"),
-		st.Cloud.IdentityURL(), st.Cloud.IdentityURL())
+		st.Cloud.IdentityURL(), st.CodecURL, st.APIURL+"/codec", st.Cloud.IdentityURL())
 }
 
 // metricsURL is where the API's and the worker's metrics are served, or "none".
