@@ -150,7 +150,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	u.add("delete server", func(ctx workflow.Context) error { return deleteServer(ctx, server) })
 	err = p.step(ctx, StepCreateServer, func() error {
 		err := workflow.ExecuteActivity(call, acts.CreateServer, activities.CreateServerInput{
-			InstanceID: id, ProjectID: in.ProjectID, FlavorID: in.FlavorID, ImageID: imageID,
+			InstanceID: id, ProjectID: in.ProjectID, Name: in.Name, FlavorID: in.FlavorID, ImageID: imageID,
 			PortID: port.ID, VolumeID: volume.ID, Datastore: in.Datastore, Version: in.Version,
 		}).Get(ctx, &server.ID)
 		if err != nil {
