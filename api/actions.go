@@ -26,6 +26,8 @@ type Operations interface {
 	StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error
 	// StartResizeVolume starts ResizeVolume; it returns as StartResizeFlavor does.
 	StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error
+	// StartUpdateAccess starts UpdateAccess; it returns as StartRestart does.
+	StartUpdateAccess(ctx context.Context, in workflows.UpdateAccessInput) error
 	// StartStop starts StopInstance, which holds no task.
 	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
 	// Progress asks a running workflow for its progress.

@@ -17,6 +17,7 @@ type InstanceUpdate struct {
 	Name      string          `json:"name,omitempty" maxLength:"255" doc:"The new name; it may come with one other change."`
 	ReplicaOf json.RawMessage `json:"replica_of,omitempty" doc:"Present with any value (null, \"\", as clients send): detach the replica from its primary; it becomes a standalone instance with the data it has."`
 	SlaveOf   json.RawMessage `json:"slave_of,omitempty" doc:"The legacy name of replica_of."`
+	Access    *AccessRequest  `json:"access,omitempty" doc:"The instance's new access, whole: its security group then opens the engine's port to allowed_cidrs only (status UPDATE, then ACTIVE)."`
 }
 
 // UpdateInstanceRequest asks to change an instance.
@@ -29,7 +30,8 @@ type UpdateInstanceRequest struct {
 
 func (s *Server) registerInstanceUpdate(g *huma.Group) {
 	const description = "Renames the instance ({\"instance\": {\"name\": \"new\"}}) and/or makes one change: " +
-		"detach a replica from its primary ({\"instance\": {\"replica_of\": null}}, any value detaches, as in Trove: status DETACH, then ACTIVE). " +
+		"detach a replica from its primary ({\"instance\": {\"replica_of\": null}}, any value detaches, as in Trove: status DETACH, then ACTIVE), " +
+		"or change who may reach the engine ({\"instance\": {\"access\": {\"allowed_cidrs\": [\"202.78.240.0/24\"]}}}: status UPDATE, then ACTIVE). " +
 		"Trove's rule: one attribute besides name per call."
 	for _, method := range []string{http.MethodPut, http.MethodPatch} {
 		op := huma.Operation{
@@ -61,6 +63,9 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 			changes = append(changes, func(inst *coffer.Instance) error { return s.detachReplica(ctx, inst) })
 		}
 	}
+	if u.Access != nil {
+		changes = append(changes, func(inst *coffer.Instance) error { return s.updateAccess(ctx, inst, u.Access) })
+	}
 	if len(changes) > 1 {
 		return nil, badRequest("Only one attribute (except 'name') is allowed to update.")
 	}
@@ -74,7 +79,7 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest) 
 		}
 	}
 	if !rename && len(changes) == 0 {
-		return nil, badRequest("Invalid request: nothing to update (give a name, or replica_of to detach).")
+		return nil, badRequest("Invalid request: nothing to update (give a name, replica_of to detach, or access).")
 	}
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {

@@ -148,6 +148,7 @@ type InstanceCreate struct {
 	ReplicaCount  int               `json:"replica_count,omitempty" doc:"How many replicas of replica_of to make, 1 to 3 (default 1)."`
 	RestorePoint  *RestorePoint     `json:"restorePoint,omitempty" doc:"Make the instance from a COMPLETED backup of the same datastore."`
 	Configuration string            `json:"configuration,omitempty" doc:"Not supported yet."`
+	Access        *AccessRequest    `json:"access,omitempty" doc:"Who may reach the engine: its security group opens the engine's port to allowed_cidrs only."`
 }
 
 // CreateInstanceRequest asks for a new instance.
@@ -208,6 +209,7 @@ type InstanceView struct {
 	Updated              string        `json:"updated,omitempty" example:"2026-01-02T15:04:05"`
 	ServiceStatusUpdated string        `json:"service_status_updated,omitempty" example:"2026-01-02T15:04:05"`
 	Fault                *FaultView    `json:"fault,omitempty"`
+	Access               *AccessView   `json:"access,omitempty"`
 	// Replication (replicas.go).
 	ReplicaOf      *ReplicaRef         `json:"replica_of,omitempty" doc:"The primary this replica streams from."`
 	Replicas       []ReplicaRef        `json:"replicas,omitempty" doc:"The replicas that stream from this primary."`
@@ -366,6 +368,10 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 	if err := s.checkCreate(&req); err != nil {
 		return nil, err
 	}
+	access, err := checkAccess("instance.access", req.Access)
+	if err != nil {
+		return nil, err
+	}
 	flavorID := req.FlavorRef.ID()
 	if err := s.cloud.flavorExists(ctx, flavorID); err != nil {
 		if errors.Is(err, errNoSuchFlavor) {
@@ -420,6 +426,7 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Version:       dv.Name,
 		Task:          coffer.TaskBuilding,
 		ServiceStatus: coffer.ServiceNew,
+		Access:        access,
 		Created:       now,
 		Updated:       now,
 	}
@@ -429,19 +436,20 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		return nil, faultFor(ctx, log, fmt.Errorf("record instance %s: %w", inst.ID, err), "Instance "+inst.ID)
 	}
 	input := workflows.CreateInstanceInput{
-		InstanceID: inst.ID,
-		ProjectID:  inst.ProjectID,
-		Name:       inst.Name,
-		FlavorID:   flavorID,
-		VolumeSize: inst.VolumeSize,
-		VolumeType: inst.VolumeType,
-		Datastore:  dv.Datastore,
-		Version:    dv.Name,
-		ImageID:    imageID,
-		Port:       dv.Port,
-		Timeouts:   s.timeouts(),
-		Restore:    restore.workflowSource(),
-		Record:     record,
+		InstanceID:   inst.ID,
+		ProjectID:    inst.ProjectID,
+		Name:         inst.Name,
+		FlavorID:     flavorID,
+		VolumeSize:   inst.VolumeSize,
+		VolumeType:   inst.VolumeType,
+		Datastore:    dv.Datastore,
+		Version:      dv.Name,
+		ImageID:      imageID,
+		Port:         dv.Port,
+		AllowedCIDRs: access.AllowedCIDRs,
+		Timeouts:     s.timeouts(),
+		Restore:      restore.workflowSource(),
+		Record:       record,
 	}
 	for _, d := range req.Databases {
 		input.Databases = append(input.Databases, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
@@ -581,6 +589,7 @@ func (s *Server) instanceView(ctx context.Context, inst *coffer.Instance, detail
 		Datastore: DatastoreView{Type: inst.Datastore, Version: inst.Version},
 		Region:    s.cfg.API.Region,
 		Volume:    VolumeView{Size: inst.VolumeSize},
+		Access:    accessView(inst.Access),
 	}
 	if inst.Address != "" {
 		v.IP = []string{inst.Address}

@@ -53,6 +53,7 @@ type operationsLog struct {
 	resizeFlavors []workflows.ResizeFlavorInput
 	resizeVolumes []workflows.ResizeVolumeInput
 	stops         []workflows.StopInstanceInput
+	accesses      []workflows.UpdateAccessInput
 	signals       []string
 	progress      map[string]workflows.Progress
 }
@@ -142,6 +143,19 @@ func (w *fakeWorkflows) started() ([]workflows.CreateInstanceInput, []workflows.
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.creates), slices.Clone(w.deletes)
+}
+
+func (w *fakeWorkflows) StartUpdateAccess(_ context.Context, in workflows.UpdateAccessInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	if err := w.claim(in.InstanceID, coffer.TaskUpdating); err != nil {
+		return err
+	}
+	w.operations.accesses = append(w.operations.accesses, in)
+	return nil
 }
 
 func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInstanceInput) error {

@@ -28,6 +28,9 @@ func ResizeWorkflowID(instanceID string) string { return "instance/" + instanceI
 // StopWorkflowID is the ID of an operator's stop of an instance's engine.
 func StopWorkflowID(instanceID string) string { return "instance/" + instanceID + "/stop" }
 
+// AccessWorkflowID is the ID of a change of an instance's access.
+func AccessWorkflowID(instanceID string) string { return "instance/" + instanceID + "/access" }
+
 // MonitorWorkflowID is the ID of an instance's health monitor, which runs from the end of
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
@@ -88,19 +91,21 @@ type Parked struct {
 // CreateInstanceInput is what CreateInstance needs. Users carry passwords: payloads are
 // encrypted by the codec, so histories never hold them in plain text.
 type CreateInstanceInput struct {
-	InstanceID string            `json:"instance_id"`
-	ProjectID  string            `json:"project_id"`
-	Name       string            `json:"name"`
-	FlavorID   string            `json:"flavor_id"`
-	VolumeSize int               `json:"volume_size"`
-	VolumeType string            `json:"volume_type,omitempty"`
-	Datastore  string            `json:"datastore"`
-	Version    string            `json:"version"`
-	ImageID    string            `json:"image_id"`
-	Port       int               `json:"port"` // the engine's TCP port, opened in the security group
-	Databases  []coffer.Database `json:"databases,omitempty"`
-	Users      []coffer.User     `json:"users,omitempty"`
-	Timeouts   Timeouts          `json:"timeouts"`
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	Name       string `json:"name"`
+	FlavorID   string `json:"flavor_id"`
+	VolumeSize int    `json:"volume_size"`
+	VolumeType string `json:"volume_type,omitempty"`
+	Datastore  string `json:"datastore"`
+	Version    string `json:"version"`
+	ImageID    string `json:"image_id"`
+	Port       int    `json:"port"` // the engine's TCP port, opened in the security group
+	// AllowedCIDRs are the sources the port is opened to; none: 0.0.0.0/0.
+	AllowedCIDRs []string          `json:"allowed_cidrs,omitempty"`
+	Databases    []coffer.Database `json:"databases,omitempty"`
+	Users        []coffer.User     `json:"users,omitempty"`
+	Timeouts     Timeouts          `json:"timeouts"`
 
 	// ImageTag is the Glance tag CreateInstance looks the image up by when ImageID is empty
 	// (the datastore version's image_tag); empty means "coffer-<datastore>-<version>".
@@ -157,6 +162,17 @@ type RestartInstanceInput struct {
 	// engine (a tenant's restart).
 	Reboot   bool     `json:"reboot,omitempty"`
 	Timeouts Timeouts `json:"timeouts"`
+}
+
+// UpdateAccessInput is what UpdateAccess needs: the instance's security group and engine
+// port, and its new access.
+type UpdateAccessInput struct {
+	InstanceID      string        `json:"instance_id"`
+	ProjectID       string        `json:"project_id"`
+	SecurityGroupID string        `json:"security_group_id"`
+	Port            int           `json:"port"`
+	Access          coffer.Access `json:"access"`
+	Timeouts        Timeouts      `json:"timeouts"`
 }
 
 // ResizeFlavorInput is what ResizeFlavor needs.

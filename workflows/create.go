@@ -98,7 +98,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	group := activities.ResourceRef{InstanceID: id}
 	u.add("delete security group", func(ctx workflow.Context) error { return deleteSecurityGroup(ctx, group) })
 	err := p.step(ctx, StepCreateSecurityGroup, func() error {
-		err := workflow.ExecuteActivity(call, acts.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: in.Port}).Get(ctx, &group.ID)
+		err := workflow.ExecuteActivity(call, acts.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: in.Port, AllowedCIDRs: in.AllowedCIDRs}).Get(ctx, &group.ID)
 		if err != nil {
 			return err
 		}

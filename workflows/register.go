@@ -16,6 +16,7 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(StopInstance)
 	w.RegisterWorkflow(ResizeFlavor)
 	w.RegisterWorkflow(ResizeVolume)
+	w.RegisterWorkflow(UpdateAccess)
 	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
 	w.RegisterWorkflow(BackupInstance)

@@ -133,6 +133,13 @@ func (s Starter) StartResizeVolume(ctx context.Context, in ResizeVolumeInput) er
 		searchAttributes(in.InstanceID, in.ProjectID, "resize volume"), in.Timeouts.Claim, ResizeVolume, in)
 }
 
+// StartUpdateAccess starts UpdateAccess, instance/<id>/access, and waits for its claim
+// (UPDATING), as StartRestart does.
+func (s Starter) StartUpdateAccess(ctx context.Context, in UpdateAccessInput) error {
+	return s.startClaimed(ctx, AccessWorkflowID(in.InstanceID), in.ProjectID, againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, "update access"), in.Timeouts.Claim, UpdateAccess, in)
+}
+
 // StartStop starts StopInstance, instance/<id>/stop.
 func (s Starter) StartStop(ctx context.Context, in StopInstanceInput) error {
 	_, err := s.start(ctx, StopWorkflowID(in.InstanceID), againRefused,
