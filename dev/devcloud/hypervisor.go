@@ -177,6 +177,11 @@ func (h *hypervisor) boot(id string) error {
 	if err != nil {
 		return err
 	}
+	if h.c.guard != nil {
+		if err := h.c.guard.open(id); err != nil {
+			return err
+		}
+	}
 	cmd := exec.Command(h.program, append(slices.Clone(h.args), args...)...)
 	cmd.Dir = dir
 	marker := serverVar + "=" + dir

@@ -1075,6 +1075,10 @@ func (c *Cloud) writeConfigDriveLocked(s *server) error {
 		nw := configdrive.Network{
 			ID: fmt.Sprintf("network%d", i), Type: "ipv4", Link: link, IPAddress: p.IPAddress, Netmask: netmask, NetworkID: p.NetworkID,
 		}
+		if c.guard != nil {
+			// The guard listens on the fixed IP and relays what the security groups admit.
+			nw.IPAddress = c.guard.innerAddress(p.IPAddress)
+		}
 		if c.hv.qemu != nil {
 			// A VM's NIC is on qemu's user-mode network, whose DHCP gives it 10.0.2.15; the
 			// fixed IP lives on the host, which forwards it (see qemu). Nova writes
