@@ -29,6 +29,11 @@ const (
 	TaskDetaching Task = "DETACHING"
 	// TaskUpdating: the instance's access (its security group's rules) is being changed.
 	TaskUpdating Task = "UPDATING"
+	// TaskUpgrading: the instance's server is being rebuilt on another datastore version's
+	// image, its volume kept.
+	TaskUpgrading Task = "UPGRADING"
+	// TaskRebuilding: an admin is rebuilding the instance's server on a new image.
+	TaskRebuilding Task = "REBUILDING"
 	// TaskError marks a task that failed; the fault says why. Status shows ERROR.
 	TaskError Task = "ERROR"
 )
@@ -149,6 +154,10 @@ func (i *Instance) Status() string {
 		return "DETACH"
 	case TaskUpdating:
 		return "UPDATE"
+	case TaskUpgrading:
+		return "UPGRADE"
+	case TaskRebuilding:
+		return "REBUILD"
 	}
 	if i.BackupRunning {
 		return "BACKUP"

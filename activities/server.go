@@ -75,17 +75,9 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 	if len(found) > 0 {
 		return found[0].ID, nil
 	}
-	userData, err := json.Marshal(guest.Config{
-		InstanceID:        in.InstanceID,
-		Datastore:         in.Datastore,
-		Version:           in.Version,
-		VolumeID:          in.VolumeID,
-		TemporalHostPort:  a.Guest.TemporalHostPort,
-		TemporalNamespace: a.Guest.Namespace,
-		CodecKey:          a.Guest.CodecKey,
-	})
+	userData, err := a.guestUserData(in.InstanceID, in.Datastore, in.Version, in.VolumeID)
 	if err != nil {
-		return "", fmt.Errorf("%s: encode guest config: %w", what, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	s, err := servers.Create(ctx, a.Compute, servers.CreateOpts{
 		Name:      serverName(in),
@@ -110,6 +102,24 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 		return "", cloudError(err, what)
 	}
 	return s.ID, nil
+}
+
+// guestUserData is the guest agent's configuration as a server's user_data carries it, for
+// a create and for a rebuild alike.
+func (a *Activities) guestUserData(instanceID, datastore, version, volumeID string) ([]byte, error) {
+	userData, err := json.Marshal(guest.Config{
+		InstanceID:        instanceID,
+		Datastore:         datastore,
+		Version:           version,
+		VolumeID:          volumeID,
+		TemporalHostPort:  a.Guest.TemporalHostPort,
+		TemporalNamespace: a.Guest.Namespace,
+		CodecKey:          a.Guest.CodecKey,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode guest config: %w", err)
+	}
+	return userData, nil
 }
 
 // serverName is the name the instance's server gets: the instance's own.

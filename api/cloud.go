@@ -60,3 +60,18 @@ func (c *cloud) imageByTag(ctx context.Context, tag string) (string, error) {
 // address another resource, with the service's token. IDs from clients are checked
 // (coffer.ValidCloudID) before they get here, which also refuses "." and "..".
 func pathSegment(id string) string { return url.PathEscape(id) }
+
+// imageActive checks that Glance has the image, active.
+func (c *cloud) imageActive(ctx context.Context, id string) error {
+	img, err := images.Get(ctx, c.image, pathSegment(id)).Extract()
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return errNoImage
+	}
+	if err != nil {
+		return unavailable("look image "+id+" up in Glance", err)
+	}
+	if img.Status != images.ImageStatusActive {
+		return errNoImage
+	}
+	return nil
+}

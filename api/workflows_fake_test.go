@@ -54,6 +54,7 @@ type operationsLog struct {
 	resizeVolumes []workflows.ResizeVolumeInput
 	stops         []workflows.StopInstanceInput
 	accesses      []workflows.UpdateAccessInput
+	rebuilds      []workflows.RebuildInstanceInput
 	signals       []string
 	progress      map[string]workflows.Progress
 }
@@ -155,6 +156,23 @@ func (w *fakeWorkflows) StartUpdateAccess(_ context.Context, in workflows.Update
 		return err
 	}
 	w.operations.accesses = append(w.operations.accesses, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartRebuild(_ context.Context, in workflows.RebuildInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	task := coffer.TaskRebuilding
+	if in.Upgrade {
+		task = coffer.TaskUpgrading
+	}
+	if err := w.claim(in.InstanceID, task); err != nil {
+		return err
+	}
+	w.operations.rebuilds = append(w.operations.rebuilds, in)
 	return nil
 }
 

@@ -31,6 +31,12 @@ func StopWorkflowID(instanceID string) string { return "instance/" + instanceID 
 // AccessWorkflowID is the ID of a change of an instance's access.
 func AccessWorkflowID(instanceID string) string { return "instance/" + instanceID + "/access" }
 
+// UpgradeWorkflowID is the ID of an instance's datastore upgrade.
+func UpgradeWorkflowID(instanceID string) string { return "instance/" + instanceID + "/upgrade" }
+
+// RebuildWorkflowID is the ID of an admin's rebuild of an instance onto a new image.
+func RebuildWorkflowID(instanceID string) string { return "instance/" + instanceID + "/rebuild" }
+
 // MonitorWorkflowID is the ID of an instance's health monitor, which runs from the end of
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
@@ -173,6 +179,21 @@ type UpdateAccessInput struct {
 	Port            int           `json:"port"`
 	Access          coffer.Access `json:"access"`
 	Timeouts        Timeouts      `json:"timeouts"`
+}
+
+// RebuildInstanceInput is what RebuildInstance needs: the image to rebuild the server on,
+// and the datastore version the instance runs on it (a new one for an upgrade).
+type RebuildInstanceInput struct {
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	// Upgrade: a tenant's datastore upgrade (task UPGRADING); else an admin's rebuild
+	// (task REBUILDING) that keeps the version.
+	Upgrade    bool     `json:"upgrade,omitempty"`
+	ImageID    string   `json:"image_id"`
+	Datastore  string   `json:"datastore"`
+	Version    string   `json:"version"`
+	OldVersion string   `json:"old_version"`
+	Timeouts   Timeouts `json:"timeouts"`
 }
 
 // ResizeFlavorInput is what ResizeFlavor needs.

@@ -17,6 +17,7 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(ResizeFlavor)
 	w.RegisterWorkflow(ResizeVolume)
 	w.RegisterWorkflow(UpdateAccess)
+	w.RegisterWorkflow(RebuildInstance)
 	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
 	w.RegisterWorkflow(BackupInstance)

@@ -140,6 +140,18 @@ func (s Starter) StartUpdateAccess(ctx context.Context, in UpdateAccessInput) er
 		searchAttributes(in.InstanceID, in.ProjectID, "update access"), in.Timeouts.Claim, UpdateAccess, in)
 }
 
+// StartRebuild starts RebuildInstance, instance/<id>/upgrade for an upgrade and
+// instance/<id>/rebuild for an admin's rebuild, and waits for its claim (UPGRADING or
+// REBUILDING), as StartRestart does.
+func (s Starter) StartRebuild(ctx context.Context, in RebuildInstanceInput) error {
+	id, op := RebuildWorkflowID(in.InstanceID), "rebuild"
+	if in.Upgrade {
+		id, op = UpgradeWorkflowID(in.InstanceID), "upgrade"
+	}
+	return s.startClaimed(ctx, id, in.ProjectID, againRefused,
+		searchAttributes(in.InstanceID, in.ProjectID, op), in.Timeouts.Claim, RebuildInstance, in)
+}
+
 // StartStop starts StopInstance, instance/<id>/stop.
 func (s Starter) StartStop(ctx context.Context, in StopInstanceInput) error {
 	_, err := s.start(ctx, StopWorkflowID(in.InstanceID), againRefused,

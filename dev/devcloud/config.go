@@ -58,7 +58,14 @@ type Image struct {
 	Tags    []string `mapstructure:"tags"`
 	MinDisk int      `mapstructure:"min_disk"`
 	MinRAM  int      `mapstructure:"min_ram"`
+	// Properties are the image's custom properties, shown as Glance shows them. The process
+	// hypervisor honours one: devcloud_boot: fail makes every boot of a server from the
+	// image fail (a broken image: the server goes to ERROR and no guest comes up).
+	Properties map[string]string `mapstructure:"properties"`
 }
+
+// ImageBootFail is the image property value that makes boots from the image fail.
+const ImageBootFail = "fail"
 
 // NetworkConfig describes the one seeded tenant network.
 type NetworkConfig struct {

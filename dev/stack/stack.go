@@ -172,6 +172,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cloudCfg.Network.CIDR = opts.NetworkCIDR
 	cloudCfg.Hypervisor.Command = []string{opts.CofferBinary, "guestagent"}
 	cloudCfg.Hypervisor.SecurityGroups = opts.SecurityGroups
+	// Images an operator rolls out: a newer build of the PostgreSQL 15 guest (for a second
+	// datastore version, or an admin's rebuild), and a broken one that never boots.
+	cloudCfg.Images = append(cloudCfg.Images,
+		devcloud.Image{Name: "coffer-postgresql-15-next", Tags: []string{"coffer", "coffer-postgresql-15-next"}},
+		devcloud.Image{Name: "coffer-broken", Tags: []string{"coffer-broken"}, Properties: map[string]string{"devcloud_boot": devcloud.ImageBootFail}},
+	)
 	if opts.Hypervisor == devcloud.HypervisorQemu {
 		cloudCfg.Hypervisor.Kind = devcloud.HypervisorQemu
 		cloudCfg.Hypervisor.Qemu.Images = map[string]string{"coffer-postgresql-15": opts.GuestImage}
