@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type Catalog interface {
 	ReplicationCatalog
 
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
+	EnsureGuestIdentity(ctx context.Context, instanceID string) (int, error)
 	SetTask(ctx context.Context, id string, task coffer.Task) error
 	StartTask(ctx context.Context, projectID, id string, task coffer.Task, workflowID string) (*coffer.Instance, error)
 	CreateInstance(ctx context.Context, inst *coffer.Instance) error
@@ -38,22 +40,26 @@ type Catalog interface {
 	// SetAccess records an instance's access (is_public, allowed_cidrs).
 	SetAccess(ctx context.Context, id string, a coffer.Access) error
 	DeleteInstance(ctx context.Context, id string) error
+	RevokeGuestIdentity(ctx context.Context, instanceID string) error
 }
 
 var _ Catalog = (*catalog.Store)(nil)
 
 // Guest is what a new instance's guest agent is told through its server's user_data.
 type Guest struct {
-	// TemporalHostPort is the Temporal frontend as guests reach it.
-	TemporalHostPort string
+	// GatewayHostPort is the guest gateway as guests reach it.
+	GatewayHostPort string
+	// GatewayCA is the PEM CA of the gateway's certificate; empty: plain gRPC (dev only).
+	GatewayCA string
 	// SwiftHostPort is the object store's host:port as guests reach it; empty means the
 	// catalog endpoint's.
 	SwiftHostPort string
 	// Namespace is the Temporal namespace.
 	Namespace string
-	// CodecKey is the base64 AES-256 payload codec key. It reaches the guest only through
-	// user_data built inside CreateServer, never through a workflow's input or history.
-	CodecKey string
+	// MasterKey is the control plane's 32-byte codec key, from which each server's
+	// bootstrap secret is derived (guestauth.Bootstrap) inside the activity that builds its
+	// user_data; neither reaches a workflow's input or history, nor the guest.
+	MasterKey []byte
 }
 
 // Deps are what the activities call. New checks that the required ones are there.
@@ -104,6 +110,8 @@ func New(deps Deps) (*Activities, error) {
 		{"Image", deps.Image == nil},
 		{"Catalog", deps.Catalog == nil},
 		{"NetworkID", deps.NetworkID == ""},
+		{"Guest.MasterKey (32 bytes)", len(deps.Guest.MasterKey) != 32},
+		{"Guest.GatewayHostPort", deps.Guest.GatewayHostPort == ""},
 		{"ObjectStorage (backups are enabled)", len(deps.Backup.Key) > 0 && deps.ObjectStorage == nil},
 	} {
 		if d.missing {
@@ -141,15 +149,26 @@ func NewActivities(ctx context.Context, cfg config.Config, store Catalog) (*Acti
 		// The error names the URL and the status, never the password.
 		return nil, fmt.Errorf("authenticate to openstack at %s as %s: %w", cloud.AuthURL, cloud.Username, err)
 	}
+	master, err := cfg.CodecKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	var gatewayCA []byte
+	if cfg.Guest.GatewayCAFile != "" {
+		if gatewayCA, err = os.ReadFile(cfg.Guest.GatewayCAFile); err != nil {
+			return nil, fmt.Errorf("read guest.gateway_ca_file: %w", err)
+		}
+	}
 	eo := gophercloud.EndpointOpts{Region: cloud.Region}
 	a := &Deps{
 		Catalog: store,
 		Quotas:  catalog.DefaultLimits(cfg.Quotas),
 		Guest: Guest{
-			TemporalHostPort: cfg.GuestTemporalHostPort(),
-			SwiftHostPort:    cfg.Guest.SwiftHostPort,
-			Namespace:        cfg.Temporal.Namespace,
-			CodecKey:         cfg.CodecKey,
+			GatewayHostPort: cfg.GuestGatewayHostPort(),
+			GatewayCA:       string(gatewayCA),
+			SwiftHostPort:   cfg.Guest.SwiftHostPort,
+			Namespace:       cfg.Temporal.Namespace,
+			MasterKey:       master,
 		},
 	}
 	if a.Compute, err = openstack.NewComputeV2(provider, eo); err != nil {

@@ -27,10 +27,14 @@ import (
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 	"github.com/coffer-dbaas/coffer/dev/devcloud/devcloudtest"
 	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/guestauth"
 )
 
-// codecKey is a made-up key: the test checks it reaches the guest's user_data.
-var codecKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+// masterKey is a made-up codec key: the tests check that the guest's user_data carries the
+// bootstrap secret derived from it, and never it.
+var masterKey = []byte("0123456789abcdef0123456789abcdef")
+
+var codecKey = base64.StdEncoding.EncodeToString(masterKey)
 
 // cloud is a devcloud on a loopback port, with the activities pointed at it.
 type cloud struct {
@@ -54,7 +58,7 @@ func startCloud(t *testing.T, command ...string) *cloud {
 		AuthURL: c.url, Username: "coffer", Password: "coffer", ProjectName: "service",
 		UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
 	}
-	ccfg.Guest.TemporalHostPort = "10.0.0.1:7233"
+	ccfg.Guest.GatewayHostPort = "10.0.0.1:7243"
 	ccfg.CodecKey = codecKey
 	var err error
 	c.acts, err = activities.NewActivities(context.Background(), ccfg, newCatalog(t))
@@ -235,12 +239,19 @@ func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, ins
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("user_data %q is not the guest's JSON config: %v", raw, err)
 	}
+	bootstrap, err := guestauth.Bootstrap(masterKey, instanceID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := guest.Config{
 		InstanceID: instanceID, Datastore: "postgresql", Version: "15", VolumeID: volumeID,
-		TemporalHostPort: "10.0.0.1:7233", TemporalNamespace: "default", CodecKey: codecKey,
+		GatewayHostPort: "10.0.0.1:7243", TemporalNamespace: "default", Bootstrap: bootstrap,
 	}
 	if got != want {
 		t.Errorf("guest config in user_data:\n got  %+v\n want %+v", got, want)
+	}
+	if strings.Contains(string(raw), codecKey) {
+		t.Errorf("user_data holds the master key: %s", raw)
 	}
 }
 
@@ -410,7 +421,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	if err == nil {
 		t.Fatal("New with only Compute succeeded, want an error")
 	}
-	for _, want := range []string{"BlockStorage", "Network", "Image", "Catalog", "NetworkID", "ObjectStorage"} {
+	for _, want := range []string{"BlockStorage", "Network", "Image", "Catalog", "NetworkID", "ObjectStorage", "Guest.MasterKey", "Guest.GatewayHostPort"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("got %q, want it to name %s", err, want)
 		}
@@ -553,6 +564,7 @@ func catalogActivities(t *testing.T, quotas catalog.QuotaLimits) (*catalog.Store
 		Compute: &gophercloud.ServiceClient{}, BlockStorage: &gophercloud.ServiceClient{},
 		Network: &gophercloud.ServiceClient{}, Image: &gophercloud.ServiceClient{},
 		Catalog: store, NetworkID: "private", Quotas: quotas,
+		Guest: activities.Guest{GatewayHostPort: "10.0.0.1:7243", Namespace: "default", MasterKey: masterKey},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -561,4 +573,35 @@ func catalogActivities(t *testing.T, quotas catalog.QuotaLimits) (*catalog.Store
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
 	return store, acts, env
+}
+
+func TestGuestUserDataIsTheSameForAGenerationAndNewForTheNext(t *testing.T) {
+	a := &activities.Activities{Deps: activities.Deps{Guest: activities.Guest{
+		GatewayHostPort: "10.0.0.1:7243", Namespace: "default", MasterKey: masterKey}}}
+	s := activities.GuestServer{InstanceID: uuid.NewString(), Datastore: "postgresql", Version: "15", VolumeID: uuid.NewString()}
+	first, err := a.GuestUserData(s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := a.GuestUserData(s, 0)
+	next, _ := a.GuestUserData(s, 1)
+	if string(again) != string(first) {
+		t.Errorf("user_data of generation 0 twice:\n %s\n %s\nwant the same (a retried create)", first, again)
+	}
+	var c0, c1 guest.Config
+	if err := json.Unmarshal(first, &c0); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(next, &c1); err != nil {
+		t.Fatal(err)
+	}
+	if c0.Bootstrap == "" || c0.Bootstrap == c1.Bootstrap {
+		t.Errorf("bootstrap secrets of generations 0 and 1: %q and %q, want two different ones", c0.Bootstrap, c1.Bootstrap)
+	}
+	other, _ := a.GuestUserData(activities.GuestServer{InstanceID: uuid.NewString()}, 0)
+	var co guest.Config
+	json.Unmarshal(other, &co)
+	if co.Bootstrap == c0.Bootstrap {
+		t.Error("two instances got the same bootstrap secret")
+	}
 }

@@ -44,7 +44,7 @@ func TestBackupAccessReachesOnlyItsOwnBackupAndCarriesNoToken(t *testing.T) {
 		AuthURL: dc.IdentityURL(), Username: "coffer", Password: "coffer", ProjectName: "service",
 		UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
 	}
-	cfg.Guest.TemporalHostPort = "10.0.0.1:7233"
+	cfg.Guest.GatewayHostPort = "10.0.0.1:7243"
 	cfg.CodecKey = codecKey
 	cfg.Backup.Key = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	acts, err := activities.NewActivities(context.Background(), cfg, newCatalog(t))

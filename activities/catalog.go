@@ -96,6 +96,13 @@ func (a *Activities) DeleteInstanceRecord(ctx context.Context, instanceID string
 	return catalogError(a.Catalog.DeleteInstance(ctx, instanceID), "delete catalog record of instance "+instanceID)
 }
 
+// RevokeGuestIdentity cuts the instance's guest off: the guest gateway refuses its
+// credential (once its cache of a few seconds expires) and its bootstrap secret from now on.
+// Revoking twice, or an instance that never had an identity, is no error.
+func (a *Activities) RevokeGuestIdentity(ctx context.Context, instanceID string) error {
+	return catalogError(a.Catalog.RevokeGuestIdentity(ctx, instanceID), "revoke guest identity of instance "+instanceID)
+}
+
 // catalogError: a missing instance cannot be mended by retries; anything else (the
 // database restarting, say) may be.
 func catalogError(err error, what string) error {

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 )
@@ -51,12 +52,14 @@ func (a *Activities) RebuildServer(ctx context.Context, in RebuildServerInput) e
 	if s.Status == "REBUILD" || serverImageID(s) == in.ImageID {
 		return nil
 	}
-	if _, err := a.Catalog.RenewGuestIdentity(ctx, in.InstanceID); err != nil {
+	generation, err := a.Catalog.RenewGuestIdentity(ctx, in.InstanceID)
+	if err != nil {
 		return catalogError(err, what+": renew the guest's identity")
 	}
-	userData, err := a.guestUserData(in.InstanceID, in.Datastore, in.Version, in.VolumeID)
+	userData, err := a.GuestUserData(GuestServer{InstanceID: in.InstanceID, Datastore: in.Datastore,
+		Version: in.Version, VolumeID: in.VolumeID}, generation)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	compute := *a.Compute
 	compute.Microversion = rebuildMicroversion

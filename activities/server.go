@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/guestauth"
 )
 
 // ResolveImageInput is ResolveImage's input.
@@ -45,7 +46,7 @@ func (a *Activities) ResolveImage(ctx context.Context, in ResolveImageInput) (st
 }
 
 // CreateServerInput is CreateServer's input. It holds no secret: the guest's configuration,
-// which carries the codec key, is built inside the activity.
+// which carries the server's bootstrap secret, is built inside the activity.
 type CreateServerInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
@@ -63,8 +64,9 @@ type CreateServerInput struct {
 // CreateServer boots the instance's server, named after the instance as Trove does: the
 // image on a local root disk, the data volume attached (not deleted with the server: the
 // workflow deletes it itself), the port, the instance ID in its metadata, and the guest
-// agent's configuration in user_data. It returns the server's ID, finding one an earlier
-// try made by the instance ID in its metadata (names are the tenant's and need not be
+// agent's configuration in user_data (GuestUserData, for the instance's guest identity,
+// made here if it has none). It returns the server's ID, finding one an earlier try made by
+// the instance ID in its metadata (names are the tenant's and need not be
 // unique). It does not wait: WaitServerActive does.
 func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (string, error) {
 	what := "create server for instance " + in.InstanceID
@@ -75,7 +77,12 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 	if len(found) > 0 {
 		return found[0].ID, nil
 	}
-	userData, err := a.guestUserData(in.InstanceID, in.Datastore, in.Version, in.VolumeID)
+	generation, err := a.Catalog.EnsureGuestIdentity(ctx, in.InstanceID)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	userData, err := a.GuestUserData(GuestServer{InstanceID: in.InstanceID, Datastore: in.Datastore,
+		Version: in.Version, VolumeID: in.VolumeID}, generation)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
@@ -104,20 +111,36 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 	return s.ID, nil
 }
 
-// guestUserData is the guest agent's configuration as a server's user_data carries it, for
-// a create and for a rebuild alike.
-func (a *Activities) guestUserData(instanceID, datastore, version, volumeID string) ([]byte, error) {
+// GuestServer is what a server's user_data tells its guest agent about the instance.
+type GuestServer struct {
+	InstanceID string
+	Datastore  string
+	Version    string
+	// VolumeID is the instance's data volume.
+	VolumeID string
+}
+
+// GuestUserData is the user_data of a server of the instance whose guest identity is at
+// generation (catalog.EnsureGuestIdentity for a new server, RenewGuestIdentity for one that
+// gets new user_data): the agent's configuration with the generation's single-use bootstrap
+// secret, which is derived, so that the same generation always gives the same user_data.
+func (a *Activities) GuestUserData(s GuestServer, generation int) ([]byte, error) {
+	bootstrap, err := guestauth.Bootstrap(a.Guest.MasterKey, s.InstanceID, generation)
+	if err != nil {
+		return nil, err
+	}
 	userData, err := json.Marshal(guest.Config{
-		InstanceID:        instanceID,
-		Datastore:         datastore,
-		Version:           version,
-		VolumeID:          volumeID,
-		TemporalHostPort:  a.Guest.TemporalHostPort,
+		InstanceID:        s.InstanceID,
+		Datastore:         s.Datastore,
+		Version:           s.Version,
+		VolumeID:          s.VolumeID,
+		GatewayHostPort:   a.Guest.GatewayHostPort,
+		GatewayCA:         a.Guest.GatewayCA,
 		TemporalNamespace: a.Guest.Namespace,
-		CodecKey:          a.Guest.CodecKey,
+		Bootstrap:         bootstrap,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("encode guest config: %w", err)
+		return nil, fmt.Errorf("encode guest config of instance %s: %w", s.InstanceID, err)
 	}
 	return userData, nil
 }

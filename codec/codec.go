@@ -1,20 +1,25 @@
 // Package codec encrypts Temporal payloads with AES-256-GCM, so that passwords and other
 // secrets in workflow inputs, results and activity arguments are never stored in plain text
-// in Temporal's histories (nor shown by the Web UI or `temporal workflow show`). Every client
-// and worker of Coffer (api, worker, guest agents) uses the same key.
+// in Temporal's histories (nor shown by the Web UI or `temporal workflow show`). The control
+// plane (api, worker, guest gateway) holds the master key; each guest holds only its own
+// instance's key (guestauth.InstanceKey), and the gateway re-keys what passes between them.
+//
+// Decode refuses a payload this codec did not encrypt: a forged input needs the key.
 package codec
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 )
 
-// encoding marks payloads this codec encrypted; others pass through untouched.
+// encoding marks payloads this codec encrypted.
 const encoding = "binary/coffer-aes256gcm"
 
 // AESGCM is a converter.PayloadCodec that encrypts each payload whole (data and metadata).
@@ -68,14 +73,21 @@ func (c *AESGCM) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, erro
 	return out, nil
 }
 
-// Decode reverses Encode; a payload not made by this codec is returned as it is, and one
-// that fails authentication (wrong key, tampered) is an error.
+// Encrypted reports whether p was encrypted by this codec (with whichever key).
+func Encrypted(p *commonpb.Payload) bool {
+	return string(p.GetMetadata()[converter.MetadataEncoding]) == encoding
+}
+
+// ErrNotEncrypted is Decode's error for a payload that was not encrypted by the codec.
+var ErrNotEncrypted = errors.New("codec decode: payload is not encrypted")
+
+// Decode reverses Encode. A payload not made by this codec is refused (ErrNotEncrypted), and
+// one that fails authentication (wrong key, tampered) is an error.
 func (c *AESGCM) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
-		if string(p.GetMetadata()[converter.MetadataEncoding]) != encoding {
-			out[i] = p
-			continue
+		if !Encrypted(p) {
+			return nil, ErrNotEncrypted
 		}
 		data := p.GetData()
 		if len(data) < c.aead.NonceSize() {
@@ -92,4 +104,13 @@ func (c *AESGCM) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, erro
 		out[i] = &decoded
 	}
 	return out, nil
+}
+
+// FailureConverter is Temporal's default failure converter over dc (from DataConverter):
+// the SDK's own default converts failure details (an ApplicationError's details, a
+// cancellation's) without the codec, so they would be stored in clear, and the guest
+// gateway refuses a guest's unencrypted payload. Give it to client.Options.FailureConverter
+// beside DataConverter.
+func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc})
 }

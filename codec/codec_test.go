@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"go.temporal.io/sdk/converter"
@@ -32,11 +33,11 @@ func TestPayloadsAreEncryptedAndRoundTrip(t *testing.T) {
 	if err := other.FromPayload(p, &back); err == nil {
 		t.Fatal("decoded with the wrong key, want an error")
 	}
-	// Payloads written without the codec still decode.
+	// A payload written without the codec is refused: a forged input needs the key.
 	plain, _ := converter.GetDefaultDataConverter().ToPayload("hello")
 	var s string
-	if err := dc.FromPayload(plain, &s); err != nil || s != "hello" {
-		t.Fatalf("got %q (err %v), want a plain payload to pass through", s, err)
+	if err := dc.FromPayload(plain, &s); !errors.Is(err, codec.ErrNotEncrypted) {
+		t.Fatalf("got %q (err %v), want ErrNotEncrypted for a plain payload", s, err)
 	}
 }
 

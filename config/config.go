@@ -152,13 +152,8 @@ type OpenStack struct {
 
 // Guest configures what instances' guest agents are told and how long they may take.
 type Guest struct {
-	// TemporalHostPort is the Temporal frontend as guests reach it (may differ from
-	// Temporal.HostPort behind NAT).
-	//
-	// Deprecated: guests reach the gateway (GatewayHostPort), never Temporal; being removed.
-	TemporalHostPort string `mapstructure:"temporal_host_port"`
 	// GatewayHostPort is the guest gateway as guests reach it (may differ from
-	// Gateway.Listen behind NAT).
+	// Gateway.Listen behind NAT; empty: gateway.listen). Guests never reach Temporal.
 	GatewayHostPort string `mapstructure:"gateway_host_port"`
 	// GatewayCAFile is the PEM CA that signed the gateway's certificate, handed to guests in
 	// user_data (it is no secret). Empty: guests speak plain gRPC to the gateway (dev only).
@@ -441,6 +436,9 @@ func (c Config) Validate(roles ...Role) error {
 		if c.Guest.HeartbeatExpiry <= 0 || c.Guest.HealthInterval <= 0 || c.Guest.HealthInterval >= c.Guest.HeartbeatExpiry {
 			bad("guest.heartbeat_expiry/health_interval", "must be positive durations, the interval shorter than the expiry (90s and 30s by default)")
 		}
+		if _, _, err := net.SplitHostPort(c.GuestGatewayHostPort()); err != nil {
+			bad("guest.gateway_host_port", "%q is not host:port", c.GuestGatewayHostPort())
+		}
 	}
 	if want(sectionOperations) && c.Operations.ParkTimeout <= 0 {
 		bad("operations.park_timeout", "must be a positive duration such as 1h")
@@ -543,10 +541,10 @@ func (c Config) TempURLKey() (string, error) {
 	return hex.EncodeToString(k), nil
 }
 
-// GuestTemporalHostPort is where guests reach Temporal.
-func (c Config) GuestTemporalHostPort() string {
-	if c.Guest.TemporalHostPort != "" {
-		return c.Guest.TemporalHostPort
+// GuestGatewayHostPort is where guests reach the guest gateway.
+func (c Config) GuestGatewayHostPort() string {
+	if c.Guest.GatewayHostPort != "" {
+		return c.Guest.GatewayHostPort
 	}
-	return c.Temporal.HostPort
+	return c.Gateway.Listen
 }

@@ -59,7 +59,7 @@ func run(m *testing.M) int {
 		// The worker and the API run as processes, so that crash tests can kill them.
 		WorkerProcess: true, APIProcess: true,
 		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
-		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(),
+		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
 		GuestStartTimeout: 2 * time.Minute,
 		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	})
@@ -68,7 +68,18 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer cloud.Stop()
-	return m.Run()
+	code := m.Run()
+	// Over every guest activity the tests ran: what a guest received holds no token nor
+	// password of the control plane's.
+	checkCtx, cancelCheck := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancelCheck()
+	read, err := guestInputsCarryNoControlPlaneSecret(checkCtx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: guest activity inputs (%d read) carry control-plane secrets or could not be read:\n%v\n", read, err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "guest activity inputs: %d read, none carries a control-plane token or password\n", read)
+	return code
 }
 
 func freePort() int {

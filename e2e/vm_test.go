@@ -65,7 +65,7 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 		Hypervisor: devcloud.HypervisorQemu, GuestImage: img,
 		WorkerProcess: true, APIProcess: true,
 		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
-		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(),
+		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
 		GuestStartTimeout: 8 * time.Minute,
 		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})

@@ -2,7 +2,6 @@ package guestagent
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/configdrive"
 	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/guestauth"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -26,7 +26,7 @@ const (
 	engineStopTimeout  = 2 * time.Minute
 )
 
-// Backoff between attempts to reach Temporal at start.
+// Backoff between attempts to reach Temporal (through the gateway) at start.
 const (
 	dialFirstBackoff = time.Second
 	dialMaxBackoff   = 30 * time.Second
@@ -41,6 +41,9 @@ type Agent struct {
 	// Drivers maps a datastore name ("postgresql") to its driver's constructor; the
 	// instance's guest.Config.Datastore picks one.
 	Drivers map[string]NewDriver
+	// StateDir is where the agent keeps its credential (credential.json, readable by its
+	// OS user only); empty is DefaultStateDir. It must outlive reboots and resizes.
+	StateDir string
 }
 
 // Run is the agent's life, as long as ctx lasts (the server's life: the hypervisor's
@@ -50,9 +53,14 @@ type Agent struct {
 //     learns the server's address and size, and mounts its data volume (see Server);
 //  2. starts the engine if an earlier Prepare made it (a rebooted or resized server brings
 //     its database back before anyone asks);
-//  3. dials Temporal, again and again with backoff until it answers (the server may boot
-//     before Temporal is reachable);
-//  4. serves the contract's activities on guest.TaskQueue(instance ID) until ctx ends;
+//  3. takes the instance's identity from its state folder, or else enrolls with the guest
+//     gateway, spending user_data's bootstrap secret for a credential and the instance's
+//     payload key, which it keeps there (see ensureIdentity);
+//  4. dials the gateway as its Temporal frontend with that credential, again and again with
+//     backoff until it answers (the server may boot before the gateway is reachable), and
+//     serves the contract's activities on guest.TaskQueue(instance ID), through the gateway,
+//     until ctx ends; payloads are encrypted with the instance's key, and the agent never
+//     holds the control plane's;
 //  5. then stops the worker and the engine cleanly.
 //
 // A ctx that ends is a normal shutdown: Run returns nil. It returns an error when the
@@ -72,13 +80,9 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 		return fmt.Errorf("guest agent: datastore %q is not supported (this agent runs %s)",
 			cfg.Datastore, strings.Join(slices.Sorted(maps.Keys(a.Drivers)), ", "))
 	}
-	key, err := base64.StdEncoding.DecodeString(cfg.CodecKey)
+	creds, tlsCfg, err := gatewayCredentials(cfg)
 	if err != nil {
-		return fmt.Errorf("guest agent: codec_key is not base64: %w", err)
-	}
-	dc, err := codec.DataConverter(key)
-	if err != nil {
-		return fmt.Errorf("guest agent: %w", err)
+		return err
 	}
 	host, err := learnHost(ctx, server, md, cfg)
 	if err != nil {
@@ -102,11 +106,29 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 		log.Info("engine at boot", "status", r.Status, "detail", r.Detail)
 	}
 
+	stateDir := a.StateDir
+	if stateDir == "" {
+		stateDir = DefaultStateDir
+	}
+	id, err := ensureIdentity(ctx, stateDir, cfg, creds, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	dc, err := codec.DataConverter(id.Key)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
 	c, err := dial(ctx, client.Options{
-		HostPort:      cfg.TemporalHostPort,
-		Namespace:     cfg.TemporalNamespace,
-		DataConverter: dc,
-		Logger:        sdklog.NewStructuredLogger(log),
+		HostPort:          cfg.GatewayHostPort,
+		Namespace:         cfg.TemporalNamespace,
+		Credentials:       client.NewAPIKeyStaticCredentials(guestauth.APIKey(cfg.InstanceID, id.Credential)),
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsCfg, TLSDisabled: tlsCfg == nil},
+		DataConverter:     dc,
+		FailureConverter:  codec.FailureConverter(dc),
+		Logger:            sdklog.NewStructuredLogger(log),
 	}, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -118,6 +140,8 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 
 	fatal := make(chan error, 1)
 	w := worker.New(c, guest.TaskQueue(cfg.InstanceID), worker.Options{
+		// A guest serves activities only; the gateway refuses workflow task polls.
+		DisableWorkflowWorker: true,
 		OnFatalError: func(err error) {
 			select {
 			case fatal <- err:
@@ -129,7 +153,7 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("guest agent: start worker on %s: %w", guest.TaskQueue(cfg.InstanceID), err)
 	}
-	log.Info("guest agent serving", "task_queue", guest.TaskQueue(cfg.InstanceID), "temporal", cfg.TemporalHostPort)
+	log.Info("guest agent serving", "task_queue", guest.TaskQueue(cfg.InstanceID), "gateway", cfg.GatewayHostPort)
 	select {
 	case <-ctx.Done():
 		log.Info("guest agent shutting down")
@@ -180,7 +204,7 @@ func ParseConfig(userData []byte) (guest.Config, error) {
 	}
 	var missing []string
 	for name, v := range map[string]string{"instance_id": cfg.InstanceID, "datastore": cfg.Datastore,
-		"temporal_host_port": cfg.TemporalHostPort, "codec_key": cfg.CodecKey} {
+		"gateway_host_port": cfg.GatewayHostPort, "bootstrap": cfg.Bootstrap} {
 		if v == "" {
 			missing = append(missing, name)
 		}
@@ -192,7 +216,7 @@ func ParseConfig(userData []byte) (guest.Config, error) {
 	return cfg, nil
 }
 
-// dial connects to Temporal, retrying with exponential backoff until it answers or ctx ends.
+// dial connects to Temporal through the gateway, retrying with exponential backoff until it answers or ctx ends.
 func dial(ctx context.Context, opts client.Options, log *slog.Logger) (client.Client, error) {
 	backoff := dialFirstBackoff
 	for {
@@ -200,10 +224,10 @@ func dial(ctx context.Context, opts client.Options, log *slog.Logger) (client.Cl
 		if err == nil {
 			return c, nil
 		}
-		log.Warn("temporal is not reachable yet", "temporal", opts.HostPort, "error", err, "retry_in", backoff)
+		log.Warn("temporal is not reachable through the guest gateway yet", "gateway", opts.HostPort, "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("guest agent: dial temporal %s: %w", opts.HostPort, ctx.Err())
+			return nil, fmt.Errorf("guest agent: dial the guest gateway %s: %w", opts.HostPort, ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, dialMaxBackoff)

@@ -3,13 +3,13 @@ package guestagent_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	mathrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,16 +28,106 @@ import (
 	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/guestagent/machine"
 	"github.com/coffer-dbaas/coffer/guestagent/postgres"
+	"github.com/coffer-dbaas/coffer/guestauth"
 	"github.com/google/uuid"
+	temporalproxy "go.temporal.io/api/proxy"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
-// agent is the agent as cmd/coffer builds it.
-var agent = guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.Datastore: postgres.New}}
+// agentIn is the agent as cmd/coffer builds it, keeping its credential in stateDir.
+func agentIn(stateDir string) guestagent.Agent {
+	return guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.Datastore: postgres.New}, StateDir: stateDir}
+}
+
+// testGateway stands in for the guest gateway in front of a Temporal test server: it enrolls
+// each instance once for its bootstrap secret, as the real one does, and passes the Temporal
+// calls of a guest whose credential it issued on to the server. (Package gateway is the real
+// one, which also confines what a guest may call; the end-to-end tests run the agent with
+// it.)
+type testGateway struct {
+	addr string
+
+	mu          sync.Mutex
+	bootstraps  map[string]string // instance ID → its bootstrap secret
+	spent       map[string]bool   // instance ID → its bootstrap secret was spent
+	credentials map[string]string // instance ID → the credential it was given
+	keys        map[string][]byte // instance ID → its payload key
+	enrolls     int
+	calls       int // Temporal calls that carried a credential the gateway issued
+}
+
+func startTestGateway(t *testing.T, temporal string) *testGateway {
+	t.Helper()
+	g := &testGateway{bootstraps: map[string]string{}, spent: map[string]bool{}, credentials: map[string]string{}, keys: map[string][]byte{}}
+	conn, err := grpc.NewClient(temporal, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	proxy, err := temporalproxy.NewWorkflowServiceProxyServer(temporalproxy.WorkflowServiceProxyOptions{
+		Client: workflowservice.NewWorkflowServiceClient(conn), DisableHeaderForwarding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if info.FullMethod == guestauth.EnrollMethod {
+			return handler(ctx, req)
+		}
+		id, credential, err := guestauth.FromIncoming(ctx)
+		g.mu.Lock()
+		issued := err == nil && g.credentials[id] != "" && g.credentials[id] == credential
+		if issued {
+			g.calls++
+		}
+		g.mu.Unlock() // not held through a long poll
+		if !issued {
+			return nil, status.Error(codes.Unauthenticated, "no credential this gateway issued")
+		}
+		return handler(ctx, req)
+	}))
+	workflowservice.RegisterWorkflowServiceServer(srv, proxy)
+	guestauth.RegisterEnroll(srv, func(_ context.Context, req guestauth.EnrollRequest) (guestauth.EnrollResponse, error) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.bootstraps[req.InstanceID] == "" || g.bootstraps[req.InstanceID] != req.Bootstrap || g.spent[req.InstanceID] {
+			return guestauth.EnrollResponse{}, status.Error(codes.PermissionDenied, "bad or spent bootstrap secret")
+		}
+		g.spent[req.InstanceID] = true
+		g.enrolls++
+		g.credentials[req.InstanceID] = guestauth.NewCredential()
+		return guestauth.EnrollResponse{InstanceID: req.InstanceID, Credential: g.credentials[req.InstanceID], Key: g.keys[req.InstanceID]}, nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	g.addr = ln.Addr().String()
+	return g
+}
+
+// expect makes the gateway enroll instanceID once for bootstrap, handing it key.
+func (g *testGateway) expect(instanceID, bootstrap string, key []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bootstraps[instanceID], g.keys[instanceID] = bootstrap, key
+}
+
+func (g *testGateway) counts() (enrolls, calls int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.enrolls, g.calls
+}
 
 // prepareAndCheck is what a create workflow does with the guest: Prepare, then Health, by
 // the contract's names on the instance's task queue. Failed activities are retried without
@@ -140,7 +230,7 @@ func writeDrive(t *testing.T, drive configdrive.Drive) string {
 
 // boot runs the agent of the server until shutdown (or the test's end) and returns
 // shutdown, which stops it as the hypervisor would and checks that the engine stopped too.
-func boot(t *testing.T, server *machine.Machine) (shutdown func()) {
+func boot(t *testing.T, server *machine.Machine, stateDir string) (shutdown func()) {
 	t.Helper()
 	var volume string
 	for id := range server.VolumeSizesGB {
@@ -149,7 +239,7 @@ func boot(t *testing.T, server *machine.Machine) (shutdown func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	go func() { done <- agent.Run(ctx, server, log) }()
+	go func() { done <- agentIn(stateDir).Run(ctx, server, log) }()
 	var stopped bool
 	shutdown = func() {
 		if stopped {
@@ -173,29 +263,43 @@ func boot(t *testing.T, server *machine.Machine) (shutdown func()) {
 	return shutdown
 }
 
-func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
+func TestAgentEnrollsOnceAndPreparesTheEngineThroughTheGateway(t *testing.T) {
+	master := make([]byte, 32)
+	rand.Read(master)
+	instanceID := uuid.NewString()
+	key, err := guestauth.InstanceKey(master, instanceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test's gateway does not re-key: the control plane's side speaks with the
+	// instance's key here.
 	dc, err := codec.DataConverter(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{DataConverter: dc}))
+	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{DataConverter: dc, FailureConverter: codec.FailureConverter(dc)}))
 	ts.NewWorker("control-plane", func(r worker.Registry) {
 		r.RegisterWorkflow(prepareAndCheck)
 		r.RegisterWorkflow(checkHealth)
 	})
+	gw := startTestGateway(t, ts.GetFrontendHostPort())
+	bootstrap, err := guestauth.Bootstrap(master, instanceID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.expect(instanceID, bootstrap, key)
 
-	instanceID := uuid.NewString()
-	server := newServer(t, guest.Config{
+	cfg := guest.Config{
 		InstanceID:        instanceID,
 		Datastore:         "postgresql",
 		Version:           "15",
-		TemporalHostPort:  ts.GetFrontendHostPort(),
+		GatewayHostPort:   gw.addr,
 		TemporalNamespace: ts.GetDefaultNamespace(),
-		CodecKey:          base64.StdEncoding.EncodeToString(key),
-	})
-	shutdown := boot(t, server)
+		Bootstrap:         bootstrap,
+	}
+	server := newServer(t, cfg)
+	stateDir := filepath.Join(t.TempDir(), "coffer-guest")
+	shutdown := boot(t, server, stateDir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -240,9 +344,21 @@ func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
 		t.Errorf("Prepare with a hostile name: got %v, want a non-retryable %s", err, guest.ErrInvalid)
 	}
 
-	// The server reboots: its new agent brings the database back before anyone asks.
+	// The agent keeps its identity where only its OS user reads it.
+	wantMode(t, stateDir, 0o700|fs.ModeDir)
+	wantMode(t, filepath.Join(stateDir, "credential.json"), 0o600)
+	kept, err := os.ReadFile(filepath.Join(stateDir, "credential.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(kept), instanceID) || strings.Contains(string(kept), bootstrap) {
+		t.Errorf("credential.json: got %s, want the instance's identity and not the bootstrap secret", kept)
+	}
+
+	// The server reboots: its new agent brings the database back before anyone asks, with
+	// the identity it kept: it enrolls no more (the bootstrap secret is spent).
 	shutdown()
-	boot(t, server)
+	boot(t, server, stateDir)
 	run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "control-plane"}, checkHealth, instanceID)
 	if err != nil {
 		t.Fatal(err)
@@ -250,13 +366,43 @@ func TestAgentPreparesTheEngineThroughTemporal(t *testing.T) {
 	if err := run.Get(ctx, &report); err != nil || report.Status != coffer.ServiceHealthy {
 		t.Errorf("Health after a reboot: got %+v, %v; want HEALTHY", report, err)
 	}
+	if enrolls, calls := gw.counts(); enrolls != 1 || calls == 0 {
+		t.Errorf("the gateway saw %d enrollments and %d calls with its credential, want 1 and some", enrolls, calls)
+	}
 }
 
-// unreachableConfig is a guest config whose Temporal does not answer: the agent reads its
-// server, starts and keeps dialing.
+func wantMode(t *testing.T, path string, want fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != want {
+		t.Errorf("%s: mode %v, want %v", path, fi.Mode(), want)
+	}
+}
+
+func TestAgentStopsWhenTheGatewayRefusesToEnrollIt(t *testing.T) {
+	gw := startTestGateway(t, "127.0.0.1:1") // no Temporal behind it: the agent never gets that far
+	cfg := guest.Config{InstanceID: uuid.NewString(), Datastore: "postgresql", GatewayHostPort: gw.addr,
+		Bootstrap: "spent-or-forged"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stateDir := t.TempDir()
+	err := agentIn(stateDir).Run(ctx, newServer(t, cfg), slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err == nil || !strings.Contains(err.Error(), "refused to enroll") || !strings.Contains(err.Error(), "PermissionDenied") {
+		t.Errorf("Run with a refused bootstrap secret: got %v, want a fatal error saying the gateway refused to enroll it", err)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "credential.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("credential.json after a refusal: %v, want none", err)
+	}
+}
+
+// unreachableConfig is a guest config whose gateway does not answer: the agent reads its
+// server, starts and keeps trying to enroll.
 func unreachableConfig() guest.Config {
-	return guest.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: "127.0.0.1:1", // nothing listens there
-		CodecKey: base64.StdEncoding.EncodeToString(make([]byte, 32))}
+	return guest.Config{InstanceID: "i-1", Datastore: "postgresql", GatewayHostPort: "127.0.0.1:1", // nothing listens there
+		Bootstrap: "unspent"}
 }
 
 // runUntil runs the agent on server until d has passed and returns what it logged; Run must
@@ -273,8 +419,8 @@ func runUntil(t *testing.T, server guestagent.Server, d time.Duration) string {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	start := time.Now()
-	if err := agent.Run(ctx, server, log); err != nil {
-		t.Errorf("Run while Temporal is unreachable, until canceled: got %v, want nil", err)
+	if err := agentIn(t.TempDir()).Run(ctx, server, log); err != nil {
+		t.Errorf("Run while the gateway is unreachable, until canceled: got %v, want nil", err)
 	}
 	if took := time.Since(start); took < d-500*time.Millisecond || took > 30*time.Second {
 		t.Errorf("Run returned after %v; want it to keep trying until its context ended (%v)", took, d)
@@ -288,7 +434,7 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func TestRunWaitsForTemporalUntilCanceled(t *testing.T) {
+func TestRunWaitsForTheGatewayUntilCanceled(t *testing.T) {
 	runUntil(t, newServer(t, unreachableConfig()), 1500*time.Millisecond)
 }
 
@@ -359,8 +505,7 @@ func TestAgentStartsFromTheMetadataServiceWithNoConfigDrive(t *testing.T) {
 }
 
 func TestRunRejectsABadConfiguration(t *testing.T) {
-	good := guest.Config{InstanceID: "i-1", Datastore: "postgresql", TemporalHostPort: "127.0.0.1:1",
-		CodecKey: base64.StdEncoding.EncodeToString(make([]byte, 32))}
+	good := unreachableConfig()
 	for _, tc := range []struct {
 		name   string
 		change func(*guest.Config)
@@ -368,15 +513,16 @@ func TestRunRejectsABadConfiguration(t *testing.T) {
 	}{
 		{"unknown datastore", func(c *guest.Config) { c.Datastore = "oracle" }, `datastore "oracle" is not supported`},
 		{"no instance ID", func(c *guest.Config) { c.InstanceID = "" }, "lacks instance_id"},
-		{"no codec key", func(c *guest.Config) { c.CodecKey = "" }, "lacks codec_key"},
-		{"short codec key", func(c *guest.Config) { c.CodecKey = "c2hvcnQ=" }, "codec key is 5 bytes"},
+		{"no gateway", func(c *guest.Config) { c.GatewayHostPort = "" }, "lacks gateway_host_port"},
+		{"no bootstrap secret", func(c *guest.Config) { c.Bootstrap = "" }, "lacks bootstrap"},
+		{"a gateway CA that is no certificate", func(c *guest.Config) { c.GatewayCA = "not PEM" }, "gateway_ca holds no PEM certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good
 			tc.change(&cfg)
 			server := &machine.Machine{ConfigDrive: writeDrive(t, standardDrive(t, cfg, "nonexistent-volume")),
 				VolumesDir: "/nonexistent"}
-			err := agent.Run(context.Background(), server, slog.New(slog.DiscardHandler))
+			err := agentIn(t.TempDir()).Run(context.Background(), server, slog.New(slog.DiscardHandler))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Run with %s: got %v, want an error saying %q", tc.name, err, tc.want)
 			}

@@ -56,7 +56,8 @@ const (
 // retries are used up by such errors is parked for an operator (see parking: retry, skip or
 // abort, and an abort by itself after Timeouts.Park). What retries cannot mend (a 4xx, a
 // quota, a server or volume in ERROR) fails the step at once, as does an abort. A failed
-// step, or a cancellation, deletes what the create made, in reverse (server,
+// step, or a cancellation, deletes what the create made, in reverse (once a server was
+// asked for: revoke the guest's identity, so its agent is cut off, and delete the server;
 // then volume, port and security group, each also found by name when its create's answer
 // was lost), records a fault on the instance ("<step> failed: <why>", the error chain and
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
@@ -148,6 +149,10 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 
 	server := activities.ResourceRef{InstanceID: id}
 	u.add("delete server", func(ctx workflow.Context) error { return deleteServer(ctx, server) })
+	// Compensations run last-added first: the guest is cut off before its server goes.
+	u.add("revoke guest", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(callOptions(ctx), acts.RevokeGuestIdentity, id).Get(ctx, nil)
+	})
 	err = p.step(ctx, StepCreateServer, func() error {
 		err := workflow.ExecuteActivity(call, acts.CreateServer, activities.CreateServerInput{
 			InstanceID: id, ProjectID: in.ProjectID, Name: in.Name, FlavorID: in.FlavorID, ImageID: imageID,

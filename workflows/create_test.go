@@ -62,8 +62,9 @@ var everythingUpToPrepare = []string{
 	"Prepare",
 }
 
-// cleanupOfEverything is the compensation of a create that made every piece.
-var cleanupOfEverything = []string{"DeleteServer", "WaitServerDeleted", "DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault"}
+// cleanupOfEverything is the compensation of a create that made every piece: the guest is
+// cut off before its server goes.
+var cleanupOfEverything = []string{"RevokeGuestIdentity", "DeleteServer", "WaitServerDeleted", "DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault"}
 
 func TestCreateInstanceBuildsEveryPieceInOrder(t *testing.T) {
 	h := newHarness(t)

@@ -15,6 +15,7 @@ import (
 const (
 	StepReadCatalog         = "read catalog"
 	StepStopEngine          = "stop engine"
+	StepRevokeGuest         = "revoke guest"
 	StepDeleteServer        = "delete server"
 	StepDeleteVolume        = "delete volume"
 	StepDeletePort          = "delete port"
@@ -33,11 +34,15 @@ const (
 //  2. stop engine: StopEngine on the guest queue, so the engine shuts down cleanly. The
 //     guest gets 30 seconds to pick it up and two attempts; a dead guest, or a failure, is
 //     logged and the delete goes on.
-//  3. delete server, and wait until Nova no longer has it (at most 5 minutes).
-//  4. delete volume once the server's delete has detached it, and wait until it is gone.
-//  5. delete port.
-//  6. delete security group.
-//  7. delete record: the instance leaves the catalog.
+//  3. revoke guest: the guest gateway refuses the guest's credential from now on (after
+//     its cache of gateway.credential_cache_ttl), so a hostile guest is cut off before its
+//     server is gone. It comes after stop engine, the last call the guest gets, so that
+//     the engine is not left waiting for a call its agent can no longer pick up.
+//  4. delete server, and wait until Nova no longer has it (at most 5 minutes).
+//  5. delete volume once the server's delete has detached it, and wait until it is gone.
+//  6. delete port.
+//  7. delete security group.
+//  8. delete record: the instance leaves the catalog.
 //
 // A piece already gone counts as deleted. Cloud calls are retried with backoff a few times;
 // a step whose retries are used up by errors a later retry may mend is parked for an
@@ -73,6 +78,12 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 		return nil
 	})
 	forgetReplica(ctx, t, in)
+	err = p.step(ctx, StepRevokeGuest, func() error {
+		return workflow.ExecuteActivity(callOptions(ctx), acts.RevokeGuestIdentity, id).Get(ctx, nil)
+	})
+	if err != nil {
+		return err
+	}
 
 	steps := []struct {
 		name string

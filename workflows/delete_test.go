@@ -21,7 +21,7 @@ func deleteInput() DeleteInstanceInput {
 var recorded = catalog.Resources{ServerID: "server-1", VolumeID: "vol-1", PortID: "port-1", SecurityGroupID: "sg-1", Address: "127.10.0.5", ServerStatus: "ACTIVE"}
 
 var deleteEverything = []string{
-	"ClaimTask", "GetInstanceResources", "StopEngine",
+	"ClaimTask", "GetInstanceResources", "StopEngine", "RevokeGuestIdentity",
 	"DeleteServer", "WaitServerDeleted", "DeleteVolume", "DeletePort", "DeleteSecurityGroup",
 	"DeleteInstanceRecord",
 }
@@ -53,8 +53,9 @@ func TestDeleteInstanceStopsTheEngineAndDeletesEveryPiece(t *testing.T) {
 		t.Errorf("StopEngine's task queue: got %q, want %q", got, want)
 	}
 	h.env.AssertActivityCalled(t, "GetInstanceResources", mock.Anything, activities.GetInstanceInput{InstanceID: instanceID, ProjectID: "demo-project"})
-	if p := h.progress(); p.Operation != "delete" || len(p.Done) != 7 || p.Step != "" {
-		t.Errorf("progress at the end: got %+v, want 7 steps done", p)
+	h.env.AssertActivityCalled(t, "RevokeGuestIdentity", mock.Anything, instanceID)
+	if p := h.progress(); p.Operation != "delete" || len(p.Done) != 8 || p.Step != "" {
+		t.Errorf("progress at the end: got %+v, want 8 steps done", p)
 	}
 	if len(h.faults) != 0 {
 		t.Errorf("faults: got %+v, want none", h.faults)

@@ -102,6 +102,7 @@ func (h *harness) mockCatalog(r catalog.Resources) {
 	h.env.OnActivity(a.MarkActive, mock.Anything, mock.Anything).Return(nil)
 	h.env.OnActivity(a.GetInstanceResources, mock.Anything, mock.Anything).Return(r, nil)
 	h.env.OnActivity(a.DeleteInstanceRecord, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.RevokeGuestIdentity, mock.Anything, mock.Anything).Return(nil)
 }
 
 // merge sets the fields of src that are set, as catalog.Store.UpdateResources does.

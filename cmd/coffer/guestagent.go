@@ -12,6 +12,7 @@ import (
 
 func guestagentCommand(log *slog.Logger) *cobra.Command {
 	var m machine.Machine
+	var stateDir string
 	cmd := &cobra.Command{
 		Use:   "guestagent",
 		Short: "Run the guest agent of the instance this server is (reads the config drive or the metadata service)",
@@ -21,15 +22,20 @@ meta_data.json and network_data.json from the config drive (label config-2) or e
 metadata service; RAM and CPUs from the machine and its cgroup; its data volume by the
 Cinder volume's serial under /dev/disk/by-id, formatted on first use and mounted.
 
+At first boot it spends user_data's single-use bootstrap secret with the guest gateway for
+the instance's own credential and payload key, kept in --state-dir (credential.json, 0600),
+and from then on reaches the control plane only through the gateway, with that credential.
+
 With no flags that is what it does. The flags point it elsewhere, for a hypervisor that runs
 servers as processes (the devcloud's): a config-2 folder, a folder per volume, and the
 flavor's RAM and CPUs when the process cannot be limited to them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			agent := guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.Datastore: postgres.New}}
+			agent := guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.Datastore: postgres.New}, StateDir: stateDir}
 			return agent.Run(cmd.Context(), &m, log.With("role", "guestagent"))
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&stateDir, "state-dir", guestagent.DefaultStateDir, "where the agent keeps its credential, readable by its OS user only; it must outlive reboots")
 	f.StringVar(&m.ConfigDrive, "config-drive", "", "a folder holding the config drive's files (default: mount the config-2 drive, else ask the metadata service)")
 	f.StringVar(&m.MetadataURL, "metadata-url", "", "the metadata service's base URL (default http://169.254.169.254)")
 	f.StringVar(&m.MountDir, "mount-dir", "", "where volumes are mounted, one folder per volume ID (default "+machine.DefaultMountDir+")")

@@ -4,6 +4,8 @@
 //   - api: the Trove v1.0 REST API (OpenAPI 3.1 at /openapi.json, docs at /docs)
 //   - worker: the control plane's Temporal worker (workflows and their OpenStack and
 //     catalog activities)
+//   - guest-gateway: the only door from guests to the control plane: enrollment, and their
+//     own task queue on Temporal, re-keyed per instance
 //   - guestagent: the agent inside an instance's server, configured by its config drive
 //   - migrate: applies the catalog's migrations
 //
@@ -41,7 +43,7 @@ func run(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(apiCommand(log), workerCommand(log), guestagentCommand(log), migrateCommand(log))
+	root.AddCommand(apiCommand(log), workerCommand(log), gatewayCommand(log), guestagentCommand(log), migrateCommand(log))
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

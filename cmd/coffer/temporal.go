@@ -2,34 +2,78 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
 
 	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/codec"
 	"github.com/coffer-dbaas/coffer/config"
 )
 
-// dialTemporal connects to Temporal with the payload codec every Coffer process shares.
-func dialTemporal(cfg config.Config, log *slog.Logger) (client.Client, error) {
+// temporalOptions are the client options every control-plane role (api, worker, guest
+// gateway) dials Temporal with: the payload codec with the master key, and the
+// authentication production needs (an API key, a client certificate, or both, over TLS).
+func temporalOptions(cfg config.Config, log *slog.Logger) (client.Options, error) {
 	key, err := cfg.CodecKeyBytes()
 	if err != nil {
-		return nil, fmt.Errorf("config key codec_key: %w", err)
+		return client.Options{}, fmt.Errorf("config key codec_key: %w", err)
 	}
 	dc, err := codec.DataConverter(key)
 	if err != nil {
+		return client.Options{}, err
+	}
+	opts := client.Options{
+		HostPort:         cfg.Temporal.HostPort,
+		Namespace:        cfg.Temporal.Namespace,
+		DataConverter:    dc,
+		FailureConverter: codec.FailureConverter(dc),
+		Logger:           sdklog.NewStructuredLogger(log.With("component", "temporal")),
+	}
+	t := cfg.Temporal
+	if t.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
+	}
+	if t.APIKey == "" && t.TLSCAFile == "" && t.TLSCertFile == "" && t.TLSServerName == "" {
+		return opts, nil // plain gRPC: the dev stack's Temporal on loopback
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.TLSServerName}
+	if t.TLSCAFile != "" {
+		pem, err := os.ReadFile(t.TLSCAFile)
+		if err != nil {
+			return client.Options{}, fmt.Errorf("config key temporal.tls_ca_file: %w", err)
+		}
+		tlsConfig.RootCAs = x509.NewCertPool()
+		if !tlsConfig.RootCAs.AppendCertsFromPEM(pem) {
+			return client.Options{}, fmt.Errorf("config key temporal.tls_ca_file: %s holds no PEM certificate", t.TLSCAFile)
+		}
+	}
+	if t.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.TLSCertFile, t.TLSKeyFile)
+		if err != nil {
+			return client.Options{}, fmt.Errorf("config keys temporal.tls_cert_file/tls_key_file: %w", err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+	opts.ConnectionOptions.TLS = tlsConfig
+	return opts, nil
+}
+
+// dialTemporal connects to Temporal with temporalOptions and dialOpts on the connection.
+func dialTemporal(cfg config.Config, log *slog.Logger, dialOpts ...grpc.DialOption) (client.Client, error) {
+	opts, err := temporalOptions(cfg, log)
+	if err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(client.Options{
-		HostPort:      cfg.Temporal.HostPort,
-		Namespace:     cfg.Temporal.Namespace,
-		DataConverter: dc,
-		Logger:        sdklog.NewStructuredLogger(log.With("component", "temporal")),
-	})
+	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions, dialOpts...)
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", cfg.Temporal.HostPort, err)
 	}
@@ -46,8 +90,8 @@ func interruptOn(ctx context.Context) <-chan any {
 	return ch
 }
 
-// controlPlane is what the api and the worker both run on: the config, the catalog and a
-// Temporal client.
+// controlPlane is what the api, the worker and the guest gateway run on: the config, the
+// catalog and a Temporal client.
 type controlPlane struct {
 	cfg      config.Config
 	store    *catalog.Store
@@ -55,17 +99,25 @@ type controlPlane struct {
 }
 
 // openControlPlane loads role's config (file, COFFER_* variables, cmd's flags) and connects
-// to the catalog and to Temporal.
-func openControlPlane(cmd *cobra.Command, role config.Role, file string, log *slog.Logger) (*controlPlane, error) {
+// to the catalog and to Temporal (with dialOpts on the connection).
+func openControlPlane(cmd *cobra.Command, role config.Role, file string, log *slog.Logger, dialOpts ...func(config.Config) ([]grpc.DialOption, error)) (*controlPlane, error) {
 	cfg, err := config.Load(role, file, cmd.Flags())
 	if err != nil {
 		return nil, err
+	}
+	var extra []grpc.DialOption
+	for _, f := range dialOpts {
+		o, err := f(cfg)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, o...)
 	}
 	store, err := catalog.Open(cmd.Context(), cfg.Catalog.URL)
 	if err != nil {
 		return nil, err
 	}
-	c, err := dialTemporal(cfg, log)
+	c, err := dialTemporal(cfg, log, extra...)
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -118,7 +118,9 @@ func (c *Cloud) configDriveDir(id string) string {
 // hardware and its config drive: the config-2 folder, the folder that holds the volumes in
 // place of block devices (each found by its ID, as a disk by its serial) and their sizes,
 // since folders have none, and the flavor's RAM and CPUs, since a process has the whole
-// machine's. A resize reboots the server, so a boot always passes the current ones.
+// machine's. A resize reboots the server, so a boot always passes the current ones. The
+// agent keeps its credential in the server's own folder (--state-dir), which lasts as a VM's
+// disk does: through stops, reboots and resizes, until the server is deleted.
 func (c *Cloud) serverFlags(id string) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -131,6 +133,7 @@ func (c *Cloud) serverFlags(id string) ([]string, error) {
 		"--volumes-dir", filepath.Join(c.cfg.DataDir, "volumes"),
 		"--ram-mb", strconv.Itoa(s.Flavor.RAM),
 		"--cpus", strconv.Itoa(s.Flavor.VCPUs),
+		"--state-dir", c.guestStateDir(id),
 	}
 	for _, sv := range s.Volumes {
 		if v := c.st.Volumes[sv.VolumeID]; v != nil {
@@ -139,6 +142,9 @@ func (c *Cloud) serverFlags(id string) ([]string, error) {
 	}
 	return flags, nil
 }
+
+// guestStateDir is where a process server's guest agent keeps its state.
+func (c *Cloud) guestStateDir(id string) string { return filepath.Join(c.serverDir(id), "guest-state") }
 
 func (c *Cloud) consolePath(id string) string { return filepath.Join(c.serverDir(id), "console.log") }
 

@@ -1682,6 +1682,10 @@ func (c *Cloud) rebuildServer(tok *token, id string, mv novaVersion, args json.R
 			return novaErrorf(http.StatusBadRequest, "Instance %s is volume-backed; rebuild it from its volume.", s.ID)
 		}
 		s.ImageID = imageID
+		// A fresh root disk: what the guest kept on the old one (its credential) is gone.
+		if err := os.RemoveAll(c.guestStateDir(s.ID)); err != nil {
+			return novaErrorf(http.StatusInternalServerError, "wipe the root disk of server %s: %v", s.ID, err)
+		}
 		if a.Name != nil {
 			s.Name = *a.Name
 		}

@@ -361,7 +361,7 @@ func TestServerBootsStandInWithUserDataIPAndVolume(t *testing.T) {
 	for _, want := range []string{"booted", "user_data: guest-config-42", fmt.Sprintf(`"ip_address": %q`, ip),
 		"drive holds: ./openstack/latest/meta_data.json ./openstack/latest/network_data.json ./openstack/latest/user_data \n",
 		"--config-drive " + drive, "--volumes-dir " + filepath.Dir(volumePath), "--volume-size-gb " + vol.ID + "=1",
-		"--ram-mb 1024 --cpus 1"} {
+		"--ram-mb 1024 --cpus 1", "--state-dir " + filepath.Join(tc.cfg.DataDir, "servers", s.ID, "guest-state")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console output: got %q, want it to contain %q", out, want)
 		}

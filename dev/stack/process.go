@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +13,8 @@ import (
 	"time"
 )
 
-// roles are the worker and API when they run as processes of the coffer binary.
+// roles are the guest gateway, and the worker and API when they run as processes of the
+// coffer binary.
 type roles struct {
 	binary string
 	dir    string
@@ -55,6 +57,29 @@ func (s *Stack) StartAPI() error {
 	}
 }
 
+// StartGateway starts `coffer guest-gateway` and returns once it accepts connections. Its
+// output goes to guest-gateway.log in DataDir.
+func (s *Stack) StartGateway() error {
+	if err := s.roles.start("guest-gateway"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		conn, err := net.DialTimeout("tcp", s.GatewayHostPort, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if !s.roles.running("guest-gateway") {
+			return fmt.Errorf("coffer guest-gateway exited at start (see %s)", filepath.Join(s.roles.dir, "guest-gateway.log"))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("coffer guest-gateway did not listen on %s within a minute: %w", s.GatewayHostPort, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // KillAPI kills the `coffer api` process with SIGKILL and waits until it is gone.
 func (s *Stack) KillAPI() error { return s.roles.kill("api", syscall.SIGKILL) }
 
@@ -91,6 +116,22 @@ func (r *roles) start(role string) error {
 	}()
 	r.procs[role] = p
 	return nil
+}
+
+// running says whether the role's process runs.
+func (r *roles) running(role string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[role]
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
 }
 
 func (r *roles) kill(role string, sig syscall.Signal) error {

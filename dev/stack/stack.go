@@ -1,6 +1,6 @@
 // Package stack starts all of Coffer on one machine, every part real: an embedded Temporal
 // server with its Web UI, the catalog's PostgreSQL cluster, the devcloud (whose servers run
-// `coffer guestagent`), the API and the worker. coffer-dev runs it for people; end-to-end
+// `coffer guestagent`), the guest gateway (the guests' only way in), the API and the worker. coffer-dev runs it for people; end-to-end
 // tests run it on free ports in a temporary folder.
 package stack
 
@@ -31,7 +31,8 @@ import (
 )
 
 // Options say where the stack keeps its state and listens. Zero ports take Coffer's usual
-// ones (Temporal 7233, Web UI 8233, devcloud 5000, API 8779, catalog 5433).
+// ones (Temporal 7233, Web UI 8233, devcloud 5000, API 8779, catalog 5433, guest gateway
+// 7243).
 type Options struct {
 	DataDir string
 	Host    string
@@ -42,14 +43,15 @@ type Options struct {
 	CloudPort    int
 	APIPort      int
 	CatalogPort  int
+	GatewayPort  int
 	// NetworkCIDR is the range instances get their addresses from (inside 127.0.0.0/8).
 	// Empty lets the devcloud pick a /16 that no other stack on the machine uses, and keep it
 	// for DataDir (devcloud.NetworkConfig.CIDR).
 	NetworkCIDR string
 	// Hypervisor is the devcloud's hypervisor.kind: empty or "process" (each guest agent a
 	// local process), or "qemu" (each server a VM booted from GuestImage, which the guests
-	// reach Temporal and Swift from through qemu's user-mode network: Host must then be a
-	// loopback address, which the VM sees as 10.0.2.2).
+	// reach the guest gateway and Swift from through qemu's user-mode network: Host must
+	// then be a loopback address, which the VM sees as 10.0.2.2).
 	Hypervisor string
 	// SecurityGroups makes the process hypervisor enforce the servers' security groups
 	// (devcloud hypervisor.security_groups): a source the rules do not admit is refused.
@@ -89,6 +91,9 @@ type Stack struct {
 	Config config.Config
 	// APIURL is the Coffer API's base URL (the catalog's "database" service without /v1.0).
 	APIURL string
+	// GatewayHostPort is where the guest gateway listens (guests may reach it by another
+	// address: Config.GuestGatewayHostPort).
+	GatewayHostPort string
 
 	catalogCluster *pgcluster.Cluster
 	worker         worker.Worker
@@ -104,7 +109,7 @@ func (o *Options) defaults() {
 	for _, p := range []struct {
 		port *int
 		def  int
-	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}} {
+	}{{&o.TemporalPort, 7233}, {&o.UIPort, 8233}, {&o.CloudPort, 5000}, {&o.APIPort, 8779}, {&o.CatalogPort, 5433}, {&o.GatewayPort, 7243}} {
 		if *p.port == 0 {
 			*p.port = p.def
 		}
@@ -200,9 +205,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.CodecKey = codecKey
 	cfg.Backup.Key = backupKey
 	cfg.Backup.TempURLKey = tempURLKey
+	cfg.Gateway.Listen = hostPort(opts.GatewayPort)
+	s.GatewayHostPort = cfg.Gateway.Listen
 	if opts.Hypervisor == devcloud.HypervisorQemu {
 		// The VM reaches the host's loopback at slirp's gateway address.
-		cfg.Guest.TemporalHostPort = net.JoinHostPort(qemuHostAddress, strconv.Itoa(opts.TemporalPort))
+		cfg.Guest.GatewayHostPort = net.JoinHostPort(qemuHostAddress, strconv.Itoa(opts.GatewayPort))
 		cfg.Guest.SwiftHostPort = net.JoinHostPort(qemuHostAddress, strconv.Itoa(opts.CloudPort))
 	}
 	if opts.GuestStartTimeout > 0 {
@@ -228,7 +235,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Client, err = client.Dial(client.Options{
-		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace, DataConverter: dc,
+		HostPort: cfg.Temporal.HostPort, Namespace: cfg.Temporal.Namespace,
+		DataConverter: dc, FailureConverter: codec.FailureConverter(dc),
 		Logger: sdklog.NewStructuredLogger(opts.Log.With("component", "temporal")),
 	})
 	if err != nil {
@@ -236,6 +244,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	s.roles = roles{binary: opts.CofferBinary, dir: opts.DataDir, env: cfg.Env(), apiURL: s.APIURL, procs: map[string]*roleProcess{}}
+	// Guests reach the control plane through the gateway only, so it runs before any guest
+	// could boot, always as a process of the binary, as in production.
+	if err := s.StartGateway(); err != nil {
+		return nil, err
+	}
 	if opts.WorkerProcess {
 		if err := s.StartWorker(); err != nil {
 			return nil, err

@@ -69,6 +69,7 @@ Coffer is running (state in %s). Ctrl-C stops everything.
   Coffer API (Trove v1.0)   %s        OpenAPI: %s/openapi.json   docs: %s/docs
   Temporal Web UI           %s
   Temporal frontend         %s (namespace %s)
+  Guest gateway             %s (guests reach the control plane only through it; log: %s)
   Keystone (devcloud)       %s
   Users                     demo/demo (project demo), alt_demo/alt_demo, admin/admin
 
@@ -84,5 +85,6 @@ export OS_PROJECT_DOMAIN_NAME=Default
 export OS_REGION_NAME=RegionOne
 
 `, dir, st.APIURL, st.APIURL, st.APIURL, st.Temporal.UIURL(), st.Temporal.FrontendHostPort(), st.Config.Temporal.Namespace,
+		st.GatewayHostPort, filepath.Join(dir, "guest-gateway.log"),
 		st.Cloud.IdentityURL(), st.Cloud.IdentityURL())
 }
