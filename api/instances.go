@@ -406,12 +406,12 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 	if err := restore.matches(dv); err != nil {
 		return nil, err
 	}
-	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	imageID, err := s.cloud.versionImage(ctx, dv.ImageID, dv.ImageTag)
 	if err != nil {
 		if errors.Is(err, errNoImage) {
-			return nil, badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+			return nil, badRequest("Datastore %s version %s has no image (no active Glance image %s).", dv.Datastore, dv.Name, imageOf(dv))
 		}
-		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+		return nil, faultFor(ctx, s.log, err, "Image "+imageOf(dv))
 	}
 
 	now := s.now().UTC()

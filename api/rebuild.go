@@ -29,12 +29,12 @@ func (s *Server) upgradeInstance(ctx context.Context, inst *coffer.Instance, ver
 	if err := canAct(inst); err != nil {
 		return err
 	}
-	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	imageID, err := s.cloud.versionImage(ctx, dv.ImageID, dv.ImageTag)
 	if errors.Is(err, errNoImage) {
-		return badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+		return badRequest("Datastore %s version %s has no image (no active Glance image %s).", dv.Datastore, dv.Name, imageOf(dv))
 	}
 	if err != nil {
-		return faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+		return faultFor(ctx, s.log, err, "Image "+imageOf(dv))
 	}
 	return s.startTask(ctx, inst, coffer.TaskUpgrading, workflows.UpgradeWorkflowID(inst.ID), func() error {
 		return s.workflows.StartRebuild(ctx, workflows.RebuildInstanceInput{

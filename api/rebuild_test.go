@@ -58,3 +58,37 @@ func TestUpgradeAndRebuildStartTheRebuildWorkflow(t *testing.T) {
 		t.Errorf("busy fault does not name the instance: %s", r.body)
 	}
 }
+
+// TestAVersionNamesItsImageByID: a version added with image (a Glance ID) instead of
+// image_tags boots that image; one whose image Glance does not have makes no instance.
+func TestAVersionNamesItsImageByID(t *testing.T) {
+	h := newHarness(t)
+	demo, admin := h.login("demo"), h.login("admin")
+	// The image of the seeded version, found as a create finds it.
+	r := h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, `{"instance": {"name": "a", "flavorRef": "ds1G", "volume": {"size": 1}}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("create: got %d %s", r.status, r.body)
+	}
+	imageID := h.workflows.creates[0].ImageID
+	for name, image := range map[string]string{"15.2": imageID, "15.3": "0b4c53f1-0000-4b8b-9d4e-3a0a2f7b1c11"} {
+		r := h.do(http.MethodPost, "/v1.0/"+admin.projectID+"/mgmt/datastore-versions", admin.token, map[string]any{"version": map[string]any{
+			"datastore_name": "postgresql", "datastore_manager": "postgresql", "name": name, "image": image, "active": true,
+		}})
+		if r.status >= 300 {
+			t.Fatalf("add version %s by image ID: got %d %s", name, r.status, r.body)
+		}
+	}
+	r = h.do(http.MethodGet, "/v1.0/"+admin.projectID+"/mgmt/datastore-versions", admin.token, nil)
+	if !strings.Contains(string(r.body), `"image":"`+imageID+`","image_tags":[]`) {
+		t.Errorf("versions do not show the image by ID: %s", r.body)
+	}
+	r = h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, `{"instance": {"name": "b", "flavorRef": "ds1G", "volume": {"size": 1}, "datastore": {"type": "postgresql", "version": "15.2"}}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("create on version 15.2: got %d %s", r.status, r.body)
+	}
+	if got := h.workflows.creates[1]; got.ImageID != imageID || got.Version != "15.2" {
+		t.Errorf("create on version 15.2: got image %s version %s, want %s 15.2", got.ImageID, got.Version, imageID)
+	}
+	r = h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, `{"instance": {"name": "c", "flavorRef": "ds1G", "volume": {"size": 1}, "datastore": {"type": "postgresql", "version": "15.3"}}}`)
+	wantFault(t, "create on a version whose image Glance lacks", r, 400, "badRequest")
+}

@@ -163,12 +163,12 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Datastore "+primary.Datastore)
 	}
-	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	imageID, err := s.cloud.versionImage(ctx, dv.ImageID, dv.ImageTag)
 	if err != nil {
 		if errors.Is(err, errNoImage) {
-			return nil, badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+			return nil, badRequest("Datastore %s version %s has no image (no active Glance image %s).", dv.Datastore, dv.Name, imageOf(dv))
 		}
-		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+		return nil, faultFor(ctx, s.log, err, "Image "+imageOf(dv))
 	}
 	// Replicas count against the project's quotas as any instance does.
 	flavor, err := s.cloud.flavor(ctx, primary.FlavorID)

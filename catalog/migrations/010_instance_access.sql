@@ -6,6 +6,9 @@ ALTER TABLE instances
     ADD COLUMN access_public boolean NOT NULL DEFAULT false,
     ADD COLUMN allowed_cidrs text[] NOT NULL DEFAULT '{}';
 
+-- A datastore version names its image by Glance ID, or (when empty) by tag.
+ALTER TABLE datastore_versions ADD COLUMN image_id text NOT NULL DEFAULT '';
+
 -- Other migrations may extend the task list too: add to whatever the constraint allows now.
 DO $$
 DECLARE
@@ -33,4 +36,5 @@ BEGIN
     EXECUTE 'ALTER TABLE instances ADD CONSTRAINT instances_task_check '
         || replace(def, '''UPDATING''::text, ''UPGRADING''::text, ''REBUILDING''::text, ', '');
 END $$;
+ALTER TABLE datastore_versions DROP COLUMN image_id;
 ALTER TABLE instances DROP COLUMN allowed_cidrs, DROP COLUMN access_public;

@@ -1682,9 +1682,13 @@ func (c *Cloud) rebuildServer(tok *token, id string, mv novaVersion, args json.R
 			return novaErrorf(http.StatusBadRequest, "Instance %s is volume-backed; rebuild it from its volume.", s.ID)
 		}
 		s.ImageID = imageID
-		// A fresh root disk: what the guest kept on the old one (its credential) is gone.
-		if err := os.RemoveAll(c.guestStateDir(s.ID)); err != nil {
-			return novaErrorf(http.StatusInternalServerError, "wipe the root disk of server %s: %v", s.ID, err)
+		// A fresh root disk: what the guest kept on the old one (its credential) is gone. A
+		// VM's disk is made again from the new image at the boot (a running VM keeps the
+		// old file open until it stops).
+		for _, path := range []string{c.guestStateDir(s.ID), c.rootDiskPath(s.ID)} {
+			if err := os.RemoveAll(path); err != nil {
+				return novaErrorf(http.StatusInternalServerError, "wipe the root disk of server %s: %v", s.ID, err)
+			}
 		}
 		if a.Name != nil {
 			s.Name = *a.Name
