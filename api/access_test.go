@@ -74,3 +74,24 @@ func TestAccessOnCreateAndUpdateIsCheckedShownAndApplied(t *testing.T) {
 	}
 	wantFault(t, "a second update meanwhile", h.do(http.MethodPatch, path+"/"+id, demo.token, `{"instance": {"access": {}}}`), 422, "unprocessableEntity")
 }
+
+// TestReplicasTakeTheAccessTheirCreateGives: a replica create's access goes to each replica's
+// record and security group, as a primary's does.
+func TestReplicasTakeTheAccessTheirCreateGives(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	r := h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, map[string]any{"instance": map[string]any{
+		"name": "orders-replica", "replica_of": primary, "access": map[string]any{"is_public": false, "allowed_cidrs": []string{"10.2.0.0/16"}},
+	}})
+	if r.status != http.StatusOK {
+		t.Fatalf("replica create with access: got %d %s", r.status, r.body)
+	}
+	if len(h.workflows.creates) != 1 || !slices.Equal(h.workflows.creates[0].AllowedCIDRs, []string{"10.2.0.0/16"}) {
+		t.Fatalf("replica create workflow: got %+v, want allowed CIDRs [10.2.0.0/16]", h.workflows.creates)
+	}
+	inst, err := h.catalog.GetInstance(t.Context(), demo.projectID, h.workflows.creates[0].InstanceID)
+	if err != nil || !slices.Equal(inst.Access.AllowedCIDRs, []string{"10.2.0.0/16"}) {
+		t.Errorf("replica's recorded access: got %+v, %v", inst, err)
+	}
+}

@@ -137,6 +137,10 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
 		return nil, badRequest("Invalid request: instance.name: %v.", err)
 	}
+	access, err := checkAccess("instance.access", req.Access)
+	if err != nil {
+		return nil, err
+	}
 	rc := s.catalog
 	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
 	if err != nil {
@@ -191,6 +195,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 			VolumeSize: primary.VolumeSize, VolumeType: primary.VolumeType,
 			Datastore: primary.Datastore, Version: primary.Version,
 			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
+			Access: access,
 		}
 		if err := s.startReplicaCreate(ctx, inst, primary, dv, imageID, flavor.RAM); err != nil {
 			if first != nil {
@@ -221,7 +226,7 @@ func (s *Server) startReplicaCreate(ctx context.Context, inst, primary *coffer.I
 	input := workflows.CreateInstanceInput{
 		InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: inst.Name, FlavorID: inst.FlavorID,
 		VolumeSize: inst.VolumeSize, VolumeType: inst.VolumeType, Datastore: dv.Datastore, Version: dv.Name,
-		ImageID: imageID, Port: dv.Port, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
+		ImageID: imageID, Port: dv.Port, AllowedCIDRs: inst.Access.AllowedCIDRs, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
 		Record: &activities.RecordInstanceInput{Instance: *inst, ReplicaOf: primary.ID, RAMMB: ramMB, Quotas: &quotas},
 	}
 	if err := s.workflows.StartCreate(ctx, input); err != nil {
