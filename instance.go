@@ -27,6 +27,13 @@ const (
 	TaskEjecting Task = "EJECTING"
 	// TaskDetaching: a replica is being made a standalone instance.
 	TaskDetaching Task = "DETACHING"
+	// TaskUpdating: the instance's access (its security group's rules) is being changed.
+	TaskUpdating Task = "UPDATING"
+	// TaskUpgrading: the instance's server is being rebuilt on another datastore version's
+	// image, its volume kept.
+	TaskUpgrading Task = "UPGRADING"
+	// TaskRebuilding: an admin is rebuilding the instance's server on a new image.
+	TaskRebuilding Task = "REBUILDING"
 	// TaskError marks a task that failed; the fault says why. Status shows ERROR.
 	TaskError Task = "ERROR"
 )
@@ -74,6 +81,9 @@ type Instance struct {
 
 	Fault *Fault
 
+	// Access is who may reach the engine (Trove's access).
+	Access Access
+
 	// ConfigurationID is the instance's configuration group, "" when it has none.
 	ConfigurationID string
 	// RestartRequired: a setting of the group that the engine takes only at its next start
@@ -85,6 +95,31 @@ type Instance struct {
 
 	// BackupRunning is set while one of the instance's backups is NEW, BUILDING or SAVING.
 	BackupRunning bool
+}
+
+// Access is Trove's instance access: whether the instance is public, and the source ranges
+// (CIDRs) its security group lets reach the engine; none means everywhere (0.0.0.0/0, Trove's
+// default rule).
+type Access struct {
+	IsPublic     bool
+	AllowedCIDRs []string
+}
+
+// CIDRs returns the allowed CIDRs, never nil.
+func (a Access) CIDRs() []string {
+	if a.AllowedCIDRs == nil {
+		return []string{}
+	}
+	return a.AllowedCIDRs
+}
+
+// SourceRanges are the ranges the security group opens the engine's port to: the allowed
+// CIDRs, or 0.0.0.0/0 when there are none.
+func (a Access) SourceRanges() []string {
+	if len(a.AllowedCIDRs) == 0 {
+		return []string{"0.0.0.0/0"}
+	}
+	return a.AllowedCIDRs
 }
 
 // Fault is the last failure of an instance's task, shown in the API's "fault".
@@ -117,6 +152,12 @@ func (i *Instance) Status() string {
 		return "EJECT"
 	case TaskDetaching:
 		return "DETACH"
+	case TaskUpdating:
+		return "UPDATE"
+	case TaskUpgrading:
+		return "UPGRADE"
+	case TaskRebuilding:
+		return "REBUILD"
 	}
 	if i.BackupRunning {
 		return "BACKUP"

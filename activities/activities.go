@@ -35,6 +35,10 @@ type Catalog interface {
 	UpdateResources(ctx context.Context, id string, r catalog.Resources) error
 	SetServiceStatus(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) error
 	RecordFault(ctx context.Context, id string, f coffer.Fault) error
+	// RenewGuestIdentity moves the guest to its next generation, for a rebuilt server.
+	RenewGuestIdentity(ctx context.Context, instanceID string) (int, error)
+	// SetAccess records an instance's access (is_public, allowed_cidrs).
+	SetAccess(ctx context.Context, id string, a coffer.Access) error
 	DeleteInstance(ctx context.Context, id string) error
 	RevokeGuestIdentity(ctx context.Context, instanceID string) error
 	InstanceValues(ctx context.Context, instanceID string) (map[string]any, []catalog.Parameter, error)

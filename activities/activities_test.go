@@ -179,7 +179,7 @@ func TestActivitiesCreateAndDeleteAnInstanceIdempotently(t *testing.T) {
 	}
 
 	in := activities.CreateServerInput{
-		InstanceID: id, ProjectID: "demo", FlavorID: "ds512M", ImageID: imageID,
+		InstanceID: id, ProjectID: "demo", Name: "orders", FlavorID: "ds512M", ImageID: imageID,
 		PortID: port.ID, VolumeID: volume, Datastore: "postgresql", Version: "15",
 	}
 	var server, server2 string
@@ -190,6 +190,10 @@ func TestActivitiesCreateAndDeleteAnInstanceIdempotently(t *testing.T) {
 	}
 	c.must(nil, a.WaitServerActive, ref(server))
 	checkServer(t, a.Compute, server, id, volume)
+	// Servers are the instance's by metadata, not by name: another instance's delete
+	// leaves this one alone.
+	c.must(nil, a.DeleteServer, activities.ResourceRef{InstanceID: uuid.NewString()})
+	c.must(nil, a.WaitServerActive, ref(server))
 
 	// The deletes, twice each: the second finds nothing to do. Then by name, as a delete of an
 	// instance whose catalog lost the IDs does.
@@ -218,7 +222,7 @@ func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, ins
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "coffer-"+instanceID || s.Status != "ACTIVE" || s.Metadata[activities.MetadataInstanceID] != instanceID {
+	if s.Name != "orders" || s.Status != "ACTIVE" || s.Metadata[activities.MetadataInstanceID] != instanceID {
 		t.Errorf("server: got name %q, status %s, metadata %v", s.Name, s.Status, s.Metadata)
 	}
 	if len(s.AttachedVolumes) != 1 || s.AttachedVolumes[0].ID != volumeID {
@@ -255,11 +259,17 @@ func checkServer(t *testing.T, compute *gophercloud.ServiceClient, serverID, ins
 func checkNothingNamed(t *testing.T, a *activities.Activities, name string) {
 	t.Helper()
 	ctx := context.Background()
-	sp, err := servers.List(a.Compute, servers.ListOpts{Name: name}).AllPages(ctx)
+	sp, err := servers.List(a.Compute, servers.ListOpts{}).AllPages(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, _ := servers.ExtractServers(sp)
+	all, _ := servers.ExtractServers(sp)
+	var ss []servers.Server
+	for _, s := range all {
+		if s.Metadata[activities.MetadataInstanceID] == strings.TrimPrefix(name, "coffer-") {
+			ss = append(ss, s)
+		}
+	}
 	vp, err := volumes.List(a.BlockStorage, volumes.ListOpts{Name: name}).AllPages(ctx)
 	if err != nil {
 		t.Fatal(err)

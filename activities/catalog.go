@@ -114,3 +114,16 @@ func catalogError(err error, what string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// RecordAccessInput is RecordAccess' input.
+type RecordAccessInput struct {
+	InstanceID   string   `json:"instance_id"`
+	IsPublic     bool     `json:"is_public"`
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+}
+
+// RecordAccess records the instance's access once its security group has the rules for it.
+func (a *Activities) RecordAccess(ctx context.Context, in RecordAccessInput) error {
+	return catalogError(a.Catalog.SetAccess(ctx, in.InstanceID, coffer.Access{IsPublic: in.IsPublic, AllowedCIDRs: in.AllowedCIDRs}),
+		"record access of instance "+in.InstanceID)
+}

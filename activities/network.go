@@ -4,23 +4,29 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+
+	"github.com/coffer-dbaas/coffer"
 )
 
 // CreateSecurityGroupInput is CreateSecurityGroup's input.
 type CreateSecurityGroupInput struct {
 	InstanceID string `json:"instance_id"`
-	// Port is the engine's TCP port, opened to 0.0.0.0/0 (Trove's default rule CIDR).
+	// Port is the engine's TCP port, opened to AllowedCIDRs.
 	Port int `json:"port"`
+	// AllowedCIDRs are the sources the port is open to (Trove's access.allowed_cidrs); none
+	// opens it to 0.0.0.0/0, Trove's default rule CIDR.
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
 }
 
-// CreateSecurityGroup makes the instance's security group, coffer-<instance-id>, with one
-// ingress rule for the engine's TCP port, and returns its ID. It finds a group an earlier
-// try made, and adds the rule if that try stopped before it.
+// CreateSecurityGroup makes the instance's security group, coffer-<instance-id>, with an
+// ingress rule for the engine's TCP port from each allowed source, and returns its ID. It
+// finds a group an earlier try made, and adds the rules if that try stopped before them.
 func (a *Activities) CreateSecurityGroup(ctx context.Context, in CreateSecurityGroupInput) (string, error) {
 	what := "create security group for instance " + in.InstanceID
 	found, err := a.findSecurityGroups(ctx, in.InstanceID)
@@ -40,33 +46,80 @@ func (a *Activities) CreateSecurityGroup(ctx context.Context, in CreateSecurityG
 		}
 		group = *g
 	}
-	if in.Port > 0 && !hasIngressRule(group.Rules, in.Port) {
-		_, err := rules.Create(ctx, a.Network, rules.CreateOpts{
-			Direction:      rules.DirIngress,
-			EtherType:      rules.EtherType4,
-			Protocol:       rules.ProtocolTCP,
-			PortRangeMin:   in.Port,
-			PortRangeMax:   in.Port,
-			RemoteIPPrefix: "0.0.0.0/0",
-			SecGroupID:     group.ID,
-			Description:    "database engine",
-		}).Extract()
-		// 409: the same rule exists already (a retry whose first answer was lost).
-		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-			return "", cloudError(err, fmt.Sprintf("%s: add rule for tcp port %d", what, in.Port))
+	if in.Port > 0 {
+		if err := a.setEngineRules(ctx, group, in.Port, coffer.Access{AllowedCIDRs: in.AllowedCIDRs}.SourceRanges(), what); err != nil {
+			return "", err
 		}
 	}
 	return group.ID, nil
 }
 
-func hasIngressRule(rs []rules.SecGroupRule, port int) bool {
-	for _, r := range rs {
+// SetAccessRulesInput is SetAccessRules' input.
+type SetAccessRulesInput struct {
+	InstanceID      string   `json:"instance_id"`
+	SecurityGroupID string   `json:"security_group_id"`
+	Port            int      `json:"port"`
+	AllowedCIDRs    []string `json:"allowed_cidrs,omitempty"`
+}
+
+// SetAccessRules makes the security group's ingress rules for the engine's port exactly one
+// per allowed source (0.0.0.0/0 when none): missing ones are added, the others deleted, so a
+// retry finds its work done. Rules for other ports are left alone.
+func (a *Activities) SetAccessRules(ctx context.Context, in SetAccessRulesInput) error {
+	what := "set access rules of instance " + in.InstanceID
+	group, err := groups.Get(ctx, a.Network, pathSegment(in.SecurityGroupID)).Extract()
+	if err != nil {
+		return cloudError(err, what)
+	}
+	return a.setEngineRules(ctx, *group, in.Port, coffer.Access{AllowedCIDRs: in.AllowedCIDRs}.SourceRanges(), what)
+}
+
+// setEngineRules adds the missing ingress rules for port from each source, then deletes
+// the port's rules from sources no longer wanted (adding first: a narrowing never closes
+// the port altogether on the way).
+func (a *Activities) setEngineRules(ctx context.Context, group groups.SecGroup, port int, sources []string, what string) error {
+	have := map[string]string{} // source -> rule ID, of the engine port's ingress rules
+	for _, r := range group.Rules {
 		if r.Direction == string(rules.DirIngress) && r.Protocol == string(rules.ProtocolTCP) &&
-			r.PortRangeMin <= port && port <= r.PortRangeMax && r.RemoteIPPrefix == "0.0.0.0/0" {
-			return true
+			r.PortRangeMin == port && r.PortRangeMax == port && r.RemoteGroupID == "" {
+			have[r.RemoteIPPrefix] = r.ID
 		}
 	}
-	return false
+	want := map[string]bool{}
+	for _, src := range sources {
+		want[src] = true
+		if _, ok := have[src]; ok {
+			continue
+		}
+		etherType := rules.EtherType4
+		if strings.Contains(src, ":") {
+			etherType = rules.EtherType6
+		}
+		_, err := rules.Create(ctx, a.Network, rules.CreateOpts{
+			Direction:      rules.DirIngress,
+			EtherType:      etherType,
+			Protocol:       rules.ProtocolTCP,
+			PortRangeMin:   port,
+			PortRangeMax:   port,
+			RemoteIPPrefix: src,
+			SecGroupID:     group.ID,
+			Description:    "database engine",
+		}).Extract()
+		// 409: the same rule exists already (a retry whose first answer was lost).
+		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+			return cloudError(err, fmt.Sprintf("%s: add rule for tcp port %d from %s", what, port, src))
+		}
+	}
+	for src, id := range have {
+		if want[src] {
+			continue
+		}
+		err := rules.Delete(ctx, a.Network, pathSegment(id)).ExtractErr()
+		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return cloudError(err, fmt.Sprintf("%s: delete rule for tcp port %d from %s", what, port, src))
+		}
+	}
+	return nil
 }
 
 func (a *Activities) findSecurityGroups(ctx context.Context, instanceID string) ([]groups.SecGroup, error) {

@@ -176,6 +176,8 @@ type FinishTaskInput struct {
 	// FlavorID and VolumeSize are what a resize changed (empty and zero: unchanged).
 	FlavorID   string `json:"flavor_id,omitempty"`
 	VolumeSize int    `json:"volume_size,omitempty"`
+	// Version is the datastore version an upgrade moved to (empty: unchanged).
+	Version string `json:"version,omitempty"`
 	// FaultMessage, when set, stays on the instance as its fault (a rolled-back resize).
 	FaultMessage string `json:"fault_message,omitempty"`
 	FaultDetails string `json:"fault_details,omitempty"`
@@ -184,7 +186,7 @@ type FinishTaskInput struct {
 // FinishTask ends an operation that did its work or rolled it back: task NONE, service
 // HEALTHY as of now, the new flavor or volume size, and the fault when one is given.
 func (a *Activities) FinishTask(ctx context.Context, in FinishTaskInput) error {
-	end := catalog.TaskEnd{FlavorID: in.FlavorID, VolumeSize: in.VolumeSize}
+	end := catalog.TaskEnd{FlavorID: in.FlavorID, VolumeSize: in.VolumeSize, Version: in.Version}
 	if in.FaultMessage != "" {
 		end.Fault = &coffer.Fault{Message: in.FaultMessage, Details: in.FaultDetails, Created: time.Now()}
 	}

@@ -50,20 +50,24 @@ func (a *Activities) ResolveImage(ctx context.Context, in ResolveImageInput) (st
 type CreateServerInput struct {
 	InstanceID string `json:"instance_id"`
 	ProjectID  string `json:"project_id"`
-	FlavorID   string `json:"flavor_id"`
-	ImageID    string `json:"image_id"`
-	PortID     string `json:"port_id"`
-	VolumeID   string `json:"volume_id"`
-	Datastore  string `json:"datastore"`
-	Version    string `json:"version"`
+	// Name is the instance's name, which the server takes (as Trove names it), so that
+	// operators find a database's server by it; empty falls back to coffer-<instance-id>.
+	Name      string `json:"name,omitempty"`
+	FlavorID  string `json:"flavor_id"`
+	ImageID   string `json:"image_id"`
+	PortID    string `json:"port_id"`
+	VolumeID  string `json:"volume_id"`
+	Datastore string `json:"datastore"`
+	Version   string `json:"version"`
 }
 
-// CreateServer boots the instance's server, coffer-<instance-id>: the image on a local root
-// disk, the data volume attached (not deleted with the server: the workflow deletes it
-// itself), the port, the instance ID in its metadata, and the guest agent's configuration in
-// user_data (GuestUserData, for the instance's guest identity, made here if it has none).
-// It returns the server's ID, finding one an earlier try made. It does not wait:
-// WaitServerActive does.
+// CreateServer boots the instance's server, named after the instance as Trove does: the
+// image on a local root disk, the data volume attached (not deleted with the server: the
+// workflow deletes it itself), the port, the instance ID in its metadata, and the guest
+// agent's configuration in user_data (GuestUserData, for the instance's guest identity,
+// made here if it has none). It returns the server's ID, finding one an earlier try made by
+// the instance ID in its metadata (names are the tenant's and need not be
+// unique). It does not wait: WaitServerActive does.
 func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (string, error) {
 	what := "create server for instance " + in.InstanceID
 	found, err := a.findServers(ctx, in.InstanceID)
@@ -83,7 +87,7 @@ func (a *Activities) CreateServer(ctx context.Context, in CreateServerInput) (st
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	s, err := servers.Create(ctx, a.Compute, servers.CreateOpts{
-		Name:      ResourceName(in.InstanceID),
+		Name:      serverName(in),
 		FlavorRef: in.FlavorID,
 		ImageRef:  in.ImageID,
 		// Encoded here: gophercloud passes on what already is base64 as it is.
@@ -142,9 +146,19 @@ func (a *Activities) GuestUserData(s GuestServer, generation int) ([]byte, error
 	return userData, nil
 }
 
+// serverName is the name the instance's server gets: the instance's own.
+func serverName(in CreateServerInput) string {
+	if in.Name == "" {
+		return ResourceName(in.InstanceID)
+	}
+	return in.Name
+}
+
+// findServers lists the instance's servers: those of the control plane's project whose
+// metadata names the instance. Nova has no metadata filter, so the project's servers are
+// read and sorted here.
 func (a *Activities) findServers(ctx context.Context, instanceID string) ([]servers.Server, error) {
-	// Nova's name filter is a regular expression: keep only exact matches.
-	pages, err := servers.List(a.Compute, servers.ListOpts{Name: ResourceName(instanceID)}).AllPages(ctx)
+	pages, err := servers.List(a.Compute, servers.ListOpts{}).AllPages(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -152,17 +166,17 @@ func (a *Activities) findServers(ctx context.Context, instanceID string) ([]serv
 	if err != nil {
 		return nil, err
 	}
-	var named []servers.Server
+	var found []servers.Server
 	for _, s := range all {
-		if s.Name == ResourceName(instanceID) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
-			named = append(named, s)
+		if s.Metadata[MetadataInstanceID] == instanceID && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
+			found = append(found, s)
 		}
 	}
-	return named, nil
+	return found, nil
 }
 
 // servers resolves a ref to the servers it names: the server with its ID (none if Nova no
-// longer has it), or the servers named coffer-<instance-id>.
+// longer has it), or the servers whose metadata names the instance.
 func (a *Activities) servers(ctx context.Context, ref ResourceRef) ([]servers.Server, error) {
 	if ref.ID == "" {
 		return a.findServers(ctx, ref.InstanceID)
@@ -210,8 +224,8 @@ func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) erro
 	}
 }
 
-// DeleteServer asks Nova to delete the instance's server (by ID, or every server named
-// coffer-<instance-id>). Gone already is done; WaitServerDeleted waits for it to go.
+// DeleteServer asks Nova to delete the instance's server (by ID, or every server whose
+// metadata names the instance). Gone already is done; WaitServerDeleted waits for it to go.
 func (a *Activities) DeleteServer(ctx context.Context, ref ResourceRef) error {
 	what := "delete server of instance " + ref.InstanceID
 	found, err := a.servers(ctx, ref)
@@ -239,7 +253,7 @@ func (a *Activities) deleteServer(ctx context.Context, id, what string) error {
 }
 
 // WaitServerDeleted polls until Nova no longer has the instance's server (by ID, or any
-// server named coffer-<instance-id>), heartbeating its status. A server whose delete failed
+// server whose metadata names the instance), heartbeating its status. A server whose delete failed
 // (back in ERROR with no task) is asked to go again.
 func (a *Activities) WaitServerDeleted(ctx context.Context, ref ResourceRef) error {
 	what := "wait for the server of instance " + ref.InstanceID + " to go"

@@ -26,6 +26,11 @@ type Operations interface {
 	StartResizeFlavor(ctx context.Context, in workflows.ResizeFlavorInput) error
 	// StartResizeVolume starts ResizeVolume; it returns as StartResizeFlavor does.
 	StartResizeVolume(ctx context.Context, in workflows.ResizeVolumeInput) error
+	// StartUpdateAccess starts UpdateAccess; it returns as StartRestart does.
+	StartUpdateAccess(ctx context.Context, in workflows.UpdateAccessInput) error
+	// StartRebuild starts RebuildInstance (an upgrade, or an admin's rebuild); it returns
+	// as StartRestart does.
+	StartRebuild(ctx context.Context, in workflows.RebuildInstanceInput) error
 	// StartStop starts StopInstance, which holds no task.
 	StartStop(ctx context.Context, in workflows.StopInstanceInput) error
 	// Progress asks a running workflow for its progress.

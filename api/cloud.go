@@ -10,6 +10,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
+	"github.com/coffer-dbaas/coffer/catalog"
 )
 
 // cloud is what the API asks OpenStack, with the service's credentials, to check a request
@@ -60,3 +62,38 @@ func (c *cloud) imageByTag(ctx context.Context, tag string) (string, error) {
 // address another resource, with the service's token. IDs from clients are checked
 // (coffer.ValidCloudID) before they get here, which also refuses "." and "..".
 func pathSegment(id string) string { return url.PathEscape(id) }
+
+// imageActive checks that Glance has the image, active.
+func (c *cloud) imageActive(ctx context.Context, id string) error {
+	img, err := images.Get(ctx, c.image, pathSegment(id)).Extract()
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return errNoImage
+	}
+	if err != nil {
+		return unavailable("look image "+id+" up in Glance", err)
+	}
+	if img.Status != images.ImageStatusActive {
+		return errNoImage
+	}
+	return nil
+}
+
+// versionImage is the image a datastore version boots: the one it names by ID (which must
+// be active), else the newest active image with its tag. errNoImage when there is none.
+func (c *cloud) versionImage(ctx context.Context, imageID, tag string) (string, error) {
+	if imageID != "" {
+		if err := c.imageActive(ctx, imageID); err != nil {
+			return "", err
+		}
+		return imageID, nil
+	}
+	return c.imageByTag(ctx, tag)
+}
+
+// imageOf names a datastore version's image in messages: by ID, or by tag.
+func imageOf(dv catalog.DatastoreVersion) string {
+	if dv.ImageID != "" {
+		return dv.ImageID
+	}
+	return "tagged " + dv.ImageTag
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
 )
 
@@ -133,7 +134,7 @@ func (s *Server) datastoreView(ctx context.Context, projectID string, d catalog.
 func versionView(ctx context.Context, projectID, datastoreID string, v catalog.DatastoreVersion, packages string) VersionView {
 	base := baseURLFrom(ctx)
 	return VersionView{ID: v.ID, Name: v.Name, Datastore: datastoreID, Version: v.Name, Active: v.Active, Packages: packages,
-		ImageTags: []string{v.ImageTag}, Links: []Link{
+		ImageTags: imageTags(v.ImageTag), Links: []Link{
 			{Href: base + "/v1.0/" + projectID + "/datastores/" + datastoreID + "/versions/" + v.ID, Rel: "self"},
 			{Href: base + "/datastores/" + datastoreID + "/versions/" + v.ID, Rel: "bookmark"},
 		}}
@@ -245,7 +246,7 @@ type MgmtVersion struct {
 	DatastoreName    string   `json:"datastore_name,omitempty" example:"postgresql"`
 	DatastoreManager string   `json:"datastore_manager,omitempty" example:"postgresql" doc:"The guest's driver: postgresql, mysql, mariadb or redis."`
 	Name             string   `json:"name,omitempty" example:"16"`
-	Image            string   `json:"image,omitempty" doc:"Not supported: Coffer finds images by tag (image_tags)."`
+	Image            string   `json:"image,omitempty" doc:"The Glance ID of the version's image; without it, the newest active image with the tag (image_tags)."`
 	ImageTags        []string `json:"image_tags,omitempty" doc:"The Glance tag of the version's image (one)." example:"[\"coffer-postgresql-16\"]"`
 	Active           *bool    `json:"active,omitempty"`
 	Default          *bool    `json:"default,omitempty"`
@@ -326,7 +327,7 @@ func mgmtVersionView(v catalog.VersionDetail) MgmtVersionView {
 		flavors = []string{}
 	}
 	return MgmtVersionView{ID: v.ID, Name: v.Name, DatastoreID: v.DatastoreID, DatastoreName: v.Datastore,
-		DatastoreManager: v.Manager, ImageTags: []string{v.ImageTag}, Packages: v.Packages, Active: v.Active,
+		DatastoreManager: v.Manager, Image: v.ImageID, ImageTags: imageTags(v.ImageTag), Packages: v.Packages, Active: v.Active,
 		Default: v.Default, Flavors: flavors}
 }
 
@@ -362,9 +363,19 @@ func (s *Server) mgmtShowVersion(ctx context.Context, in *MgmtVersionPath) (*Mgm
 	return out, nil
 }
 
+// imageTags is a version's tag as a list: none when it has none (its image is by ID).
+func imageTags(tag string) []string {
+	if tag == "" {
+		return []string{}
+	}
+	return []string{tag}
+}
+
 func checkImage(v MgmtVersion) error {
 	if v.Image != "" {
-		return badRequest("Invalid request: version.image: Coffer boots images by tag; give image_tags instead.")
+		if err := coffer.ValidCloudID(v.Image); err != nil {
+			return badRequest("Invalid request: version.image: %v.", err)
+		}
 	}
 	if len(v.ImageTags) > 1 {
 		return badRequest("Invalid request: version.image_tags: give one tag.")
@@ -387,14 +398,17 @@ func (s *Server) mgmtCreateVersion(ctx context.Context, in *CreateMgmtVersionReq
 		return nil, badRequest("Invalid request: version: datastore_name and name are required.")
 	case !ok:
 		return nil, badRequest("Invalid request: version.datastore_manager: %s is not one of postgresql, mysql, mariadb, redis.", quote(manager))
-	case len(v.ImageTags) == 0:
-		return nil, badRequest("Invalid request: version.image_tags: give the Glance tag of the version's image.")
+	case len(v.ImageTags) == 0 && v.Image == "":
+		return nil, badRequest("Invalid request: version: give the Glance ID of the version's image (image) or its tag (image_tags).")
 	}
 	if err := checkImage(v); err != nil {
 		return nil, err
 	}
-	nv := catalog.NewVersion{Datastore: v.DatastoreName, Name: v.Name, Manager: manager, ImageTag: v.ImageTags[0], Port: port,
+	nv := catalog.NewVersion{Datastore: v.DatastoreName, Name: v.Name, Manager: manager, ImageID: v.Image, Port: port,
 		Active: v.Active == nil || *v.Active, Default: v.Default != nil && *v.Default, Flavors: v.Flavors}
+	if len(v.ImageTags) == 1 {
+		nv.ImageTag = v.ImageTags[0]
+	}
 	if v.Packages != nil {
 		nv.Packages = *v.Packages
 	}
@@ -427,6 +441,9 @@ func (s *Server) mgmtUpdateVersion(ctx context.Context, in *UpdateMgmtVersionReq
 	}
 	if len(v.ImageTags) == 1 {
 		c.ImageTag = &v.ImageTags[0]
+	}
+	if v.Image != "" {
+		c.ImageID = &v.Image
 	}
 	if v.Flavors != nil {
 		c.Flavors = &v.Flavors

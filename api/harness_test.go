@@ -85,6 +85,7 @@ func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
 	cfg.Listen = freeAddr(t)
 	cfg.DatabaseURL = srv.URL
 	cfg.Hypervisor.StopTimeout = 2 * time.Second
+	cfg.Images = append(cfg.Images, devcloud.Image{Name: "coffer-postgresql-15-next", Tags: []string{"coffer-postgresql-15-next"}})
 	cloud, err := devcloud.New(cfg, nil)
 	if err != nil {
 		t.Fatalf("start devcloud: %v", err)

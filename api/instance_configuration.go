@@ -23,7 +23,7 @@ type ConfigurationRef struct {
 func (s *Server) configurationUpdate(ctx context.Context, u InstanceUpdate, put bool) func(*coffer.Instance) error {
 	raw := u.Configuration
 	if raw == nil {
-		if !put || u.Name != "" || u.ReplicaOf != nil || u.SlaveOf != nil {
+		if !put || u.Name != "" || u.ReplicaOf != nil || u.SlaveOf != nil || u.DatastoreVersion != nil || u.Access != nil {
 			return nil
 		}
 		raw = json.RawMessage("null")

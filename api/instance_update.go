@@ -14,9 +14,11 @@ import (
 // InstanceUpdate is Trove's PUT and PATCH body (PATCH is its deprecated alias): a new name,
 // and at most one other change per call.
 type InstanceUpdate struct {
-	Name      string          `json:"name,omitempty" maxLength:"255" doc:"The new name; it may come with one other change."`
-	ReplicaOf json.RawMessage `json:"replica_of,omitempty" doc:"Present with any value (null, \"\", as clients send): detach the replica from its primary; it becomes a standalone instance with the data it has."`
-	SlaveOf   json.RawMessage `json:"slave_of,omitempty" doc:"The legacy name of replica_of."`
+	Name             string          `json:"name,omitempty" maxLength:"255" doc:"The new name; it may come with one other change."`
+	ReplicaOf        json.RawMessage `json:"replica_of,omitempty" doc:"Present with any value (null, \"\", as clients send): detach the replica from its primary; it becomes a standalone instance with the data it has."`
+	SlaveOf          json.RawMessage `json:"slave_of,omitempty" doc:"The legacy name of replica_of."`
+	DatastoreVersion *string         `json:"datastore_version,omitempty" doc:"Upgrade to this version (name or ID) of the instance's datastore: its server is rebuilt on that version's image, its volume kept (status UPGRADE, then ACTIVE)."`
+	Access           *AccessRequest  `json:"access,omitempty" doc:"The instance's new access, whole: its security group then opens the engine's port to allowed_cidrs only (status UPDATE, then ACTIVE)."`
 	// Configuration groups (instance_configuration.go).
 	Configuration json.RawMessage `json:"configuration,omitempty" doc:"A configuration group's ID: attach it (its values apply at once, or at the next restart for those that need one: status RESTART_REQUIRED). null or \"\": detach the instance's group. A PUT with no key at all detaches too, as in Trove."`
 }
@@ -31,8 +33,10 @@ type UpdateInstanceRequest struct {
 
 func (s *Server) registerInstanceUpdate(g *huma.Group) {
 	const description = "Renames the instance ({\"instance\": {\"name\": \"new\"}}) and/or makes one change: " +
-		"detach a replica from its primary ({\"instance\": {\"replica_of\": null}}, any value detaches, as in Trove: status DETACH, then ACTIVE). " +
-		"attach a configuration group ({\"instance\": {\"configuration\": \"<id>\"}}) or detach it (null; a PUT of {\"instance\": {}} detaches too, as gophercloud and troveclient send it). " +
+		"detach a replica from its primary ({\"instance\": {\"replica_of\": null}}, any value detaches, as in Trove: status DETACH, then ACTIVE), " +
+		"attach a configuration group ({\"instance\": {\"configuration\": \"<id>\"}}) or detach it (null; a PUT of {\"instance\": {}} detaches too, as gophercloud and troveclient send it), " +
+		"upgrade to another datastore version ({\"instance\": {\"datastore_version\": \"15\"}}: status UPGRADE, then ACTIVE), " +
+		"or change who may reach the engine ({\"instance\": {\"access\": {\"allowed_cidrs\": [\"202.78.240.0/24\"]}}}: status UPDATE, then ACTIVE). " +
 		"Trove's rule: one attribute besides name per call."
 	for _, method := range []string{http.MethodPut, http.MethodPatch} {
 		op := huma.Operation{
@@ -71,6 +75,12 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest, 
 	if change := s.configurationUpdate(ctx, u, put); change != nil {
 		changes = append(changes, change)
 	}
+	if u.DatastoreVersion != nil {
+		changes = append(changes, func(inst *coffer.Instance) error { return s.upgradeInstance(ctx, inst, *u.DatastoreVersion) })
+	}
+	if u.Access != nil {
+		changes = append(changes, func(inst *coffer.Instance) error { return s.updateAccess(ctx, inst, u.Access) })
+	}
 	if len(changes) > 1 {
 		return nil, badRequest("Only one attribute (except 'name') is allowed to update.")
 	}
@@ -84,7 +94,7 @@ func (s *Server) updateInstance(ctx context.Context, in *UpdateInstanceRequest, 
 		}
 	}
 	if !rename && len(changes) == 0 {
-		return nil, badRequest("Invalid request: nothing to update (give a name, or replica_of to detach).")
+		return nil, badRequest("Invalid request: nothing to update (give a name, replica_of to detach, configuration, datastore_version or access).")
 	}
 	inst, err := s.getInstance(ctx, in.ProjectID, in.ID)
 	if err != nil {

@@ -148,6 +148,7 @@ type InstanceCreate struct {
 	ReplicaCount  int               `json:"replica_count,omitempty" doc:"How many replicas of replica_of to make, 1 to 3 (default 1)."`
 	RestorePoint  *RestorePoint     `json:"restorePoint,omitempty" doc:"Make the instance from a COMPLETED backup of the same datastore."`
 	Configuration string            `json:"configuration,omitempty" format:"uuid" doc:"A configuration group of the project, for the instance's datastore version: the engine starts with its values."`
+	Access        *AccessRequest    `json:"access,omitempty" doc:"Who may reach the engine: its security group opens the engine's port to allowed_cidrs only."`
 }
 
 // CreateInstanceRequest asks for a new instance.
@@ -208,6 +209,7 @@ type InstanceView struct {
 	Updated              string        `json:"updated,omitempty" example:"2026-01-02T15:04:05"`
 	ServiceStatusUpdated string        `json:"service_status_updated,omitempty" example:"2026-01-02T15:04:05"`
 	Fault                *FaultView    `json:"fault,omitempty"`
+	Access               *AccessView   `json:"access,omitempty"`
 	// Replication (replicas.go).
 	ReplicaOf      *ReplicaRef         `json:"replica_of,omitempty" doc:"The primary this replica streams from."`
 	Replicas       []ReplicaRef        `json:"replicas,omitempty" doc:"The replicas that stream from this primary."`
@@ -427,6 +429,10 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 	if err := s.checkCreate(&req); err != nil {
 		return nil, err
 	}
+	access, err := checkAccess("instance.access", req.Access)
+	if err != nil {
+		return nil, err
+	}
 	flavorID := req.FlavorRef.ID()
 	if err := s.cloud.flavorExists(ctx, flavorID); err != nil {
 		if errors.Is(err, errNoSuchFlavor) {
@@ -465,12 +471,12 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 	if err != nil {
 		return nil, err
 	}
-	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	imageID, err := s.cloud.versionImage(ctx, dv.ImageID, dv.ImageTag)
 	if err != nil {
 		if errors.Is(err, errNoImage) {
-			return nil, badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+			return nil, badRequest("Datastore %s version %s has no image (no active Glance image %s).", dv.Datastore, dv.Name, imageOf(dv))
 		}
-		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+		return nil, faultFor(ctx, s.log, err, "Image "+imageOf(dv))
 	}
 
 	now := s.now().UTC()
@@ -486,6 +492,7 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Task:            coffer.TaskBuilding,
 		ServiceStatus:   coffer.ServiceNew,
 		ConfigurationID: configurationID,
+		Access:          access,
 		Created:         now,
 		Updated:         now,
 	}
@@ -505,6 +512,7 @@ func (s *Server) createInstance(ctx context.Context, in *CreateInstanceRequest) 
 		Version:         dv.Name,
 		ImageID:         imageID,
 		Port:            dv.Port,
+		AllowedCIDRs:    access.AllowedCIDRs,
 		Timeouts:        s.timeouts(),
 		Restore:         restore.workflowSource(),
 		Record:          record,
@@ -646,6 +654,7 @@ func (s *Server) instanceView(ctx context.Context, inst *coffer.Instance, detail
 		Datastore: DatastoreView{Type: inst.Datastore, Version: inst.Version},
 		Region:    s.cfg.API.Region,
 		Volume:    VolumeView{Size: inst.VolumeSize},
+		Access:    accessView(inst.Access),
 	}
 	if inst.Address != "" {
 		v.IP = []string{inst.Address}

@@ -13,11 +13,12 @@ import (
 
 // MgmtInstanceAction is the body of an operator's action on an instance: exactly one key.
 type MgmtInstanceAction struct {
-	Stop      *struct{} `json:"stop,omitempty" doc:"Stop the database engine; the server keeps running (operating_status SHUTDOWN until a restart)."`
-	Reboot    *struct{} `json:"reboot,omitempty" doc:"Reboot the instance's server (Nova soft reboot): status REBOOT, then ACTIVE."`
-	RetryTask *struct{} `json:"retry-task,omitempty" doc:"Run the parked step of the running operation again."`
-	SkipTask  *struct{} `json:"skip-task,omitempty" doc:"Count the parked step of the running operation as done (an operator did it by hand)."`
-	AbortTask *struct{} `json:"abort-task,omitempty" doc:"Give the running operation up at its parked step: it cleans up and ends in ERROR."`
+	Stop      *struct{}       `json:"stop,omitempty" doc:"Stop the database engine; the server keeps running (operating_status SHUTDOWN until a restart)."`
+	Reboot    *struct{}       `json:"reboot,omitempty" doc:"Reboot the instance's server (Nova soft reboot): status REBOOT, then ACTIVE."`
+	Rebuild   *RebuildRequest `json:"rebuild,omitempty" doc:"Rebuild the instance's server on a new image (rolling out a guest image), its volume and version kept: status REBUILD, then ACTIVE; on the old image again, with a fault, when the new one fails."`
+	RetryTask *struct{}       `json:"retry-task,omitempty" doc:"Run the parked step of the running operation again."`
+	SkipTask  *struct{}       `json:"skip-task,omitempty" doc:"Count the parked step of the running operation as done (an operator did it by hand)."`
+	AbortTask *struct{}       `json:"abort-task,omitempty" doc:"Give the running operation up at its parked step: it cleans up and ends in ERROR."`
 }
 
 // MgmtInstanceActionRequest asks for an operator's action on any project's instance.
@@ -104,13 +105,13 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 		workflows.AbortSignal: body.AbortTask != nil,
 	}
 	n := 0
-	for _, set := range []bool{body.Stop != nil, body.Reboot != nil, signals[workflows.RetrySignal], signals[workflows.SkipSignal], signals[workflows.AbortSignal]} {
+	for _, set := range []bool{body.Stop != nil, body.Reboot != nil, body.Rebuild != nil, signals[workflows.RetrySignal], signals[workflows.SkipSignal], signals[workflows.AbortSignal]} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, badRequest("Invalid request: the body must hold exactly one action (stop, reboot, retry-task, skip-task or abort-task), got %d.", n)
+		return nil, badRequest("Invalid request: the body must hold exactly one action (stop, reboot, rebuild, retry-task, skip-task or abort-task), got %d.", n)
 	}
 	inst, err := s.getInstance(ctx, "", in.ID)
 	if err != nil {
@@ -128,6 +129,8 @@ func (s *Server) mgmtInstanceAction(ctx context.Context, in *MgmtInstanceActionR
 		}
 		log.InfoContext(ctx, "operator stopped the engine")
 		return nil, nil
+	case body.Rebuild != nil:
+		return nil, s.rebuildInstance(ctx, inst, body.Rebuild)
 	case body.Reboot != nil:
 		if inst.Task != coffer.TaskNone {
 			return nil, unprocessableEntity("Instance %s is not ready (status %s): another operation is running on it.", inst.ID, inst.Status())

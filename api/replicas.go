@@ -137,6 +137,10 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if err := coffer.ValidText(req.Name, coffer.MaxNameLength); err != nil {
 		return nil, badRequest("Invalid request: instance.name: %v.", err)
 	}
+	access, err := checkAccess("instance.access", req.Access)
+	if err != nil {
+		return nil, err
+	}
 	rc := s.catalog
 	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
 	if err != nil {
@@ -163,12 +167,12 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Datastore "+primary.Datastore)
 	}
-	imageID, err := s.cloud.imageByTag(ctx, dv.ImageTag)
+	imageID, err := s.cloud.versionImage(ctx, dv.ImageID, dv.ImageTag)
 	if err != nil {
 		if errors.Is(err, errNoImage) {
-			return nil, badRequest("Datastore %s version %s has no image (no active Glance image tagged %s).", dv.Datastore, dv.Name, dv.ImageTag)
+			return nil, badRequest("Datastore %s version %s has no image (no active Glance image %s).", dv.Datastore, dv.Name, imageOf(dv))
 		}
-		return nil, faultFor(ctx, s.log, err, "Image "+dv.ImageTag)
+		return nil, faultFor(ctx, s.log, err, "Image "+imageOf(dv))
 	}
 	// Replicas count against the project's quotas as any instance does.
 	flavor, err := s.cloud.flavor(ctx, primary.FlavorID)
@@ -191,6 +195,7 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 			VolumeSize: primary.VolumeSize, VolumeType: primary.VolumeType,
 			Datastore: primary.Datastore, Version: primary.Version,
 			Task: coffer.TaskBuilding, ServiceStatus: coffer.ServiceNew, Created: now, Updated: now,
+			Access: access,
 		}
 		if err := s.startReplicaCreate(ctx, inst, primary, dv, imageID, flavor.RAM); err != nil {
 			if first != nil {
@@ -221,7 +226,7 @@ func (s *Server) startReplicaCreate(ctx context.Context, inst, primary *coffer.I
 	input := workflows.CreateInstanceInput{
 		InstanceID: inst.ID, ProjectID: inst.ProjectID, Name: inst.Name, FlavorID: inst.FlavorID,
 		VolumeSize: inst.VolumeSize, VolumeType: inst.VolumeType, Datastore: dv.Datastore, Version: dv.Name,
-		ImageID: imageID, Port: dv.Port, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
+		ImageID: imageID, Port: dv.Port, AllowedCIDRs: inst.Access.AllowedCIDRs, ReplicaOf: primary.ID, Timeouts: s.timeouts(),
 		Record: &activities.RecordInstanceInput{Instance: *inst, ReplicaOf: primary.ID, RAMMB: ramMB, Quotas: &quotas},
 	}
 	if err := s.workflows.StartCreate(ctx, input); err != nil {

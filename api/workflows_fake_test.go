@@ -55,6 +55,8 @@ type operationsLog struct {
 	resizeFlavors []workflows.ResizeFlavorInput
 	resizeVolumes []workflows.ResizeVolumeInput
 	stops         []workflows.StopInstanceInput
+	accesses      []workflows.UpdateAccessInput
+	rebuilds      []workflows.RebuildInstanceInput
 	signals       []string
 	progress      map[string]workflows.Progress
 	// ended says how workflows ended, by ID; Ended answers that the others run.
@@ -162,6 +164,36 @@ func (w *fakeWorkflows) started() ([]workflows.CreateInstanceInput, []workflows.
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.creates), slices.Clone(w.deletes)
+}
+
+func (w *fakeWorkflows) StartUpdateAccess(_ context.Context, in workflows.UpdateAccessInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	if err := w.claim(in.InstanceID, coffer.TaskUpdating); err != nil {
+		return err
+	}
+	w.operations.accesses = append(w.operations.accesses, in)
+	return nil
+}
+
+func (w *fakeWorkflows) StartRebuild(_ context.Context, in workflows.RebuildInstanceInput) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
+	task := coffer.TaskRebuilding
+	if in.Upgrade {
+		task = coffer.TaskUpgrading
+	}
+	if err := w.claim(in.InstanceID, task); err != nil {
+		return err
+	}
+	w.operations.rebuilds = append(w.operations.rebuilds, in)
+	return nil
 }
 
 func (w *fakeWorkflows) StartRestart(_ context.Context, in workflows.RestartInstanceInput) error {

@@ -28,6 +28,7 @@ type NewVersion struct {
 	Name      string
 	Manager   string
 	ImageTag  string
+	ImageID   string
 	Port      int
 	Packages  string
 	Active    bool
@@ -40,6 +41,7 @@ type VersionChange struct {
 	Name     *string
 	Manager  *string
 	ImageTag *string
+	ImageID  *string
 	Packages *string
 	Active   *bool
 	Default  *bool
@@ -47,7 +49,7 @@ type VersionChange struct {
 }
 
 const versionDetailQuery = `
-	SELECT v.id, d.name AS datastore, v.name, v.image_tag, v.port, v.active,
+	SELECT v.id, d.name AS datastore, v.name, v.image_tag, v.image_id, v.port, v.active,
 	       d.id AS datastore_id, coalesce(d.default_version_id = v.id, false) AS "default",
 	       v.manager, v.packages,
 	       array(SELECT flavor_id FROM datastore_version_flavors f WHERE f.version_id = v.id ORDER BY flavor_id) AS flavors
@@ -55,7 +57,7 @@ const versionDetailQuery = `
 
 func scanVersionDetail(row pgx.CollectableRow) (VersionDetail, error) {
 	var v VersionDetail
-	err := row.Scan(&v.ID, &v.Datastore, &v.Name, &v.ImageTag, &v.Port, &v.Active,
+	err := row.Scan(&v.ID, &v.Datastore, &v.Name, &v.ImageTag, &v.ImageID, &v.Port, &v.Active,
 		&v.DatastoreID, &v.Default, &v.Manager, &v.Packages, &v.Flavors)
 	return v, err
 }
@@ -106,9 +108,9 @@ func (s *Store) CreateVersion(ctx context.Context, nv NewVersion) (VersionDetail
 		}
 		var id string
 		err = tx.QueryRow(ctx, `
-			INSERT INTO datastore_versions (datastore_id, name, image_tag, port, active, manager, packages)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::text`,
-			datastoreID, nv.Name, nv.ImageTag, nv.Port, nv.Active, nv.Manager, nv.Packages).Scan(&id)
+			INSERT INTO datastore_versions (datastore_id, name, image_tag, image_id, port, active, manager, packages)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`,
+			datastoreID, nv.Name, nv.ImageTag, nv.ImageID, nv.Port, nv.Active, nv.Manager, nv.Packages).Scan(&id)
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == uniqueViolation {
 			return ErrExists
 		}
@@ -157,7 +159,7 @@ func (s *Store) UpdateVersion(ctx context.Context, id string, c VersionChange) (
 			set  []string
 			args = pgx.NamedArgs{"id": cur.ID}
 		)
-		for col, v := range map[string]*string{"name": c.Name, "manager": c.Manager, "image_tag": c.ImageTag, "packages": c.Packages} {
+		for col, v := range map[string]*string{"name": c.Name, "manager": c.Manager, "image_tag": c.ImageTag, "image_id": c.ImageID, "packages": c.Packages} {
 			if v != nil {
 				set = append(set, col+" = @"+col)
 				args[col] = *v

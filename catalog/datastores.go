@@ -14,7 +14,7 @@ func (s *Store) ListDatastores(ctx context.Context) ([]Datastore, error) {
 	// version's name shows only while that version is active.
 	rows, _ := s.pool.Query(ctx, `
 		SELECT d.id AS datastore_id, d.name AS datastore, coalesce(dv.name, '') AS default_version,
-		       v.id, v.name, v.image_tag, v.port, v.active
+		       v.id, v.name, v.image_tag, v.image_id, v.port, v.active
 		FROM datastore_versions v
 		JOIN datastores d ON d.id = v.datastore_id
 		LEFT JOIN datastore_versions dv ON dv.id = d.default_version_id AND dv.active
@@ -45,7 +45,7 @@ func (s *Store) ListDatastores(ctx context.Context) ([]Datastore, error) {
 func (s *Store) FindDatastoreVersion(ctx context.Context, datastore, version string) (DatastoreVersion, error) {
 	// A name that happens to look like an ID is still a name: both are tried, an ID first.
 	rows, _ := s.pool.Query(ctx, `
-		SELECT v.id, d.name AS datastore, v.name, v.image_tag, v.port, v.active
+		SELECT v.id, d.name AS datastore, v.name, v.image_tag, v.image_id, v.port, v.active
 		FROM datastore_versions v
 		JOIN datastores d ON d.id = v.datastore_id
 		WHERE (d.name = @datastore OR d.id = @datastore_id)

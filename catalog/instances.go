@@ -21,6 +21,7 @@ const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_ty
 	server_id, volume_id, port_id, security_group_id, address,
 	fault_message, fault_details, fault_created, created, updated,
 	coalesce(configuration_id::text, ''), restart_required,
+	access_public, allowed_cidrs,
 	` + backupRunningColumn
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
@@ -39,6 +40,7 @@ func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
 		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
 		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
 		&inst.ConfigurationID, &inst.RestartRequired,
+		&inst.Access.IsPublic, &inst.Access.AllowedCIDRs,
 		&inst.BackupRunning,
 	)
 	if err != nil {
@@ -83,10 +85,12 @@ func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error
 	rows, _ := q.Query(ctx, `
 		INSERT INTO instances (id, project_id, name, flavor_id, volume_size, volume_type, datastore, version,
 		                       task, task_workflow_id, server_status, service_status,
-		                       server_id, volume_id, port_id, security_group_id, address, configuration_id)
+		                       server_id, volume_id, port_id, security_group_id, address, configuration_id,
+		                       access_public, allowed_cidrs)
 		VALUES (@id, @project_id, @name, @flavor_id, @volume_size, @volume_type, @datastore, @version,
 		        @task, nullif(@task_workflow_id, ''), @server_status, @service_status,
-		        @server_id, @volume_id, @port_id, @security_group_id, @address, nullif(@configuration_id, '')::uuid)
+		        @server_id, @volume_id, @port_id, @security_group_id, @address, nullif(@configuration_id, '')::uuid,
+		        @access_public, @allowed_cidrs)
 		RETURNING `+instanceColumns,
 		pgx.NamedArgs{
 			"id":                id,
@@ -107,6 +111,8 @@ func insertInstance(ctx context.Context, q querier, inst *coffer.Instance) error
 			"security_group_id": inst.SecurityGroupID,
 			"address":           inst.Address,
 			"configuration_id":  inst.ConfigurationID,
+			"access_public":     inst.Access.IsPublic,
+			"allowed_cidrs":     inst.Access.CIDRs(),
 		})
 	created, err := pgx.CollectExactlyOneRow(rows, scanInstance)
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == uniqueViolation {

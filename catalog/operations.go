@@ -17,6 +17,8 @@ type TaskEnd struct {
 	FlavorID string
 	// VolumeSize is the new volume size in GiB after a resize; zero leaves it.
 	VolumeSize int
+	// Version is the instance's datastore version after an upgrade; empty leaves it.
+	Version string
 	// Fault is kept on the instance when set (a resize that failed and was rolled back
 	// shows why); nil clears the fault.
 	Fault *coffer.Fault
@@ -29,6 +31,7 @@ func (s *Store) FinishTask(ctx context.Context, id string, e TaskEnd) error {
 	args := pgx.NamedArgs{
 		"flavor_id":   e.FlavorID,
 		"volume_size": e.VolumeSize,
+		"version":     e.Version,
 		"service":     string(coffer.ServiceHealthy),
 		"message":     "", "details": "", "created": nil,
 	}
@@ -39,6 +42,7 @@ func (s *Store) FinishTask(ctx context.Context, id string, e TaskEnd) error {
 		task = 'NONE', updated = now(),
 		flavor_id = coalesce(nullif(@flavor_id, ''), flavor_id),
 		volume_size = coalesce(nullif(@volume_size::integer, 0), volume_size),
+		version = coalesce(nullif(@version, ''), version),
 		ram_mb = CASE WHEN @flavor_id <> '' AND reserved_ram_mb > 0 THEN reserved_ram_mb ELSE ram_mb END,
 		reserved_ram_mb = 0, reserved_volume_size = 0,
 		service_status = @service, service_status_updated = now(),

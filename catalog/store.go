@@ -45,6 +45,7 @@ type DatastoreVersion struct {
 	Datastore string // "postgresql"
 	Name      string // "15"
 	ImageTag  string // Glance tag of the image to boot, "coffer-postgresql-15"
+	ImageID   string // the image to boot by its Glance ID; empty: the newest tagged ImageTag
 	Port      int    // 5432
 	Active    bool
 }

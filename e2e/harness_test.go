@@ -16,6 +16,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 
+	"github.com/coffer-dbaas/coffer/activities"
 	"github.com/coffer-dbaas/coffer/catalog"
 )
 
@@ -92,7 +93,8 @@ func waitGone(t testing.TB, c *gophercloud.ServiceClient, id string, timeout tim
 }
 
 // leftovers lists what the cloud still holds of an instance: servers, volumes, ports and
-// security groups named coffer-<id>, as the control plane names them.
+// security groups of the instance: servers by the instance ID in their metadata, the rest
+// named coffer-<id>, as the control plane makes them.
 func leftovers(t testing.TB, id string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -106,13 +108,16 @@ func leftovers(t testing.TB, id string) []string {
 	name := "coffer-" + id
 	var found []string
 	compute, _ := openstack.NewComputeV2(pc, gophercloud.EndpointOpts{})
-	page, err := servers.List(compute, servers.ListOpts{Name: "^" + name + "$", AllTenants: true}).AllPages(ctx)
+	// Servers carry the instance's name; they are the instance's by their metadata.
+	page, err := servers.List(compute, servers.ListOpts{AllTenants: true}).AllPages(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ss, _ := servers.ExtractServers(page)
 	for _, s := range ss {
-		found = append(found, "server "+s.ID+" ("+s.Status+")")
+		if s.Metadata[activities.MetadataInstanceID] == id {
+			found = append(found, "server "+s.ID+" ("+s.Status+")")
+		}
 	}
 	block, _ := openstack.NewBlockStorageV3(pc, gophercloud.EndpointOpts{})
 	page, err = volumes.List(block, volumes.ListOpts{Name: name, AllTenants: true}).AllPages(ctx)

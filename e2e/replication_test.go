@@ -564,7 +564,9 @@ func TestDetachMakesAReplicaStandaloneAndAPrimaryWithReplicasCannotBeDeleted(t *
 		t.Fatalf("delete a primary with a replica: got %v, want 403", err)
 	}
 	replica := g.replicas[0]
-	if code := call(t, g.demo, http.MethodPut, "/instances/"+replica, map[string]any{"instance": map[string]any{"replica_of": nil}}, nil); code != http.StatusAccepted {
+	// As python-troveclient's detach-replica sends it: PATCH with replica_of "" (Trove
+	// detaches whatever its value).
+	if code := call(t, g.demo, http.MethodPatch, "/instances/"+replica, map[string]any{"instance": map[string]any{"replica_of": ""}}, nil); code != http.StatusAccepted {
 		t.Fatalf("detach %s: HTTP %d, want 202", replica, code)
 	}
 	waitStatus(t, g.demo.db, replica, "ACTIVE", 2*time.Minute)

@@ -28,6 +28,15 @@ func ResizeWorkflowID(instanceID string) string { return "instance/" + instanceI
 // StopWorkflowID is the ID of an operator's stop of an instance's engine.
 func StopWorkflowID(instanceID string) string { return "instance/" + instanceID + "/stop" }
 
+// AccessWorkflowID is the ID of a change of an instance's access.
+func AccessWorkflowID(instanceID string) string { return "instance/" + instanceID + "/access" }
+
+// UpgradeWorkflowID is the ID of an instance's datastore upgrade.
+func UpgradeWorkflowID(instanceID string) string { return "instance/" + instanceID + "/upgrade" }
+
+// RebuildWorkflowID is the ID of an admin's rebuild of an instance onto a new image.
+func RebuildWorkflowID(instanceID string) string { return "instance/" + instanceID + "/rebuild" }
+
 // MonitorWorkflowID is the ID of an instance's health monitor, which runs from the end of
 // its create until it is deleted.
 func MonitorWorkflowID(instanceID string) string { return "instance/" + instanceID + "/monitor" }
@@ -88,19 +97,21 @@ type Parked struct {
 // CreateInstanceInput is what CreateInstance needs. Users carry passwords: payloads are
 // encrypted by the codec, so histories never hold them in plain text.
 type CreateInstanceInput struct {
-	InstanceID string            `json:"instance_id"`
-	ProjectID  string            `json:"project_id"`
-	Name       string            `json:"name"`
-	FlavorID   string            `json:"flavor_id"`
-	VolumeSize int               `json:"volume_size"`
-	VolumeType string            `json:"volume_type,omitempty"`
-	Datastore  string            `json:"datastore"`
-	Version    string            `json:"version"`
-	ImageID    string            `json:"image_id"`
-	Port       int               `json:"port"` // the engine's TCP port, opened in the security group
-	Databases  []coffer.Database `json:"databases,omitempty"`
-	Users      []coffer.User     `json:"users,omitempty"`
-	Timeouts   Timeouts          `json:"timeouts"`
+	InstanceID string `json:"instance_id"`
+	ProjectID  string `json:"project_id"`
+	Name       string `json:"name"`
+	FlavorID   string `json:"flavor_id"`
+	VolumeSize int    `json:"volume_size"`
+	VolumeType string `json:"volume_type,omitempty"`
+	Datastore  string `json:"datastore"`
+	Version    string `json:"version"`
+	ImageID    string `json:"image_id"`
+	Port       int    `json:"port"` // the engine's TCP port, opened in the security group
+	// AllowedCIDRs are the sources the port is opened to; none: 0.0.0.0/0.
+	AllowedCIDRs []string          `json:"allowed_cidrs,omitempty"`
+	Databases    []coffer.Database `json:"databases,omitempty"`
+	Users        []coffer.User     `json:"users,omitempty"`
+	Timeouts     Timeouts          `json:"timeouts"`
 	// ConfigurationID is the instance's configuration group: the engine starts with its
 	// values, read when the guest is prepared.
 	ConfigurationID string `json:"configuration_id,omitempty"`
@@ -164,6 +175,34 @@ type RestartInstanceInput struct {
 	// engine (a tenant's restart).
 	Reboot   bool     `json:"reboot,omitempty"`
 	Timeouts Timeouts `json:"timeouts"`
+}
+
+// UpdateAccessInput is what UpdateAccess needs: the instance's security group and engine
+// port, and its new access.
+type UpdateAccessInput struct {
+	InstanceID      string        `json:"instance_id"`
+	ProjectID       string        `json:"project_id"`
+	InstanceName    string        `json:"instance_name,omitempty"`
+	SecurityGroupID string        `json:"security_group_id"`
+	Port            int           `json:"port"`
+	Access          coffer.Access `json:"access"`
+	Timeouts        Timeouts      `json:"timeouts"`
+}
+
+// RebuildInstanceInput is what RebuildInstance needs: the image to rebuild the server on,
+// and the datastore version the instance runs on it (a new one for an upgrade).
+type RebuildInstanceInput struct {
+	InstanceID   string `json:"instance_id"`
+	ProjectID    string `json:"project_id"`
+	InstanceName string `json:"instance_name,omitempty"`
+	// Upgrade: a tenant's datastore upgrade (task UPGRADING); else an admin's rebuild
+	// (task REBUILDING) that keeps the version.
+	Upgrade    bool     `json:"upgrade,omitempty"`
+	ImageID    string   `json:"image_id"`
+	Datastore  string   `json:"datastore"`
+	Version    string   `json:"version"`
+	OldVersion string   `json:"old_version"`
+	Timeouts   Timeouts `json:"timeouts"`
 }
 
 // ResizeFlavorInput is what ResizeFlavor needs.

@@ -99,7 +99,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	group := activities.ResourceRef{InstanceID: id}
 	u.add("delete security group", func(ctx workflow.Context) error { return deleteSecurityGroup(ctx, group) })
 	err := p.step(ctx, StepCreateSecurityGroup, func() error {
-		err := workflow.ExecuteActivity(call, acts.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: in.Port}).Get(ctx, &group.ID)
+		err := workflow.ExecuteActivity(call, acts.CreateSecurityGroup, activities.CreateSecurityGroupInput{InstanceID: id, Port: in.Port, AllowedCIDRs: in.AllowedCIDRs}).Get(ctx, &group.ID)
 		if err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	})
 	err = p.step(ctx, StepCreateServer, func() error {
 		err := workflow.ExecuteActivity(call, acts.CreateServer, activities.CreateServerInput{
-			InstanceID: id, ProjectID: in.ProjectID, FlavorID: in.FlavorID, ImageID: imageID,
+			InstanceID: id, ProjectID: in.ProjectID, Name: in.Name, FlavorID: in.FlavorID, ImageID: imageID,
 			PortID: port.ID, VolumeID: volume.ID, Datastore: in.Datastore, Version: in.Version,
 		}).Get(ctx, &server.ID)
 		if err != nil {

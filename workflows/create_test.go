@@ -43,7 +43,7 @@ func (h *harness) mockCreate() {
 	h.env.OnActivity(a.CreateVolume, mock.Anything, activities.CreateVolumeInput{InstanceID: instanceID, Size: 2}).Return("vol-1", nil)
 	h.env.OnActivity(a.WaitVolumeAvailable, mock.Anything, ref("vol-1")).Return(nil)
 	h.env.OnActivity(a.CreateServer, mock.Anything, activities.CreateServerInput{
-		InstanceID: instanceID, ProjectID: "demo-project", FlavorID: "ds1G", ImageID: "image-1",
+		InstanceID: instanceID, ProjectID: "demo-project", Name: "orders", FlavorID: "ds1G", ImageID: "image-1",
 		PortID: "port-1", VolumeID: "vol-1", Datastore: "postgresql", Version: "15",
 	}).Return("server-1", nil)
 	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).Return(nil)

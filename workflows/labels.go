@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
+
+	coffer "github.com/coffer-dbaas/coffer"
 )
 
 // labels are what Temporal shows of a run besides its ID: the search attributes an
@@ -46,4 +48,12 @@ func sizeChange(from, to int) string {
 		return fmt.Sprintf("to %d GiB", to)
 	}
 	return fmt.Sprintf("from %d to %d GiB", from, to)
+}
+
+// accessChange says what an access update changes.
+func accessChange(a coffer.Access) string {
+	if len(a.AllowedCIDRs) == 0 {
+		return "to any source"
+	}
+	return "to " + strings.Join(a.AllowedCIDRs, ", ")
 }

@@ -16,6 +16,8 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(StopInstance)
 	w.RegisterWorkflow(ResizeFlavor)
 	w.RegisterWorkflow(ResizeVolume)
+	w.RegisterWorkflow(UpdateAccess)
+	w.RegisterWorkflow(RebuildInstance)
 	w.RegisterWorkflow(MonitorInstance)
 	w.RegisterWorkflow(GuestCall)
 	w.RegisterWorkflow(GuestLog)

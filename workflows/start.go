@@ -163,6 +163,26 @@ func (s Starter) StartApplyConfiguration(ctx context.Context, in ApplyConfigurat
 	return err
 }
 
+// StartUpdateAccess starts UpdateAccess, instance/<id>/access, and waits for its claim
+// (UPDATING), as StartRestart does.
+func (s Starter) StartUpdateAccess(ctx context.Context, in UpdateAccessInput) error {
+	return s.startClaimed(ctx, AccessWorkflowID(in.InstanceID), in.ProjectID, againRefused,
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "update access", accessChange(in.Access)),
+		in.Timeouts.Claim, UpdateAccess, in)
+}
+
+// StartRebuild starts RebuildInstance, instance/<id>/upgrade for an upgrade and
+// instance/<id>/rebuild for an admin's rebuild, and waits for its claim (UPGRADING or
+// REBUILDING), as StartRestart does.
+func (s Starter) StartRebuild(ctx context.Context, in RebuildInstanceInput) error {
+	id, op, change := RebuildWorkflowID(in.InstanceID), "rebuild", "onto image "+in.ImageID
+	if in.Upgrade {
+		id, op, change = UpgradeWorkflowID(in.InstanceID), "upgrade", fmt.Sprintf("from %s %s to %s", in.Datastore, in.OldVersion, in.Version)
+	}
+	return s.startClaimed(ctx, id, in.ProjectID, againRefused,
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, op, change), in.Timeouts.Claim, RebuildInstance, in)
+}
+
 // StartStop starts StopInstance, instance/<id>/stop.
 func (s Starter) StartStop(ctx context.Context, in StopInstanceInput) error {
 	_, err := s.start(ctx, StopWorkflowID(in.InstanceID), againRefused,

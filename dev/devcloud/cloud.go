@@ -30,6 +30,7 @@ type Cloud struct {
 	faults  *faultSet
 	hv      *hypervisor
 	lease   *networkLease // the network's /16s, held until Close
+	guard   *guard        // enforces security groups for the process hypervisor, or nil
 
 	mu sync.Mutex // guards st
 	st *state
@@ -86,6 +87,15 @@ func New(cfg Config, log *slog.Logger) (*Cloud, error) {
 		return nil, err
 	}
 	c.hv = newHypervisor(c)
+	if cfg.Hypervisor.SecurityGroups && c.hv.qemu == nil {
+		g, err := newGuard(c)
+		if err != nil {
+			c.lease.release()
+			cancel()
+			return nil, err
+		}
+		c.guard = g
+	}
 	c.mu.Lock()
 	c.seedLocked()
 	c.saveLocked()
@@ -162,6 +172,9 @@ func (c *Cloud) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	c.hv.shutdown()
+	if c.guard != nil {
+		c.guard.close()
+	}
 	c.lease.release()
 	return nil
 }

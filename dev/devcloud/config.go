@@ -58,7 +58,14 @@ type Image struct {
 	Tags    []string `mapstructure:"tags"`
 	MinDisk int      `mapstructure:"min_disk"`
 	MinRAM  int      `mapstructure:"min_ram"`
+	// Properties are the image's custom properties, shown as Glance shows them. The process
+	// hypervisor honours one: devcloud_boot: fail makes every boot of a server from the
+	// image fail (a broken image: the server goes to ERROR and no guest comes up).
+	Properties map[string]string `mapstructure:"properties"`
 }
+
+// ImageBootFail is the image property value that makes boots from the image fail.
+const ImageBootFail = "fail"
 
 // NetworkConfig describes the one seeded tenant network.
 type NetworkConfig struct {
@@ -85,6 +92,13 @@ type HypervisorConfig struct {
 	Env []string `mapstructure:"env"`
 	// StopTimeout is how long a process gets after SIGTERM before SIGKILL.
 	StopTimeout time.Duration `mapstructure:"stop_timeout"`
+	// SecurityGroups makes the process hypervisor enforce security groups on the engines'
+	// ports (GuardPorts): each server's process listens on an inner address and the cloud
+	// admits to its fixed IP only the sources its ingress rules allow (guard.go). Off, every
+	// source reaches every server. The qemu hypervisor ignores it.
+	SecurityGroups bool `mapstructure:"security_groups"`
+	// GuardPorts are the TCP ports guarded on each fixed IP; empty: 5432, 3306 and 6379.
+	GuardPorts []int `mapstructure:"guard_ports"`
 	// Qemu configures the qemu hypervisor; only read when Kind is "qemu".
 	Qemu QemuConfig `mapstructure:"qemu"`
 }

@@ -64,7 +64,7 @@ func (c *Cloud) imageView(img Image) map[string]any {
 		tags = []string{}
 	}
 	created := glanceSeedTime().Format(glanceTime)
-	return map[string]any{
+	v := map[string]any{
 		"id": id, "name": img.Name, "status": "active", "visibility": "public",
 		"container_format": "bare", "disk_format": "qcow2", "tags": tags,
 		"min_disk": img.MinDisk, "min_ram": img.MinRAM, "size": glanceImageSize,
@@ -74,6 +74,13 @@ func (c *Cloud) imageView(img Image) map[string]any {
 		"created_at": created, "updated_at": created,
 		"self": "/v2/images/" + id, "file": "/v2/images/" + id + "/file", "schema": "/v2/schemas/image",
 	}
+	// Glance shows custom properties as keys of their own, beside the base ones.
+	for k, val := range img.Properties {
+		if _, base := v[k]; !base {
+			v[k] = val
+		}
+	}
+	return v
 }
 
 // glanceSeedTime is when the seeded images say they were made.

@@ -97,6 +97,17 @@ func resolveProgram(name string) (string, error) {
 	return filepath.Abs(name)
 }
 
+// serverImage is the image a server boots from, if it has one the cloud knows.
+func (c *Cloud) serverImage(id string) (Image, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st.Servers[id]
+	if s == nil || s.ImageID == "" {
+		return Image{}, false
+	}
+	return c.imageByID(s.ImageID)
+}
+
 func (c *Cloud) serverDir(id string) string { return filepath.Join(c.cfg.DataDir, "servers", id) }
 
 func (c *Cloud) configDriveDir(id string) string {
@@ -174,6 +185,9 @@ func (h *hypervisor) boot(id string) error {
 	}
 	defer console.Close() // the process has its own descriptor once started
 
+	if img, ok := h.c.serverImage(id); ok && img.Properties["devcloud_boot"] == ImageBootFail {
+		return fmt.Errorf("image %s does not boot (its property devcloud_boot is %q)", img.Name, ImageBootFail)
+	}
 	var args []string
 	if h.qemu != nil {
 		args, err = h.qemu.prepare(id)
@@ -182,6 +196,11 @@ func (h *hypervisor) boot(id string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if h.c.guard != nil {
+		if err := h.c.guard.open(id); err != nil {
+			return err
+		}
 	}
 	cmd := exec.Command(h.program, append(slices.Clone(h.args), args...)...)
 	cmd.Dir = dir

@@ -52,6 +52,7 @@ const (
 	taskPoweringOn      = "powering-on"
 	taskResizing        = "resize_prep"
 	taskResizeReverting = "resize_reverting"
+	taskRebuilding      = "rebuilding"
 	taskDeleting        = "deleting"
 )
 
@@ -1075,6 +1076,10 @@ func (c *Cloud) writeConfigDriveLocked(s *server) error {
 		nw := configdrive.Network{
 			ID: fmt.Sprintf("network%d", i), Type: "ipv4", Link: link, IPAddress: p.IPAddress, Netmask: netmask, NetworkID: p.NetworkID,
 		}
+		if c.guard != nil {
+			// The guard listens on the fixed IP and relays what the security groups admit.
+			nw.IPAddress = c.guard.innerAddress(p.IPAddress)
+		}
 		if c.hv.qemu != nil {
 			// A VM's NIC is on qemu's user-mode network, whose DHCP gives it 10.0.2.15; the
 			// fixed IP lives on the host, which forwards it (see qemu). Nova writes
@@ -1534,6 +1539,18 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request) {
 		err = c.acceptServerTask(tok, id, "start", []string{"SHUTOFF"}, "", taskPoweringOn, nil, false, true, "ACTIVE")
 	case "resize":
 		err = c.resizeServer(tok, id, args)
+	case "rebuild":
+		// Nova answers a rebuild with the server, as it is now (REBUILD).
+		if err = c.rebuildServer(tok, id, mv, args); err == nil {
+			c.mu.Lock()
+			var view map[string]any
+			if s, nerr := c.serverLocked(tok, id, "show"); nerr == nil {
+				view = c.serverViewLocked(s, tok, mv)
+			}
+			c.mu.Unlock()
+			writeJSON(w, http.StatusAccepted, map[string]any{"server": view})
+			return
+		}
 	case "confirmResize":
 		err = c.confirmResize(tok, id)
 	case "revertResize":
@@ -1630,6 +1647,57 @@ func (c *Cloud) resizeServer(tok *token, id string, args json.RawMessage) error 
 		s.OldFlavor, s.Flavor = &old, flavor
 		return nil
 	}, true, true, "VERIFY_RESIZE")
+}
+
+// rebuildServer is Nova's rebuild: the server boots again from imageRef on a fresh root
+// disk, keeping its ID, ports and attached volumes; REBUILD while the process restarts, then
+// ACTIVE. user_data (from microversion 2.57) replaces the server's, and its config drive is
+// written anew at the boot. From ACTIVE, SHUTOFF or ERROR, as Nova allows.
+func (c *Cloud) rebuildServer(tok *token, id string, mv novaVersion, args json.RawMessage) error {
+	var a struct {
+		ImageRef string  `json:"imageRef"`
+		Name     *string `json:"name"`
+		UserData *string `json:"user_data"`
+	}
+	if err := json.Unmarshal(args, &a); err != nil || a.ImageRef == "" {
+		return novaErrorf(http.StatusBadRequest, "Invalid input for field/attribute rebuild. 'imageRef' is a required property")
+	}
+	if a.UserData != nil && !mv.atLeast(57) {
+		return novaErrorf(http.StatusBadRequest, "Invalid input for field/attribute rebuild. Additional properties are not allowed ('user_data' was unexpected)")
+	}
+	imageID := lastSegment(a.ImageRef)
+	if _, ok := c.imageByID(imageID); !ok {
+		return novaErrorf(http.StatusBadRequest, "Image %s could not be found.", imageID)
+	}
+	var userData []byte
+	if a.UserData != nil {
+		b, err := base64.StdEncoding.DecodeString(*a.UserData)
+		if err != nil {
+			return novaErrorf(http.StatusBadRequest, "Invalid input for field/attribute user_data. Value: %s. 'user_data' is not a 'base64'", *a.UserData)
+		}
+		userData = b
+	}
+	return c.acceptServerTask(tok, id, "rebuild", []string{"ACTIVE", "SHUTOFF", "ERROR"}, "REBUILD", taskRebuilding, func(s *server) error {
+		if s.ImageID == "" {
+			return novaErrorf(http.StatusBadRequest, "Instance %s is volume-backed; rebuild it from its volume.", s.ID)
+		}
+		s.ImageID = imageID
+		// A fresh root disk: what the guest kept on the old one (its credential) is gone. A
+		// VM's disk is made again from the new image at the boot (a running VM keeps the
+		// old file open until it stops).
+		for _, path := range []string{c.guestStateDir(s.ID), c.rootDiskPath(s.ID)} {
+			if err := os.RemoveAll(path); err != nil {
+				return novaErrorf(http.StatusInternalServerError, "wipe the root disk of server %s: %v", s.ID, err)
+			}
+		}
+		if a.Name != nil {
+			s.Name = *a.Name
+		}
+		if a.UserData != nil {
+			s.UserData = userData
+		}
+		return nil
+	}, true, true, "ACTIVE")
 }
 
 // confirmResize keeps the new flavor: VERIFY_RESIZE becomes ACTIVE at once.

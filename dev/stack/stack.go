@@ -58,6 +58,9 @@ type Options struct {
 	// reach the guest gateway and Swift from through qemu's user-mode network: Host must
 	// then be a loopback address, which the VM sees as 10.0.2.2).
 	Hypervisor string
+	// SecurityGroups makes the process hypervisor enforce the servers' security groups
+	// (devcloud hypervisor.security_groups): a source the rules do not admit is refused.
+	SecurityGroups bool
 	// GuestImage is the qcow2 the qemu hypervisor boots coffer-postgresql-15 servers from
 	// (what `go tool task image` builds).
 	GuestImage string
@@ -202,6 +205,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cloudCfg.DatabaseURL = s.APIURL
 	cloudCfg.Network.CIDR = opts.NetworkCIDR
 	cloudCfg.Hypervisor.Command = []string{opts.CofferBinary, "guestagent"}
+	cloudCfg.Hypervisor.SecurityGroups = opts.SecurityGroups
+	// Images an operator rolls out: a newer build of the PostgreSQL 15 guest (for a second
+	// datastore version, or an admin's rebuild), and a broken one that never boots.
+	cloudCfg.Images = append(cloudCfg.Images,
+		devcloud.Image{Name: "coffer-postgresql-15-next", Tags: []string{"coffer", "coffer-postgresql-15-next"}},
+		devcloud.Image{Name: "coffer-broken", Tags: []string{"coffer-broken"}, Properties: map[string]string{"devcloud_boot": devcloud.ImageBootFail}},
+	)
 	if opts.Hypervisor == devcloud.HypervisorQemu {
 		cloudCfg.Hypervisor.Kind = devcloud.HypervisorQemu
 		cloudCfg.Hypervisor.Qemu.Images = map[string]string{"coffer-postgresql-15": opts.GuestImage}
