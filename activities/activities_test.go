@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -603,5 +604,57 @@ func TestGuestUserDataIsTheSameForAGenerationAndNewForTheNext(t *testing.T) {
 	json.Unmarshal(other, &co)
 	if co.Bootstrap == c0.Bootstrap {
 		t.Error("two instances got the same bootstrap secret")
+	}
+}
+
+// A replica's configuration follows its primary's group in the settings a hot standby
+// needs at least as high, and only there, and only upwards.
+func TestReplicaConfigurationHasAtLeastThePrimarysHotStandbySettings(t *testing.T) {
+	store, acts, env := catalogActivities(t, nil)
+	ctx := context.Background()
+	version, err := store.FindDatastoreVersion(ctx, "postgresql", "15")
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance := func(name string, values map[string]any) string {
+		t.Helper()
+		inst := &coffer.Instance{ProjectID: "p1", Name: name, FlavorID: "ds1G", VolumeSize: 1, Datastore: "postgresql", Version: "15"}
+		if err := store.CreateInstance(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetTask(ctx, inst.ID, coffer.TaskNone); err != nil {
+			t.Fatal(err)
+		}
+		c := &catalog.Configuration{ID: uuid.NewString(), ProjectID: "p1", Name: name, VersionID: version.ID, Values: values}
+		if err := store.CreateConfiguration(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetInstanceConfiguration(ctx, "p1", inst.ID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		return inst.ID
+	}
+	primary := instance("primary", map[string]any{"max_connections": 200.0, "max_locks_per_transaction": 128.0, "work_mem": 8192.0})
+	replica := instance("replica", map[string]any{"max_connections": 50.0, "max_prepared_transactions": 10.0, "max_locks_per_transaction": 256.0})
+	if err := store.SetReplicaOf(ctx, replica, primary); err != nil {
+		t.Fatal(err)
+	}
+	configuration := func(id string) map[string]string {
+		t.Helper()
+		v, err := env.ExecuteActivity(acts.GetInstanceConfiguration, id)
+		if err != nil {
+			t.Fatalf("GetInstanceConfiguration %s: %v", id, err)
+		}
+		var c activities.InstanceConfiguration
+		if err := v.Get(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Values
+	}
+	if got, want := configuration(replica), map[string]string{"max_connections": "200", "max_prepared_transactions": "10", "max_locks_per_transaction": "256"}; !maps.Equal(got, want) {
+		t.Errorf("replica: got %v, want %v", got, want)
+	}
+	if got, want := configuration(primary), map[string]string{"max_connections": "200", "max_locks_per_transaction": "128", "work_mem": "8192"}; !maps.Equal(got, want) {
+		t.Errorf("primary: got %v, want %v", got, want)
 	}
 }

@@ -27,6 +27,9 @@ const (
 	ErrorTypeCloudNotFound = "CloudNotFound"
 	// ErrorTypeNotInCatalog: the catalog has no record of the instance or backup.
 	ErrorTypeNotInCatalog = "NotInCatalog"
+	// ErrorTypeMonitorRetired: RecordHealth's answer to a monitor that still runs: guests
+	// report their health to the gateway now (issue 19), and the monitor ends.
+	ErrorTypeMonitorRetired = "MonitorRetired"
 	// ErrorTypeConflict: OpenStack answered 409, or the record is in a state that forbids
 	// the change (a backup still running).
 	ErrorTypeConflict = "Conflict"

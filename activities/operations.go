@@ -214,28 +214,18 @@ func (a *Activities) NoteFault(ctx context.Context, in NoteFaultInput) error {
 // RecordHealthInput is RecordHealth's input.
 type RecordHealthInput struct {
 	InstanceID string `json:"instance_id"`
-	// Report is the guest's answer; nil when the guest did not answer (then only the
-	// instance's existence is checked, and its report ages).
+	// Report is the guest's answer; nil when the guest did not answer.
 	Report *guest.HealthReport `json:"report,omitempty"`
 }
 
-// RecordHealth records a guest's health report (unless a newer one is recorded) and
-// returns the instance's task. An instance the catalog no longer has fails with NotFound,
-// not retried: its monitor ends.
-func (a *Activities) RecordHealth(ctx context.Context, in RecordHealthInput) (coffer.Task, error) {
-	var (
-		status coffer.ServiceStatus
-		at     time.Time
-	)
-	if in.Report != nil {
-		status, at = in.Report.Status, in.Report.At
-		if at.IsZero() {
-			at = time.Now()
-		}
-	}
-	task, err := a.Catalog.RecordHealth(ctx, in.InstanceID, status, at)
-	a.recordReplicationLag(ctx, in.InstanceID, in.Report)
-	return task, catalogError(err, "record the health of instance "+in.InstanceID)
+// RecordHealth is what the retired per-instance monitors (MonitorInstance) called after
+// each probe. Guests report their health to the gateway on their own schedule now, and
+// the gateway records it; RecordHealth records nothing and answers every monitor that
+// still runs with a non-retryable ErrorTypeMonitorRetired, on which it ends cleanly.
+func (a *Activities) RecordHealth(_ context.Context, in RecordHealthInput) (coffer.Task, error) {
+	return "", temporal.NewNonRetryableApplicationError(
+		"instance "+in.InstanceID+": health is reported by the guest to the gateway; the monitor is retired",
+		ErrorTypeMonitorRetired, nil)
 }
 
 // ResizeServerInput is ResizeServer's input.

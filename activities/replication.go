@@ -14,7 +14,6 @@ import (
 
 	"github.com/coffer-dbaas/coffer"
 	"github.com/coffer-dbaas/coffer/catalog"
-	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // ReplicationCatalog is the part of the catalog that records replication groups;
@@ -118,22 +117,6 @@ func (a *Activities) EndTasks(ctx context.Context, ids []string) error {
 		}
 	}
 	return nil
-}
-
-// recordReplicationLag records a replica's lag from its health report; reports of primaries
-// and of engines that did not say are left alone. Best effort: a heartbeat must not fail
-// because of it.
-func (a *Activities) recordReplicationLag(ctx context.Context, instanceID string, r *guest.HealthReport) {
-	if r == nil || r.Replication == nil || r.Replication.Role != guest.RoleReplica {
-		return
-	}
-	at := r.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	_ = a.Catalog.SetReplicationLag(ctx, instanceID, catalog.ReplicationLag{
-		Bytes: r.Replication.LagBytes, Seconds: r.Replication.LagSeconds, At: at,
-	})
 }
 
 // IsolateServer fences an ejected primary in the cloud, so that it can never serve its

@@ -41,8 +41,6 @@ type Operations interface {
 	Answer(ctx context.Context, workflowID, answer string) (string, error)
 	// Ended says how the last run of a workflow ended; nil while it runs.
 	Ended(ctx context.Context, workflowID string) (*workflows.RunEnd, error)
-	// Health asks the instance's monitor what it last learned from the guest.
-	Health(ctx context.Context, instanceID string) (workflows.MonitorState, error)
 }
 
 // ResizeVolumeRequest is the new size of a volume.
@@ -228,15 +226,13 @@ func (s *Server) heartbeatExpiry() time.Duration {
 	return coffer.HeartbeatExpiry
 }
 
-// volumeUsed asks the instance's monitor for the GiB its data takes (Trove asks the guest
-// for volume.used on a show); nothing when the monitor does not answer at once.
+// volumeUsed is the GiB the instance's data takes, as its guest last reported it to the
+// gateway (Trove asks the guest for volume.used on a show); nothing before its first report.
 func (s *Server) volumeUsed(ctx context.Context, instanceID string) *float64 {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	state, err := s.workflows.Health(ctx, instanceID)
-	if err != nil || state.Volume == nil {
+	v, err := s.catalog.GetGuestVolume(ctx, instanceID)
+	if err != nil {
 		return nil
 	}
-	used := float64(int(state.Volume.UsedGB*100+0.5)) / 100
+	used := float64(int(v.UsedGB*100+0.5)) / 100
 	return &used
 }

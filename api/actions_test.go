@@ -133,11 +133,24 @@ func TestMgmtTaskSignalsOnlyAParkedStep(t *testing.T) {
 
 	wantFault(t, "retry of a running step", mgmt(`{"retry-task": {}}`), http.StatusUnprocessableEntity, "unprocessableEntity")
 
+	began := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
 	h.workflows.ops().progress[wf] = workflows.Progress{Operation: "create", Step: "create volume",
-		Parked: &workflows.Parked{Step: "create volume", Error: "cinder answered 500", Attempts: 1}}
+		Parked: &workflows.Parked{Step: "create volume", Error: "cinder answered 500", Attempts: 1},
+		Timings: []workflows.StepTiming{
+			{Step: "create port", Started: began, Ended: began.Add(168 * time.Millisecond)},
+			{Step: "create volume", Started: began.Add(170 * time.Millisecond)},
+		}}
 	r := h.do(http.MethodGet, "/v1.0/"+admin.projectID+"/mgmt/instances/"+id+"/task", admin.token, nil)
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"needs_attention":true`) || !strings.Contains(string(r.body), "cinder answered 500") {
 		t.Fatalf("task of a parked create: got %d %s, want it to need attention with the error", r.status, r.body)
+	}
+	for _, want := range []string{
+		`{"step":"create port","started":"2026-01-02T15:04:05.000Z","ended":"2026-01-02T15:04:05.168Z","took_ms":168}`,
+		`{"step":"create volume","started":"2026-01-02T15:04:05.170Z","took_ms":0}`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("task of a parked create: got %s, want its timings to hold %s", r.body, want)
+		}
 	}
 	for _, body := range []string{`{"retry-task": {}}`, `{"skip-task": {}}`, `{"abort-task": {}}`} {
 		if r := mgmt(body); r.status != http.StatusAccepted {

@@ -507,6 +507,18 @@ func (s *Server) changeConfiguration(ctx context.Context, in *ChangeConfiguratio
 // start that fails is a 503 the client retries (the values apply the next time).
 func (s *Server) applyConfiguration(ctx context.Context, in workflows.ApplyConfigurationInput) error {
 	in.Timeouts = s.timeouts()
+	// The instances' replicas follow their primaries' hot-standby settings.
+	reps, err := s.catalog.Replications(ctx, in.InstanceIDs)
+	if err != nil {
+		return faultFor(ctx, s.log, err, "Instances")
+	}
+	for _, id := range in.InstanceIDs {
+		for _, r := range reps[id].Replicas {
+			if !slices.Contains(in.InstanceIDs, r) && !slices.Contains(in.Replicas, r) {
+				in.Replicas = append(in.Replicas, r)
+			}
+		}
+	}
 	request := uuid.NewString()
 	if err := s.workflows.StartApplyConfiguration(ctx, in, request); err != nil {
 		s.log.ErrorContext(ctx, "start apply configuration workflow", "workflow_id", workflows.ConfigurationWorkflowID(in, request), "error", err)

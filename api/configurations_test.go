@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,4 +226,39 @@ func TestMgmtParametersAreForAdmins(t *testing.T) {
 		t.Fatalf("delete: got %d %s", r.status, r.body)
 	}
 	wantFault(t, "delete it again", h.do(http.MethodDelete, path+"/pg_stat_statements.max", admin.token, nil), 404, "itemNotFound")
+}
+
+// A group attached to a primary, or changed while attached, is applied to the primary's
+// replicas too (first): they must run with at least the primary's hot-standby settings.
+func TestConfigurationOfAPrimaryReachesItsReplicas(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	ctx := context.Background()
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	replica := h.addInstance(demo.projectID, "orders-replica", coffer.TaskNone)
+	if err := h.catalog.SetReplicaOf(ctx, replica, primary); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configurations.Create(ctx, demo.db, configurations.CreateOpts{
+		Name: "more connections", Values: map[string]any{"max_connections": 200},
+		Datastore: &configurations.DatastoreOpts{Type: "postgresql", Version: "15"},
+	}).Extract()
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := instances.AttachConfigurationGroup(ctx, demo.db, primary, cfg.ID).ExtractErr(); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if err := configurations.Update(ctx, demo.db, cfg.ID, configurations.UpdateOpts{Values: map[string]any{"max_connections": 300}}).ExtractErr(); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	applies := h.workflows.applied()
+	if len(applies) != 2 {
+		t.Fatalf("ApplyConfiguration started: got %+v, want the attach's and the update's", applies)
+	}
+	for i, a := range applies {
+		if !slices.Equal(a.InstanceIDs, []string{primary}) || !slices.Equal(a.Replicas, []string{replica}) {
+			t.Errorf("apply %d: got instances %v and replicas %v, want %s and its replica %s", i, a.InstanceIDs, a.Replicas, primary, replica)
+		}
+	}
 }

@@ -23,6 +23,9 @@ type fakeGuest struct {
 	// silent instances' guests never answer.
 	silent map[string]bool
 	calls  []string
+	// hold, when a test sets it (before its requests), runs first in every call with the
+	// request's context: where a test makes a handler slow.
+	hold func(ctx context.Context)
 }
 
 type fakeEngine struct {
@@ -62,11 +65,17 @@ func (w *fakeWorkflows) silence(id string) {
 	w.guest.silent[id] = true
 }
 
-func (w *fakeWorkflows) CallGuest(_ context.Context, call api.GuestCall, in, out any) error {
+func (w *fakeWorkflows) CallGuest(ctx context.Context, call api.GuestCall, in, out any) error {
+	if w.guest.hold != nil {
+		w.guest.hold(ctx)
+	}
 	return w.runGuest(call, in, out)
 }
 
-func (w *fakeWorkflows) ChangeGuest(_ context.Context, call api.GuestCall, in any, _ time.Duration) error {
+func (w *fakeWorkflows) ChangeGuest(ctx context.Context, call api.GuestCall, in any, _ time.Duration) error {
+	if w.guest.hold != nil {
+		w.guest.hold(ctx)
+	}
 	return w.runGuest(call, in, nil)
 }
 

@@ -38,6 +38,20 @@ type TaskView struct {
 	Error          string      `json:"error,omitempty"`
 	NeedsAttention bool        `json:"needs_attention" doc:"A step is parked: it waits for retry-task, skip-task or abort-task."`
 	Parked         *ParkedView `json:"parked,omitempty"`
+	// Timings say where the operation's time went, step by step.
+	Timings []StepTimingView `json:"timings,omitempty"`
+}
+
+// stepTimeFormat is RFC 3339 with milliseconds: a step's timing needs finer than Trove's
+// seconds.
+const stepTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// StepTimingView is when one step of the operation ran, by its workflow's clock.
+type StepTimingView struct {
+	Step    string `json:"step" example:"create volume"`
+	Started string `json:"started" example:"2026-01-02T15:04:05.123Z" doc:"RFC 3339 with milliseconds."`
+	Ended   string `json:"ended,omitempty" example:"2026-01-02T15:04:05.291Z" doc:"Empty while the step runs."`
+	TookMS  int64  `json:"took_ms" example:"168" doc:"Milliseconds the step took; 0 while it runs."`
 }
 
 // ParkedView is a step that failed after its retries and waits for an operator.
@@ -184,6 +198,13 @@ func (s *Server) mgmtShowInstanceTask(ctx context.Context, in *InstancePath) (*T
 		return out, nil
 	}
 	v.Operation, v.Step, v.Done, v.Error = p.Operation, p.Step, p.Done, p.Error
+	for _, st := range p.Timings {
+		view := StepTimingView{Step: st.Step, Started: st.Started.UTC().Format(stepTimeFormat), TookMS: st.Took().Milliseconds()}
+		if !st.Ended.IsZero() {
+			view.Ended = st.Ended.UTC().Format(stepTimeFormat)
+		}
+		v.Timings = append(v.Timings, view)
+	}
 	if p.Parked != nil {
 		v.NeedsAttention = true
 		v.Parked = &ParkedView{p.Parked.Step, p.Parked.Error, formatTime(p.Parked.Since), formatTime(p.Parked.Deadline), p.Parked.Attempts}

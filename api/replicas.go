@@ -107,6 +107,10 @@ func (s *Server) addReplication(ctx context.Context, projectID string, views []I
 // so the request may not name them, nor databases, users or a restore point (they come
 // from the primary's data). With more than one, the replicas are named <name>-1, <name>-2,
 // ...; the answer shows the first.
+// replicationDatastores are the datastores whose guest driver replicates (MariaDB's GTID
+// replication is still to come).
+var replicationDatastores = map[string]bool{"postgresql": true}
+
 func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
 	req := in.Body.Instance
 	count := req.ReplicaCount
@@ -145,6 +149,10 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	primary, err := s.getInstance(ctx, in.ProjectID, req.ReplicaOf)
 	if err != nil {
 		return nil, err
+	}
+	if !replicationDatastores[primary.Datastore] {
+		// Trove's DatastoreOperationNotSupported, before anything is made.
+		return nil, badRequest("The 'create_replica' operation is not supported for the '%s' datastore.", primary.Datastore)
 	}
 	if primary.ProjectID != in.ProjectID {
 		// A replica lives in its primary's project; an admin's reach does not stretch a

@@ -50,6 +50,9 @@ type Catalog interface {
 	EndOrphanedTask(ctx context.Context, id, workflowID string, to coffer.Task, f coffer.Fault) (bool, error)
 	// DeleteInstance removes the instance's row.
 	DeleteInstance(ctx context.Context, id string) error
+	// GetGuestVolume returns the data volume as the instance's guest last reported it
+	// (catalog.ErrNotFound before its first report).
+	GetGuestVolume(ctx context.Context, id string) (catalog.GuestVolume, error)
 	// ResetStatus is Trove's reset_status: task NONE, fault cleared, operating status ERROR
 	// until the guest reports again. An empty projectID finds any project's instance.
 	ResetStatus(ctx context.Context, projectID, id string) error
@@ -292,12 +295,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unmatched(w, r, s.mux, s.routedPath(r))
 		return
 	}
-	if f := checkRequestText(r); f != nil {
+	if f := checkRequestText(w, r); f != nil {
 		writeFault(w, f)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(bodyReadWriter{w}, r)
 }
+
+// bodyReadWriter is the ResponseWriter the routes get once checkRequestText has read the
+// request's body, under its own deadline: it ignores huma's read deadline for the body
+// (5 s by default for every operation with one). That deadline would bound only a read of
+// memory, and it would end net/http's background read of the connection, which starts
+// when the body hits its end, and with it cancel the request's context (and the later
+// requests' on the same connection) in the middle of a long handler, such as a claim
+// waiting for its workflow.
+type bodyReadWriter struct{ http.ResponseWriter }
+
+// SetReadDeadline is what huma calls, through huma.SetReadDeadline, to bound its body read.
+func (bodyReadWriter) SetReadDeadline(time.Time) error { return nil }
+
+// Unwrap lets http.ResponseController reach the connection's own writer.
+func (w bodyReadWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Route names the route that serves r by its pattern ("GET /v1.0/{project_id}/instances/{id}"),
 // or "unmatched" when none does: what metrics and spans call a request, since its path holds IDs.
@@ -379,11 +397,16 @@ func fromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
 // maxCheckedBody is how much of a body checkRequestText reads; huma refuses larger ones.
 const maxCheckedBody = 1 << 20
 
+// bodyReadTimeout bounds checkRequestText's read of a request's body, as huma's default
+// body deadline would.
+const bodyReadTimeout = 5 * time.Second
+
 // checkRequestText refuses, with a 400, a request whose path, query or JSON body holds a NUL
 // byte, another control character in the path or query, or text that is not UTF-8: no such
 // text may reach the catalog (PostgreSQL cannot store it), OpenStack or a guest. Fields
-// with rules of their own are checked again by their handlers.
-func checkRequestText(r *http.Request) *Fault {
+// with rules of their own are checked again by their handlers. It reads the body whole,
+// within bodyReadTimeout, and leaves it in memory for the route (see bodyReadWriter).
+func checkRequestText(w http.ResponseWriter, r *http.Request) *Fault {
 	if err := coffer.ValidText(r.URL.Path, len(r.URL.Path)); err != nil {
 		return badRequest("Invalid request: the path %v.", err)
 	}
@@ -401,34 +424,25 @@ func checkRequestText(r *http.Request) *Fault {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	// Read all but the body's last byte: net/http starts a background read of the connection
-	// once a body hits EOF, and huma's body read deadline (set later) would end that read and
-	// with it cancel the request's context in the middle of a long handler (a claim waiting
-	// for its workflow). The last byte cannot hide a NUL in a JSON body huma accepts; it is
-	// read only when the body is refused anyway. A body of unknown length is read whole.
-	limit := int64(maxCheckedBody + 1)
-	if r.ContentLength > 0 && r.ContentLength <= maxCheckedBody {
-		limit = r.ContentLength - 1
-	}
-	head, err := io.ReadAll(io.LimitReader(r.Body, limit))
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
-	if err != nil || len(head) > maxCheckedBody {
+	// The deadline ends when the body does: net/http clears it as it starts its background
+	// read of the connection. A body past maxCheckedBody keeps it for huma's read of the
+	// rest, and huma answers 413. A writer that reaches no connection has none to set.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	whole, err := io.ReadAll(io.LimitReader(r.Body, maxCheckedBody+1))
+	if err != nil || len(whole) > maxCheckedBody {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(whole), r.Body), r.Body}
 		return nil // huma answers a body it cannot read or that is too large
 	}
-	if !utf8.Valid(head) {
+	r.Body = io.NopCloser(bytes.NewReader(whole))
+	if !utf8.Valid(whole) {
 		return badRequest("Invalid request: the request body is not valid UTF-8.")
 	}
-	if !bytes.Contains(head, []byte(`\u0000`)) && !bytes.Contains(head, []byte{0}) {
+	if !bytes.Contains(whole, []byte(`\u0000`)) && !bytes.Contains(whole, []byte{0}) {
 		return nil
 	}
-	whole, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(whole))
 	var body any
 	if err := json.Unmarshal(whole, &body); err != nil {
 		return nil // huma answers a malformed body

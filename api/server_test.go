@@ -1,14 +1,20 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 
@@ -162,5 +168,98 @@ func TestOpenAPIStatesTheRulesTheAPIEnforces(t *testing.T) {
 		if !bytes.Contains(doc, []byte(`"pattern":`+string(quoted))) {
 			t.Errorf("the OpenAPI document states no %s pattern %s", name, pattern)
 		}
+	}
+}
+
+// humaBodyReadTimeout is huma's default read deadline for an operation's request body.
+const humaBodyReadTimeout = 5 * time.Second
+
+// A streaming client sends its body chunked, with no Content-Length. A handler that runs
+// past huma's body deadline must still keep its request's context and answer, and the
+// connection must serve the client's next request: the body's end starts net/http's
+// background read of the connection, which no body deadline may end.
+func TestChunkedRequestToASlowHandlerKeepsItsConnection(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	id := h.activeInstance(demo.projectID)
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	var mu sync.Mutex
+	var canceled []error
+	h.workflows.guest.hold = func(ctx context.Context) {
+		first.Do(func() {
+			close(entered)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		})
+		if err := ctx.Err(); err != nil {
+			mu.Lock()
+			canceled = append(canceled, err)
+			mu.Unlock()
+		}
+	}
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	replies := bufio.NewReader(conn)
+	databases := h.url + "/v1.0/" + demo.projectID + "/instances/" + id + "/databases"
+	// send writes a request on the connection, its body (if any) chunked.
+	send := func(method string, body io.Reader) *http.Request {
+		t.Helper()
+		req, err := http.NewRequest(method, databases, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Auth-Token", demo.token)
+		req.Header.Set("Content-Type", "application/json")
+		if body != nil {
+			req.TransferEncoding = []string{"chunked"}
+		}
+		if err := req.Write(conn); err != nil {
+			t.Fatalf("send %s: %v", method, err)
+		}
+		return req
+	}
+	read := func(req *http.Request) (int, string) {
+		t.Helper()
+		resp, err := http.ReadResponse(replies, req)
+		if err != nil {
+			t.Fatalf("read the answer to %s on the same connection: %v", req.Method, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+
+	create := send(http.MethodPost, strings.NewReader(`{"databases": [{"name": "slow"}]}`))
+	select {
+	case <-entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the create never reached the guest")
+	}
+	time.Sleep(humaBodyReadTimeout + time.Second)
+	close(release)
+	if code, body := read(create); code != http.StatusAccepted {
+		t.Fatalf("slow chunked create: got HTTP %d %s, want 202", code, body)
+	}
+
+	list := send(http.MethodGet, nil)
+	code, body := read(list)
+	if code != http.StatusOK || !strings.Contains(body, `"slow"`) {
+		t.Fatalf("list on the same connection: got HTTP %d %s, want 200 with database slow", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(canceled) > 0 {
+		t.Errorf("the handlers' contexts were canceled: %v", canceled)
 	}
 }

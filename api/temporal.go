@@ -50,16 +50,3 @@ func (t TemporalWorkflows) Progress(ctx context.Context, workflowID string) (wor
 	}
 	return p, nil
 }
-
-// Health queries the instance's monitor.
-func (t TemporalWorkflows) Health(ctx context.Context, instanceID string) (workflows.MonitorState, error) {
-	var st workflows.MonitorState
-	v, err := t.Client.QueryWorkflow(ctx, workflows.MonitorWorkflowID(instanceID), "", workflows.HealthQuery)
-	if err != nil {
-		return st, fmt.Errorf("query health of instance %s: %w", instanceID, err)
-	}
-	if err := v.Get(&st); err != nil {
-		return st, fmt.Errorf("read health of instance %s: %w", instanceID, err)
-	}
-	return st, nil
-}

@@ -268,10 +268,6 @@ func (w *fakeWorkflows) Ended(_ context.Context, workflowID string) (*workflows.
 	return w.operations.ended[workflowID], nil
 }
 
-func (w *fakeWorkflows) Health(context.Context, string) (workflows.MonitorState, error) {
-	return workflows.MonitorState{}, errors.New("no monitor")
-}
-
 func (w *fakeWorkflows) StartReplication(_ context.Context, operation string, in workflows.ReplicationInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

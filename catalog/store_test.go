@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -128,10 +129,16 @@ func TestListDatastoresOffersOnlyActiveVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 {
-		t.Fatalf("got datastores %+v, want postgresql alone (the others are inactive)", got)
+	// Sorted by name: mariadb (offered since migration 012) and postgresql; mysql and
+	// redis are inactive.
+	if len(got) != 2 || got[0].Name != "mariadb" {
+		t.Fatalf("got datastores %+v, want mariadb and postgresql (the others are inactive)", got)
 	}
-	pg := got[0]
+	maria := catalog.DatastoreVersion{ID: got[0].Versions[0].ID, Datastore: "mariadb", Name: "10.11", ImageTag: "coffer-mariadb-10.11", Port: 3306, Active: true}
+	if got[0].DefaultVersion != "10.11" || len(got[0].Versions) != 1 || got[0].Versions[0] != maria {
+		t.Errorf("got %+v, want mariadb with default 10.11 and version %+v", got[0], maria)
+	}
+	pg := got[1]
 	want := catalog.DatastoreVersion{ID: pg.Versions[0].ID, Datastore: "postgresql", Name: "15", ImageTag: "coffer-postgresql-15", Port: 5432, Active: true}
 	if pg.Name != "postgresql" || pg.DefaultVersion != "15" || len(pg.Versions) != 1 || pg.Versions[0] != want {
 		t.Errorf("got %+v, want postgresql with default 15 and version %+v", pg, want)
@@ -150,10 +157,10 @@ func TestListDatastoresOffersOnlyActiveVersions(t *testing.T) {
 	for _, d := range got {
 		names = append(names, d.Name+"/"+d.DefaultVersion)
 	}
-	if strings.Join(names, " ") != "mysql/8.0 postgresql/15" {
-		t.Errorf("got datastores %v, want [mysql/8.0 postgresql/15]", names)
+	if strings.Join(names, " ") != "mariadb/10.11 mysql/8.0 postgresql/15" {
+		t.Errorf("got datastores %v, want [mariadb/10.11 mysql/8.0 postgresql/15]", names)
 	}
-	if mysql := got[0]; len(mysql.Versions) != 1 || mysql.Versions[0].Port != 3306 || mysql.Versions[0].ImageTag != "coffer-mysql-8.0" {
+	if mysql := got[1]; len(mysql.Versions) != 1 || mysql.Versions[0].Port != 3306 || mysql.Versions[0].ImageTag != "coffer-mysql-8.0" {
 		t.Errorf("got mysql versions %+v, want 8.0 on port 3306 from coffer-mysql-8.0", mysql.Versions)
 	}
 }
@@ -164,7 +171,7 @@ func TestFindDatastoreVersionByNameIDOrDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := datastores[0]
+	pg := datastores[slices.IndexFunc(datastores, func(d catalog.Datastore) bool { return d.Name == "postgresql" })]
 	pg15 := pg.Versions[0]
 
 	for _, tc := range []struct{ datastore, version string }{

@@ -81,6 +81,9 @@ type Gateway struct {
 	// CredentialCacheTTL is how long the gateway trusts a credential it checked against
 	// the catalog: an instance's credential works at most this long after its delete.
 	CredentialCacheTTL time.Duration `mapstructure:"credential_cache_ttl"`
+	// HealthFlushInterval is how often the gateway writes the health reports it received
+	// to the catalog, all in one statement (1s by default).
+	HealthFlushInterval time.Duration `mapstructure:"health_flush_interval"`
 }
 
 // Backup configures backups. Backups live in Container of the control plane's project;
@@ -248,7 +251,7 @@ func Defaults() Config {
 		Backup:     Backup{Container: "coffer-backups", SegmentSize: 64 << 20},
 		// Trove's defaults, but volumes: ten instances of the largest volume (api.max_volume_size).
 		Quotas:  Quotas{Instances: 10, RAM: -1, Volumes: 1000, Backups: 50, MinPasswordLength: 8},
-		Gateway: Gateway{Listen: "127.0.0.1:7243", CredentialCacheTTL: 10 * time.Second},
+		Gateway: Gateway{Listen: "127.0.0.1:7243", CredentialCacheTTL: 10 * time.Second, HealthFlushInterval: time.Second},
 	}
 }
 
@@ -517,6 +520,9 @@ func (c Config) Validate(roles ...Role) error {
 		}
 		if (c.Gateway.TLSCertFile == "") != (c.Gateway.TLSKeyFile == "") {
 			bad("gateway.tls_cert_file/tls_key_file", "give both or neither")
+		}
+		if c.Gateway.HealthFlushInterval <= 0 {
+			bad("gateway.health_flush_interval", "must be positive, got %s", c.Gateway.HealthFlushInterval)
 		}
 		if c.Gateway.CredentialCacheTTL < 0 {
 			bad("gateway.credential_cache_ttl", "must not be negative, got %s", c.Gateway.CredentialCacheTTL)

@@ -336,10 +336,11 @@ func TestEverydayAPIOnOneInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 		ds, _ := datastores.ExtractDatastores(page)
-		if len(ds) != 1 || ds[0].Name != "postgresql" || len(ds[0].Versions) != 1 || ds[0].DefaultVersion != ds[0].Versions[0].ID {
-			t.Fatalf("datastores: got %+v, want postgresql with its default version 15", ds)
+		// Sorted by name: mariadb 10.11 and postgresql 15 are offered.
+		if len(ds) != 2 || ds[0].Name != "mariadb" || ds[1].Name != "postgresql" || len(ds[1].Versions) != 1 || ds[1].DefaultVersion != ds[1].Versions[0].ID {
+			t.Fatalf("datastores: got %+v, want mariadb, and postgresql with its default version 15", ds)
 		}
-		d, err := datastores.Get(ctx, demo.db, ds[0].ID).Extract()
+		d, err := datastores.Get(ctx, demo.db, ds[1].ID).Extract()
 		if err != nil || d.Name != "postgresql" {
 			t.Fatalf("datastore by ID: %+v, %v", d, err)
 		}

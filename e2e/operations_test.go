@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/coffer-dbaas/coffer/catalog"
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 	"github.com/coffer-dbaas/coffer/workflows"
@@ -207,21 +208,21 @@ func TestResizeVolumeGrowsWhatTheGuestSees(t *testing.T) {
 	waitStatus(t, demo.db, d.id, "ACTIVE", 2*time.Minute)
 	d.wantDataKept(t)
 
-	// The guest sees the new size (the workflow checked it; the monitor reports it), and a
-	// show reports what the data takes.
+	// The guest sees the new size (the workflow checked it; the guest reports it to the
+	// gateway), and a show reports what the data takes.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		v := showRaw(t, demo, d.id)
 		volume, _ := v["volume"].(map[string]any)
-		state := monitorState(t, d.id)
-		if volume["size"] == float64(2) && state.Volume != nil && state.Volume.SizeGB == 2 && volume["used"] != nil {
+		state := guestVolume(t, d.id)
+		if volume["size"] == float64(2) && state.SizeGB == 2 && volume["used"] != nil {
 			if used, _ := volume["used"].(float64); used <= 0 || used >= 2 {
 				t.Errorf("volume.used: got %v GiB, want a real, positive use below the size", volume["used"])
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the resize: volume %v, the guest sees %+v; want 2 GiB in both and volume.used", volume, state.Volume)
+			t.Fatalf("after the resize: volume %v, the guest sees %+v; want 2 GiB in both and volume.used", volume, state)
 		}
 		time.Sleep(time.Second)
 	}
@@ -231,17 +232,12 @@ func TestResizeVolumeGrowsWhatTheGuestSees(t *testing.T) {
 	}
 }
 
-func monitorState(t *testing.T, id string) workflows.MonitorState {
+// guestVolume is the data volume as the instance's guest last reported it to the gateway
+// (zero before its first report).
+func guestVolume(t *testing.T, id string) catalog.GuestVolume {
 	t.Helper()
-	var st workflows.MonitorState
-	v, err := cloud.Client.QueryWorkflow(context.Background(), workflows.MonitorWorkflowID(id), "", workflows.HealthQuery)
-	if err != nil {
-		return st
-	}
-	if err := v.Get(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	v, _ := cloud.Catalog.GetGuestVolume(context.Background(), id)
+	return v
 }
 
 func TestResizeWhoseNovaResizeFailsEndsActiveOnTheOldFlavor(t *testing.T) {
@@ -556,6 +552,10 @@ func TestHealthFollowsTheEngineAndTheGuest(t *testing.T) {
 	shown := waitOperatingStatus(t, demo, d.id, "HEALTHY", 30*time.Second)
 	if shown["service_status_updated"] == nil {
 		t.Errorf("show has no service_status_updated: %v", shown)
+	}
+	// The guest reports to the gateway: no workflow watches the instance.
+	if _, err := cloud.Client.DescribeWorkflowExecution(ctx, workflows.MonitorWorkflowID(d.id), ""); err == nil {
+		t.Errorf("instance %s has a monitor workflow, want none: its guest reports its health itself", d.id)
 	}
 	rec, err := cloud.Catalog.GetInstance(ctx, "", d.id)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/configurations"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/databases"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/users"
@@ -586,4 +587,72 @@ func TestDetachMakesAReplicaStandaloneAndAPrimaryWithReplicasCannotBeDeleted(t *
 	if err := instances.Delete(context.Background(), g.demo.db, g.primary).ExtractErr(); err != nil {
 		t.Fatalf("delete the primary once it has no replica: %v", err)
 	}
+}
+
+// A configuration group that raises max_connections on a primary (a setting a hot standby
+// needs at least as high as its primary's) reaches its replica too: both wait for a
+// restart, and whichever restarts first, the replica streams on with the primary's value.
+// A replica made afterwards starts with it as well.
+func TestAGroupThatRaisesAPrimarysConnectionsKeepsItsReplicasStreaming(t *testing.T) {
+	ctx := context.Background()
+	g := newGroup(t, "raised", 1)
+	replica := g.replicas[0]
+	conn := g.connect(t, g.primary)
+	execSQL(t, conn, "INSERT INTO items (v) VALUES (1)")
+	g.waitCount(t, 1, replica)
+
+	group, err := configurations.Create(ctx, g.demo.db, configurations.CreateOpts{
+		Name: "more connections", Values: map[string]any{"max_connections": 200},
+		Datastore: &configurations.DatastoreOpts{Type: "postgresql", Version: "15"},
+	}).Extract()
+	if err != nil {
+		t.Fatalf("create the group: %v", err)
+	}
+	if err := instances.AttachConfigurationGroup(ctx, g.demo.db, g.primary, group.ID).ExtractErr(); err != nil {
+		t.Fatalf("attach to the primary: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = instances.DetachConfigurationGroup(ctx, g.demo.db, g.primary).ExtractErr()
+		_ = configurations.Delete(ctx, g.demo.db, group.ID).ExtractErr()
+	})
+	waitStatus(t, g.demo.db, g.primary, "RESTART_REQUIRED", time.Minute)
+	waitStatus(t, g.demo.db, replica, "RESTART_REQUIRED", time.Minute)
+
+	restart := func(id string) {
+		t.Helper()
+		if err := instances.Restart(ctx, g.demo.db, id).ExtractErr(); err != nil {
+			t.Fatalf("restart %s: %v", id, err)
+		}
+		waitSeen(t, g.demo, id, "REBOOT", 10*time.Second)
+		waitStatus(t, g.demo.db, id, "ACTIVE", 2*time.Minute)
+	}
+	// The primary first: the replica pauses at the change until it restarts too.
+	restart(g.primary)
+	conn = g.connect(t, g.primary)
+	execSQL(t, conn, "INSERT INTO items (v) VALUES (2)")
+	restart(replica)
+	g.waitCount(t, 2, replica)
+	for _, id := range []string{g.primary, replica} {
+		var got string
+		if err := g.connect(t, id).QueryRow(ctx, "SHOW max_connections").Scan(&got); err != nil || got != "200" {
+			t.Errorf("instance %s: max_connections %q (%v), want 200", id, got, err)
+		}
+	}
+
+	var out struct {
+		Instance struct {
+			ID string `json:"id"`
+		} `json:"instance"`
+	}
+	if code := call(t, g.demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
+		"name": "raised-replica-late", "replica_of": g.primary,
+	}}, &out); code != http.StatusOK {
+		t.Fatalf("create a replica of the raised primary: HTTP %d, want 200", code)
+	}
+	late := out.Instance.ID
+	g.replicas = append(g.replicas, late)
+	inst := waitStatus(t, g.demo.db, late, "ACTIVE", 5*time.Minute)
+	g.address[late] = inst.IP[0]
+	execSQL(t, conn, "INSERT INTO items (v) VALUES (3)")
+	g.waitCount(t, 3, replica, late)
 }

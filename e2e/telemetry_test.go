@@ -187,7 +187,7 @@ func TestOperatorsSeeMetricsAndATraceOfACreate(t *testing.T) {
 	}
 	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
 	waitStatus(t, demo.db, created.ID, "ACTIVE", 3*time.Minute)
-	// The monitor's first health report lands right after ACTIVE.
+	// The guest's health reports reach the catalog every interval.
 	time.Sleep(2 * healthInterval)
 
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", apiMetrics)

@@ -115,10 +115,10 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		// What the guest reports is its mounted filesystem's size.
-		if st := monitorState(t, src.ID); st.Volume != nil && st.Volume.SizeGB == 2 {
+		if st := guestVolume(t, src.ID); st.SizeGB == 2 {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("after the volume resize the guest sees %+v, want a 2 GiB filesystem", st.Volume)
+			t.Fatalf("after the volume resize the guest sees %+v, want a 2 GiB filesystem", st)
 		}
 		time.Sleep(time.Second)
 	}

@@ -28,15 +28,18 @@ const (
 )
 
 // authorize is the gateway's unary interceptor: Enroll and health checks need no
-// credential; every WorkflowService call needs a valid one and passes policy; anything else
-// is refused.
+// credential; ReportHealth needs a valid one and reports for its own instance only; every
+// WorkflowService call needs a valid one and passes policy; anything else is refused.
 func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if info.FullMethod == guestauth.EnrollMethod || strings.HasPrefix(info.FullMethod, healthPrefix) {
 		return handler(ctx, req)
 	}
 	method, ok := strings.CutPrefix(info.FullMethod, workflowServicePrefix)
-	if !ok {
+	if !ok && info.FullMethod != guestauth.ReportHealthMethod {
 		return nil, errPermissionDenied
+	}
+	if !ok {
+		method = "ReportHealth"
 	}
 	instanceID, credential, err := guestauth.FromIncoming(ctx)
 	if err != nil {
@@ -54,6 +57,9 @@ func (g *Gateway) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 		return nil, errUnauthenticated
 	}
 	g.log.Debug("guest call", "method", method, "instance_id", identity.InstanceID)
+	if info.FullMethod == guestauth.ReportHealthMethod {
+		return handler(withCaller(ctx, identity.InstanceID), req)
+	}
 	c := caller{gateway: g, instanceID: identity.InstanceID}
 	resp, err := c.allow(withCaller(ctx, identity.InstanceID), req, handler)
 	// The SDK's client turns Temporal's errors into serviceerror values, which gRPC's

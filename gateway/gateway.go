@@ -35,6 +35,12 @@ type Options struct {
 	// CredentialCacheTTL is how long a checked identity is trusted before the catalog is
 	// asked again (and so how long a revoked credential may still work).
 	CredentialCacheTTL time.Duration
+	// HealthInterval is how often guests report their health (the answer to each report
+	// says it); zero is DefaultHealthInterval.
+	HealthInterval time.Duration
+	// HealthFlushInterval is how often the reports received are written to the catalog,
+	// in one statement; zero is DefaultHealthFlushInterval.
+	HealthFlushInterval time.Duration
 	// TLS, when set, is the gateway's server TLS; nil serves plain gRPC (dev only).
 	TLS *tls.Config
 	// Log gets every refusal; nil logs nowhere.
@@ -48,6 +54,7 @@ type Gateway struct {
 	identities *identityCache
 	log        *slog.Logger
 	proxy      workflowservice.WorkflowServiceServer
+	health     *healthBatch
 }
 
 // New checks opts and builds a Gateway.
@@ -68,6 +75,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.CredentialCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("credential cache TTL %s is negative", opts.CredentialCacheTTL))
 	}
+	if opts.HealthInterval < 0 || opts.HealthFlushInterval < 0 {
+		errs = append(errs, errors.New("negative health interval or flush interval"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("guest gateway: %w", err)
 	}
@@ -87,12 +97,19 @@ func New(opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.HealthInterval == 0 {
+		opts.HealthInterval = DefaultHealthInterval
+	}
+	if opts.HealthFlushInterval == 0 {
+		opts.HealthFlushInterval = DefaultHealthFlushInterval
+	}
 	return &Gateway{
 		opts:       opts,
 		tokens:     tokens,
 		identities: newIdentityCache(opts.Catalog, opts.CredentialCacheTTL),
 		log:        log,
 		proxy:      p,
+		health:     newHealthBatch(opts.Catalog, opts.HealthFlushInterval, log),
 	}, nil
 }
 
@@ -104,7 +121,7 @@ var enforcement = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitW
 // long poll is then cut, and its SDK polls again elsewhere.
 const drainTimeout = 5 * time.Second
 
-// NewServer is the gateway's gRPC server: Enroll, the WorkflowService proxy behind the
+// NewServer is the gateway's gRPC server: Enroll, ReportHealth, the WorkflowService proxy behind the
 // guest's authorization, and the health service (the SDK checks it when it dials).
 func (g *Gateway) NewServer() *grpc.Server {
 	opts := []grpc.ServerOption{
@@ -121,16 +138,27 @@ func (g *Gateway) NewServer() *grpc.Server {
 	}
 	s := grpc.NewServer(opts...)
 	workflowservice.RegisterWorkflowServiceServer(s, g.proxy)
-	guestauth.RegisterEnroll(s, g.enroll)
+	guestauth.RegisterGateway(s, g.enroll, g.reportHealth)
 	hs := health.NewServer() // SERVING for ""
 	hs.SetServingStatus(workflowservice.WorkflowService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	return s
 }
 
-// Serve serves guests on lis until ctx ends, then stops: calls in flight get drainTimeout.
+// Serve serves guests on lis until ctx ends, then stops: calls in flight get drainTimeout,
+// and the health reports received are written to the catalog.
 func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
 	s := g.NewServer()
+	flushCtx, stopFlushing := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() {
+		g.health.run(flushCtx)
+		close(flushed)
+	}()
+	defer func() {
+		stopFlushing()
+		<-flushed
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(lis) }()
 	select {

@@ -63,6 +63,8 @@ type Agent struct {
 //     serves the contract's activities on guest.TaskQueue(instance ID), through the gateway,
 //     until ctx ends; payloads are encrypted with the instance's key, and the agent never
 //     holds the control plane's;
+//     meanwhile it reports the engine's health to the gateway every interval the gateway
+//     names (ReportHealth), which no workflow asks for;
 //  5. then stops the worker and the engine cleanly.
 //
 // A ctx that ends is a normal shutdown: Run returns nil. It returns an error when the
@@ -130,6 +132,24 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 		}
 		return err
 	}
+	// Health goes to the gateway on the agent's own schedule, whether or not Temporal
+	// is reachable: no workflow asks for it.
+	rep, closeReporter, err := newReporter(cfg.GatewayHostPort, creds, tlsCfg != nil, id, driver, log)
+	if err != nil {
+		return fmt.Errorf("guest agent: gateway %s: %w", cfg.GatewayHostPort, err)
+	}
+	defer closeReporter()
+	reportCtx, stopReporting := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() {
+		rep.run(reportCtx)
+		close(reported)
+	}()
+	defer func() {
+		stopReporting()
+		<-reported
+	}()
+
 	dc, err := codec.DataConverter(id.Key)
 	if err != nil {
 		return fmt.Errorf("guest agent: %w", err)

@@ -62,12 +62,14 @@ type testGateway struct {
 	credentials map[string]string // instance ID → the credential it was given
 	keys        map[string][]byte // instance ID → its payload key
 	enrolls     int
-	calls       int // Temporal calls that carried a credential the gateway issued
+	calls       int                               // Temporal calls that carried a credential the gateway issued
+	reports     map[string]guestauth.HealthReport // instance ID → its last health report
 }
 
 func startTestGateway(t *testing.T, temporal string) *testGateway {
 	t.Helper()
-	g := &testGateway{bootstraps: map[string]string{}, spent: map[string]bool{}, credentials: map[string]string{}, keys: map[string][]byte{}}
+	g := &testGateway{bootstraps: map[string]string{}, spent: map[string]bool{}, credentials: map[string]string{}, keys: map[string][]byte{},
+		reports: map[string]guestauth.HealthReport{}}
 	conn, err := grpc.NewClient(temporal, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +97,14 @@ func startTestGateway(t *testing.T, temporal string) *testGateway {
 		return handler(ctx, req)
 	}))
 	workflowservice.RegisterWorkflowServiceServer(srv, proxy)
-	guestauth.RegisterEnroll(srv, func(_ context.Context, req guestauth.EnrollRequest) (guestauth.EnrollResponse, error) {
+	report := func(ctx context.Context, r guestauth.HealthReport) (guestauth.HealthAck, error) {
+		id, _, _ := guestauth.FromIncoming(ctx) // the interceptor checked it
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.reports[id] = r
+		return guestauth.HealthAck{Interval: 200 * time.Millisecond}, nil
+	}
+	guestauth.RegisterGateway(srv, func(_ context.Context, req guestauth.EnrollRequest) (guestauth.EnrollResponse, error) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.bootstraps[req.InstanceID] == "" || g.bootstraps[req.InstanceID] != req.Bootstrap || g.spent[req.InstanceID] {
@@ -105,7 +114,7 @@ func startTestGateway(t *testing.T, temporal string) *testGateway {
 		g.enrolls++
 		g.credentials[req.InstanceID] = guestauth.NewCredential()
 		return guestauth.EnrollResponse{InstanceID: req.InstanceID, Credential: g.credentials[req.InstanceID], Key: g.keys[req.InstanceID]}, nil
-	})
+	}, report)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +130,13 @@ func (g *testGateway) expect(instanceID, bootstrap string, key []byte) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.bootstraps[instanceID], g.keys[instanceID] = bootstrap, key
+}
+
+// lastReport is the last health report the instance's agent sent.
+func (g *testGateway) lastReport(instanceID string) guestauth.HealthReport {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reports[instanceID]
 }
 
 func (g *testGateway) counts() (enrolls, calls int) {
@@ -318,6 +334,20 @@ func TestAgentEnrollsOnceAndPreparesTheEngineThroughTheGateway(t *testing.T) {
 	}
 	if report.Status != coffer.ServiceHealthy || report.At.IsZero() {
 		t.Errorf("Health after Prepare: got %+v, want HEALTHY with a time", report)
+	}
+
+	// The agent reports its health to the gateway by itself, with its volume, at the
+	// interval the gateway names.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := gw.lastReport(instanceID)
+		if r.Status == string(coffer.ServiceHealthy) && r.VolumeSizeGB > 0 && r.VolumeUsedGB > 0 && !r.At.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's last health report: %+v, want HEALTHY with its volume", r)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// The codec keeps the password out of Temporal's history.

@@ -30,9 +30,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -145,38 +148,119 @@ func Enroll(ctx context.Context, conn grpc.ClientConnInterface, req EnrollReques
 type EnrollFunc func(ctx context.Context, req EnrollRequest) (EnrollResponse, error)
 
 // RegisterEnroll serves EnrollMethod on s with serve.
-func RegisterEnroll(s grpc.ServiceRegistrar, serve EnrollFunc) {
+func RegisterEnroll(s grpc.ServiceRegistrar, serve EnrollFunc) { RegisterGateway(s, serve, nil) }
+
+// RegisterGateway serves EnrollMethod with enroll and, when report is not nil,
+// ReportHealthMethod with report on s (one gRPC service holds both).
+func RegisterGateway(s grpc.ServiceRegistrar, enroll EnrollFunc, report ReportHealthFunc) {
+	methods := []grpc.MethodDesc{jsonMethod("Enroll", EnrollMethod, enroll)}
+	if report != nil {
+		methods = append(methods, jsonMethod("ReportHealth", ReportHealthMethod, report))
+	}
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "coffer.guest.v1.Gateway",
 		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Enroll",
-			Handler: func(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-				in := new(wrapperspb.BytesValue)
-				if err := dec(in); err != nil {
-					return nil, err
-				}
-				handle := func(ctx context.Context, req any) (any, error) {
-					var r EnrollRequest
-					if err := json.Unmarshal(req.(*wrapperspb.BytesValue).GetValue(), &r); err != nil {
-						return nil, fmt.Errorf("enroll request is not JSON: %w", err)
-					}
-					resp, err := serve(ctx, r)
-					if err != nil {
-						return nil, err
-					}
-					body, err := json.Marshal(resp)
-					if err != nil {
-						return nil, err
-					}
-					return wrapperspb.Bytes(body), nil
-				}
-				if interceptor == nil {
-					return handle(ctx, in)
-				}
-				return interceptor(ctx, in, &grpc.UnaryServerInfo{FullMethod: EnrollMethod}, handle)
-			},
-		}},
-		Metadata: "coffer/guest/v1/gateway",
+		Methods:     methods,
+		Metadata:    "coffer/guest/v1/gateway",
 	}, struct{}{})
 }
+
+// jsonMethod is a unary method whose request and response are JSON in a BytesValue.
+func jsonMethod[Req, Resp any](name, fullMethod string, serve func(context.Context, Req) (Resp, error)) grpc.MethodDesc {
+	return grpc.MethodDesc{
+		MethodName: name,
+		Handler: func(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(wrapperspb.BytesValue)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			handle := func(ctx context.Context, req any) (any, error) {
+				var r Req
+				if err := json.Unmarshal(req.(*wrapperspb.BytesValue).GetValue(), &r); err != nil {
+					return nil, status.Errorf(codes.InvalidArgument, "%s request is not JSON: %v", name, err)
+				}
+				resp, err := serve(ctx, r)
+				if err != nil {
+					return nil, err
+				}
+				body, err := json.Marshal(resp)
+				if err != nil {
+					return nil, err
+				}
+				return wrapperspb.Bytes(body), nil
+			}
+			if interceptor == nil {
+				return handle(ctx, in)
+			}
+			return interceptor(ctx, in, &grpc.UnaryServerInfo{FullMethod: fullMethod}, handle)
+		},
+	}
+}
+
+// ReportHealthMethod is the gateway's gRPC method by which an enrolled guest reports its
+// health on its own schedule (no workflow asks for it). It carries the guest's credential
+// as every call but Enroll does; its request and response are JSON (HealthReport,
+// HealthAck) in a google.protobuf.BytesValue.
+const ReportHealthMethod = "/coffer.guest.v1.Gateway/ReportHealth"
+
+// HealthReport is what a guest reports: its engine's status and, when known, its data
+// volume and replication role and lag. The instance is the one the credential names.
+type HealthReport struct {
+	// Status is the engine's service status (HEALTHY, SHUTDOWN, ...).
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// At is when the guest took the report.
+	At time.Time `json:"at"`
+	// VolumeSizeGB and VolumeUsedGB are the data volume's filesystem, when the guest
+	// could read it (VolumeSizeGB 0: unknown).
+	VolumeSizeGB int     `json:"volume_size_gb,omitempty"`
+	VolumeUsedGB float64 `json:"volume_used_gb,omitempty"`
+	// Role is the engine's replication role (primary or replica), empty when unknown;
+	// LagBytes and LagSeconds are a replica's lag behind its primary.
+	Role       string  `json:"role,omitempty"`
+	LagBytes   int64   `json:"lag_bytes,omitempty"`
+	LagSeconds float64 `json:"lag_seconds,omitempty"`
+}
+
+// HealthAck is the gateway's answer to a report: when the guest should report next.
+type HealthAck struct {
+	Interval time.Duration `json:"interval"`
+}
+
+// ReportHealthFunc serves ReportHealth for the instance the call's credential names
+// (the gateway's interceptor checked it).
+type ReportHealthFunc func(ctx context.Context, r HealthReport) (HealthAck, error)
+
+// ReportHealth calls the gateway's ReportHealth over conn; the connection's per-call
+// credentials (PerRPC) must carry the guest's API key.
+func ReportHealth(ctx context.Context, conn grpc.ClientConnInterface, r HealthReport, opts ...grpc.CallOption) (HealthAck, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return HealthAck{}, fmt.Errorf("report health: %w", err)
+	}
+	out := new(wrapperspb.BytesValue)
+	if err := conn.Invoke(ctx, ReportHealthMethod, wrapperspb.Bytes(body), out, opts...); err != nil {
+		return HealthAck{}, fmt.Errorf("report health to the guest gateway: %w", err)
+	}
+	var ack HealthAck
+	if err := json.Unmarshal(out.GetValue(), &ack); err != nil {
+		return HealthAck{}, fmt.Errorf("report health: the gateway's answer: %w", err)
+	}
+	return ack, nil
+}
+
+// BearerCredentials are per-call gRPC credentials carrying a guest's API key as
+// "authorization: Bearer <id>.<credential>".
+type BearerCredentials struct {
+	APIKey string
+	// Insecure allows the key over a connection without TLS (dev only).
+	Insecure bool
+}
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b BearerCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.APIKey}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (b BearerCredentials) RequireTransportSecurity() bool { return !b.Insecure }

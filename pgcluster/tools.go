@@ -53,6 +53,17 @@ type ControlData struct {
 	CheckpointLSN string
 	// Timeline is the latest checkpoint's timeline.
 	Timeline string
+	// Settings are the values of the settings the control file records (the "... setting"
+	// lines) by their parameter names: max_connections, max_worker_processes,
+	// max_wal_senders, max_prepared_transactions, max_locks_per_transaction, wal_level,
+	// ... A standby's are its primary's, as of the last change it replayed.
+	Settings map[string]string
+}
+
+// controlSettingNames are the parameter names of the settings pg_controldata abbreviates.
+var controlSettingNames = map[string]string{
+	"max_prepared_xacts": "max_prepared_transactions",
+	"max_locks_per_xact": "max_locks_per_transaction",
 }
 
 // ReadControlData runs pg_controldata on DataDir.
@@ -61,13 +72,20 @@ func (c *Cluster) ReadControlData(ctx context.Context) (ControlData, error) {
 	if err != nil {
 		return ControlData{}, err
 	}
-	var d ControlData
+	d := ControlData{Settings: map[string]string{}}
 	for line := range bytes.Lines(out) {
 		k, v, ok := strings.Cut(string(line), ":")
 		if !ok {
 			continue
 		}
 		v = strings.TrimSpace(v)
+		if name, ok := strings.CutSuffix(strings.TrimSpace(k), " setting"); ok {
+			if full, ok := controlSettingNames[name]; ok {
+				name = full
+			}
+			d.Settings[name] = v
+			continue
+		}
 		switch strings.TrimSpace(k) {
 		case "Database cluster state":
 			d.State = v

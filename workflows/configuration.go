@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -21,6 +22,11 @@ type ApplyConfigurationInput struct {
 	ProjectID       string `json:"project_id"`
 	// InstanceIDs are the instances to apply their group's values to.
 	InstanceIDs []string `json:"instance_ids"`
+	// Replicas are the replicas of those instances, applied to first: each runs with at
+	// least its primary's values of the settings a hot standby needs at least as high
+	// (activities.GetInstanceConfiguration), so it must have them before its primary
+	// restarts with them.
+	Replicas []string `json:"replicas,omitempty"`
 	// Timeouts.Park bounds how long a failed step waits for an operator; the rest is unused.
 	Timeouts Timeouts `json:"timeouts"`
 }
@@ -44,7 +50,8 @@ const maxApplyRounds = 5
 
 // ApplyConfiguration applies the current values of their configuration groups to
 // instances (a group's change to every instance that has it, or one instance's attach or
-// detach). It holds no task: the instances stay usable. One step per instance:
+// detach), and to their replicas first. It holds no task: the instances stay usable. One
+// step per instance:
 //
 //	apply to instance <id>: read the instance's group values from the catalog, send them to
 //	its guest (ApplyConfiguration: kept for every start, dynamic settings reloaded at
@@ -68,7 +75,7 @@ func ApplyConfiguration(ctx workflow.Context, in ApplyConfigurationInput) error 
 	}
 	return op.run(ctx, func(t *tracker, _ *parking, _ *undo) error {
 		var failed []error
-		for _, id := range in.InstanceIDs {
+		for _, id := range append(slices.Clone(in.Replicas), in.InstanceIDs...) {
 			p := newParking(ctx, t, op.name, id, in.Timeouts.Park)
 			err := p.step(ctx, StepApplyTo(id), func() error { return applyToInstance(ctx, id) })
 			if err == nil || isNotInCatalog(err) {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,5 +96,30 @@ func TestApplyConfigurationParksAnUnansweringGuestAndGoesOnAfterAnAbort(t *testi
 	}
 	if !noted {
 		t.Errorf("notes: got %+v, want a fault noted on instance-a", h.notes)
+	}
+}
+
+func TestApplyConfigurationReachesTheReplicasBeforeTheirPrimary(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(recorded)
+	values := activities.InstanceConfiguration{Values: map[string]string{"max_connections": "200"}}
+	h.env.OnActivity(a.GetInstanceConfiguration, mock.Anything, mock.Anything).Return(values, nil)
+	h.env.OnActivity(guest.ApplyConfigurationActivity, mock.Anything, mock.Anything).Return(
+		guest.ConfigurationResult{PendingRestart: []string{"max_connections"}}, nil)
+
+	h.env.ExecuteWorkflow(ApplyConfiguration, ApplyConfigurationInput{ProjectID: "demo-project",
+		InstanceIDs: []string{"primary"}, Replicas: []string{"replica-1", "replica-2"}})
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("apply failed: %v", err)
+	}
+	var got []string
+	for _, r := range h.restartRequired {
+		if r.Required {
+			got = append(got, r.InstanceID)
+		}
+	}
+	if want := []string{"replica-1", "replica-2", "primary"}; !slices.Equal(got, want) {
+		t.Errorf("instances applied to (restart required): got %v, want %v", got, want)
 	}
 }

@@ -81,6 +81,30 @@ type Progress struct {
 	Error     string   `json:"error,omitempty"`
 	// Parked is set while a step waits for an operator's signal.
 	Parked *Parked `json:"parked,omitempty"`
+	// Started is when the operation's workflow began, by its clock.
+	Started time.Time `json:"started"`
+	// Timings says when each step ran, in the order they began: where the operation's time
+	// goes. A step retried after parking appears once per attempt; work outside the plan
+	// (claim task, clean up, record fault) appears too.
+	Timings []StepTiming `json:"timings"`
+}
+
+// StepTiming is when one step ran, by the workflow's clock: from the workflow task that
+// began it to the one that saw it end, so Temporal's task latency is inside it, as it is
+// inside what a user waits for.
+type StepTiming struct {
+	Step    string    `json:"step"`
+	Started time.Time `json:"started"`
+	// Ended is zero while the step runs.
+	Ended time.Time `json:"ended,omitzero"`
+}
+
+// Took is how long the step ran; zero while it runs.
+func (s StepTiming) Took() time.Duration {
+	if s.Ended.IsZero() {
+		return 0
+	}
+	return s.Ended.Sub(s.Started)
 }
 
 // Parked is a step that failed after its retries and waits for a retry, skip or abort

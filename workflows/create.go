@@ -38,6 +38,9 @@ const (
 //  3. create port coffer-<id> on the instance network, in that group; records the address.
 //  4. create volume coffer-<id> of VolumeSize GiB.
 //  5. wait for volume: until Cinder says available (at most 5 minutes); error fails at once.
+//     Cinder's calls of 4 and 5 run alongside 2 and 3 (the steps show their outcome when the
+//     port is made); a retry after parking calls Cinder again. When 2 or 3 fails, the
+//     cleanup waits for the volume's create to end, so that it deletes what Cinder made.
 //  6. create server coffer-<id>: the image, the port, the volume, and the guest agent's
 //     configuration in user_data.
 //  7. wait for server: until Nova says ACTIVE (Timeouts.ServerActive, default 10 minutes);
@@ -49,8 +52,11 @@ const (
 //     minutes: an agent that never starts fails the create clearly) and finish within
 //     Timeouts.GuestPrepare (default 10 minutes).
 //  9. mark active: service HEALTHY, task NONE; the instance shows ACTIVE.
-//  10. start monitor: MonitorInstance, instance/<id>/monitor, which outlives the create and
-//     keeps operating_status current until the instance is deleted.
+//
+// No workflow watches the instance afterwards: its guest reports its health to the guest
+// gateway on its own schedule (issue 19), and operating_status is derived from the last
+// report when read. (Creates begun before that change still start MonitorInstance at
+// step 10, which ends at once.)
 //
 // Every cloud call is retried with backoff a few times (a 5xx, a timeout); a step whose
 // retries are used up by such errors is parked for an operator (see parking: retry, skip or
@@ -68,7 +74,11 @@ func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
 		if err := createInstance(ctx, in, t, p, u); err != nil {
 			return err
 		}
-		startMonitor(ctx, t, in)
+		// Creates that began before guests reported their health to the gateway still
+		// start their (retired) monitor, which ends at once: their histories say so.
+		if workflow.GetVersion(ctx, HealthOffTemporalChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			startMonitor(ctx, t, in)
+		}
 		return nil
 	})
 }
@@ -96,6 +106,16 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		}
 	}
 
+	// The volume is made while the network is (steps 4 and 5 alongside 2 and 3): nothing
+	// of one needs the other, and the server needs both. Its compensation comes first, so
+	// that whatever fails it is there; cleanup waits for the volume's calls to end.
+	volume := activities.ResourceRef{InstanceID: id}
+	var early *earlyVolume
+	if workflow.GetVersion(ctx, "create volume alongside the network", workflow.DefaultVersion, 1) == 1 {
+		u.add("delete volume", func(ctx workflow.Context) error { return deleteVolume(ctx, volume) })
+		early = makeVolumeEarly(ctx, in, &volume)
+	}
+
 	group := activities.ResourceRef{InstanceID: id}
 	u.add("delete security group", func(ctx workflow.Context) error { return deleteSecurityGroup(ctx, group) })
 	err := p.step(ctx, StepCreateSecurityGroup, func() error {
@@ -106,6 +126,7 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		return record(catalog.Resources{SecurityGroupID: group.ID})
 	})
 	if err != nil {
+		early.settle(ctx)
 		return err
 	}
 
@@ -121,23 +142,32 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 		return record(catalog.Resources{PortID: p.ID, Address: p.Address})
 	})
 	if err != nil {
+		early.settle(ctx)
 		return err
 	}
 
-	volume := activities.ResourceRef{InstanceID: id}
-	u.add("delete volume", func(ctx workflow.Context) error { return deleteVolume(ctx, volume) })
+	if early == nil {
+		u.add("delete volume", func(ctx workflow.Context) error { return deleteVolume(ctx, volume) })
+	}
 	err = p.step(ctx, StepCreateVolume, func() error {
-		err := workflow.ExecuteActivity(call, acts.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: in.VolumeSize, Type: in.VolumeType}).Get(ctx, &volume.ID)
+		err := early.created(ctx)
+		if err == errNotEarly {
+			err = workflow.ExecuteActivity(call, acts.CreateVolume, activities.CreateVolumeInput{InstanceID: id, Size: in.VolumeSize, Type: in.VolumeType}).Get(ctx, &volume.ID)
+		}
 		if err != nil {
 			return err
 		}
 		return record(catalog.Resources{VolumeID: volume.ID})
 	})
 	if err != nil {
+		early.settle(ctx)
 		return err
 	}
 	err = p.step(ctx, StepWaitVolume, func() error {
-		err := workflow.ExecuteActivity(waitOptions(ctx, VolumeAvailableTimeout), acts.WaitVolumeAvailable, volume).Get(ctx, nil)
+		err := early.available(ctx)
+		if err == errNotEarly {
+			err = workflow.ExecuteActivity(waitOptions(ctx, VolumeAvailableTimeout), acts.WaitVolumeAvailable, volume).Get(ctx, nil)
+		}
 		if isTimeout(err, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE) || isTimeout(err, enumspb.TIMEOUT_TYPE_START_TO_CLOSE) {
 			return because(err, "cinder did not make volume %s available within %s", volume.ID, VolumeAvailableTimeout)
 		}
@@ -217,6 +247,70 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 	return p.step(ctx, StepMarkActive, func() error {
 		return workflow.ExecuteActivity(call, acts.MarkActive, id).Get(ctx, nil)
 	})
+}
+
+// earlyVolume is the volume's create and wait, started with the create's first steps. Each
+// answers once: a step that runs again (retried after parking) calls Cinder itself.
+type earlyVolume struct {
+	createdF, availableF   workflow.Future
+	cancel                 workflow.CancelFunc
+	usedCreated, usedAvail bool
+}
+
+// errNotEarly says that the step must call Cinder itself.
+var errNotEarly = errors.New("no early answer")
+
+// makeVolumeEarly starts creating the volume (its ID goes to volume as soon as Cinder gives
+// it) and, once made, waiting for it.
+func makeVolumeEarly(ctx workflow.Context, in CreateInstanceInput, volume *activities.ResourceRef) *earlyVolume {
+	created, setCreated := workflow.NewFuture(ctx)
+	available, setAvailable := workflow.NewFuture(ctx)
+	ctx, cancel := workflow.WithCancel(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		err := workflow.ExecuteActivity(callOptions(ctx), acts.CreateVolume, activities.CreateVolumeInput{InstanceID: in.InstanceID, Size: in.VolumeSize, Type: in.VolumeType}).Get(ctx, &volume.ID)
+		setCreated.Set(nil, err)
+		if err != nil {
+			setAvailable.Set(nil, err)
+			return
+		}
+		err = workflow.ExecuteActivity(waitOptions(ctx, VolumeAvailableTimeout), acts.WaitVolumeAvailable, *volume).Get(ctx, nil)
+		setAvailable.Set(nil, err)
+	})
+	return &earlyVolume{createdF: created, availableF: available, cancel: cancel}
+}
+
+// created is the early create's outcome the first time; errNotEarly after, or with none.
+func (e *earlyVolume) created(ctx workflow.Context) error {
+	if e == nil || e.usedCreated {
+		return errNotEarly
+	}
+	e.usedCreated = true
+	err := e.createdF.Get(ctx, nil)
+	if err != nil {
+		// The early wait never began: the step after calls Cinder itself.
+		e.usedAvail = true
+	}
+	return err
+}
+
+// available is the early wait's outcome the first time; errNotEarly after, or with none.
+func (e *earlyVolume) available(ctx workflow.Context) error {
+	if e == nil || e.usedAvail {
+		return errNotEarly
+	}
+	e.usedAvail = true
+	return e.availableF.Get(ctx, nil)
+}
+
+// settle, after a step failed, waits for the early create to end, so that the cleanup finds
+// the volume if Cinder made it, then stops the early wait.
+func (e *earlyVolume) settle(ctx workflow.Context) {
+	if e == nil {
+		return
+	}
+	_ = e.createdF.Get(ctx, nil)
+	e.cancel()
+	_ = e.availableF.Get(ctx, nil)
 }
 
 // startMonitor starts the instance's MonitorInstance, which outlives the create (parent

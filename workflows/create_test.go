@@ -64,7 +64,7 @@ var everythingUpToPrepare = []string{
 
 // cleanupOfEverything is the compensation of a create that made every piece: the guest is
 // cut off before its server goes.
-var cleanupOfEverything = []string{"RevokeGuestIdentity", "DeleteServer", "WaitServerDeleted", "DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault"}
+var cleanupOfEverything = []string{"RevokeGuestIdentity", "DeleteServer", "WaitServerDeleted", "DeletePort", "DeleteSecurityGroup", "DeleteVolume", "RecordFault"}
 
 func TestCreateInstanceBuildsEveryPieceInOrder(t *testing.T) {
 	h := newHarness(t)
@@ -101,8 +101,51 @@ func TestCreateInstanceBuildsEveryPieceInOrder(t *testing.T) {
 		t.Errorf("progress while the server boots: got %+v, want step %q after %q", mid, StepWaitServer, wantDone)
 	}
 	end := h.progress()
-	if end.Step != "" || len(end.Done) != 10 || end.Error != "" {
-		t.Errorf("progress at the end: got %+v, want 10 steps done (the monitor started) and none running", end)
+	if end.Step != "" || len(end.Done) != 9 || end.Error != "" || slices.Contains(end.Done, StepStartMonitor) {
+		t.Errorf("progress at the end: got %+v, want 9 steps done (no monitor: the guest reports its health) and none running", end)
+	}
+}
+
+// The progress query says when each step ran, by the workflow's clock (the test
+// environment's, which a mocked activity's After moves on): where a create's time goes.
+func TestCreateInstanceTimesEachStep(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).After(time.Minute).Return(nil)
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, mock.Anything).After(20 * time.Second).Return(nil)
+	h.mockCreate()
+
+	var mid Progress
+	h.env.RegisterDelayedCallback(func() { mid = h.progress() }, 30*time.Second)
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("create failed: %v", err)
+	}
+
+	if n := len(mid.Timings); n == 0 || mid.Timings[n-1].Step != StepWaitServer || !mid.Timings[n-1].Ended.IsZero() {
+		t.Errorf("timings while the server boots: got %+v, want the last %q and not ended", mid.Timings, StepWaitServer)
+	}
+	end := h.progress()
+	var steps []string
+	took := map[string]time.Duration{}
+	for i, s := range end.Timings {
+		steps = append(steps, s.Step)
+		took[s.Step] = s.Took()
+		if s.Started.IsZero() || s.Ended.Before(s.Started) {
+			t.Errorf("timing of %q: got %+v, want a start and an end after it", s.Step, s)
+		}
+		if i > 0 && s.Started.Before(end.Timings[i-1].Ended) {
+			t.Errorf("step %q started at %s, before %q ended at %s", s.Step, s.Started, end.Timings[i-1].Step, end.Timings[i-1].Ended)
+		}
+	}
+	if len(end.Done) == 0 || !slices.Equal(steps, end.Done) {
+		t.Errorf("timed steps: got %q, want the steps done, %q", steps, end.Done)
+	}
+	if took[StepWaitServer] < time.Minute || took[StepPrepareGuest] < 20*time.Second {
+		t.Errorf("wait for server took %s and prepare guest %s, want at least 1m and 20s", took[StepWaitServer], took[StepPrepareGuest])
+	}
+	if end.Started.IsZero() || end.Timings[0].Started.Before(end.Started) {
+		t.Errorf("operation started %s, first step %+v: want a start before its steps", end.Started, end.Timings[0])
 	}
 }
 
@@ -144,7 +187,7 @@ func TestCreateInstanceCleansUpWhenVolumeFails(t *testing.T) {
 	}
 	h.checkCalls([]string{
 		"ResolveImage", "CreateSecurityGroup", "RecordResources", "CreatePort", "RecordResources", "CreateVolume",
-		"DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault",
+		"DeletePort", "DeleteSecurityGroup", "DeleteVolume", "RecordFault",
 	})
 	f := h.onlyFault()
 	if want := "create volume failed: create volume for instance " + instanceID + ": cinder answered 413: VolumeSizeExceedsAvailableQuota"; f.Message != want {
@@ -159,6 +202,32 @@ func TestCreateInstanceCleansUpWhenVolumeFails(t *testing.T) {
 	h.env.AssertActivityCalled(t, "DeleteVolume", mock.Anything, ref(""))
 	h.env.AssertActivityCalled(t, "DeletePort", mock.Anything, ref("port-1"))
 	h.env.AssertActivityCalled(t, "DeleteSecurityGroup", mock.Anything, ref("sg-1"))
+}
+
+// The volume is made alongside the network: when the security group fails while Cinder
+// still makes the volume, the cleanup waits for it and deletes it by its ID.
+func TestCreateInstanceDeletesTheVolumeMadeAlongsideWhenTheSecurityGroupFails(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	h.env.OnActivity(a.CreateSecurityGroup, mock.Anything, mock.Anything).Return("",
+		temporal.NewNonRetryableApplicationError("neutron answered 413: quota", activities.ErrorTypeQuotaExceeded, nil))
+	h.env.OnActivity(a.CreateVolume, mock.Anything, mock.Anything).After(time.Minute).Return("vol-1", nil)
+	h.env.OnActivity(a.DeleteVolume, mock.Anything, ref("vol-1")).Return(nil).Once()
+	h.env.OnActivity(a.DeleteSecurityGroup, mock.Anything, ref("")).Return(nil).Once()
+	h.mockCreate()
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it to fail")
+	}
+	if h.count("CreateVolume") != 1 || h.count("DeleteVolume") != 1 || h.count("CreatePort") != 0 {
+		t.Errorf("CreateVolume ran %d times, DeleteVolume %d, CreatePort %d: want 1, 1 and 0 (calls %q)",
+			h.count("CreateVolume"), h.count("DeleteVolume"), h.count("CreatePort"), h.calls())
+	}
+	if f := h.onlyFault(); !strings.HasPrefix(f.Message, "create security group failed: ") {
+		t.Errorf("fault message: got %q, want the security group's", f.Message)
+	}
 }
 
 func TestCreateInstanceCleansUpWhenServerGoesToError(t *testing.T) {

@@ -36,21 +36,28 @@ type MonitorState struct {
 // StepProbeHealth is the monitor's one step, shown while it runs.
 const StepProbeHealth = "probe health"
 
-// MonitorInstance watches one instance's engine from the end of its create until the
-// instance is deleted: it is what makes operating_status follow reality. Every Interval:
+// HealthOffTemporalChange is the change ID (workflow.GetVersion) of issue 19: guests
+// report their health to the gateway on their own schedule, so creates start no monitor
+// and a monitor's new run ends at once.
+const HealthOffTemporalChange = "health-off-temporal"
+
+// MonitorInstance is retired: guests report their health to the guest gateway, which
+// records it in the catalog (see package gateway), and no workflow runs per instance while
+// nothing happens. It stays registered so that the monitors of existing instances end
+// cleanly:
 //
-//  1. Health on the guest queue, with a short schedule-to-start (the interval): a guest
-//     agent or server that is gone does not answer, and its last report ages until the API
-//     shows ERROR (guest.heartbeat_expiry); an engine stopped behind the agent's back is
-//     reported SHUTDOWN.
-//  2. VolumeUsage on the guest queue, when the guest answered: the volume's used GiB, which
-//     the health query gives the API for volume.used.
-//  3. RecordHealth: the report and its time in the catalog (service_status and
-//     service_status_updated), unless a newer one is there. An instance the catalog no
-//     longer has ends the monitor.
+//   - a new run (a continue-as-new, or a create that began before the change) ends at once;
+//   - a run in flight goes on replaying its history, and ends at its next RecordHealth,
+//     which answers ErrorTypeMonitorRetired.
 //
-// After probesPerRun probes it continues as new. It holds no task and records no fault.
+// Before the change, every Interval it (1) ran Health on the guest queue, (2) VolumeUsage
+// when the guest answered, and (3) RecordHealth; an instance the catalog no longer had
+// ended it; after probesPerRun probes it continued as new.
 func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
+	if workflow.GetVersion(ctx, HealthOffTemporalChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		workflow.GetLogger(ctx).Info("health is reported by the guest to the gateway; monitor ends", "instance_id", in.InstanceID)
+		return nil
+	}
 	if err := setSearchAttributes(ctx, in.InstanceID, in.ProjectID, "monitor"); err != nil {
 		return err
 	}
@@ -77,6 +84,11 @@ func MonitorInstance(ctx workflow.Context, in MonitorInstanceInput) error {
 		}
 		err := workflow.ExecuteActivity(callOptions(ctx), acts.RecordHealth, record).Get(ctx, nil)
 		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.Type() == activities.ErrorTypeMonitorRetired {
+			t.idle()
+			workflow.GetLogger(ctx).Info("health is reported by the guest to the gateway; monitor ends", "instance_id", in.InstanceID)
+			return nil
+		}
 		if errors.As(err, &app) && app.Type() == activities.ErrorTypeNotInCatalog {
 			t.idle()
 			workflow.GetLogger(ctx).Info("instance is gone; monitor ends", "instance_id", in.InstanceID)

@@ -107,7 +107,7 @@ func TestParkedCreateCleansUpAndEndsInErrorWhenTheOperatorAborts(t *testing.T) {
 	h.checkCalls(slices.Concat(
 		[]string{"ResolveImage", "CreateSecurityGroup", "RecordResources", "CreatePort", "RecordResources"},
 		[]string{"CreateVolume", "CreateVolume", "CreateVolume", "CreateVolume", "CreateVolume", "NoteFault"},
-		[]string{"DeleteVolume", "DeletePort", "DeleteSecurityGroup", "RecordFault"},
+		[]string{"DeletePort", "DeleteSecurityGroup", "DeleteVolume", "RecordFault"},
 	))
 	f := h.onlyFault()
 	if want := "create volume failed: " + "create volume for instance " + instanceID + ": cinder answered 500: the cloud is on fire; aborted by an operator"; f.Message != want {

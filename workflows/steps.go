@@ -101,10 +101,11 @@ func track(ctx workflow.Context, operation string) (*tracker, error) {
 // trackAs is track for an operation whose progress query answers more than its Progress
 // (a backup's bytes): view makes the answer from a copy of the Progress; nil answers it.
 func trackAs(ctx workflow.Context, operation string, view func(Progress) any) (*tracker, error) {
-	t := &tracker{ctx: ctx, p: Progress{Operation: operation, Done: []string{}}}
+	t := &tracker{ctx: ctx, p: Progress{Operation: operation, Done: []string{}, Started: workflow.GetInfo(ctx).WorkflowStartTime, Timings: []StepTiming{}}}
 	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (any, error) {
 		p := t.p
 		p.Done = slices.Clone(t.p.Done)
+		p.Timings = slices.Clone(t.p.Timings)
 		if view != nil {
 			return view(p), nil
 		}
@@ -119,9 +120,10 @@ func trackAs(ctx workflow.Context, operation string, view func(Progress) any) (*
 // step runs one named step: the progress query shows it while it runs, and in Done after.
 // A failure comes back as a *stepError naming the step.
 func (t *tracker) step(name string, fn func() error) error {
-	t.p.Step = name
-	t.show()
-	if err := fn(); err != nil {
+	t.begin(name)
+	err := fn()
+	t.ended()
+	if err != nil {
 		return &stepError{step: name, err: err}
 	}
 	t.p.Done = append(t.p.Done, name)
@@ -131,17 +133,37 @@ func (t *tracker) step(name string, fn func() error) error {
 // during shows name as the running step while fn runs: work outside the operation's plan
 // (a cleanup, recording its fault), which Done does not list.
 func (t *tracker) during(name string, fn func()) {
-	t.p.Step = name
-	t.show()
+	t.begin(name)
 	fn()
+	t.ended()
 }
 
 // begin shows name as the running step until the next one begins or the operation ends:
 // for a step that runs for the workflow's life (the monitor's probes).
-func (t *tracker) begin(name string) { t.p.Step = name; t.show() }
+func (t *tracker) begin(name string) {
+	t.ended()
+	t.p.Step = name
+	t.p.Timings = append(t.p.Timings, StepTiming{Step: name, Started: t.now()})
+	t.show()
+}
+
+// ended closes the timing of the step that runs, if one does.
+func (t *tracker) ended() {
+	if n := len(t.p.Timings); n > 0 && t.p.Timings[n-1].Ended.IsZero() {
+		t.p.Timings[n-1].Ended = t.now()
+	}
+}
+
+// now is the workflow's clock (zero for a tracker outside a workflow, in unit tests).
+func (t *tracker) now() time.Time {
+	if t.ctx == nil {
+		return time.Time{}
+	}
+	return workflow.Now(t.ctx)
+}
 
 // idle says that no step runs: the operation ended, or waits between its steps.
-func (t *tracker) idle() { t.p.Step = ""; t.show() }
+func (t *tracker) idle() { t.ended(); t.p.Step = ""; t.show() }
 
 // failed keeps why the operation failed, for the progress query.
 func (t *tracker) failed(message string) { t.p.Error = message }

@@ -36,12 +36,14 @@ func gatewayCommand() *cobra.Command {
 				return fmt.Errorf("config key codec_key: %w", err)
 			}
 			opts := gateway.Options{
-				Temporal:           cp.temporal.WorkflowService(),
-				Catalog:            cp.store,
-				MasterKey:          key,
-				Namespace:          cfg.Temporal.Namespace,
-				CredentialCacheTTL: cfg.Gateway.CredentialCacheTTL,
-				Log:                log,
+				Temporal:            cp.temporal.WorkflowService(),
+				Catalog:             cp.store,
+				MasterKey:           key,
+				Namespace:           cfg.Temporal.Namespace,
+				CredentialCacheTTL:  cfg.Gateway.CredentialCacheTTL,
+				HealthInterval:      cfg.Guest.HealthInterval,
+				HealthFlushInterval: cfg.Gateway.HealthFlushInterval,
+				Log:                 log,
 			}
 			if cfg.Gateway.TLSCertFile != "" {
 				cert, err := tls.LoadX509KeyPair(cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile)

@@ -21,6 +21,14 @@ func fixedSettings() map[string]string {
 	}
 }
 
+// hotStandbySettings are the settings a hot standby must run with at least its primary's
+// values of: PostgreSQL refuses to start a standby with less, and pauses its replay when
+// the primary raises one past the standby's (confValues).
+func hotStandbySettings() []string {
+	return []string{"max_connections", "max_locks_per_transaction", "max_prepared_transactions",
+		"max_wal_senders", "max_worker_processes"}
+}
+
 // sizedSettings are the settings sized from a flavor with ramMB of memory. They go into
 // coffer.conf (configuration.go) at each start, before the configuration group's values,
 // which win, so that a group's explicit value stays across a resize and the rest follows

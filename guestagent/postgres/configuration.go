@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 // end, so it wins over initdb's defaults; the fixed settings stay on the command line,
 // where nothing overrides them. A reload makes the server read it again: settings it can
 // change at run time take effect at once, the others (context postmaster) at the next
-// start, which PostgreSQL itself tells apart (pg_file_settings).
+// start, which PostgreSQL itself tells apart (pg_file_settings). On a standby, the settings
+// a hot standby needs at least as high as its primary are raised to the primary's values
+// (confValues).
 
 // confName is the file Coffer writes its settings into, in the data folder.
 const confName = "coffer.conf"
@@ -102,6 +105,55 @@ func confText(ramMB int, values map[string]string) string {
 		fmt.Fprintf(&b, "%s = %s\n", name, confValue(values[name]))
 	}
 	return b.String()
+}
+
+// confValues are the values coffer.conf gets for the group's values: on a standby, each
+// hot-standby setting raised to at least its primary's value, as the control file records
+// it (from the copy of the primary's data, then from each change the standby replays), so
+// that a primary's group that raises one never stops its replicas: they take the raised
+// value at their next start. What is kept on the volume stays the group's own values, so a
+// promoted standby runs with them again.
+func (d *Driver) confValues(ctx context.Context, values map[string]string) (map[string]string, error) {
+	if !d.isStandby() {
+		return values, nil
+	}
+	cd, err := d.cluster.ReadControlData(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the primary's settings from the control file: %w", err)
+	}
+	return atLeast(values, sizedSettings(d.ramMB), cd.Settings), nil
+}
+
+// atLeast returns values with each hot-standby setting raised to at least its value in
+// floor when the group's value (else the sized one, else the engine's default) may be
+// less.
+func atLeast(values, sized, floor map[string]string) map[string]string {
+	out := maps.Clone(values)
+	if out == nil {
+		out = map[string]string{}
+	}
+	named := map[string]string{}
+	for name := range values {
+		named[strings.ToLower(name)] = name
+	}
+	for _, name := range hotStandbySettings() {
+		least, err := strconv.Atoi(floor[name])
+		if err != nil {
+			continue
+		}
+		key, set := named[name]
+		v := sized[name]
+		if set {
+			v = values[key]
+		} else {
+			key = name
+		}
+		if n, err := strconv.Atoi(v); err == nil && n >= least {
+			continue
+		}
+		out[key] = strconv.Itoa(least)
+	}
+	return out
 }
 
 // confValue quotes a value as postgresql.conf reads it: in single quotes, a quote doubled
@@ -258,10 +310,17 @@ func (d *Driver) ApplyConfiguration(ctx context.Context, values map[string]strin
 	if err != nil {
 		return nil, err
 	}
-	if err := d.writeConf(values); err != nil {
+	if old, err = d.confValues(ctx, old); err != nil {
 		return nil, err
 	}
-	invalid, pending, err := d.checkConf(ctx, values)
+	conf, err := d.confValues(ctx, values)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.writeConf(conf); err != nil {
+		return nil, err
+	}
+	invalid, pending, err := d.checkConf(ctx, conf)
 	if err == nil && len(invalid) > 0 {
 		err = fmt.Errorf("configuration: PostgreSQL refuses the value of %s: %w", strings.Join(invalid, ", "), guestagent.ErrInvalid)
 	}

@@ -2,13 +2,9 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/coffer-dbaas/coffer/guest"
 	"github.com/coffer-dbaas/coffer/guestagent"
@@ -91,6 +87,9 @@ func (d *Driver) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if values, err = d.confValues(ctx, values); err != nil {
+		return err
+	}
 	if err := d.writeConf(values); err != nil {
 		return err
 	}
@@ -133,62 +132,15 @@ func (d *Driver) initCluster(ctx context.Context) error {
 	return nil
 }
 
-// ensureSecret returns the agent role's password, making it the first time: 32 random bytes,
-// base64url, in a file only the agent can read. It is never regenerated once the cluster
-// exists, since the cluster holds its verifier.
-func (d *Driver) ensureSecret() (string, error) {
-	password, err := d.readSecret()
-	if err == nil {
-		return password, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("make the agent's password: %w", err)
-	}
-	password = base64.RawURLEncoding.EncodeToString(b)
-	if err := writeFileSync(d.secretFile, []byte(password+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write the agent's password: %w", err)
-	}
-	return password, nil
-}
+// ensureSecret returns the agent role's password, making it the first time
+// (guestagent.EnsureSecret). It is never regenerated once the cluster exists, since the
+// cluster holds its verifier.
+func (d *Driver) ensureSecret() (string, error) { return guestagent.EnsureSecret(d.secretFile) }
 
 // writeFileSync replaces path with data durably: a crash leaves the old file or the new one.
 func writeFileSync(path string, data []byte, mode fs.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return nil
+	return guestagent.WriteFileSync(path, data, mode)
 }
 
-// readSecret reads the agent role's password; an empty file counts as missing (a crash
-// while it was written).
-func (d *Driver) readSecret() (string, error) {
-	b, err := os.ReadFile(d.secretFile)
-	if err != nil {
-		return "", fmt.Errorf("read the agent's password: %w", err)
-	}
-	password := strings.TrimSpace(string(b))
-	if password == "" {
-		return "", fmt.Errorf("read the agent's password: %s is empty: %w", d.secretFile, fs.ErrNotExist)
-	}
-	return password, nil
-}
+// readSecret reads the agent role's password (guestagent.ReadSecret).
+func (d *Driver) readSecret() (string, error) { return guestagent.ReadSecret(d.secretFile) }

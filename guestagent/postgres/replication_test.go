@@ -210,3 +210,101 @@ func TestLSNParsesAndPrintsPostgresForm(t *testing.T) {
 		t.Errorf("0/FFFFFFFF >= 1/0")
 	}
 }
+
+// A primary's group that raises a setting a hot standby needs at least as high (here
+// max_connections and max_wal_senders) must not stall its replicas: one that streamed
+// before the change takes the primary's values at its next start and streams on, one
+// seeded after it starts with them, and a replica's own group cannot lower them.
+func TestReplicasRunWithAtLeastThePrimarysHotStandbySettings(t *testing.T) {
+	ctx := testContext(t)
+	p := newTestDriver(t, newInstance(newVolume(t), 256))
+	before, after := newTestDriver(t, newInstance(newVolume(t), 256)), newTestDriver(t, newInstance(newVolume(t), 256))
+	if err := p.Prepare(ctx, guest.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if err := execOn(ctx, t, p, "CREATE TABLE items (n int PRIMARY KEY); INSERT INTO items VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	seed := func(r *Driver, name string) {
+		t.Helper()
+		src, err := p.ReplicationSource(ctx, guest.ReplicationSlot(name))
+		if err != nil {
+			t.Fatalf("ReplicationSource for %s: %v", name, err)
+		}
+		if err := r.SeedReplica(ctx, src); err != nil {
+			t.Fatalf("SeedReplica %s: %v", name, err)
+		}
+	}
+	restart := func(d *Driver, what string) {
+		t.Helper()
+		if err := d.Stop(ctx); err != nil {
+			t.Fatalf("stop %s: %v", what, err)
+		}
+		if err := d.Start(ctx); err != nil {
+			t.Fatalf("start %s: %v", what, err)
+		}
+	}
+	seed(before, "before")
+	waitRows(ctx, t, before, "the replica seeded before the change", 1)
+
+	raised := map[string]string{"max_connections": "150", "max_wal_senders": "12"}
+	if _, err := p.ApplyConfiguration(ctx, raised); err != nil {
+		t.Fatalf("apply the primary's group: %v", err)
+	}
+	restart(p, "the primary")
+	if err := execOn(ctx, t, p, "INSERT INTO items VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	// The replica stalls: it pauses its replay at the primary's change, which its control
+	// file now records, until it restarts with enough.
+	waitPaused(ctx, t, before)
+	restart(before, "the replica seeded before the change")
+	waitRows(ctx, t, before, "the replica seeded before the change, restarted", 2)
+
+	seed(after, "after")
+	waitRows(ctx, t, after, "the replica seeded after the change", 2)
+	for _, r := range []struct {
+		d    *Driver
+		name string
+	}{{before, "before"}, {after, "after"}} {
+		for name, want := range raised {
+			if got := show(ctx, t, r.d, name); got != want {
+				t.Errorf("replica %s: %s is %s, want the primary's %s", r.name, name, got, want)
+			}
+		}
+	}
+
+	// A replica's own group that would lower one keeps the primary's value.
+	if _, err := after.ApplyConfiguration(ctx, map[string]string{"max_connections": "50"}); err != nil {
+		t.Fatalf("apply the replica's group: %v", err)
+	}
+	restart(after, "the replica with a group of its own")
+	if got := show(ctx, t, after, "max_connections"); got != "150" {
+		t.Errorf("replica with max_connections 50 in its group: runs with %s, want the primary's 150", got)
+	}
+	if err := execOn(ctx, t, p, "INSERT INTO items VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(ctx, t, after, "the replica with a group of its own", 3)
+	waitRows(ctx, t, before, "the replica seeded before the change, at the end", 3)
+}
+
+// waitPaused waits until d's replay is paused, as a standby pauses it at a change of its
+// primary's settings that it has too little of.
+func waitPaused(ctx context.Context, t *testing.T, d *Driver) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	state := ""
+	for time.Now().Before(deadline) {
+		conn, err := d.connect(ctx, "postgres")
+		if err == nil {
+			err = conn.QueryRow(ctx, "SELECT pg_get_wal_replay_pause_state()").Scan(&state)
+			conn.Close(ctx)
+			if err == nil && state == "paused" {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("replay state: got %q, want paused", state)
+}

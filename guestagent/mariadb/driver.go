@@ -1,0 +1,145 @@
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/guestagent"
+	"github.com/go-sql-driver/mysql"
+)
+
+var _ guestagent.Driver = (*Driver)(nil)
+
+const (
+	// Datastore is the datastore name this driver serves.
+	Datastore = "mariadb"
+	// Port is where MariaDB listens on the instance's fixed IP.
+	Port = 3306
+	// agentUser is the account the agent connects as, over the socket only; tenants may
+	// not use the name.
+	agentUser = "coffer_agent"
+	// maxSocketPath is the longest Unix socket path Linux takes (sun_path is 108 bytes).
+	maxSocketPath = 107
+)
+
+// Driver runs MariaDB for one instance. Make it with New.
+type Driver struct {
+	server     *server
+	volume     string
+	secretFile string
+	ramMB      int
+	data       guestagent.Volume
+
+	// mu serializes what changes the server's lifecycle (install, start, stop).
+	mu sync.Mutex
+}
+
+// New returns the driver for the instance on host; cfg gives its ID. The server keeps its
+// data on the volume and listens on the server's address. New touches nothing on disk.
+func New(cfg guest.Config, host guestagent.Host) (guestagent.Driver, error) {
+	if host.Volume == nil || host.Volume.Path() == "" {
+		return nil, errors.New("mariadb driver: the instance has no volume to keep its data on")
+	}
+	if host.Address == "" {
+		return nil, errors.New("mariadb driver: the instance has no address to listen on")
+	}
+	volume, err := filepath.Abs(host.Volume.Path())
+	if err != nil {
+		return nil, fmt.Errorf("mariadb driver: volume path: %w", err)
+	}
+	runDir := runDir(volume, cfg.InstanceID)
+	return &Driver{
+		server: &server{
+			DataDir:    filepath.Join(volume, "mariadb"),
+			RunDir:     runDir,
+			ConfigFile: filepath.Join(volume, "coffer.cnf"),
+			LogFile:    filepath.Join(volume, "mariadb.log"),
+			Address:    host.Address,
+			Port:       Port,
+			SystemUser: "mysql",
+		},
+		volume:     volume,
+		secretFile: filepath.Join(volume, "agent.secret"),
+		ramMB:      host.RAMMB,
+		data:       host.Volume,
+	}, nil
+}
+
+// runDir is <volume>/run, where the socket and the pid file are, or a folder under /tmp
+// named for the instance when the socket's path would be too long for the kernel.
+func runDir(volume, instanceID string) string {
+	dir := filepath.Join(volume, "run")
+	if len(filepath.Join(dir, socketName)) <= maxSocketPath {
+		return dir
+	}
+	prefix := instanceID
+	if len(prefix) > 8 {
+		prefix = prefix[:8]
+	}
+	if prefix == "" {
+		h := fnv.New32a()
+		h.Write([]byte(volume))
+		prefix = fmt.Sprintf("%08x", h.Sum32())
+	}
+	return "/tmp/coffer-mariadb-" + prefix
+}
+
+// connect opens a pool of one session to the server as the agent, over the socket. Values
+// are quoted by the client (interpolateParams), so that statements that take no bind
+// parameters on the server (CREATE USER ... IDENTIFIED BY) still get their values quoted.
+func (d *Driver) connect(ctx context.Context) (*sql.DB, error) {
+	password, err := guestagent.ReadSecret(d.secretFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg := mysql.NewConfig()
+	cfg.User = agentUser
+	cfg.Passwd = password
+	cfg.Net = "unix"
+	cfg.Addr = d.server.socket()
+	cfg.InterpolateParams = true
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to mariadb: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to mariadb as %s: %w", agentUser, err)
+	}
+	return db, nil
+}
+
+// Stop stops the server cleanly; a stopped server is no error.
+func (d *Driver) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.server.Stop(ctx)
+}
+
+// classify marks the engine's refusals of the request itself (an unknown character set or
+// collation, a bad name, a grant refused: MariaDB's client errors 1xxx that a retry cannot
+// mend) as guestagent.ErrInvalid; anything else (a connection lost) stays retryable.
+func classify(err error) error {
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		switch my.Number {
+		case 1044, 1045, 1049, 1064, 1102, 1115, 1141, 1142, 1227, 1253, 1273, 1396, 1470:
+			return fmt.Errorf("%w: %w", guestagent.ErrInvalid, err)
+		}
+	}
+	return err
+}
+
+// quoteName quotes a validated database name as a MariaDB identifier.
+func quoteName(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}

@@ -1,0 +1,188 @@
+package mariadb
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Prepare validates the whole request first, then installs the server if the volume has
+// none, starts it with the flavor's settings, and creates the databases and then the users.
+func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
+	if in.Datastore != "" && in.Datastore != Datastore {
+		return fmt.Errorf("prepare: datastore %q: %w: this is a %s instance", in.Datastore, guestagent.ErrInvalid, Datastore)
+	}
+	for _, db := range in.Databases {
+		if err := validateDatabase(db); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	for _, u := range in.Users {
+		if err := validateUser(u); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	if len(in.Configuration) > 0 {
+		return fmt.Errorf("prepare: %w: configuration groups are not supported for %s yet", guestagent.ErrInvalid, Datastore)
+	}
+	if err := d.installAndStart(ctx); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	if err := d.CreateDatabases(ctx, in.Databases); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	if err := d.CreateUsers(ctx, in.Users); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
+}
+
+func (d *Driver) installAndStart(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.server.Installed() {
+		if err := d.server.Install(ctx); err != nil {
+			return err
+		}
+	}
+	return d.start(ctx)
+}
+
+// Start starts a server that Prepare installed before; see guestagent.Driver. A running
+// server takes the current flavor's settings at once (both are dynamic in MariaDB 10.11).
+func (d *Driver) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.server.Installed() {
+		return nil
+	}
+	return d.start(ctx)
+}
+
+// start writes the configuration file for the flavor and starts the server with an init
+// file that (re)makes the agent's account with its password, so that a first start, a start
+// after a crash halfway through the first one, and every later one converge. The init file
+// holds the password: it is the system user's alone and removed once the server is up.
+func (d *Driver) start(ctx context.Context) error {
+	sized := sizedSettings(d.ramMB)
+	if err := d.writeConfig(sized); err != nil {
+		return err
+	}
+	if d.server.Running() {
+		return d.applySized(ctx, sized)
+	}
+	password, err := guestagent.EnsureSecret(d.secretFile)
+	if err != nil {
+		return err
+	}
+	initFile := filepath.Join(filepath.Dir(d.server.ConfigFile), "coffer-init.sql")
+	if err := d.server.writeOwned(initFile, []byte(initSQL(password))); err != nil {
+		return fmt.Errorf("write the init file: %w", err)
+	}
+	defer os.Remove(initFile)
+	if err := d.server.Start(ctx, initFile); err != nil {
+		return err
+	}
+	// The init file runs before the server takes connections; a session proves it ran.
+	db, err := d.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// initSQL makes the agent's account (the only one with every privilege, over the socket
+// only) and drops the accounts mariadb-install-db made for the OS's root and mysql users:
+// the tenant's root is a managed user (root.go), never the engine's superuser. The password
+// is base64url, so it needs no escaping in a literal.
+func initSQL(password string) string {
+	return strings.Join([]string{
+		"CREATE USER IF NOT EXISTS '" + agentUser + "'@'localhost' IDENTIFIED BY '" + password + "';",
+		"ALTER USER '" + agentUser + "'@'localhost' IDENTIFIED BY '" + password + "';",
+		"GRANT ALL PRIVILEGES ON *.* TO '" + agentUser + "'@'localhost' WITH GRANT OPTION;",
+		"DROP USER IF EXISTS 'root'@'localhost';",
+		"DROP USER IF EXISTS 'mysql'@'localhost';",
+		"",
+	}, "\n")
+}
+
+// sizedSettings are the settings sized from a flavor with ramMB of memory:
+//
+//   - innodb_buffer_pool_size: half the RAM, in whole 128 MiB chunks (InnoDB rounds to
+//     them), at least one chunk;
+//   - max_connections: one per 8 MiB of RAM, between 50 and 2000.
+//
+// With no RAM known (0), both keep MariaDB's defaults (128 MiB, 151).
+func sizedSettings(ramMB int) map[string]string {
+	if ramMB <= 0 {
+		return map[string]string{"innodb_buffer_pool_size": "134217728", "max_connections": "151"}
+	}
+	chunks := max(ramMB/2/128, 1)
+	return map[string]string{
+		"innodb_buffer_pool_size": strconv.Itoa(chunks * 128 << 20),
+		"max_connections":         strconv.Itoa(min(max(ramMB/8, 50), 2000)),
+	}
+}
+
+// writeConfig writes the server's only configuration file (it starts with --defaults-file,
+// so /etc/mysql is never read): its own folders, the instance's address and port, no
+// server files for anyone (secure_file_priv on an empty folder, no LOAD DATA LOCAL), and
+// the flavor's settings.
+func (d *Driver) writeConfig(sized map[string]string) error {
+	files := filepath.Join(d.volume, "files")
+	if err := d.server.prepareDir(files, 0o700); err != nil {
+		return err
+	}
+	lines := []string{
+		"# Written by the Coffer guest agent at each start; changes are lost.",
+		"[mariadbd]",
+		"datadir=" + d.server.DataDir,
+		"socket=" + d.server.socket(),
+		"pid-file=" + d.server.pidFile(),
+		"log-error=" + d.server.LogFile,
+		"bind-address=" + d.server.Address,
+		"port=" + strconv.Itoa(d.server.Port),
+		"skip-name-resolve",
+		"local-infile=0",
+		"secure-file-priv=" + files,
+		"symbolic-links=0",
+		"character-set-server=utf8mb4",
+		"collation-server=utf8mb4_general_ci",
+		"innodb_buffer_pool_size=" + sized["innodb_buffer_pool_size"],
+		"max_connections=" + sized["max_connections"],
+		"",
+	}
+	if err := guestagent.WriteFileSync(d.server.ConfigFile, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", d.server.ConfigFile, err)
+	}
+	return nil
+}
+
+// applySized sets the flavor's settings on a running server (after a resize of the server
+// under it), where they differ.
+func (d *Driver) applySized(ctx context.Context, sized map[string]string) error {
+	db, err := d.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, name := range []string{"innodb_buffer_pool_size", "max_connections"} {
+		var current string
+		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&current); err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		if current == sized[name] {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, "SET GLOBAL "+name+" = "+sized[name]); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
