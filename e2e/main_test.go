@@ -31,13 +31,21 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m *testing.M) (code int) {
 	dir, err := os.MkdirTemp("", "coffer-e2e-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	// A failed run keeps its folder: the stack's logs and the servers' consoles are what
+	// explain it.
+	defer func() {
+		if code == 0 {
+			os.RemoveAll(dir)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "the run failed: its logs stay in %s\n", filepath.Join(dir, "data"))
+	}()
 	bin := filepath.Join(dir, "coffer")
 	cofferBinary = bin
 	build := exec.Command("go", "build", "-o", bin, "github.com/coffer-dbaas/coffer/cmd/coffer")
@@ -69,7 +77,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer cloud.Stop()
-	code := m.Run()
+	code = m.Run()
 	// Over every guest activity the tests ran: what a guest received holds no token nor
 	// password of the control plane's.
 	checkCtx, cancelCheck := context.WithTimeout(context.Background(), 10*time.Minute)
