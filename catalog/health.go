@@ -28,7 +28,9 @@ type HealthReport struct {
 
 // RecordHealthReports records many guests' reports in one statement (the gateway's batch):
 // each one's service status and its time, its volume usage and, for a replica, its lag,
-// unless the catalog holds a newer report of that instance already. Instances the catalog
+// unless the catalog holds a newer report of that instance already. A report ends its
+// guest's silence: the sweep's note goes, and the fault the silence noted with it
+// (NoteSilenceFault), so that a next silence is noted again. Instances the catalog
 // does not have are skipped. It returns how many instances it updated.
 func (s *Store) RecordHealthReports(ctx context.Context, reports []HealthReport) (int64, error) {
 	if len(reports) == 0 {
@@ -71,7 +73,11 @@ func (s *Store) RecordHealthReports(ctx context.Context, reports []HealthReport)
 			guest_volume_updated = CASE WHEN r.size IS NULL THEN i.guest_volume_updated ELSE r.at END,
 			replication_lag_bytes = CASE WHEN r.lag_bytes IS NULL THEN i.replication_lag_bytes ELSE r.lag_bytes END,
 			replication_lag_seconds = CASE WHEN r.lag_bytes IS NULL THEN i.replication_lag_seconds ELSE r.lag_seconds END,
-			replication_lag_updated = CASE WHEN r.lag_bytes IS NULL THEN i.replication_lag_updated ELSE r.at END
+			replication_lag_updated = CASE WHEN r.lag_bytes IS NULL THEN i.replication_lag_updated ELSE r.at END,
+			silence_noted_at = NULL,
+			fault_message = CASE WHEN i.fault_created = i.silence_noted_at THEN '' ELSE i.fault_message END,
+			fault_details = CASE WHEN i.fault_created = i.silence_noted_at THEN '' ELSE i.fault_details END,
+			fault_created = CASE WHEN i.fault_created = i.silence_noted_at THEN NULL ELSE i.fault_created END
 		FROM unnest(@ids::uuid[], @statuses::text[], @ats::timestamptz[], @sizes::integer[],
 		            @used::double precision[], @lag_bytes::bigint[], @lag_seconds::double precision[])
 		     AS r(id, status, at, size, used, lag_bytes, lag_seconds)

@@ -45,7 +45,7 @@ func (s *Store) FinishTask(ctx context.Context, id string, e TaskEnd) error {
 		version = coalesce(nullif(@version, ''), version),
 		ram_mb = CASE WHEN @flavor_id <> '' AND reserved_ram_mb > 0 THEN reserved_ram_mb ELSE ram_mb END,
 		reserved_ram_mb = 0, reserved_volume_size = 0,
-		service_status = @service, service_status_updated = now(),
+		service_status = @service, service_status_updated = now(), silence_noted_at = NULL,
 		fault_message = @message, fault_details = @details, fault_created = @created::timestamptz`, args)
 	if err != nil {
 		return fmt.Errorf("finish task of instance %s: %w", id, err)
