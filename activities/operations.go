@@ -28,6 +28,7 @@ import (
 type OperationsCatalog interface {
 	FinishTask(ctx context.Context, id string, e catalog.TaskEnd) error
 	NoteFault(ctx context.Context, id string, f *coffer.Fault) error
+	NoteSilenceFault(ctx context.Context, id string, notedAt time.Time, f coffer.Fault) (bool, error)
 	RecordHealth(ctx context.Context, id string, status coffer.ServiceStatus, at time.Time) (coffer.Task, error)
 }
 
@@ -209,6 +210,29 @@ func (a *Activities) NoteFault(ctx context.Context, in NoteFaultInput) error {
 		f = &coffer.Fault{Message: in.Message, Details: in.Details, Created: time.Now()}
 	}
 	return catalogError(a.Catalog.NoteFault(ctx, in.InstanceID, f), "note the fault of instance "+in.InstanceID)
+}
+
+// NoteSilenceInput is NoteSilence's input: the silence as the sweep noted it.
+type NoteSilenceInput struct {
+	InstanceID string `json:"instance_id"`
+	// NotedAt names the silence (catalog.SilentInstance.NotedAt).
+	NotedAt time.Time `json:"noted_at"`
+	// LastReport is when the guest last reported; Expiry how old a report may be.
+	LastReport time.Time     `json:"last_report"`
+	Expiry     time.Duration `json:"expiry"`
+}
+
+// NoteSilence shows the guest's silence as the instance's fault while it lasts, and
+// reports whether it lasts: false when the guest reported since (then nothing changes).
+// The guest's next report clears the fault.
+func (a *Activities) NoteSilence(ctx context.Context, in NoteSilenceInput) (bool, error) {
+	f := coffer.Fault{
+		Message: fmt.Sprintf("The guest agent has not reported since %s (more than %s): its server, its agent or its network may be down",
+			in.LastReport.UTC().Format(time.RFC3339), in.Expiry),
+		Details: fmt.Sprintf("silence noted at %s; the fault clears when the guest reports again", in.NotedAt.UTC().Format(time.RFC3339)),
+	}
+	silent, err := a.Catalog.NoteSilenceFault(ctx, in.InstanceID, in.NotedAt, f)
+	return silent, catalogError(err, "note the silence of instance "+in.InstanceID)
 }
 
 // RecordHealthInput is RecordHealth's input.

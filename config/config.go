@@ -200,10 +200,11 @@ type Guest struct {
 	// PrepareTimeout bounds Prepare once started.
 	PrepareTimeout time.Duration `mapstructure:"prepare_timeout"`
 	// HeartbeatExpiry is how old an instance's last health report may be before its
-	// operating_status shows ERROR (Trove's agent_heartbeat_expiry, 90 s).
+	// operating_status shows ERROR (Trove's agent_heartbeat_expiry, 90 s) and the worker's
+	// sweep starts the instance's GuestSilent workflow.
 	HeartbeatExpiry time.Duration `mapstructure:"heartbeat_expiry"`
-	// HealthInterval is how often each instance's monitor asks its guest for its health;
-	// keep it well under HeartbeatExpiry.
+	// HealthInterval is how often each guest reports its health (the gateway tells it), and
+	// how often the worker sweeps for silent guests; keep it well under HeartbeatExpiry.
 	HealthInterval time.Duration `mapstructure:"health_interval"`
 }
 

@@ -587,6 +587,15 @@ func TestHealthFollowsTheEngineAndTheGuest(t *testing.T) {
 	if took := time.Since(crashed); took < heartbeatExpiry-healthInterval {
 		t.Errorf("ERROR after %s, before the staleness limit %s", took, heartbeatExpiry)
 	}
+	// The silence starts one workflow, once: it notes the silence as the instance's fault
+	// and asks for an operator's attention, and ends; later sweeps start no other.
+	silentRuns := fmt.Sprintf("WorkflowId = '%s'", workflows.SilentWorkflowID(d.id))
+	waitRuns(t, silentRuns+" AND ExecutionStatus = 'Completed' AND CofferNeedsAttention = 'true'", 1, time.Minute)
+	faulted := waitFault(t, demo, d.id, "has not reported", 30*time.Second)
+	time.Sleep(3 * healthInterval) // sweeps that must start nothing
+	if n := countRuns(t, silentRuns); n != 1 {
+		t.Errorf("runs of %s while the guest is silent: %d, want 1", workflows.SilentWorkflowID(d.id), n)
+	}
 
 	// The server started again: its agent starts the engine and reports HEALTHY.
 	pc, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
@@ -605,7 +614,54 @@ func TestHealthFollowsTheEngineAndTheGuest(t *testing.T) {
 	if err := servers.Start(ctx, compute, rec.ServerID).ExtractErr(); err != nil {
 		t.Fatalf("start the server again: %v", err)
 	}
-	waitOperatingStatus(t, demo, d.id, "HEALTHY", 2*time.Minute)
+	back := waitOperatingStatus(t, demo, d.id, "HEALTHY", 2*time.Minute)
+	// The report that ended the silence cleared its fault, and started nothing.
+	if back["fault"] != nil {
+		t.Errorf("fault once the guest reports again: %v, want none (it was %v)", back["fault"], faulted)
+	}
+	if n := countRuns(t, silentRuns); n != 1 {
+		t.Errorf("runs of %s after the guest came back: %d, want 1", workflows.SilentWorkflowID(d.id), n)
+	}
+}
+
+// countRuns counts the workflow runs that match a visibility query.
+func countRuns(t *testing.T, query string) int {
+	t.Helper()
+	resp, err := cloud.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+	if err != nil {
+		t.Fatalf("list workflows %q: %v", query, err)
+	}
+	return len(resp.GetExecutions())
+}
+
+// waitRuns polls until want runs match query.
+func waitRuns(t *testing.T, query string, want int, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(500 * time.Millisecond) {
+		n := countRuns(t, query)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs matching %q after %s: %d, want %d", query, timeout, n, want)
+		}
+	}
+}
+
+// waitFault polls until the instance shows a fault whose message holds part, and returns it.
+func waitFault(t *testing.T, demo tenant, id, part string, timeout time.Duration) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(500 * time.Millisecond) {
+		shown := showRaw(t, demo, id)
+		if f, ok := shown["fault"].(map[string]any); ok {
+			if msg, _ := f["message"].(string); strings.Contains(msg, part) {
+				return f
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s after %s: fault %v, want one saying %q", id, timeout, shown["fault"], part)
+		}
+	}
 }
 
 // socketDirOf reads the socket folder of a running cluster from its postmaster.pid.

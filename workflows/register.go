@@ -19,6 +19,7 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(UpdateAccess)
 	w.RegisterWorkflow(RebuildInstance)
 	w.RegisterWorkflow(MonitorInstance)
+	w.RegisterWorkflow(GuestSilent)
 	w.RegisterWorkflow(GuestCall)
 	w.RegisterWorkflow(GuestLog)
 	w.RegisterWorkflow(BackupInstance)

@@ -183,6 +183,16 @@ func (s Starter) StartRebuild(ctx context.Context, in RebuildInstanceInput) erro
 		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, op, change), in.Timeouts.Claim, RebuildInstance, in)
 }
 
+// StartSilent starts GuestSilent, instance/<id>/silent, for one silence of the
+// instance's guest. A run of the same ID that still runs refuses it (an error): the
+// caller tries again later; a finished one (an earlier silence's) does not.
+func (s Starter) StartSilent(ctx context.Context, in GuestSilentInput) error {
+	_, err := s.start(ctx, SilentWorkflowID(in.InstanceID), againRefused,
+		instanceLabels(in.InstanceID, in.InstanceName, in.ProjectID, "silent",
+			fmt.Sprintf("(no health report since %s)", in.LastReport.UTC().Format(time.RFC3339))), GuestSilent, in)
+	return err
+}
+
 // StartStop starts StopInstance, instance/<id>/stop.
 func (s Starter) StartStop(ctx context.Context, in StopInstanceInput) error {
 	_, err := s.start(ctx, StopWorkflowID(in.InstanceID), againRefused,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -27,9 +28,22 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("worker: %w", err)
 			}
+			sweeper, err := workflows.NewSilenceSweeper(store, c, cfg.Guest.HeartbeatExpiry, cfg.Guest.HealthInterval, log)
+			if err != nil {
+				return fmt.Errorf("worker: %w", err)
+			}
 			w := worker.New(c, workflows.ControlTaskQueue, worker.Options{})
 			workflows.Register(w)
 			w.RegisterActivity(acts)
+			// The sweep of silent guests lives as long as the worker: both stop on the
+			// same signal, and the command returns once the sweep has.
+			ctx, stop := context.WithCancel(ctx)
+			swept := make(chan struct{})
+			go func() {
+				defer close(swept)
+				sweeper.Run(ctx)
+			}()
+			defer func() { stop(); <-swept }()
 			log.Info("worker polling", "task_queue", workflows.ControlTaskQueue, "temporal", cfg.Temporal.HostPort)
 			return w.Run(interruptOn(ctx))
 		},

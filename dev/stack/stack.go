@@ -116,11 +116,13 @@ type Stack struct {
 
 	catalogCluster *pgcluster.Cluster
 	worker         worker.Worker
-	roles          roles
-	servers        []*http.Server
-	telemetry      *telemetry.Telemetry
-	stopMetrics    []func()
-	log            *slog.Logger
+	// stopSweep stops the worker's sweep of silent guests and waits for it.
+	stopSweep   func()
+	roles       roles
+	servers     []*http.Server
+	telemetry   *telemetry.Telemetry
+	stopMetrics []func()
+	log         *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -362,6 +364,17 @@ func (s *Stack) startWorker(ctx context.Context, cfg config.Config) error {
 	if err := s.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	sweeper, err := workflows.NewSilenceSweeper(s.Catalog, s.Client, cfg.Guest.HeartbeatExpiry, cfg.Guest.HealthInterval, s.log)
+	if err != nil {
+		return err
+	}
+	sweepCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		sweeper.Run(sweepCtx)
+	}()
+	s.stopSweep = func() { cancel(); <-swept }
 	return nil
 }
 
@@ -401,6 +414,9 @@ func (s *Stack) Stop() {
 	defer cancel()
 	for i := len(s.servers) - 1; i >= 0; i-- {
 		_ = s.servers[i].Shutdown(ctx)
+	}
+	if s.stopSweep != nil {
+		s.stopSweep()
 	}
 	if s.worker != nil {
 		s.worker.Stop()
