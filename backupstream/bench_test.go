@@ -37,7 +37,7 @@ func BenchmarkUploadDownload(b *testing.B) {
 
 		start = time.Now()
 		res, err := Upload(ctx, tc.swift, newPagesReader(uint64(i), benchSize, true), UploadOptions{
-			Container: "bench", Object: fmt.Sprintf("run-%d", i), MasterKey: testKey(1), SpoolDir: b.TempDir(),
+			Container: "backups", Object: fmt.Sprintf("run-%d", i), MasterKey: testKey(1), SpoolDir: b.TempDir(),
 		})
 		if err != nil {
 			b.Fatal(err)

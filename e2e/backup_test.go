@@ -86,6 +86,13 @@ func getBackup(t testing.TB, who tenant, id string) (backupView, int) {
 // waitBackup polls a backup until it is in one of the states, and returns it.
 func waitBackup(t testing.TB, who tenant, id string, timeout time.Duration, states ...string) backupView {
 	t.Helper()
+	return waitBackupEvery(t, who, id, timeout, time.Second, states...)
+}
+
+// waitBackupEvery is waitBackup polling every interval (a benchmark's timing needs less slack
+// than a second).
+func waitBackupEvery(t testing.TB, who tenant, id string, timeout, interval time.Duration, states ...string) backupView {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		b, code := getBackup(t, who, id)
@@ -100,7 +107,7 @@ func waitBackup(t testing.TB, who tenant, id string, timeout time.Duration, stat
 		if time.Now().After(deadline) {
 			t.Fatalf("backup %s is %s after %s (reason %q), want one of %v", id, b.Status, timeout, b.FailReason, states)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(interval)
 	}
 }
 

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sys/unix"
 
 	"github.com/coffer-dbaas/coffer/backupstream"
 	"github.com/coffer-dbaas/coffer/guest"
@@ -55,14 +58,24 @@ func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.Ba
 	})
 	defer stopReports()
 
-	pr, pw := io.Pipe()
+	// An OS pipe: the engine's backup program writes into it itself, and Upload reads it
+	// with no goroutine copying 32 KiB at a time in between as an io.Pipe needs.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
+	}
+	defer pr.Close()
+	growPipe(pw)
 	engineDone := make(chan error, 1)
 	go func() {
 		err := a.driver.Backup(ctx, pw)
-		pw.CloseWithError(err)
+		// The reader sees the end once the engine's program and this side are closed; the
+		// engine's exit status is engineDone's.
+		pw.Close()
 		engineDone <- err
 	}()
-	result, err := backupstream.Upload(ctx, swift, pr, backupstream.UploadOptions{
+	src := &engineReader{r: pr, done: engineDone}
+	result, err := backupstream.Upload(ctx, swift, src, backupstream.UploadOptions{
 		Container:   in.Container,
 		Object:      in.Object,
 		SegmentSize: in.SegmentSize,
@@ -75,20 +88,60 @@ func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.Ba
 	if err != nil {
 		// Stop the engine's stream, then wait for it so no process outlives the activity.
 		cancel()
-		pr.CloseWithError(err)
-		engineErr := <-engineDone
-		if engineErr != nil && !errors.Is(engineErr, context.Canceled) && !errors.Is(engineErr, io.ErrClosedPipe) {
+		pr.Close()
+		engineErr := src.wait()
+		if engineErr != nil && !errors.Is(engineErr, context.Canceled) && !errors.Is(engineErr, io.ErrClosedPipe) && !errors.Is(engineErr, syscall.EPIPE) && !errors.Is(engineErr, os.ErrClosed) {
 			err = fmt.Errorf("%w (the engine's backup: %v)", err, engineErr)
 		}
 		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
-	if err := <-engineDone; err != nil {
-		// Upload read to EOF, so the engine finished; an error here is its exit status. The
-		// workflow deletes what was stored.
+	if err := src.wait(); err != nil {
+		// Not reached: the engine's failure ends the stream with it, which fails Upload.
 		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
 	log.Info("backup stored", "raw_bytes", result.RawSize, "stored_bytes", result.StoredSize, "segments", result.Segments)
 	return guest.BackupResult(result), nil
+}
+
+// engineReader reads the engine's backup from the pipe and, at its end, waits for the
+// engine's program: the stream ends with its failure, if it failed, rather than with EOF, so
+// that Upload never stores a cut backup.
+type engineReader struct {
+	r      io.Reader
+	done   <-chan error
+	waited bool
+	err    error
+}
+
+func (e *engineReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		if werr := e.wait(); werr != nil {
+			return n, fmt.Errorf("the engine's backup: %w", werr)
+		}
+	}
+	return n, err
+}
+
+// wait is the engine's outcome, once it ended.
+func (e *engineReader) wait() error {
+	if !e.waited {
+		e.err, e.waited = <-e.done, true
+	}
+	return e.err
+}
+
+// backupPipeSize is the capacity asked of the backup's pipe: fewer, larger reads and writes
+// than the 64 KiB default (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
+const backupPipeSize = 1 << 20
+
+// growPipe enlarges a pipe's buffer where the system allows it; a refusal only costs speed.
+func growPipe(f *os.File) {
+	if raw, err := f.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) {
+			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, backupPipeSize)
+		})
+	}
 }
 
 // reportProgress heartbeats progress every few seconds (so that a guest that dies is seen
