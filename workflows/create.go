@@ -68,8 +68,19 @@ const (
 // was lost), records a fault on the instance ("<step> failed: <why>", the error chain and
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
 // the workflow.
-func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
-	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, record: in.Record, timeouts: in.Timeouts}
+//
+// A delete of the instance while the create runs takes the instance over and ends the
+// create (DeleteInstance, step "end create"): told so by CreateSupersededSignal and then
+// canceled, the create undoes what it made as above but records no fault (the instance is
+// the delete's now), and signals CreateEndedSignal to the delete once it has.
+func CreateInstance(ctx workflow.Context, in CreateInstanceInput) (err error) {
+	superseded := supersededByDelete(ctx)
+	defer func() {
+		if superseded() {
+			tellDeleteCreateEnded(ctx, in.InstanceID)
+		}
+	}()
+	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, record: in.Record, timeouts: in.Timeouts, superseded: superseded}
 	return op.run(ctx, func(t *tracker, p *parking, u *undo) error {
 		if err := createInstance(ctx, in, t, p, u); err != nil {
 			return err
@@ -329,4 +340,32 @@ func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
 		}
 		return err
 	})
+}
+
+// supersededByDelete reports, whenever asked, whether a delete has told the create that it
+// took the instance over (CreateSupersededSignal).
+func supersededByDelete(ctx workflow.Context) func() bool {
+	ch := workflow.GetSignalChannel(ctx, CreateSupersededSignal)
+	superseded := false
+	return func() bool {
+		var deleteID string
+		for !superseded && ch.ReceiveAsync(&deleteID) {
+			superseded = true
+		}
+		return superseded
+	}
+}
+
+// tellDeleteCreateEnded signals the delete that superseded the create that the create has
+// ended, having undone what it made. The create may be canceled: the signal goes anyway.
+func tellDeleteCreateEnded(ctx workflow.Context, instanceID string) {
+	if workflow.GetVersion(ctx, DeleteEndsCreateChange, workflow.DefaultVersion, 1) != 1 {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	err := workflow.SignalExternalWorkflow(dctx, DeleteWorkflowID(instanceID), "", CreateEndedSignal, nil).Get(dctx, nil)
+	if err != nil {
+		// The delete no longer waits (it gave up after CreateEndTimeout, or failed).
+		workflow.GetLogger(ctx).Warn("tell the delete that the create ended", "instance_id", instanceID, "error", err)
+	}
 }

@@ -385,3 +385,29 @@ func TestCreateInstancePastAQuotaMakesNothingAndAnswersItsClaimWithTheQuota(t *t
 		t.Errorf("faults: got %+v, want none (there is no record)", h.faults)
 	}
 }
+
+func TestCreateInstanceEndedByADeleteCleansUpWithoutAFaultAndTellsTheDelete(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	// The guest never starts: the create waits in prepare guest when the delete comes.
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, mock.Anything).After(time.Hour).Return(nil)
+	h.mockDeletes()
+	h.mockCreate()
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(CreateSupersededSignal, DeleteWorkflowID(instanceID))
+		h.env.CancelWorkflow()
+	}, time.Minute)
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it canceled")
+	}
+	h.checkCalls(append(slices.Clone(everythingUpToPrepare), cleanupOfEverything[:len(cleanupOfEverything)-1]...))
+	if len(h.faults) != 0 {
+		t.Errorf("faults: got %+v, want none (the delete holds the instance)", h.faults)
+	}
+	if want := []string{DeleteWorkflowID(instanceID) + " " + CreateEndedSignal}; !slices.Equal(h.external, want) {
+		t.Errorf("signals to other workflows: got %q, want %q", h.external, want)
+	}
+}

@@ -39,6 +39,12 @@ type harness struct {
 	finished  []activities.FinishTaskInput
 	// restartRequired holds what SetRestartRequired recorded, in order.
 	restartRequired []activities.SetRestartRequiredInput
+	// createRuns makes the instance's create a running workflow that other workflows
+	// signal and cancel (a delete that ends it); otherwise it is gone.
+	createRuns bool
+	// external holds the signals ("<workflow ID> <signal>") and cancellations
+	// ("<workflow ID> cancel") sent to other workflows, in order.
+	external []string
 }
 
 func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harness {
@@ -62,6 +68,23 @@ func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harn
 		h.started = append(h.started, info.ActivityType.Name)
 		h.queues[info.ActivityType.Name] = info.TaskQueue
 	})
+	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _, signalName string, _ any) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if workflowID == CreateWorkflowID(instanceID) && !h.createRuns {
+				return errors.New("unknown external workflow execution")
+			}
+			h.external = append(h.external, workflowID+" "+signalName)
+			return nil
+		})
+	h.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _ string) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.external = append(h.external, workflowID+" cancel")
+			return nil
+		})
 	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
