@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
@@ -222,6 +223,67 @@ func (a *Activities) WaitServerActive(ctx context.Context, ref ResourceRef) erro
 			return err
 		}
 	}
+}
+
+// WatchServerRunning watches a server that booted while its guest agent starts, polling
+// Nova and heartbeating its status, until ctx ends (the create got its answer from the
+// guest). A server that stops meanwhile (ERROR, SHUTOFF, gone: a guest agent that exits, a
+// VM that crashes) fails it at once (ServerFailed) with Nova's fault and the last lines of
+// the server's console, so that the create fails now, saying why, instead of waiting for
+// the guest-start timeout.
+func (a *Activities) WatchServerRunning(ctx context.Context, ref ResourceRef) error {
+	what := "server " + ref.ID + " of instance " + ref.InstanceID
+	poll := a.newPoller()
+	for {
+		s, err := servers.Get(ctx, a.Compute, pathSegment(ref.ID)).Extract()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case gophercloud.ResponseCodeIs(err, http.StatusNotFound):
+			return temporal.NewNonRetryableApplicationError(what+" is gone while its guest agent was starting", ErrorTypeServerFailed, nil)
+		case err != nil:
+			return cloudError(err, "watch "+what)
+		}
+		switch s.Status {
+		case "ERROR", "SHUTOFF", "DELETED", "SOFT_DELETED":
+			msg := what + " stopped while its guest agent was starting: nova says " + s.Status
+			if s.Fault.Message != "" {
+				msg += ": " + s.Fault.Message
+			}
+			tail := a.consoleTail(ctx, ref.ID)
+			if last := lastLine(tail); last != "" {
+				msg += "; its console ends: " + last
+			}
+			return temporal.NewNonRetryableApplicationError(msg, ErrorTypeServerFailed, nil, tail)
+		}
+		activity.RecordHeartbeat(ctx, s.Status)
+		if err := poll.wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// consoleTailLines is how much of a failed server's console a fault carries.
+const consoleTailLines = 10
+
+// consoleTail is the end of a server's console log, for a fault's details (which only
+// admins see); empty when Nova has none to give.
+func (a *Activities) consoleTail(ctx context.Context, serverID string) string {
+	out, err := servers.ShowConsoleOutput(ctx, a.Compute, pathSegment(serverID), servers.ShowConsoleOutputOpts{Length: consoleTailLines}).Extract()
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// lastLine is the last line of text that is not blank, at most 300 bytes of it.
+func lastLine(text string) string {
+	lines := strings.Split(strings.TrimRight(text, "\n\r\t "), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if len(last) > 300 {
+		last = last[:300] + "..."
+	}
+	return last
 }
 
 // DeleteServer asks Nova to delete the instance's server (by ID, or every server whose

@@ -193,7 +193,8 @@ func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, 
 }
 
 // StartTask sets the instance's task atomically for the workflow workflowID (the claim of
-// an operation), only when no other task holds it (task NONE, or ERROR for a delete) and no
+// an operation), only when no other task holds it (task NONE; also ERROR, or BUILDING that
+// the delete takes over from a create, for a delete) and no
 // backup runs; it returns ErrTaskRunning otherwise (also wrapping ErrBackupRunning when a
 // backup holds the instance) and ErrNotFound when missing. An instance that holds task for
 // workflowID already counts as started: the claim is the workflow's own, retried. An empty
@@ -207,10 +208,12 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 	if !ok {
 		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, ErrNotFound)
 	}
-	// A delete may also clear away an instance whose last task failed.
+	// A delete may also clear away an instance whose last task failed, and one still being
+	// built: as Trove deletes a BUILD instance, the delete takes the task over from the
+	// create, which it then ends (workflows.DeleteInstance).
 	from := []string{string(coffer.TaskNone)}
 	if task == coffer.TaskDeleting {
-		from = append(from, string(coffer.TaskError))
+		from = append(from, string(coffer.TaskError), string(coffer.TaskBuilding))
 	}
 	// One statement, so that of two concurrent starts the second waits for the first's row
 	// lock, sees the task it set and updates nothing.

@@ -2,14 +2,13 @@ package catalog_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/catalog/catalogtest"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 	"github.com/coffer-dbaas/coffer/pgcluster/pgclustertest"
 )
@@ -25,32 +24,17 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-var databases atomic.Int64
-
 // createDatabase makes an empty database for one test and returns its URL.
 func createDatabase(t *testing.T) string {
 	t.Helper()
-	url, err := pgclustertest.CreateDatabase(t.Context(), cluster, fmt.Sprintf("catalog_test_%d", databases.Add(1)), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return url
+	return catalogtest.NewDatabase(t, cluster, "catalog")
 }
 
 // newStore migrates a fresh database and opens the catalog on it. It also returns the
 // database's URL, for checks that look under the Store.
 func newStore(t *testing.T) (*catalog.Store, string) {
 	t.Helper()
-	url := createDatabase(t)
-	if err := catalog.Migrate(t.Context(), url); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	s, err := catalog.Open(t.Context(), url)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s, url
+	return catalogtest.New(t, cluster, "catalog")
 }
 
 // execSQL runs statements on the database at url, for setting up what no Store method does.

@@ -660,3 +660,20 @@ func migrationCount(t *testing.T) int32 {
 	}
 	return int32(len(files))
 }
+
+func TestStartTaskLetsADeleteTakeOverABuild(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	inst := mustCreate(t, s, newInstance("project-a", "db1")) // task BUILDING, as a create records it
+
+	if _, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskRebooting, ""); !errors.Is(err, catalog.ErrTaskRunning) {
+		t.Errorf("restart while building: got %v, want ErrTaskRunning", err)
+	}
+	got, err := s.StartTask(ctx, "project-a", inst.ID, coffer.TaskDeleting, "instance/"+inst.ID+"/delete")
+	if err != nil {
+		t.Fatalf("delete while building: %v", err)
+	}
+	if got.Task != coffer.TaskDeleting {
+		t.Errorf("got task %s, want DELETING", got.Task)
+	}
+}

@@ -2,12 +2,11 @@ package gateway_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/coffer-dbaas/coffer/catalog"
+	"github.com/coffer-dbaas/coffer/catalog/catalogtest"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 	"github.com/coffer-dbaas/coffer/pgcluster/pgclustertest"
 )
@@ -24,23 +23,9 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-var databaseCount atomic.Int64
-
 // newCatalog migrates a fresh database and opens the catalog on it; it returns the
 // database's URL too.
 func newCatalog(t *testing.T) (*catalog.Store, string) {
 	t.Helper()
-	url, err := pgclustertest.CreateDatabase(t.Context(), cluster, fmt.Sprintf("gateway_test_%d", databaseCount.Add(1)), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := catalog.Migrate(t.Context(), url); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	store, err := catalog.Open(t.Context(), url)
-	if err != nil {
-		t.Fatalf("open the catalog: %v", err)
-	}
-	t.Cleanup(store.Close)
-	return store, url
+	return catalogtest.New(t, cluster, "gateway")
 }

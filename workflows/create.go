@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -50,7 +51,9 @@ const (
 //  8. prepare guest: Prepare on the instance's guest queue, guestagent.<id>, with the
 //     databases and users. The guest must pick it up within Timeouts.GuestStart (default 5
 //     minutes: an agent that never starts fails the create clearly) and finish within
-//     Timeouts.GuestPrepare (default 10 minutes).
+//     Timeouts.GuestPrepare (default 10 minutes). Meanwhile the server is watched: one
+//     that stops (its agent exited, its VM crashed: Nova says SHUTOFF or ERROR) fails the
+//     step at once, with Nova's status and the end of the server's console.
 //  9. mark active: service HEALTHY, task NONE; the instance shows ACTIVE.
 //
 // No workflow watches the instance afterwards: its guest reports its health to the guest
@@ -68,8 +71,19 @@ const (
 // was lost), records a fault on the instance ("<step> failed: <why>", the error chain and
 // anything the cleanup could not delete in its details), which sets task ERROR, and fails
 // the workflow.
-func CreateInstance(ctx workflow.Context, in CreateInstanceInput) error {
-	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, record: in.Record, timeouts: in.Timeouts}
+//
+// A delete of the instance while the create runs takes the instance over and ends the
+// create (DeleteInstance, step "end create"): told so by CreateSupersededSignal and then
+// canceled, the create undoes what it made as above but records no fault (the instance is
+// the delete's now), and signals CreateEndedSignal to the delete once it has.
+func CreateInstance(ctx workflow.Context, in CreateInstanceInput) (err error) {
+	superseded := supersededByDelete(ctx)
+	defer func() {
+		if superseded() {
+			tellDeleteCreateEnded(ctx, in.InstanceID)
+		}
+	}()
+	op := operation{name: "create", instanceID: in.InstanceID, projectID: in.ProjectID, record: in.Record, timeouts: in.Timeouts, superseded: superseded}
 	return op.run(ctx, func(t *tracker, p *parking, u *undo) error {
 		if err := createInstance(ctx, in, t, p, u); err != nil {
 			return err
@@ -235,10 +249,16 @@ func createInstance(ctx workflow.Context, in CreateInstanceInput, t *tracker, p 
 				return err
 			}
 		}
-		return guest.For(id).With(guest.Boot(guestStart, guestPrepare)).Prepare(ctx, guest.PrepareInput{
-			Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
-			Configuration: conf.Values,
-		})
+		prepare := func(ctx workflow.Context) error {
+			return guest.For(id).With(guest.Boot(guestStart, guestPrepare)).Prepare(ctx, guest.PrepareInput{
+				Datastore: in.Datastore, Version: in.Version, Databases: in.Databases, Users: in.Users,
+				Configuration: conf.Values,
+			})
+		}
+		if workflow.GetVersion(ctx, WatchServerChange, workflow.DefaultVersion, 1) == 1 {
+			return whileServerRuns(ctx, server, guestStart+guestPrepare, prepare)
+		}
+		return prepare(ctx)
 	})
 	if err != nil {
 		return err
@@ -329,4 +349,76 @@ func startMonitor(ctx workflow.Context, t *tracker, in CreateInstanceInput) {
 		}
 		return err
 	})
+}
+
+// supersededByDelete reports, whenever asked, whether a delete has told the create that it
+// took the instance over (CreateSupersededSignal).
+func supersededByDelete(ctx workflow.Context) func() bool {
+	ch := workflow.GetSignalChannel(ctx, CreateSupersededSignal)
+	superseded := false
+	return func() bool {
+		var deleteID string
+		for !superseded && ch.ReceiveAsync(&deleteID) {
+			superseded = true
+		}
+		return superseded
+	}
+}
+
+// tellDeleteCreateEnded signals the delete that superseded the create that the create has
+// ended, having undone what it made. The create may be canceled: the signal goes anyway.
+func tellDeleteCreateEnded(ctx workflow.Context, instanceID string) {
+	if workflow.GetVersion(ctx, DeleteEndsCreateChange, workflow.DefaultVersion, 1) != 1 {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	err := workflow.SignalExternalWorkflow(dctx, DeleteWorkflowID(instanceID), "", CreateEndedSignal, nil).Get(dctx, nil)
+	if err != nil {
+		// The delete no longer waits (it gave up after CreateEndTimeout, or failed).
+		workflow.GetLogger(ctx).Warn("tell the delete that the create ended", "instance_id", instanceID, "error", err)
+	}
+}
+
+// WatchServerChange is the workflow.GetVersion change ID of a create that watches its
+// server while the guest starts.
+const WatchServerChange = "watch the server while the guest starts"
+
+// whileServerRuns runs fn while WatchServerRunning watches the server (for at most limit):
+// a server that stops ends fn (canceled) and fails with why; otherwise fn's outcome is the
+// answer. A watch that fails for another reason (the cloud did not answer) only ends the
+// watch.
+func whileServerRuns(ctx workflow.Context, server activities.ResourceRef, limit time.Duration, fn func(workflow.Context) error) error {
+	wctx, stopWatch := workflow.WithCancel(ctx)
+	defer stopWatch()
+	watch := workflow.ExecuteActivity(waitOptions(wctx, limit), acts.WatchServerRunning, server)
+	fctx, stopFn := workflow.WithCancel(ctx)
+	defer stopFn()
+	done, setDone := workflow.NewFuture(ctx)
+	workflow.Go(fctx, func(ctx workflow.Context) { setDone.Set(nil, fn(ctx)) })
+
+	var stopped error
+	watching := true
+	for {
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(done, func(workflow.Future) {})
+		if watching {
+			sel.AddFuture(watch, func(f workflow.Future) {
+				watching = false
+				var app *temporal.ApplicationError
+				if err := f.Get(ctx, nil); errors.As(err, &app) && app.Type() == activities.ErrorTypeServerFailed {
+					stopped = err
+				}
+			})
+		}
+		sel.Select(ctx)
+		if stopped != nil {
+			stopFn()
+			_ = done.Get(ctx, nil)
+			return stopped
+		}
+		if done.IsReady() {
+			stopWatch()
+			return done.Get(ctx, nil)
+		}
+	}
 }

@@ -47,6 +47,8 @@ func (h *harness) mockCreate() {
 		PortID: "port-1", VolumeID: "vol-1", Datastore: "postgresql", Version: "15",
 	}).Return("server-1", nil)
 	h.env.OnActivity(a.WaitServerActive, mock.Anything, ref("server-1")).Return(nil)
+	// The server keeps running: the watch ends only when the create stops it.
+	h.env.OnActivity(a.WatchServerRunning, mock.Anything, ref("server-1")).After(24 * time.Hour).Return(nil).Maybe()
 	h.env.OnActivity(guest.PrepareActivity, mock.Anything, guest.PrepareInput{
 		Datastore: "postgresql", Version: "15", Databases: createInput().Databases, Users: createInput().Users,
 	}).Return(nil)
@@ -383,5 +385,59 @@ func TestCreateInstancePastAQuotaMakesNothingAndAnswersItsClaimWithTheQuota(t *t
 	}
 	if len(h.faults) != 0 {
 		t.Errorf("faults: got %+v, want none (there is no record)", h.faults)
+	}
+}
+
+func TestCreateInstanceEndedByADeleteCleansUpWithoutAFaultAndTellsTheDelete(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	// The guest never starts: the create waits in prepare guest when the delete comes.
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, mock.Anything).After(time.Hour).Return(nil)
+	h.mockDeletes()
+	h.mockCreate()
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(CreateSupersededSignal, DeleteWorkflowID(instanceID))
+		h.env.CancelWorkflow()
+	}, time.Minute)
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it canceled")
+	}
+	h.checkCalls(append(slices.Clone(everythingUpToPrepare), cleanupOfEverything[:len(cleanupOfEverything)-1]...))
+	if len(h.faults) != 0 {
+		t.Errorf("faults: got %+v, want none (the delete holds the instance)", h.faults)
+	}
+	if want := []string{DeleteWorkflowID(instanceID) + " " + CreateEndedSignal}; !slices.Equal(h.external, want) {
+		t.Errorf("signals to other workflows: got %q, want %q", h.external, want)
+	}
+}
+
+func TestCreateInstanceFailsAtOnceWhenTheServerStopsWhileTheGuestStarts(t *testing.T) {
+	h := newHarness(t)
+	h.mockCatalog(catalog.Resources{})
+	stopped := temporal.NewNonRetryableApplicationError(
+		"server server-1 of instance "+instanceID+" stopped while its guest agent was starting: nova says SHUTOFF; its console ends: guest agent: gateway refused",
+		activities.ErrorTypeServerFailed, nil)
+	h.env.OnActivity(a.WatchServerRunning, mock.Anything, ref("server-1")).After(time.Minute).Return(stopped)
+	// The guest never picks Prepare up.
+	h.env.OnActivity(guest.PrepareActivity, mock.Anything, mock.Anything).After(time.Hour).Return(nil)
+	h.mockDeletes()
+	h.mockCreate()
+	start := h.env.Now()
+
+	h.env.ExecuteWorkflow(CreateInstance, createInput())
+
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("create succeeded, want it to fail")
+	}
+	if took := h.env.Now().Sub(start); took > 10*time.Minute {
+		t.Errorf("the create took %s to fail, want it to fail when the server stopped (1m), not after the guest-start timeout", took)
+	}
+	h.checkCalls(append(slices.Clone(everythingUpToPrepare), cleanupOfEverything...))
+	f := h.onlyFault()
+	if !strings.HasPrefix(f.Message, "prepare guest failed: ") || !strings.Contains(f.Message, "nova says SHUTOFF") || !strings.Contains(f.Message, "gateway refused") {
+		t.Errorf("fault message %q does not say that the server stopped, and why", f.Message)
 	}
 }

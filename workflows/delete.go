@@ -13,6 +13,7 @@ import (
 
 // Step names of DeleteInstance, as the progress query and fault messages show them.
 const (
+	StepEndCreate           = "end create"
 	StepReadCatalog         = "read catalog"
 	StepStopEngine          = "stop engine"
 	StepRevokeGuest         = "revoke guest"
@@ -27,7 +28,15 @@ const (
 //
 //  0. claim task: task DELETING, the workflow's first step (claim.go); when another
 //     operation holds the instance, or the claim window passed, the workflow ends at once
-//     and changes nothing.
+//     and changes nothing. An instance still being built (task BUILDING) is taken over
+//     from its create, as Trove deletes a BUILD instance.
+//     end create: a create that still runs (in BUILD, or in ERROR while it waits for a
+//     server that will never come up) is told that a delete took its instance over, then
+//     canceled; it undoes what it made, records no fault (the instance is the delete's)
+//     and signals the delete when it has ended. The delete waits for that (at most
+//     CreateEndTimeout), so that nothing the create was making appears after the delete
+//     looked, then goes on with what the create left; stop engine is skipped, since no
+//     engine was prepared.
 //  1. read catalog: the IDs of the instance's server, volume, port and security group. A
 //     piece without a recorded ID (or an instance the catalog lost) is found by its name,
 //     coffer-<id>.
@@ -59,6 +68,10 @@ func DeleteInstance(ctx workflow.Context, in DeleteInstanceInput) error {
 
 func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p *parking) error {
 	id := in.InstanceID
+	createRan := false
+	if workflow.GetVersion(ctx, DeleteEndsCreateChange, workflow.DefaultVersion, 1) == 1 {
+		createRan = endCreate(ctx, t, id)
+	}
 	var r catalog.Resources
 	err := p.step(ctx, StepReadCatalog, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.GetInstanceResources,
@@ -69,6 +82,10 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 	}
 
 	_ = t.step(StepStopEngine, func() error {
+		if createRan {
+			// The create never got as far as a prepared engine; its server goes anyway.
+			return nil
+		}
 		g := guest.For(id).With(guest.Change().PickUpWithin(StopEngineScheduleTimeout).FinishWithin(2 * time.Minute).Tries(2))
 		if err := g.StopEngine(ctx); err != nil {
 			// The server goes anyway; a clean stop is a courtesy to the engine.
@@ -104,4 +121,54 @@ func deleteInstance(ctx workflow.Context, in DeleteInstanceInput, t *tracker, p 
 	return p.step(ctx, StepDeleteRecord, func() error {
 		return workflow.ExecuteActivity(callOptions(ctx), acts.DeleteInstanceRecord, id).Get(ctx, nil)
 	})
+}
+
+// DeleteEndsCreateChange is the workflow.GetVersion change ID of a delete that ends its
+// instance's running create (and of the create that answers it).
+const DeleteEndsCreateChange = "delete ends a running create"
+
+// CreateEndTimeout bounds how long a delete waits for the create it canceled to undo what
+// it made: its cleanup waits for Nova and Cinder (DeleteWaitTimeout each at most). Past
+// it the delete goes on; what the create still makes is found by name by a later delete.
+const CreateEndTimeout = 3 * DeleteWaitTimeout
+
+// Signals between a delete and the create it ends.
+const (
+	// CreateSupersededSignal tells a running create that a delete took its instance over:
+	// the cancellation that follows ends it without a fault of its own.
+	CreateSupersededSignal = "superseded by delete"
+	// CreateEndedSignal tells that delete that the create has undone what it made.
+	CreateEndedSignal = "create ended"
+)
+
+// endCreate ends the instance's create if it still runs (see DeleteInstance, step "end
+// create") and reports whether it did.
+func endCreate(ctx workflow.Context, t *tracker, id string) bool {
+	createID := CreateWorkflowID(id)
+	// The notice goes first, so that the create finds it when the cancellation reaches it.
+	// A create that no longer runs cannot take it: there is nothing to end.
+	if err := workflow.SignalExternalWorkflow(ctx, createID, "", CreateSupersededSignal, DeleteWorkflowID(id)).Get(ctx, nil); err != nil {
+		return false
+	}
+	_ = t.step(StepEndCreate, func() error {
+		log := workflow.GetLogger(ctx)
+		log.Info("a create still runs: ending it before deleting", "instance_id", id, "create_workflow_id", createID)
+		ended := workflow.GetSignalChannel(ctx, CreateEndedSignal)
+		if err := workflow.RequestCancelExternalWorkflow(ctx, createID, "").Get(ctx, nil); err != nil {
+			// It ended meanwhile; having taken the notice, it still signals that it has.
+			log.Warn("cancel the create", "instance_id", id, "error", err)
+		}
+		tctx, stopTimer := workflow.WithCancel(ctx)
+		defer stopTimer()
+		timedOut := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(ended, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		sel.AddFuture(workflow.NewTimer(tctx, CreateEndTimeout), func(workflow.Future) { timedOut = true })
+		sel.Select(ctx)
+		if timedOut {
+			log.Warn("the canceled create did not end in time; deleting what is there", "instance_id", id, "waited", CreateEndTimeout)
+		}
+		return nil
+	})
+	return true
 }

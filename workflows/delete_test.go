@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -136,4 +138,53 @@ func TestDeleteInstanceRecordsFaultWhenVolumeWillNotGo(t *testing.T) {
 	if !strings.HasPrefix(f.Message, "delete volume failed: ") || !strings.Contains(f.Message, "cinder answered 503") {
 		t.Errorf("fault message %q does not say the volume delete failed and why", f.Message)
 	}
+}
+
+func TestDeleteInstanceEndsARunningCreateFirstAndDeletesWhatItLeft(t *testing.T) {
+	h := newHarness(t)
+	h.createRuns = true
+	h.mockDeletesOf(recorded)
+	h.mockCatalog(recorded)
+	// The create undoes what it made, then says so.
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(CreateEndedSignal, nil) }, 2*time.Minute)
+	start := h.env.Now()
+
+	h.env.ExecuteWorkflow(DeleteInstance, deleteInput())
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("delete failed: %v", err)
+	}
+	want := []string{
+		CreateWorkflowID(instanceID) + " " + CreateSupersededSignal,
+		CreateWorkflowID(instanceID) + " cancel",
+	}
+	if !slices.Equal(h.external, want) {
+		t.Errorf("signals and cancellations sent: got %q, want %q", h.external, want)
+	}
+	// No engine was prepared: stop engine is skipped, the rest deleted as usual.
+	h.checkCalls(slices.DeleteFunc(slices.Clone(deleteEverything), func(s string) bool { return s == "StopEngine" }))
+	if took := h.env.Now().Sub(start); took < 2*time.Minute || took >= CreateEndTimeout {
+		t.Errorf("the delete took %s, want it to wait for the create to end (2m), not for the timeout", took)
+	}
+	if p := h.progress(); len(p.Done) == 0 || p.Done[0] != StepEndCreate {
+		t.Errorf("progress at the end: got %+v, want %q done first", p, StepEndCreate)
+	}
+}
+
+func TestDeleteInstanceGoesOnWhenTheCanceledCreateNeverAnswers(t *testing.T) {
+	h := newHarness(t)
+	h.createRuns = true
+	h.mockDeletesOf(recorded)
+	h.mockCatalog(recorded)
+	start := h.env.Now()
+
+	h.env.ExecuteWorkflow(DeleteInstance, deleteInput())
+
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("delete failed: %v", err)
+	}
+	if took := h.env.Now().Sub(start); took < CreateEndTimeout {
+		t.Errorf("the delete took %s, want it to wait %s for the create first", took, CreateEndTimeout)
+	}
+	h.checkCalls(slices.DeleteFunc(slices.Clone(deleteEverything), func(s string) bool { return s == "StopEngine" }))
 }

@@ -39,6 +39,12 @@ type harness struct {
 	finished  []activities.FinishTaskInput
 	// restartRequired holds what SetRestartRequired recorded, in order.
 	restartRequired []activities.SetRestartRequiredInput
+	// createRuns makes the instance's create a running workflow that other workflows
+	// signal and cancel (a delete that ends it); otherwise it is gone.
+	createRuns bool
+	// external holds the signals ("<workflow ID> <signal>") and cancellations
+	// ("<workflow ID> cancel") sent to other workflows, in order.
+	external []string
 }
 
 func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harness {
@@ -62,6 +68,23 @@ func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harn
 		h.started = append(h.started, info.ActivityType.Name)
 		h.queues[info.ActivityType.Name] = info.TaskQueue
 	})
+	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _, signalName string, _ any) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if workflowID == CreateWorkflowID(instanceID) && !h.createRuns {
+				return errors.New("unknown external workflow execution")
+			}
+			h.external = append(h.external, workflowID+" "+signalName)
+			return nil
+		})
+	h.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _ string) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.external = append(h.external, workflowID+" cancel")
+			return nil
+		})
 	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -174,7 +197,9 @@ func (h *harness) checkCalls(want []string) {
 	h.t.Helper()
 	// A create makes its volume alongside its network: the volume's calls are in order
 	// among themselves, and so are the others, but not the ones against the others.
-	got := h.calls()
+	// The server's watch runs alongside the guest's Prepare, for as long as that takes: its
+	// own tests check it.
+	got := slices.DeleteFunc(h.calls(), func(name string) bool { return name == "WatchServerRunning" })
 	alongside := func(name string) bool { return name == "CreateVolume" || name == "WaitVolumeAvailable" }
 	apart := func(calls []string) (main, aside []string) {
 		for _, c := range calls {

@@ -69,6 +69,11 @@ type operation struct {
 	// subject names what the operation works on in its errors ("backup <id>"); empty
 	// names the instance.
 	subject string
+	// superseded, when set and true at the end, says that another operation (a delete of
+	// an instance being created) took the instance over: a failure, or the cancellation
+	// that operation sent, still undoes what this one made but records no fault, since the
+	// instance's task is no longer this operation's.
+	superseded func() bool
 }
 
 // about is what the operation's errors name: "<name> <subject>".
@@ -176,6 +181,8 @@ func (op operation) fail(ctx workflow.Context, t *tracker, u *undo, err error) e
 	t.during("record fault", func() {
 		var ferr error
 		switch {
+		case op.superseded != nil && op.superseded():
+			log.Info(op.name+" ended by the operation that took the instance over; no fault recorded", "instance_id", op.instanceID, "left", left)
 		case op.releasesOnCancel(err) && len(left) == 0:
 			ferr = workflow.ExecuteActivity(callOptions(dctx), acts.FinishTask, activities.FinishTaskInput{
 				InstanceID: op.instanceID, FaultMessage: faultMessage(op.name, err) + "; nothing it changed is left", FaultDetails: err.Error(),

@@ -243,11 +243,55 @@ func (h *hypervisor) boot(id string) error {
 	defer h.mu.Unlock()
 	select {
 	case <-g.done:
+		// The console says why (the agent's last words, "coffer: ..."): the server's fault
+		// carries them, so that a failed create says why without anyone reading the log.
+		why := lastConsoleLine(h.c.consolePath(id))
+		noteConsole(h.c.consolePath(id), fmt.Sprintf("devcloud: the server's process exited while booting (%v)", g.exitErr))
+		if why != "" {
+			return fmt.Errorf("the server's process exited while booting (%v): %s", g.exitErr, why)
+		}
 		return fmt.Errorf("the server's process exited while booting (%v); see its console log", g.exitErr)
 	default:
 		g.booting = false
 		return nil
 	}
+}
+
+// consoleTailBytes is how much of the end of a console log lastConsoleLine reads.
+const consoleTailBytes = 4096
+
+// lastConsoleLine is the last line of a console log that is not blank (at most 300 bytes of
+// it), or "" when there is none.
+func lastConsoleLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-consoleTailBytes, 0)
+	buf := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	lines := strings.Split(strings.TrimRight(string(buf[:n]), " \t\r\n"), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if len(last) > 300 {
+		last = last[:300] + "..."
+	}
+	return last
+}
+
+// noteConsole appends the hypervisor's own line to a server's console log, as a real
+// hypervisor's messages sit beside the guest's.
+func noteConsole(path, line string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format(time.RFC3339), line)
 }
 
 // watch reaps a process and, when nobody asked it to stop, tells Nova the server powered off.
@@ -267,6 +311,7 @@ func (h *hypervisor) watch(id string, g *guest, cmd *exec.Cmd) {
 	h.mu.Unlock()
 	h.c.log.Info("devcloud server process exited", "server_id", id, "pid", g.pid, "status", err, "expected", expected)
 	if !expected {
+		noteConsole(h.c.consolePath(id), fmt.Sprintf("devcloud: the server's process exited on its own (%v); the server is SHUTOFF", err))
 		h.c.serverPoweredOff(id)
 	}
 }

@@ -87,6 +87,26 @@ func TestHypervisorMissingCommandPutsServerInError(t *testing.T) {
 	}
 }
 
+func TestHypervisorPutsTheGuestsLastWordsInTheFaultOfAServerThatExitsWhileBooting(t *testing.T) {
+	dir := t.TempDir()
+	writeGuest(t, dir, "dying-guest", "#!/bin/sh\necho starting\necho 'coffer: guest agent: state folder is not writable' >&2\nexit 1\n")
+	tc := startCloud(t, func(cfg *devcloud.Config) { cfg.Hypervisor.Command = []string{filepath.Join(dir, "dying-guest")} })
+	nova := tc.compute("demo")
+	s, err := servers.Create(context.Background(), nova, servers.CreateOpts{
+		Name: "dying", FlavorRef: "ds1G", ImageRef: imageID(t, tc, "coffer-redis-7"),
+	}, nil).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitServer(t, nova, s.ID, "ERROR")
+	if !strings.Contains(got.Fault.Message, "exited while booting (exit status 1): coffer: guest agent: state folder is not writable") {
+		t.Errorf("fault: got %q, want the exit status and the guest's last line", got.Fault.Message)
+	}
+	if out := consoleOf(t, tc, s.ID); !strings.Contains(out, "devcloud: the server's process exited while booting (exit status 1)") {
+		t.Errorf("console: got %q, want the hypervisor's note of the exit", out)
+	}
+}
+
 func TestHypervisorKillsGuestThatIgnoresTerm(t *testing.T) {
 	dir := t.TempDir()
 	writeGuest(t, dir, "guest.sh", envGuest)
