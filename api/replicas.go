@@ -107,9 +107,9 @@ func (s *Server) addReplication(ctx context.Context, projectID string, views []I
 // so the request may not name them, nor databases, users or a restore point (they come
 // from the primary's data). With more than one, the replicas are named <name>-1, <name>-2,
 // ...; the answer shows the first.
-// replicationDatastores are the datastores whose guest driver replicates (MariaDB's GTID
-// replication is still to come).
-var replicationDatastores = map[string]bool{"postgresql": true}
+// replicationDatastores are the datastores whose guest driver replicates: PostgreSQL's
+// streaming replication, MariaDB's GTID replication.
+var replicationDatastores = map[string]bool{"postgresql": true, "mariadb": true}
 
 func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
 	req := in.Body.Instance

@@ -61,7 +61,7 @@ func signatures() map[string]reflect.Type {
 		ReplicationSourceActivity:   reflect.TypeFor[func(context.Context, ReplicationSourceInput) (ReplicationSource, error)](),
 		SeedReplicaActivity:         reflect.TypeFor[func(context.Context, SeedReplicaInput) error](),
 		ReplicationStatusActivity:   reflect.TypeFor[func(context.Context) (ReplicationStatus, error)](),
-		StopWritesActivity:          reflect.TypeFor[func(context.Context) (LSN, error)](),
+		StopWritesActivity:          reflect.TypeFor[func(context.Context) (Position, error)](),
 		WaitReplayActivity:          reflect.TypeFor[func(context.Context, WaitReplayInput) error](),
 		PromoteActivity:             reflect.TypeFor[func(context.Context) error](),
 		FollowActivity:              reflect.TypeFor[func(context.Context, FollowInput) error](),

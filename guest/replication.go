@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,9 +9,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Replication activities (PostgreSQL streaming replication). A primary serves each replica
-// through a replication slot of its own, named ReplicationSlot(replica ID), so that it keeps
-// the WAL the replica has not received yet.
+// Replication activities (PostgreSQL streaming replication, MariaDB GTID replication). A
+// primary serves each replica under a name of its own, ReplicationSlot(replica ID):
+// PostgreSQL's replication slot, so that it keeps the WAL the replica has not received yet;
+// MariaDB needs no slot and only checks the name.
 const (
 	// ReplicationSourceActivity, on a primary: makes the replication role (once), lets it
 	// connect for replication, makes the replica's slot (ReplicationSourceInput), and returns
@@ -23,11 +25,12 @@ const (
 	// ReplicationStatusActivity reports the engine's role and WAL positions
 	// (ReplicationStatus).
 	ReplicationStatusActivity = "ReplicationStatus"
-	// StopWritesActivity, on the primary of a planned switchover: shuts the engine down
-	// cleanly, which sends every WAL record to the connected replicas first, and returns
-	// the last LSN it wrote (LSN). Nothing committed is lost and nothing more is written.
+	// StopWritesActivity, on the primary of a planned switchover: stops every write for
+	// good (PostgreSQL shuts down cleanly, which sends every WAL record to the connected
+	// replicas first; MariaDB turns read-only) and returns the last position it wrote
+	// (Position). Nothing committed is lost and nothing more is written.
 	StopWritesActivity = "StopWrites"
-	// WaitReplayActivity, on a replica: waits until it has replayed past an LSN
+	// WaitReplayActivity, on a replica: waits until it has replayed up to a position
 	// (WaitReplayInput); it heartbeats while it waits.
 	WaitReplayActivity = "WaitReplay"
 	// PromoteActivity makes a replica a primary; a primary already is no error.
@@ -49,7 +52,10 @@ func ReplicationSlot(replicaID string) string {
 	return "coffer_" + strings.ReplaceAll(strings.ToLower(replicaID), "-", "_")
 }
 
-// LSN is a WAL position (PostgreSQL's pg_lsn) as a number: positions compare as numbers.
+// LSN is a replication position as a number: the positions of one group compare as numbers
+// (PostgreSQL's pg_lsn, a WAL byte position; MariaDB's GTID sequence number in the group's
+// replication domain). ReplicationStatus reports them so that a failover picks the replica
+// that received most.
 type LSN uint64
 
 // ParseLSN reads PostgreSQL's "X/Y" text form.
@@ -71,6 +77,33 @@ func ParseLSN(s string) (LSN, error) {
 
 // String is PostgreSQL's "X/Y" form.
 func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint64(l)&0xffffffff) }
+
+// Position is a point in an engine's replication stream in the engine's own text form
+// (PostgreSQL's LSN "X/Y", MariaDB's GTID position "0-1-42"): StopWrites returns the last
+// one a primary wrote, WaitReplay waits for a replica to reach it. Only the engine that
+// made it reads it. It travels as a JSON string; a JSON number (an LSN, as the histories
+// of workflows from before positions were engine-neutral hold) reads as that LSN's "X/Y".
+type Position string
+
+// UnmarshalJSON takes a string, or a number that is an LSN.
+func (p *Position) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] != '"' && string(b) != "null" {
+		var l LSN
+		if err := json.Unmarshal(b, (*uint64)(&l)); err != nil {
+			return fmt.Errorf("position: %w", err)
+		}
+		*p = Position(l.String())
+		return nil
+	}
+	var s *string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("position: %w", err)
+	}
+	if s != nil {
+		*p = Position(*s)
+	}
+	return nil
+}
 
 // ReplicationSourceInput is ReplicationSource's input.
 type ReplicationSourceInput struct {
@@ -109,8 +142,9 @@ type FollowInput struct {
 
 // WaitReplayInput is WaitReplay's input.
 type WaitReplayInput struct {
-	// LSN is the position the replica must have replayed past.
-	LSN LSN `json:"lsn"`
+	// Position is the position the replica must have replayed (StopWrites's answer); its
+	// JSON name is the "lsn" it had when it was PostgreSQL's alone.
+	Position Position `json:"lsn"`
 }
 
 // ReplicationSlotRef names a slot.
@@ -172,11 +206,11 @@ func (c Client) ReplicationStatus(ctx workflow.Context) (ReplicationStatus, erro
 	return st, err
 }
 
-// StopWrites runs StopWritesActivity on a primary's guest and returns its last LSN.
-func (c Client) StopWrites(ctx workflow.Context) (LSN, error) {
-	var lsn LSN
-	err := c.call(ctx, StopWritesActivity, &lsn)
-	return lsn, err
+// StopWrites runs StopWritesActivity on a primary's guest and returns its last position.
+func (c Client) StopWrites(ctx workflow.Context) (Position, error) {
+	var pos Position
+	err := c.call(ctx, StopWritesActivity, &pos)
+	return pos, err
 }
 
 // WaitReplay runs WaitReplayActivity on a replica's guest; give it LongJob options.

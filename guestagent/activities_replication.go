@@ -39,7 +39,7 @@ type replicators struct {
 	r Replicator
 }
 
-// guest.ReplicationSource serves a replica; see guest.ReplicationSourceActivity.
+// ReplicationSource serves a replica; see guest.ReplicationSourceActivity.
 func (a *replicators) ReplicationSource(ctx context.Context, in guest.ReplicationSourceInput) (guest.ReplicationSource, error) {
 	a.logger(ctx).Info("serving a replica", "slot", in.Slot)
 	src, err := a.r.ReplicationSource(ctx, in.Slot)
@@ -59,7 +59,7 @@ func (a *replicators) SeedReplica(ctx context.Context, in guest.SeedReplicaInput
 	return nil
 }
 
-// guest.ReplicationStatus reports the engine's role and positions.
+// ReplicationStatus reports the engine's role and positions.
 func (a *replicators) ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error) {
 	st, err := a.r.ReplicationStatus(ctx)
 	if err != nil {
@@ -69,17 +69,17 @@ func (a *replicators) ReplicationStatus(ctx context.Context) (guest.ReplicationS
 }
 
 // StopWrites stops a primary cleanly; see guest.StopWritesActivity.
-func (a *replicators) StopWrites(ctx context.Context) (guest.LSN, error) {
+func (a *replicators) StopWrites(ctx context.Context) (guest.Position, error) {
 	a.logger(ctx).Info("stopping writes for a switchover")
-	lsn, err := a.r.StopWrites(ctx)
+	pos, err := a.r.StopWrites(ctx)
 	if err != nil {
-		return 0, a.fail(ctx, guest.StopWritesActivity, err)
+		return "", a.fail(ctx, guest.StopWritesActivity, err)
 	}
-	a.logger(ctx).Info("writes stopped", "last_lsn", lsn.String())
-	return lsn, nil
+	a.logger(ctx).Info("writes stopped", "last_position", string(pos))
+	return pos, nil
 }
 
-// WaitReplay waits for a replica to replay past an guest.LSN, heartbeating meanwhile.
+// WaitReplay waits for a replica to replay up to a position, heartbeating meanwhile.
 func (a *replicators) WaitReplay(ctx context.Context, in guest.WaitReplayInput) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -92,13 +92,13 @@ func (a *replicators) WaitReplay(ctx context.Context, in guest.WaitReplayInput) 
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					activity.RecordHeartbeat(ctx, in.LSN.String())
+					activity.RecordHeartbeat(ctx, string(in.Position))
 				}
 			}
 		}()
 	}
-	if err := a.r.WaitReplay(ctx, in.LSN); err != nil {
-		return a.fail(ctx, guest.WaitReplayActivity, fmt.Errorf("wait to replay past %s: %w", in.LSN, err))
+	if err := a.r.WaitReplay(ctx, in.Position); err != nil {
+		return a.fail(ctx, guest.WaitReplayActivity, fmt.Errorf("wait to replay up to %s: %w", in.Position, err))
 	}
 	return nil
 }

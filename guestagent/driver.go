@@ -132,29 +132,34 @@ var (
 	ErrExists   = errors.New("already exists")
 )
 
-// Replicator is a Driver whose engine replicates (PostgreSQL streaming replication). The
-// agent serves the replication activities only for drivers that implement it. Like the
-// Driver's, every method is safe to call again after a failure or a crash halfway through.
+// Replicator is a Driver whose engine replicates (PostgreSQL streaming replication, MariaDB
+// GTID replication). The agent serves the replication activities only for drivers that
+// implement it. Like the Driver's, every method is safe to call again after a failure or a
+// crash halfway through. A slot is the name a primary serves one replica under
+// (guest.ReplicationSlot); an engine that keeps nothing per replica only checks it.
 type Replicator interface {
-	// guest.ReplicationSource makes the engine (a primary) serve replicas: the replication role,
+	// ReplicationSource makes the engine (a primary) serve replicas: the replication user,
 	// its access, and the slot; it returns how a replica reaches it.
 	ReplicationSource(ctx context.Context, slot string) (guest.ReplicationSource, error)
 	// SeedReplica makes a new engine a copy of src's and starts it as src's standby. An
 	// engine seeded already is only started.
 	SeedReplica(ctx context.Context, src guest.ReplicationSource) error
-	// guest.ReplicationStatus reports the engine's role and WAL positions.
+	// ReplicationStatus reports the engine's role and positions.
 	ReplicationStatus(ctx context.Context) (guest.ReplicationStatus, error)
-	// StopWrites shuts a primary down cleanly (its replicas receive all of its WAL) and
-	// returns the last guest.LSN it wrote. An engine stopped already reports its last guest.LSN.
-	StopWrites(ctx context.Context) (guest.LSN, error)
-	// WaitReplay waits until a replica has replayed past lsn, or ctx ends.
-	WaitReplay(ctx context.Context, lsn guest.LSN) error
+	// StopWrites makes a primary write nothing more (PostgreSQL shuts down cleanly, its
+	// replicas receiving all of its WAL; MariaDB turns read-only once the transactions in
+	// flight end) and returns the last position it wrote. An engine stopped already
+	// reports its last position; Start lets it write again.
+	StopWrites(ctx context.Context) (guest.Position, error)
+	// WaitReplay waits until a replica has replayed everything up to pos, or ctx ends.
+	WaitReplay(ctx context.Context, pos guest.Position) error
 	// Promote makes a replica a primary; a primary is left alone.
 	Promote(ctx context.Context) error
 	// Follow makes the engine a replica of src, rewinding a former primary first.
 	Follow(ctx context.Context, src guest.ReplicationSource) error
 	// Fence makes the engine a read-only standby of no one, for good.
 	Fence(ctx context.Context) error
-	// DropReplicationSlot drops a slot of a primary; a missing slot is no error.
+	// DropReplicationSlot drops a slot of a primary (when the engine keeps any); a missing
+	// slot is no error.
 	DropReplicationSlot(ctx context.Context, slot string) error
 }

@@ -34,10 +34,11 @@ const CatchUpTimeout = 2 * time.Minute
 // task PROMOTING on every member of the group as its first step (claimTasks). Steps:
 //
 //  1. read replication group: the primary and the replicas, from the catalog.
-//  2. stop writes on the primary: StopWrites shuts it down cleanly; its WAL senders send
-//     every record (the shutdown checkpoint last) to the replicas before it exits, and it
-//     answers with that last LSN. From here on nothing is written anywhere.
-//  3. catch up: WaitReplay on the candidate until it has replayed past that LSN (at most
+//  2. stop writes on the primary: StopWrites shuts PostgreSQL down cleanly (its WAL
+//     senders send every record, the shutdown checkpoint last, to the replicas before it
+//     exits) or turns MariaDB read-only, and answers with the last position it wrote
+//     (an LSN, a GTID position). From here on nothing is written anywhere.
+//  3. catch up: WaitReplay on the candidate until it has replayed up to that position (at most
 //     CatchUpTimeout); the other replicas are waited for too, at most as long.
 //  4. promote: Promote on the candidate (pg_promote): it opens for writes on a new timeline.
 //  5. re-point replicas: each other replica gets a slot on the new primary
@@ -68,10 +69,10 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 		}
 		others := replicasExcept(g, in.InstanceID)
 
-		var lsn guest.LSN
+		var last guest.Position
 		if err := t.step(StepStopWrites, func() error {
 			var err error
-			lsn, err = guest.For(g.Primary.ID).StopWrites(ctx)
+			last, err = guest.For(g.Primary.ID).StopWrites(ctx)
 			return err
 		}); err != nil {
 			restartEngine(ctx, g.Primary.ID)
@@ -82,9 +83,9 @@ func PromoteReplica(ctx workflow.Context, in ReplicationInput) error {
 			// (it streams the rest from the new primary).
 			var waits []workflow.Future
 			for _, r := range others {
-				waits = append(waits, waitReplay(ctx, r.ID, lsn))
+				waits = append(waits, waitReplay(ctx, r.ID, last))
 			}
-			err := waitReplay(ctx, in.InstanceID, lsn).Get(ctx, nil)
+			err := waitReplay(ctx, in.InstanceID, last).Get(ctx, nil)
 			for _, w := range waits {
 				_ = w.Get(ctx, nil)
 			}
@@ -199,11 +200,11 @@ func replicasExcept(g activities.ReplicationGroup, id string) []activities.Group
 // replay (it heartbeats every 2 s).
 const replayHeartbeatTimeout = 15 * time.Second
 
-// waitReplay waits on a replica's guest until it has replayed past lsn.
-func waitReplay(ctx workflow.Context, instanceID string, lsn guest.LSN) workflow.Future {
+// waitReplay waits on a replica's guest until it has replayed up to pos.
+func waitReplay(ctx workflow.Context, instanceID string, pos guest.Position) workflow.Future {
 	g := guest.For(instanceID).With(guest.LongJob(CatchUpTimeout, replayHeartbeatTimeout))
 	return async(ctx, func(ctx workflow.Context) (struct{}, error) {
-		return struct{}{}, g.WaitReplay(ctx, guest.WaitReplayInput{LSN: lsn})
+		return struct{}{}, g.WaitReplay(ctx, guest.WaitReplayInput{Position: pos})
 	})
 }
 

@@ -82,12 +82,12 @@ func newReplicationEnv(t *testing.T, g activities.ReplicationGroup, f *fakeGroup
 		err := f.call(ctx, guest.ReplicationSourceActivity)
 		return guest.ReplicationSource{Host: instanceOf(ctx), Port: 5432, Slot: in.Slot, User: "r", Password: "pw", AgentPassword: "apw"}, err
 	})
-	reg(guest.StopWritesActivity, func(ctx context.Context) (guest.LSN, error) {
-		return 0x3000060, f.call(ctx, guest.StopWritesActivity)
+	reg(guest.StopWritesActivity, func(ctx context.Context) (guest.Position, error) {
+		return "0/3000060", f.call(ctx, guest.StopWritesActivity)
 	})
 	reg(guest.WaitReplayActivity, func(ctx context.Context, in guest.WaitReplayInput) error {
-		if in.LSN != 0x3000060 {
-			return fmt.Errorf("wait for %s, want the old primary's last LSN", in.LSN)
+		if in.Position != "0/3000060" {
+			return fmt.Errorf("wait for %s, want the old primary's last position", in.Position)
 		}
 		return f.call(ctx, guest.WaitReplayActivity)
 	})

@@ -36,6 +36,8 @@ type Driver struct {
 	secretFile string
 	ramMB      int
 	data       guestagent.Volume
+	// serverID is the instance's server_id, unique in its replication group.
+	serverID uint32
 
 	// mu serializes what changes the server's lifecycle (install, start, stop).
 	mu sync.Mutex
@@ -69,6 +71,7 @@ func New(cfg guest.Config, host guestagent.Host) (guestagent.Driver, error) {
 		secretFile: filepath.Join(volume, "agent.secret"),
 		ramMB:      host.RAMMB,
 		data:       host.Volume,
+		serverID:   serverID(cfg.InstanceID, volume),
 	}, nil
 }
 
@@ -89,6 +92,21 @@ func runDir(volume, instanceID string) string {
 		prefix = fmt.Sprintf("%08x", h.Sum32())
 	}
 	return "/tmp/coffer-mariadb-" + prefix
+}
+
+// serverID derives the instance's server_id from its ID (from the volume's path when it has
+// none): 1 to 2^32-1, distinct within a group but by a 1 in 4 billion chance.
+func serverID(instanceID, volume string) uint32 {
+	h := fnv.New32a()
+	if instanceID != "" {
+		h.Write([]byte(instanceID))
+	} else {
+		h.Write([]byte(volume))
+	}
+	if id := h.Sum32(); id != 0 {
+		return id
+	}
+	return 1
 }
 
 // connect opens a pool of one session to the server as the agent, over the socket. Values

@@ -56,11 +56,16 @@ func (d *Driver) installAndStart(ctx context.Context) error {
 
 // Start starts a server that Prepare installed before; see guestagent.Driver. A running
 // server takes the current flavor's settings at once (both are dynamic in MariaDB 10.11).
+// A primary whose writes a switchover stopped takes writes again (the switchover did not
+// happen); a replica and a fenced engine stay read-only.
 func (d *Driver) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.server.Installed() {
 		return nil
+	}
+	if err := d.unmark(writesStoppedFile); err != nil {
+		return err
 	}
 	return d.start(ctx)
 }
@@ -103,6 +108,9 @@ func (d *Driver) start(ctx context.Context) error {
 // is base64url, so it needs no escaping in a literal.
 func initSQL(password string) string {
 	return strings.Join([]string{
+		// Nothing of the agent's own account goes to the binary log: a replica replays
+		// its primary's log, and its GTIDs are the primary's alone (gtid_strict_mode).
+		"SET SESSION sql_log_bin = 0;",
 		"CREATE USER IF NOT EXISTS '" + agentUser + "'@'localhost' IDENTIFIED BY '" + password + "';",
 		"ALTER USER '" + agentUser + "'@'localhost' IDENTIFIED BY '" + password + "';",
 		"GRANT ALL PRIVILEGES ON *.* TO '" + agentUser + "'@'localhost' WITH GRANT OPTION;",
@@ -156,8 +164,9 @@ func (d *Driver) writeConfig(sized map[string]string) error {
 		"collation-server=utf8mb4_general_ci",
 		"innodb_buffer_pool_size=" + sized["innodb_buffer_pool_size"],
 		"max_connections=" + sized["max_connections"],
-		"",
 	}
+	lines = append(lines, d.replicationSettings()...)
+	lines = append(lines, "")
 	if err := guestagent.WriteFileSync(d.server.ConfigFile, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", d.server.ConfigFile, err)
 	}
@@ -165,13 +174,16 @@ func (d *Driver) writeConfig(sized map[string]string) error {
 }
 
 // applySized sets the flavor's settings on a running server (after a resize of the server
-// under it), where they differ.
+// under it), where they differ, and read_only as the engine's role wants it.
 func (d *Driver) applySized(ctx context.Context, sized map[string]string) error {
 	db, err := d.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := d.applyReadOnly(ctx, db); err != nil {
+		return err
+	}
 	for _, name := range []string{"innodb_buffer_pool_size", "max_connections"} {
 		var current string
 		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&current); err != nil {

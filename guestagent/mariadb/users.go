@@ -15,7 +15,7 @@ import (
 )
 
 // systemUsers are MariaDB's own accounts; no tenant request may name one.
-var systemUsers = []string{"mariadb.sys", "mysql"}
+var systemUsers = []string{"mariadb.sys", "mysql", replicationUser}
 
 func hostOrDefault(host string) string {
 	if host == "" {
@@ -127,8 +127,8 @@ func (d *Driver) ListUsers(ctx context.Context) ([]guest.UserInfo, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, "SELECT User, Host FROM mysql.user WHERE User NOT IN (?, ?, ?, ?, '') ORDER BY User, Host",
-		guest.RootUser, agentUser, systemUsers[0], systemUsers[1])
+	rows, err := conn.QueryContext(ctx, "SELECT User, Host FROM mysql.user WHERE User NOT IN (?, ?, ?, ?, ?, '') ORDER BY User, Host",
+		guest.RootUser, agentUser, systemUsers[0], systemUsers[1], systemUsers[2])
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

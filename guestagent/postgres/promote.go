@@ -19,30 +19,30 @@ const replayPoll = 50 * time.Millisecond
 // committed is lost: at a clean shutdown the WAL senders send every record, the shutdown
 // checkpoint included, and wait until the replicas have flushed it. The shutdown
 // checkpoint's LSN is the last record; a replica that has replayed past it has everything.
-func (d *Driver) StopWrites(ctx context.Context) (guest.LSN, error) {
+func (d *Driver) StopWrites(ctx context.Context) (guest.Position, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.cluster.Initialized() {
-		return 0, fmt.Errorf("stop writes: %w: the engine was never prepared", guestagent.ErrInvalid)
+		return "", fmt.Errorf("stop writes: %w: the engine was never prepared", guestagent.ErrInvalid)
 	}
 	if d.isStandby() {
-		return 0, fmt.Errorf("stop writes: %w: this engine is a replica, not a primary", guestagent.ErrInvalid)
+		return "", fmt.Errorf("stop writes: %w: this engine is a replica, not a primary", guestagent.ErrInvalid)
 	}
 	if err := d.cluster.Stop(ctx); err != nil {
-		return 0, fmt.Errorf("stop writes: %w", err)
+		return "", fmt.Errorf("stop writes: %w", err)
 	}
 	cd, err := d.cluster.ReadControlData(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("stop writes: %w", err)
+		return "", fmt.Errorf("stop writes: %w", err)
 	}
 	if cd.State != "shut down" {
-		return 0, fmt.Errorf("stop writes: the cluster's state is %q, not shut down", cd.State)
+		return "", fmt.Errorf("stop writes: the cluster's state is %q, not shut down", cd.State)
 	}
 	lsn, err := guest.ParseLSN(cd.CheckpointLSN)
 	if err != nil {
-		return 0, fmt.Errorf("stop writes: %w", err)
+		return "", fmt.Errorf("stop writes: %w", err)
 	}
-	return lsn, nil
+	return guest.Position(lsn.String()), nil
 }
 
 // isStandby reports whether the data folder is set up as a standby.
@@ -51,8 +51,12 @@ func (d *Driver) isStandby() bool {
 	return err == nil
 }
 
-// WaitReplay polls until this replica has replayed past lsn.
-func (d *Driver) WaitReplay(ctx context.Context, lsn guest.LSN) error {
+// WaitReplay polls until this replica has replayed past pos, an LSN.
+func (d *Driver) WaitReplay(ctx context.Context, pos guest.Position) error {
+	lsn, err := guest.ParseLSN(string(pos))
+	if err != nil {
+		return fmt.Errorf("%w: %w", guestagent.ErrInvalid, err)
+	}
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
 		return err
