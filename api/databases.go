@@ -92,7 +92,7 @@ func (s *Server) createDatabases(ctx context.Context, in *CreateDatabasesRequest
 		seen[d.Name] = true
 		dbs = append(dbs, coffer.Database{Name: d.Name, CharacterSet: d.CharacterSet, Collation: d.Collate})
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "create_database")
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Server) createDatabases(ctx context.Context, in *CreateDatabasesRequest
 }
 
 func (s *Server) listDatabases(ctx context.Context, in *ListDatabasesRequest) (*DatabaseListResponse, error) {
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "list_databases")
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (s *Server) deleteDatabase(ctx context.Context, in *DatabasePath) (*struct{
 	if err := checkName(in.Name); err != nil {
 		return nil, badRequest("Invalid request: database %s cannot be deleted: %v.", quote(in.Name), err)
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "delete_database")
 	if err != nil {
 		return nil, err
 	}

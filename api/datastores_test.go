@@ -49,8 +49,8 @@ func TestFlavorsAndDatastoresThroughGophercloud(t *testing.T) {
 	}
 	ds, _ := datastores.ExtractDatastores(page)
 	pg := slices.IndexFunc(ds, func(d datastores.Datastore) bool { return d.Name == "postgresql" })
-	if len(ds) != 3 || pg < 0 || len(ds[pg].Versions) != 2 || ds[pg].DefaultVersion != versionIDs["postgresql 15"] {
-		t.Fatalf("datastores: got %+v, want mariadb, mysql and postgresql with 15 and 16 (default 15)", ds)
+	if len(ds) != 4 || pg < 0 || len(ds[pg].Versions) != 2 || ds[pg].DefaultVersion != versionIDs["postgresql 15"] {
+		t.Fatalf("datastores: got %+v, want mariadb, mysql, postgresql with 15 and 16 (default 15), and redis", ds)
 	}
 	v, err := datastores.GetVersion(ctx, demo.db, "postgresql", "16").Extract()
 	if err != nil || v.ID != versionIDs["postgresql 16"] {

@@ -84,3 +84,27 @@ func userHost(id string) (string, string) {
 func accepted() (*struct{}, error) { return nil, nil }
 
 var errMethods = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusGatewayTimeout}
+
+// schemalessDatastores have no databases or users in Trove's sense (Trove's Redis): their
+// database and user routes answer Trove's DatastoreOperationNotSupported, 501, before the
+// guest is asked.
+var schemalessDatastores = map[string]bool{"redis": true}
+
+// schemaInstance is activeInstance for a database or user route: operation is Trove's
+// name of it (list_databases, create_user, ...), which the fault of a datastore without
+// databases or users names.
+func (s *Server) schemaInstance(ctx context.Context, projectID, instanceID, operation string) (*coffer.Instance, error) {
+	inst, err := s.activeInstance(ctx, projectID, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	if schemalessDatastores[inst.Datastore] {
+		return nil, operationNotSupported(operation, inst.Datastore)
+	}
+	return inst, nil
+}
+
+// operationNotSupported is Trove's DatastoreOperationNotSupported: 501 with its message.
+func operationNotSupported(operation, datastore string) *Fault {
+	return newFault("notImplemented", http.StatusNotImplemented, "The '%s' operation is not supported for the '%s' datastore.", operation, datastore)
+}

@@ -194,7 +194,7 @@ func (s *Server) createUsers(ctx context.Context, in *CreateUsersRequest) (*stru
 		}
 		users = append(users, user)
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "create_user")
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (s *Server) createUsers(ctx context.Context, in *CreateUsersRequest) (*stru
 }
 
 func (s *Server) listUsers(ctx context.Context, in *ListUsersRequest) (*UserListResponse, error) {
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "list_users")
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (s *Server) showUser(ctx context.Context, in *UserPath) (*UserResponse, err
 	if err != nil {
 		return nil, err
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "get_user")
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (s *Server) updateUser(ctx context.Context, in *UpdateUserRequest) (*struct
 			return nil, err
 		}
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "update_attributes")
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (s *Server) changePasswords(ctx context.Context, in *ChangePasswordsRequest
 		}
 		users = append(users, coffer.User{Name: u.Name, Password: u.Password, Host: u.Host})
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "change_passwords")
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func (s *Server) deleteUser(ctx context.Context, in *UserPath) (*struct{}, error
 	if err != nil {
 		return nil, err
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "delete_user")
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +368,7 @@ func (s *Server) listAccess(ctx context.Context, in *UserPath) (*AccessResponse,
 	if err != nil {
 		return nil, err
 	}
-	inst, err := s.activeInstance(ctx, in.ProjectID, in.ID)
+	inst, err := s.schemaInstance(ctx, in.ProjectID, in.ID, "list_access")
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +382,7 @@ func (s *Server) listAccess(ctx context.Context, in *UserPath) (*AccessResponse,
 }
 
 // access checks a grant or revoke: the user and every database must exist.
-func (s *Server) access(ctx context.Context, projectID, instanceID, user string, databases []string) (*coffer.Instance, guest.AccessInput, error) {
+func (s *Server) access(ctx context.Context, operation, projectID, instanceID, user string, databases []string) (*coffer.Instance, guest.AccessInput, error) {
 	ref, err := userRef(user)
 	if err != nil {
 		return nil, guest.AccessInput{}, err
@@ -392,7 +392,7 @@ func (s *Server) access(ctx context.Context, projectID, instanceID, user string,
 			return nil, guest.AccessInput{}, badRequest("Invalid request: databases[%d].name: %v.", i, err)
 		}
 	}
-	inst, err := s.activeInstance(ctx, projectID, instanceID)
+	inst, err := s.schemaInstance(ctx, projectID, instanceID, operation)
 	if err != nil {
 		return nil, guest.AccessInput{}, err
 	}
@@ -416,7 +416,7 @@ func (s *Server) grantAccess(ctx context.Context, in *GrantRequest) (*struct{}, 
 	for _, d := range in.Body.Databases {
 		names = append(names, d.Name)
 	}
-	inst, access, err := s.access(ctx, in.ProjectID, in.ID, in.User, names)
+	inst, access, err := s.access(ctx, "grant_access", in.ProjectID, in.ID, in.User, names)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func (s *Server) grantAccess(ctx context.Context, in *GrantRequest) (*struct{}, 
 }
 
 func (s *Server) revokeAccess(ctx context.Context, in *RevokeRequest) (*struct{}, error) {
-	inst, access, err := s.access(ctx, in.ProjectID, in.ID, in.User, []string{in.Database})
+	inst, access, err := s.access(ctx, "revoke_access", in.ProjectID, in.ID, in.User, []string{in.Database})
 	if err != nil {
 		return nil, err
 	}

@@ -129,10 +129,14 @@ func TestListDatastoresOffersOnlyActiveVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sorted by name: mariadb (offered since migration 012) and postgresql; mysql and
-	// redis are inactive.
-	if len(got) != 2 || got[0].Name != "mariadb" {
-		t.Fatalf("got datastores %+v, want mariadb and postgresql (the others are inactive)", got)
+	// Sorted by name: mariadb (offered since migration 012), postgresql and redis (since
+	// 013); mysql is inactive.
+	if len(got) != 3 || got[0].Name != "mariadb" || got[2].Name != "redis" {
+		t.Fatalf("got datastores %+v, want mariadb, postgresql and redis (mysql is inactive)", got)
+	}
+	redis := catalog.DatastoreVersion{ID: got[2].Versions[0].ID, Datastore: "redis", Name: "7", ImageTag: "coffer-redis-7", Port: 6379, Active: true}
+	if got[2].DefaultVersion != "7" || len(got[2].Versions) != 1 || got[2].Versions[0] != redis {
+		t.Errorf("got %+v, want redis with default 7 and version %+v", got[2], redis)
 	}
 	maria := catalog.DatastoreVersion{ID: got[0].Versions[0].ID, Datastore: "mariadb", Name: "10.11", ImageTag: "coffer-mariadb-10.11", Port: 3306, Active: true}
 	if got[0].DefaultVersion != "10.11" || len(got[0].Versions) != 1 || got[0].Versions[0] != maria {
@@ -157,8 +161,8 @@ func TestListDatastoresOffersOnlyActiveVersions(t *testing.T) {
 	for _, d := range got {
 		names = append(names, d.Name+"/"+d.DefaultVersion)
 	}
-	if strings.Join(names, " ") != "mariadb/10.11 mysql/8.0 postgresql/15" {
-		t.Errorf("got datastores %v, want [mariadb/10.11 mysql/8.0 postgresql/15]", names)
+	if strings.Join(names, " ") != "mariadb/10.11 mysql/8.0 postgresql/15 redis/7" {
+		t.Errorf("got datastores %v, want [mariadb/10.11 mysql/8.0 postgresql/15 redis/7]", names)
 	}
 	if mysql := got[1]; len(mysql.Versions) != 1 || mysql.Versions[0].Port != 3306 || mysql.Versions[0].ImageTag != "coffer-mysql-8.0" {
 		t.Errorf("got mysql versions %+v, want 8.0 on port 3306 from coffer-mysql-8.0", mysql.Versions)
@@ -191,7 +195,6 @@ func TestFindDatastoreVersionByNameIDOrDefault(t *testing.T) {
 	for _, tc := range []struct{ datastore, version string }{
 		{"mysql", ""},         // inactive default
 		{"mysql", "8.0"},      // inactive
-		{"redis", "7"},        // inactive
 		{"postgresql", "14"},  // no such version
 		{"postgresql", "8.0"}, // another datastore's version
 		{"oracle", ""},

@@ -336,9 +336,9 @@ func TestEverydayAPIOnOneInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 		ds, _ := datastores.ExtractDatastores(page)
-		// Sorted by name: mariadb 10.11 and postgresql 15 are offered.
-		if len(ds) != 2 || ds[0].Name != "mariadb" || ds[1].Name != "postgresql" || len(ds[1].Versions) != 1 || ds[1].DefaultVersion != ds[1].Versions[0].ID {
-			t.Fatalf("datastores: got %+v, want mariadb, and postgresql with its default version 15", ds)
+		// Sorted by name: mariadb 10.11, postgresql 15 and redis 7 are offered.
+		if len(ds) != 3 || ds[0].Name != "mariadb" || ds[1].Name != "postgresql" || ds[2].Name != "redis" || len(ds[1].Versions) != 1 || ds[1].DefaultVersion != ds[1].Versions[0].ID {
+			t.Fatalf("datastores: got %+v, want mariadb, postgresql with its default version 15, and redis", ds)
 		}
 		d, err := datastores.Get(ctx, demo.db, ds[1].ID).Extract()
 		if err != nil || d.Name != "postgresql" {

@@ -9,6 +9,7 @@ import (
 	"github.com/coffer-dbaas/coffer/guestagent/machine"
 	"github.com/coffer-dbaas/coffer/guestagent/mariadb"
 	"github.com/coffer-dbaas/coffer/guestagent/postgres"
+	"github.com/coffer-dbaas/coffer/guestagent/redis"
 )
 
 func guestagentCommand(log *slog.Logger) *cobra.Command {
@@ -31,7 +32,7 @@ With no flags that is what it does. The flags point it elsewhere, for a hypervis
 servers as processes (the devcloud's): a config-2 folder, a folder per volume, and the
 flavor's RAM and CPUs when the process cannot be limited to them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			agent := guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.Datastore: postgres.New, mariadb.Datastore: mariadb.New}, StateDir: stateDir}
+			agent := guestagent.Agent{Drivers: map[string]guestagent.NewDriver{postgres.Datastore: postgres.New, mariadb.Datastore: mariadb.New, redis.Datastore: redis.New}, StateDir: stateDir}
 			return agent.Run(cmd.Context(), &m, log.With("role", "guestagent"))
 		},
 	}

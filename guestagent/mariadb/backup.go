@@ -1,14 +1,12 @@
 package mariadb
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
@@ -30,28 +28,28 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 	if err := os.RemoveAll(work); err != nil {
 		return fmt.Errorf("back up: %w", err)
 	}
-	if err := d.server.prepareDir(work, 0o700); err != nil {
+	if err := d.server.PrepareDir(work, 0o700); err != nil {
 		return fmt.Errorf("back up: %w", err)
 	}
 	defer os.RemoveAll(work)
 	defaults := filepath.Join(work, "client.cnf")
 	cnf := "[client]\nuser=" + agentUser + "\npassword=" + password + "\nsocket=" + d.server.socket() + "\n"
-	if err := d.server.writeOwned(defaults, []byte(cnf)); err != nil {
+	if err := d.server.WriteOwned(defaults, []byte(cnf)); err != nil {
 		return fmt.Errorf("back up: %w", err)
 	}
-	cmd, err := d.server.command(ctx, mariabackup(), "--defaults-file="+defaults, "--backup", "--stream=xbstream",
+	cmd, err := d.server.Command(ctx, mariabackup(), "--defaults-file="+defaults, "--backup", "--stream=xbstream",
 		"--datadir="+d.server.DataDir, "--target-dir="+filepath.Join(work, "tmp"))
 	if err != nil {
 		return fmt.Errorf("back up: %w", err)
 	}
 	cmd.Stdout = dst
-	var stderr bytes.Buffer
-	cmd.Stderr = &tailBuffer{b: &stderr, max: 8192}
+	stderr := &guestagent.TailBuffer{Max: 8192}
+	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("back up: mariabackup: %w", ctx.Err())
 		}
-		return fmt.Errorf("back up: mariabackup: %w: %s", err, lastLines(stderr.Bytes(), 5))
+		return fmt.Errorf("back up: mariabackup: %w: %s", err, stderr.Tail(5))
 	}
 	return nil
 }
@@ -78,10 +76,10 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 			_ = os.RemoveAll(staging)
 		}
 	}()
-	if err := d.server.prepareDir(staging, 0o750); err != nil {
+	if err := d.server.PrepareDir(staging, 0o750); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	unpack, err := d.server.command(ctx, mbstream(), "-x", "-C", staging)
+	unpack, err := d.server.Command(ctx, mbstream(), "-x", "-C", staging)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -93,8 +91,8 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 		filled <- err
 	}()
 	unpack.Stdin = pr
-	var stderr bytes.Buffer
-	unpack.Stderr = &tailBuffer{b: &stderr, max: 8192}
+	stderr := &guestagent.TailBuffer{Max: 8192}
+	unpack.Stderr = stderr
 	err = unpack.Run()
 	if err == nil {
 		// Read the stream to its end, so that its checksum is verified.
@@ -106,19 +104,19 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 		return fmt.Errorf("restore: %w", fillErr)
 	}
 	if err != nil {
-		return fmt.Errorf("restore: mbstream: %w: %s", err, lastLines(stderr.Bytes(), 5))
+		return fmt.Errorf("restore: mbstream: %w: %s", err, stderr.Tail(5))
 	}
 	if _, err := os.Stat(filepath.Join(staging, installedMark)); err != nil {
 		return fmt.Errorf("restore: the backup holds no MariaDB data folder: %w", err)
 	}
-	stderr.Reset()
-	prepare, err := d.server.command(ctx, mariabackup(), "--prepare", "--target-dir="+staging)
+	stderr = &guestagent.TailBuffer{Max: 8192}
+	prepare, err := d.server.Command(ctx, mariabackup(), "--prepare", "--target-dir="+staging)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	prepare.Stderr = &tailBuffer{b: &stderr, max: 8192}
+	prepare.Stderr = stderr
 	if err := prepare.Run(); err != nil {
-		return fmt.Errorf("restore: mariabackup --prepare: %w: %s", err, lastLines(stderr.Bytes(), 5))
+		return fmt.Errorf("restore: mariabackup --prepare: %w: %s", err, stderr.Tail(5))
 	}
 	if err := os.Rename(staging, d.server.DataDir); err != nil {
 		return fmt.Errorf("restore: move the data into place: %w", err)
@@ -138,24 +136,4 @@ func firstExisting(paths ...string) string {
 		}
 	}
 	return paths[0]
-}
-
-// tailBuffer keeps at most max bytes of a program's stderr (its last lines matter).
-type tailBuffer struct {
-	b   *bytes.Buffer
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b.Write(p)
-	if over := t.b.Len() - t.max; over > 0 {
-		rest := t.b.Bytes()[over:]
-		if i := strings.IndexByte(string(rest), '\n'); i >= 0 {
-			rest = rest[i+1:]
-		}
-		kept := append([]byte(nil), rest...)
-		t.b.Reset()
-		t.b.Write(kept)
-	}
-	return len(p), nil
 }

@@ -25,8 +25,6 @@ const (
 	// agentUser is the account the agent connects as, over the socket only; tenants may
 	// not use the name.
 	agentUser = "coffer_agent"
-	// maxSocketPath is the longest Unix socket path Linux takes (sun_path is 108 bytes).
-	maxSocketPath = 107
 )
 
 // Driver runs MariaDB for one instance. Make it with New.
@@ -35,7 +33,8 @@ type Driver struct {
 	volume     string
 	secretFile string
 	ramMB      int
-	data       guestagent.Volume
+	// DataVolume is the mounted data volume (the Driver's volume methods).
+	guestagent.DataVolume
 	// serverID is the instance's server_id, unique in its replication group.
 	serverID uint32
 
@@ -56,7 +55,7 @@ func New(cfg guest.Config, host guestagent.Host) (guestagent.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mariadb driver: volume path: %w", err)
 	}
-	runDir := runDir(volume, cfg.InstanceID)
+	runDir := guestagent.RunDir(volume, cfg.InstanceID, socketName, Datastore)
 	return &Driver{
 		server: &server{
 			DataDir:    filepath.Join(volume, "mariadb"),
@@ -65,33 +64,18 @@ func New(cfg guest.Config, host guestagent.Host) (guestagent.Driver, error) {
 			LogFile:    filepath.Join(volume, "mariadb.log"),
 			Address:    host.Address,
 			Port:       Port,
-			SystemUser: "mysql",
+			Daemon: guestagent.Daemon{
+				PIDFile:    filepath.Join(runDir, pidName),
+				Programs:   []string{"mariadbd", "mysqld"},
+				SystemUser: "mysql",
+			},
 		},
 		volume:     volume,
 		secretFile: filepath.Join(volume, "agent.secret"),
 		ramMB:      host.RAMMB,
-		data:       host.Volume,
+		DataVolume: guestagent.DataVolume{Data: host.Volume},
 		serverID:   serverID(cfg.InstanceID, volume),
 	}, nil
-}
-
-// runDir is <volume>/run, where the socket and the pid file are, or a folder under /tmp
-// named for the instance when the socket's path would be too long for the kernel.
-func runDir(volume, instanceID string) string {
-	dir := filepath.Join(volume, "run")
-	if len(filepath.Join(dir, socketName)) <= maxSocketPath {
-		return dir
-	}
-	prefix := instanceID
-	if len(prefix) > 8 {
-		prefix = prefix[:8]
-	}
-	if prefix == "" {
-		h := fnv.New32a()
-		h.Write([]byte(volume))
-		prefix = fmt.Sprintf("%08x", h.Sum32())
-	}
-	return "/tmp/coffer-mariadb-" + prefix
 }
 
 // serverID derives the instance's server_id from its ID (from the volume's path when it has

@@ -87,7 +87,7 @@ func (d *Driver) start(ctx context.Context) error {
 		return err
 	}
 	initFile := filepath.Join(filepath.Dir(d.server.ConfigFile), "coffer-init.sql")
-	if err := d.server.writeOwned(initFile, []byte(initSQL(password))); err != nil {
+	if err := d.server.WriteOwned(initFile, []byte(initSQL(password))); err != nil {
 		return fmt.Errorf("write the init file: %w", err)
 	}
 	defer os.Remove(initFile)
@@ -144,7 +144,7 @@ func sizedSettings(ramMB int) map[string]string {
 // the flavor's settings.
 func (d *Driver) writeConfig(sized map[string]string) error {
 	files := filepath.Join(d.volume, "files")
-	if err := d.server.prepareDir(files, 0o700); err != nil {
+	if err := d.server.PrepareDir(files, 0o700); err != nil {
 		return err
 	}
 	lines := []string{
@@ -152,7 +152,7 @@ func (d *Driver) writeConfig(sized map[string]string) error {
 		"[mariadbd]",
 		"datadir=" + d.server.DataDir,
 		"socket=" + d.server.socket(),
-		"pid-file=" + d.server.pidFile(),
+		"pid-file=" + d.server.PIDFile,
 		"log-error=" + d.server.LogFile,
 		"bind-address=" + d.server.Address,
 		"port=" + strconv.Itoa(d.server.Port),

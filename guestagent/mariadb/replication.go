@@ -2,7 +2,6 @@ package mariadb
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -272,9 +271,8 @@ func (d *Driver) copyFrom(ctx context.Context, src guest.ReplicationSource) (str
 		"--ignore-table=mysql.gtid_slave_pos", "--ignore-table=mysql.transaction_registry")
 	load := exec.CommandContext(ctx, "/usr/bin/mariadb", "--defaults-file="+localCnf,
 		"--init-command=SET SESSION sql_log_bin = 0", "--binary-mode")
-	var dumpErr, loadErr bytes.Buffer
-	dump.Stderr = &tailBuffer{b: &dumpErr, max: 8192}
-	load.Stderr = &tailBuffer{b: &loadErr, max: 8192}
+	dumpErr, loadErr := &guestagent.TailBuffer{Max: 8192}, &guestagent.TailBuffer{Max: 8192}
+	dump.Stderr, load.Stderr = dumpErr, loadErr
 	out, err := dump.StdoutPipe()
 	if err != nil {
 		return "", err
@@ -324,9 +322,9 @@ func (d *Driver) copyFrom(ctx context.Context, src guest.ReplicationSource) (str
 	lerr := load.Wait()
 	switch {
 	case derr != nil:
-		return "", fmt.Errorf("mariadb-dump: %w: %s", derr, lastLines(dumpErr.Bytes(), 5))
+		return "", fmt.Errorf("mariadb-dump: %w: %s", derr, guestagent.LastLines(dumpErr.B.Bytes(), 5))
 	case lerr != nil:
-		return "", fmt.Errorf("load the copy: %w: %s", lerr, lastLines(loadErr.Bytes(), 5))
+		return "", fmt.Errorf("load the copy: %w: %s", lerr, guestagent.LastLines(loadErr.B.Bytes(), 5))
 	case cerr != nil:
 		return "", fmt.Errorf("copy: %w", cerr)
 	case !found:

@@ -36,8 +36,8 @@ type Driver struct {
 	// valuesFile keeps the configuration group's values (configuration.go).
 	valuesFile string
 	ramMB      int
-	// data is the mounted data volume that volume is the path of.
-	data guestagent.Volume
+	// DataVolume is the mounted data volume (the Driver's volume methods).
+	guestagent.DataVolume
 
 	// mu serializes what changes the cluster's lifecycle (init, start, stop).
 	mu sync.Mutex
@@ -92,7 +92,7 @@ func newDriver(instanceID string, host guestagent.Host) (*Driver, error) {
 		secretFile: filepath.Join(volume, "agent.secret"),
 		valuesFile: filepath.Join(volume, "configuration.json"),
 		ramMB:      host.RAMMB,
-		data:       host.Volume,
+		DataVolume: guestagent.DataVolume{Data: host.Volume},
 	}, nil
 }
 

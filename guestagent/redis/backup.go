@@ -1,0 +1,106 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/coffer-dbaas/coffer/guestagent"
+)
+
+// Backup writes an RDB snapshot of the running server to dst, as a replica's full sync
+// receives it: `redis-cli --rdb -` asks the server for one over the replication protocol,
+// and the server (repl-diskless-sync) forks and streams it straight from memory, so the
+// snapshot is never written to the volume. The agent's password reaches redis-cli in its
+// environment (REDISCLI_AUTH), never its arguments.
+func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
+	if !d.server.Running() {
+		return errors.New("back up: the engine is not running")
+	}
+	password, err := guestagent.ReadSecret(d.secretFile)
+	if err != nil {
+		return fmt.Errorf("back up: %w", err)
+	}
+	cmd, err := d.server.Command(ctx, redisCLI(), "-s", d.server.socket(), "--user", agentUser, "--no-auth-warning", "--rdb", "-")
+	if err != nil {
+		return fmt.Errorf("back up: %w", err)
+	}
+	cmd.Env = append(cmd.Env, "REDISCLI_AUTH="+password)
+	cmd.Stdout = dst
+	stderr := &guestagent.TailBuffer{Max: 8192}
+	cmd.Stderr = stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("back up: redis-cli --rdb: %w", ctx.Err())
+		}
+		return fmt.Errorf("back up: redis-cli --rdb: %w: %s", err, stderr.Tail(5))
+	}
+	return nil
+}
+
+// Restore makes the server's data from a backup before the server was ever prepared (see
+// guestagent.Driver): fill's RDB stream is written into a staging folder, where
+// redis-check-rdb checks it whole, and only then does the folder go into place; the first
+// start loads it. A failure removes the staging folder; a retry starts over.
+func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.server.Prepared() {
+		return fmt.Errorf("restore: %w: the volume holds a server already", guestagent.ErrInvalid)
+	}
+	staging := d.server.DataDir + ".restore"
+	if err := os.RemoveAll(staging); err != nil {
+		return fmt.Errorf("restore: remove the leftovers of an earlier restore: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(staging)
+		}
+	}()
+	if err := d.server.PrepareDir(staging, 0o750); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	rdb := filepath.Join(staging, rdbName)
+	f, err := os.OpenFile(rdb, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = fill(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := d.server.Chown(rdb); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	check, err := d.server.Command(ctx, redisCheckRDB(), rdb)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if out, err := check.CombinedOutput(); err != nil {
+		return fmt.Errorf("restore: %w: the backup is no valid RDB snapshot: %s", guestagent.ErrInvalid, guestagent.LastLines(out, 3))
+	}
+	if err := os.Rename(staging, d.server.DataDir); err != nil {
+		return fmt.Errorf("restore: move the data into place: %w", err)
+	}
+	ok = true
+	return nil
+}
+
+// redisCLI and redisCheckRDB are Debian's redis-tools' and redis-server's programs.
+func redisCLI() string      { return "/usr/bin/redis-cli" }
+func redisCheckRDB() string { return "/usr/bin/redis-check-rdb" }
