@@ -160,9 +160,8 @@ func simulate(ctx context.Context, o options, log *slog.Logger) (*result, error)
 	res.gatewayFDs = after.gateway.fds
 	res.guestsCPU = after.self.cpu - before.self.cpu
 	res.guestsRSS = after.self.rss
-	if res.workflows, res.events, err = temporalEvents(ctx, s, t0, t1); err != nil {
-		return nil, err
-	}
+	// A failure to read Temporal leaves the other figures standing; the target then fails.
+	res.workflows, res.events, res.temporalErr = temporalEvents(ctx, s, t0, t1)
 	res.restarts = restarts.Load() - restartsBefore
 
 	fmt.Printf("measuring GET /instances for the project's %d instances\n", o.instances)
