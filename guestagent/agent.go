@@ -176,6 +176,10 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 	w := worker.New(c, guest.TaskQueue(cfg.InstanceID), worker.Options{
 		// A guest serves activities only; the gateway refuses workflow task polls.
 		DisableWorkflowWorker: true,
+		// One long poll per guest: an idle guest's poll costs Temporal no action, but each
+		// one held open counts against the frontend's concurrent long polls per namespace
+		// (frontend.namespaceCount), and a guest's activities are few and short.
+		MaxConcurrentActivityTaskPollers: 1,
 		OnFatalError: func(err error) {
 			select {
 			case fatal <- err:

@@ -147,6 +147,10 @@ func Start(opts Options) (*Server, error) {
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
 			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
+			// Every guest holds a long poll open through the gateway; the default (1,200
+			// per namespace and API on a frontend) stalls a stack past about a thousand
+			// guests (the idle-scale simulation, dev/cmd/simidle).
+			dynamicconfig.FrontendMaxConcurrentLongRunningRequestsPerInstance.Key(): 20000,
 		}),
 	)
 	if err != nil {

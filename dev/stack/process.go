@@ -80,6 +80,10 @@ func (s *Stack) StartGateway() error {
 	}
 }
 
+// GatewayPID is the process ID of the running `coffer guest-gateway`, 0 when none runs: what
+// the idle-scale simulation reads the gateway's CPU and memory of (/proc/PID).
+func (s *Stack) GatewayPID() int { return s.roles.pid("guest-gateway") }
+
 // KillAPI kills the `coffer api` process with SIGKILL and waits until it is gone.
 func (s *Stack) KillAPI() error { return s.roles.kill("api", syscall.SIGKILL) }
 
@@ -132,6 +136,16 @@ func (r *roles) running(role string) bool {
 	default:
 		return true
 	}
+}
+
+// pid is the process ID of the role's running process, 0 when none runs.
+func (r *roles) pid(role string) int {
+	if !r.running(role) {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.procs[role].cmd.Process.Pid
 }
 
 func (r *roles) kill(role string, sig syscall.Signal) error {
