@@ -85,8 +85,13 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 		t.Errorf("list: got %+v, want the one instance in BUILD", list)
 	}
 
-	// An instance still building may be deleted, as Trove allows: the delete ends the create
-	// (workflows' and e2e's TestDeleteDuringBuild... tests); here it goes on to be shown.
+	// An instance still building cannot be deleted (Trove's 422).
+	err = instances.Delete(ctx, demo.db, created.ID).ExtractErr()
+	if !gophercloud.ResponseCodeIs(err, http.StatusUnprocessableEntity) {
+		t.Fatalf("delete while building: got %v, want HTTP 422", err)
+	}
+	r := h.do(http.MethodDelete, "/v1.0/"+demo.projectID+"/instances/"+created.ID, demo.token, nil)
+	wantFault(t, "delete while building", r, http.StatusUnprocessableEntity, "unprocessableEntity")
 
 	// The workflow finished: the server is up and the guest reports healthy.
 	h.update(created.ID, func(i *coffer.Instance) {
@@ -103,7 +108,7 @@ func TestInstanceLifecycleThroughGophercloud(t *testing.T) {
 	var show struct {
 		Instance map[string]any `json:"instance"`
 	}
-	r := h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances/"+created.ID, demo.token, nil)
+	r = h.do(http.MethodGet, "/v1.0/"+demo.projectID+"/instances/"+created.ID, demo.token, nil)
 	if err := json.Unmarshal(r.body, &show); err != nil || r.status != http.StatusOK {
 		t.Fatalf("show: got HTTP %d %s", r.status, r.body)
 	}
