@@ -618,6 +618,11 @@ func (s *Server) deleteInstance(ctx context.Context, in *InstancePath) (*struct{
 	if err != nil {
 		return nil, err
 	}
+	// As Trove's, an instance shown BUILD is not ready to delete. One whose create still runs
+	// but shows ERROR (its server failed) may be: the delete takes over and ends the create.
+	if prev.Status() == "BUILD" {
+		return nil, unprocessableEntity("Instance %s is not ready. (Status is BUILD).", prev.ID)
+	}
 	if err := s.checkDeleteReplicas(ctx, prev); err != nil {
 		return nil, err
 	}

@@ -209,7 +209,7 @@ func (s *Store) StartTask(ctx context.Context, projectID, id string, task coffer
 		return nil, fmt.Errorf("start task %s on instance %s: %w", task, id, ErrNotFound)
 	}
 	// A delete may also clear away an instance whose last task failed, and one still being
-	// built: as Trove deletes a BUILD instance, the delete takes the task over from the
+	// built whose server failed (shown ERROR; the API refuses one shown BUILD, as Trove): the delete takes the task over from the
 	// create, which it then ends (workflows.DeleteInstance).
 	from := []string{string(coffer.TaskNone)}
 	if task == coffer.TaskDeleting {

@@ -29,7 +29,7 @@ const (
 //  0. claim task: task DELETING, the workflow's first step (claim.go); when another
 //     operation holds the instance, or the claim window passed, the workflow ends at once
 //     and changes nothing. An instance still being built (task BUILDING) is taken over
-//     from its create, as Trove deletes a BUILD instance.
+//     from its create, when the create still runs but the instance shows ERROR (a BUILD one is refused by the API, as Trove).
 //     end create: a create that still runs (in BUILD, or in ERROR while it waits for a
 //     server that will never come up) is told that a delete took its instance over, then
 //     canceled; it undoes what it made, records no fault (the instance is the delete's)
