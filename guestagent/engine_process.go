@@ -196,6 +196,20 @@ func (t *TailBuffer) Write(p []byte) (int, error) {
 // Tail is the last n lines kept.
 func (t *TailBuffer) Tail(n int) string { return LastLines(t.B.Bytes(), n) }
 
+// RunTool runs an engine's program to its end. Its failure names what ran and carries the
+// last lines of its stderr, or the context's error when that is what ended it.
+func RunTool(ctx context.Context, cmd *exec.Cmd, what string) error {
+	stderr := &TailBuffer{Max: 8192}
+	cmd.Stderr = stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		return fmt.Errorf("%s: %w: %s", what, err, stderr.Tail(5))
+	}
+	return nil
+}
+
 // maxSocketPath is the longest Unix socket path Linux takes (sun_path is 108 bytes).
 const maxSocketPath = 107
 

@@ -43,13 +43,8 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 		return fmt.Errorf("back up: %w", err)
 	}
 	cmd.Stdout = dst
-	stderr := &guestagent.TailBuffer{Max: 8192}
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("back up: mariabackup: %w", ctx.Err())
-		}
-		return fmt.Errorf("back up: mariabackup: %w: %s", err, stderr.Tail(5))
+	if err := guestagent.RunTool(ctx, cmd, "mariabackup"); err != nil {
+		return fmt.Errorf("back up: %w", err)
 	}
 	return nil
 }
@@ -109,14 +104,12 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 	if _, err := os.Stat(filepath.Join(staging, installedMark)); err != nil {
 		return fmt.Errorf("restore: the backup holds no MariaDB data folder: %w", err)
 	}
-	stderr = &guestagent.TailBuffer{Max: 8192}
 	prepare, err := d.server.Command(ctx, mariabackup(), "--prepare", "--target-dir="+staging)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	prepare.Stderr = stderr
-	if err := prepare.Run(); err != nil {
-		return fmt.Errorf("restore: mariabackup --prepare: %w: %s", err, stderr.Tail(5))
+	if err := guestagent.RunTool(ctx, prepare, "mariabackup --prepare"); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	if err := os.Rename(staging, d.server.DataDir); err != nil {
 		return fmt.Errorf("restore: move the data into place: %w", err)

@@ -10,9 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 )
 
@@ -44,13 +44,8 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 	cmd.Env = pgcluster.Environ("PGPASSWORD=" + password)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout = dst
-	var stderr bytes.Buffer
-	cmd.Stderr = &limitedBuffer{b: &stderr, max: 4096}
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("back up: pg_basebackup: %w", ctx.Err())
-		}
-		return fmt.Errorf("back up: pg_basebackup: %w: %s", err, strings.TrimSpace(stderr.String()))
+	if err := guestagent.RunTool(ctx, cmd, "pg_basebackup"); err != nil {
+		return fmt.Errorf("back up: %w", err)
 	}
 	return nil
 }
@@ -90,17 +85,4 @@ func (d *Driver) binary(name string) (string, error) {
 		}
 	}
 	return filepath.Join(dir, name), nil
-}
-
-// limitedBuffer keeps the first max bytes written to it (a command's stderr).
-type limitedBuffer struct {
-	b   *bytes.Buffer
-	max int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.max - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
 }

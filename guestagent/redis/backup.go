@@ -31,13 +31,8 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 	}
 	cmd.Env = append(cmd.Env, "REDISCLI_AUTH="+password)
 	cmd.Stdout = dst
-	stderr := &guestagent.TailBuffer{Max: 8192}
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("back up: redis-cli --rdb: %w", ctx.Err())
-		}
-		return fmt.Errorf("back up: redis-cli --rdb: %w: %s", err, stderr.Tail(5))
+	if err := guestagent.RunTool(ctx, cmd, "redis-cli --rdb"); err != nil {
+		return fmt.Errorf("back up: %w", err)
 	}
 	return nil
 }
