@@ -139,8 +139,8 @@ type UserRequest struct {
 // locality, modules, region_name, ...) are accepted and ignored.
 type InstanceCreate struct {
 	Name          string            `json:"name" minLength:"1" maxLength:"255" doc:"No control characters." example:"orders"`
-	FlavorRef     FlavorRef         `json:"flavorRef,omitempty" doc:"Required, except for a replica (replica_of)."`
-	Volume        VolumeRequest     `json:"volume,omitempty" doc:"Required, except for a replica (replica_of)."`
+	FlavorRef     FlavorRef         `json:"flavorRef,omitempty" doc:"Required, except for a replica (replica_of), which has its primary's: given with replica_of, it must be the primary's."`
+	Volume        VolumeRequest     `json:"volume,omitempty" doc:"Required, except for a replica (replica_of), which has its primary's: given with replica_of, it must be the primary's size (and type)."`
 	Datastore     *DatastoreRequest `json:"datastore,omitempty"`
 	Databases     []DatabaseRequest `json:"databases,omitempty"`
 	Users         []UserRequest     `json:"users,omitempty"`

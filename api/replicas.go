@@ -102,15 +102,36 @@ func (s *Server) addReplication(ctx context.Context, projectID string, views []I
 	}
 }
 
-// createReplicas creates replica_count replicas of the instance replica_of (Trove's
-// create with replica_of): each inherits the primary's flavor, volume size and datastore,
-// so the request may not name them, nor databases, users or a restore point (they come
-// from the primary's data). With more than one, the replicas are named <name>-1, <name>-2,
-// ...; the answer shows the first.
 // replicationDatastores are the datastores whose guest driver replicates: PostgreSQL's
 // streaming replication, MariaDB's GTID replication.
 var replicationDatastores = map[string]bool{"postgresql": true, "mariadb": true}
 
+// sameAsPrimary refuses a flavor or volume a replica request names unless it is the
+// primary's: python-troveclient's `trove create <name> <flavor> --size N --replica_of X`
+// always sends both, and the replica takes its primary's anyway.
+func sameAsPrimary(req InstanceCreate, primary *coffer.Instance) error {
+	var differ []string
+	if req.FlavorRef != "" && req.FlavorRef.ID() != primary.FlavorID {
+		differ = append(differ, fmt.Sprintf("flavorRef %s (the primary's is %s)", req.FlavorRef.ID(), primary.FlavorID))
+	}
+	if req.Volume.Size != 0 && req.Volume.Size != primary.VolumeSize {
+		differ = append(differ, fmt.Sprintf("volume size %d (the primary's is %d)", req.Volume.Size, primary.VolumeSize))
+	}
+	if req.Volume.Type != "" && req.Volume.Type != primary.VolumeType {
+		differ = append(differ, fmt.Sprintf("volume type %s (the primary's is %s)", req.Volume.Type, primary.VolumeType))
+	}
+	if len(differ) > 0 {
+		return badRequest("Invalid request: a replica has its primary's flavor and volume; replica_of %s does not take %s.", primary.ID, strings.Join(differ, ", "))
+	}
+	return nil
+}
+
+// createReplicas creates replica_count replicas of the instance replica_of (Trove's
+// create with replica_of): each inherits the primary's flavor, volume size and datastore,
+// so the request may name a flavor and volume only if they are the primary's (as
+// python-troveclient sends them), and no datastore, databases, users or restore point
+// (they come from the primary's data). With more than one, the replicas are named
+// <name>-1, <name>-2, ...; the answer shows the first.
 func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
 	req := in.Body.Instance
 	count := req.ReplicaCount
@@ -124,7 +145,6 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 	}
 	var named []string
 	for key, set := range map[string]bool{
-		"flavorRef": req.FlavorRef != "", "volume": req.Volume.Size != 0 || req.Volume.Type != "",
 		"datastore": req.Datastore != nil, "databases": len(req.Databases) > 0, "users": len(req.Users) > 0,
 		"restorePoint": req.RestorePoint != nil, "configuration": req.Configuration != "",
 	} {
@@ -158,6 +178,9 @@ func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) 
 		// A replica lives in its primary's project; an admin's reach does not stretch a
 		// replication group across projects.
 		return nil, faultFor(ctx, s.log, catalog.ErrNotFound, "Instance "+req.ReplicaOf)
+	}
+	if err := sameAsPrimary(req, primary); err != nil {
+		return nil, err
 	}
 	reps, err := rc.Replications(ctx, []string{primary.ID})
 	if err != nil {

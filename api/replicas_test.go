@@ -110,8 +110,9 @@ func TestCreateReplicaRefusesWhatTroveRefuses(t *testing.T) {
 		code     int
 		fault    string
 	}{
-		{"a flavor", map[string]any{"name": "r", "replica_of": primary, "flavorRef": "ds1G"}, 400, "badRequest"},
-		{"a volume", map[string]any{"name": "r", "replica_of": primary, "volume": map[string]any{"size": 1}}, 400, "badRequest"},
+		{"another flavor", map[string]any{"name": "r", "replica_of": primary, "flavorRef": "ds512M"}, 400, "badRequest"},
+		{"another volume size", map[string]any{"name": "r", "replica_of": primary, "volume": map[string]any{"size": 2}}, 400, "badRequest"},
+		{"another volume type", map[string]any{"name": "r", "replica_of": primary, "volume": map[string]any{"size": 1, "type": "fast"}}, 400, "badRequest"},
 		{"a datastore", map[string]any{"name": "r", "replica_of": primary, "datastore": map[string]any{"type": "postgresql"}}, 400, "badRequest"},
 		{"users", map[string]any{"name": "r", "replica_of": primary, "users": []any{map[string]any{"name": "u", "password": "p"}}}, 400, "badRequest"},
 		{"four replicas", map[string]any{"name": "r", "replica_of": primary, "replica_count": 4}, 400, "badRequest"},
@@ -127,6 +128,23 @@ func TestCreateReplicaRefusesWhatTroveRefuses(t *testing.T) {
 	}
 	if creates, _ := h.workflows.started(); len(creates) != 0 {
 		t.Errorf("got %d creates started, want none", len(creates))
+	}
+}
+
+// python-troveclient's `trove create r ds1G --size 1 --replica_of <primary>` sends the
+// flavor and the volume (its type null) with replica_of: the primary's are accepted.
+func TestCreateReplicaTakesThePrimarysFlavorAndVolumeAsTroveClientSendsThem(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.addInstance(demo.projectID, "orders", coffer.TaskNone)
+	r := h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token,
+		`{"instance": {"name": "orders-replica", "flavorRef": "ds1G", "volume": {"size": 1, "type": null}, "replica_of": "`+primary+`", "replica_count": 1}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("create a replica with the primary's flavor and volume: got %d %s, want 200", r.status, r.body)
+	}
+	creates, _ := h.workflows.started()
+	if len(creates) != 1 || creates[0].ReplicaOf != primary || creates[0].FlavorID != "ds1G" || creates[0].VolumeSize != 1 {
+		t.Errorf("creates started: got %+v, want one replica of %s on ds1G with 1 GiB", creates, primary)
 	}
 }
 
