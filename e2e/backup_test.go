@@ -22,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coffer-dbaas/coffer/dev/devcloud"
-	"github.com/coffer-dbaas/coffer/guest"
 )
 
 // backupView is what the tests read of a backup.
@@ -247,84 +246,6 @@ func restoreInstance(t *testing.T, who tenant, name, backupID string) string {
 	}
 	t.Cleanup(func() { deleteInstance(t, who, out.Instance.ID) })
 	return out.Instance.ID
-}
-
-func TestBackupAndRestoreIntoANewInstance(t *testing.T) {
-	demo := login(t, "demo")
-	password := randomPassword(t)
-	src := sourceInstance(t, demo, "backup-source", password)
-	conn := connectAs(t, src, "clerk", password, "shop")
-	execSQL(t, conn, "CREATE TABLE orders (id bigint PRIMARY KEY, note text)")
-	execSQL(t, conn, "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 100000) g")
-
-	b := startBackup(t, demo, src.ID, "first")
-	if b.Status != "NEW" || b.InstanceID != src.ID {
-		t.Errorf("new backup: got status %q instance %q, want NEW of %s", b.Status, b.InstanceID, src.ID)
-	}
-	// The backup holds the instance: it shows BACKUP, and a second backup is refused.
-	inst, err := instances.Get(context.Background(), demo.db, src.ID).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if inst.Status != "BACKUP" {
-		t.Errorf("instance while its backup runs: got status %s, want BACKUP", inst.Status)
-	}
-	if code := call(t, demo, http.MethodPost, "/backups", map[string]any{"backup": map[string]any{"name": "second", "instance": src.ID}}, nil); code != http.StatusUnprocessableEntity {
-		t.Errorf("second backup while one runs: got HTTP %d, want 422", code)
-	}
-	b = waitBackup(t, demo, b.ID, 3*time.Minute, "COMPLETED", "FAILED")
-	if b.Status != "COMPLETED" {
-		t.Fatalf("backup ended %s: %s", b.Status, b.FailReason)
-	}
-	if len(b.Checksum) != 64 || b.SizeBytes <= 0 || b.RawBytes <= b.SizeBytes || b.LocationRef == "" {
-		t.Errorf("completed backup: got checksum %q size %d raw %d location %q, want a SHA-256, compressed size and location",
-			b.Checksum, b.SizeBytes, b.RawBytes, b.LocationRef)
-	}
-	if objs := backupObjects(t, b.ID); len(objs) < 2 {
-		t.Errorf("swift holds %v of the backup, want its manifest and segments", objs)
-	}
-	waitStatus(t, demo.db, src.ID, "ACTIVE", time.Minute)
-	// The guest wrote through temp URLs over that backup's objects alone.
-	wantGuestSwiftAccessConfined(t, "backup/"+b.ID, guest.BackupActivity, b.ID)
-
-	// Written after the backup: the restore must not have it.
-	execSQL(t, conn, "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(100001, 150000) g")
-
-	restoredID := restoreInstance(t, demo, "restored", b.ID)
-	restored := waitStatus(t, demo.db, restoredID, "ACTIVE", 5*time.Minute)
-	wantGuestSwiftAccessConfined(t, "instance/"+restoredID+"/create", guest.RestoreActivity, b.ID)
-	rconn := connectAs(t, restored, "clerk", password, "shop")
-	var n, maxID int64
-	if err := rconn.QueryRow(context.Background(), "SELECT count(*), max(id) FROM orders").Scan(&n, &maxID); err != nil {
-		t.Fatal(err)
-	}
-	if n != 100000 || maxID != 100000 {
-		t.Errorf("restored instance: got %d rows (max id %d), want exactly the first 100000", n, maxID)
-	}
-	// The agent's own access works with the new guest's password: it reports the users.
-	var list struct {
-		Users []struct {
-			Name string `json:"name"`
-		} `json:"users"`
-	}
-	if code := call(t, demo, http.MethodGet, "/instances/"+restoredID+"/users", nil, &list); code == http.StatusOK {
-		if len(list.Users) == 0 || list.Users[0].Name != "clerk" {
-			t.Errorf("users of the restored instance: got %+v, want clerk", list.Users)
-		}
-	}
-
-	// A corrupt backup: the restore fails with a checksum error, the instance ends ERROR.
-	corruptSegment(t, b.ID)
-	badID := restoreInstance(t, demo, "restored-corrupt", b.ID)
-	bad := waitStatus(t, demo.db, badID, "ERROR", 5*time.Minute)
-	if bad.Fault == nil || !strings.Contains(bad.Fault.Message, "restore backup failed") || !strings.Contains(bad.Fault.Message, "checksum") {
-		t.Errorf("instance from a corrupt backup: got fault %+v, want the restore's checksum failure", bad.Fault)
-	}
-
-	deleteBackupAndWait(t, demo, b.ID)
-	if objs := backupObjects(t, b.ID); len(objs) != 0 {
-		t.Errorf("swift still holds %v of the deleted backup", objs)
-	}
 }
 
 // corruptSegment flips a byte in the middle of the backup's first segment, in the file the

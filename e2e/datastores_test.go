@@ -56,6 +56,8 @@ type datastore struct {
 	sized func(t *testing.T, address, password, flavor string)
 	// replicates is whether the datastore has replicas.
 	replicates bool
+	// noDatabases is a datastore without databases and users (Trove's 501 on their routes).
+	noDatabases bool
 }
 
 var datastoreTable = []datastore{
@@ -122,7 +124,7 @@ var datastoreTable = []datastore{
 			}
 		},
 		// Redis replicas come with branch redis-repl.
-		replicates: false,
+		replicates: false, noDatabases: true,
 	},
 }
 
@@ -344,6 +346,7 @@ func TestEveryDatastoreServesBacksUpRestoresAndKeepsItsDataThroughOperations(t *
 			d.must(t, address, password, d.add(before...))
 			d.wantExactly(t, "the instance", address, password, before, 0)
 			d.sized(t, address, password, "ds512M")
+			d.wantUsers(t, id)
 
 			b := startBackup(t, d.demo, id, "table-"+d.name)
 			// The backup holds the instance: it shows BACKUP, and a second backup waits.
@@ -357,9 +360,8 @@ func TestEveryDatastoreServesBacksUpRestoresAndKeepsItsDataThroughOperations(t *
 			if b.Status != "COMPLETED" {
 				t.Fatalf("backup ended %s: %s", b.Status, b.FailReason)
 			}
-			t.Cleanup(func() { deleteBackupAndWait(t, d.demo, b.ID) })
-			if len(b.Checksum) != 64 || b.SizeBytes <= 0 || b.LocationRef == "" {
-				t.Errorf("completed backup: checksum %q size %d location %q, want a SHA-256, a size and a location", b.Checksum, b.SizeBytes, b.LocationRef)
+			if len(b.Checksum) != 64 || b.SizeBytes <= 0 || b.RawBytes <= 0 || b.LocationRef == "" {
+				t.Errorf("completed backup: checksum %q size %d raw %d location %q, want a SHA-256, sizes and a location", b.Checksum, b.SizeBytes, b.RawBytes, b.LocationRef)
 			}
 			if objs := backupObjects(t, b.ID); len(objs) < 2 {
 				t.Errorf("swift holds %v of the backup, want its manifest and segments", objs)
@@ -378,6 +380,7 @@ func TestEveryDatastoreServesBacksUpRestoresAndKeepsItsDataThroughOperations(t *
 			wantGuestSwiftAccessConfined(t, "instance/"+restoredID+"/create", guest.RestoreActivity, b.ID)
 			rpassword := d.credentials(t, d.demo, restoredID, password)
 			d.wantExactly(t, "the restored instance", restored.IP[0], rpassword, before, 0)
+			d.wantUsers(t, restoredID)
 			deleteInstance(t, d.demo, restoredID)
 
 			corruptSegment(t, b.ID)
@@ -387,6 +390,10 @@ func TestEveryDatastoreServesBacksUpRestoresAndKeepsItsDataThroughOperations(t *
 				t.Errorf("instance from a corrupt backup: got fault %+v, want the restore's checksum failure", bad.Fault)
 			}
 			deleteInstance(t, d.demo, badID)
+			deleteBackupAndWait(t, d.demo, b.ID)
+			if objs := backupObjects(t, b.ID); len(objs) != 0 {
+				t.Errorf("swift still holds %v of the deleted backup", objs)
+			}
 
 			all := append(before, after...)
 			if err := instances.Restart(ctx, d.demo.db, id).ExtractErr(); err != nil {
@@ -426,6 +433,26 @@ func TestEveryDatastoreServesBacksUpRestoresAndKeepsItsDataThroughOperations(t *
 				t.Errorf("the deleted instance's engine still answers on %s: %s", address, out)
 			}
 		})
+	}
+}
+
+// wantUsers checks what the instance's database and user routes answer: clerk (the agent
+// reaches the engine, on a restored instance with the new guest's password too), or, for a
+// datastore without databases, Trove's 501.
+func (d ds) wantUsers(t *testing.T, id string) {
+	t.Helper()
+	base := cloud.APIURL + "/v1.0/" + d.demo.projectID + "/instances/" + id
+	if d.noDatabases {
+		code, body := rawGet(t, d.demo.provider.Token(), base+"/databases")
+		want := "The 'list_databases' operation is not supported for the '" + d.name + "' datastore."
+		if code != http.StatusNotImplemented || !strings.Contains(body, want) {
+			t.Errorf("databases of a %s instance: got %d %s, want Trove's 501", d.name, code, body)
+		}
+		return
+	}
+	code, body := rawGet(t, d.demo.provider.Token(), base+"/users")
+	if code != http.StatusOK || !strings.Contains(body, `"name":"clerk"`) {
+		t.Errorf("users of instance %s: got %d %s, want clerk", id, code, body)
 	}
 }
 
@@ -504,8 +531,8 @@ func (w *ackWriter) finish() []int {
 	return append([]int(nil), w.acked...)
 }
 
-// newReplicated makes a primary of the row with one replica (a create with replica_of), both
-// ACTIVE, and the items set on the primary.
+// newReplicated makes a primary of the row with two replicas (one create with replica_of and
+// replica_count), all ACTIVE, and the items set on the primary.
 func (d ds) newReplicated(t *testing.T, name string) (*group, string) {
 	t.Helper()
 	g := &group{demo: d.demo, password: randomPassword(t), address: map[string]string{}}
@@ -526,25 +553,36 @@ func (d ds) newReplicated(t *testing.T, name string) (*group, string) {
 		} `json:"instance"`
 	}
 	if code := call(t, d.demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
-		"name": name + "-replica", "replica_of": g.primary,
+		"name": name + "-replica", "replica_of": g.primary, "replica_count": 2,
 	}}, &out); code != http.StatusOK {
-		t.Fatalf("create a replica of %s: HTTP %d, want 200", g.primary, code)
+		t.Fatalf("create replicas of %s: HTTP %d, want 200", g.primary, code)
 	}
-	replica := out.Instance.ID
-	g.replicas = []string{replica}
-	rinst := waitStatus(t, d.demo.db, replica, "ACTIVE", 6*time.Minute)
-	g.address[replica] = rinst.IP[0]
-	if v := showReplication(t, d.demo, replica); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
-		t.Fatalf("replica %s: replica_of %+v, want %s", replica, v.ReplicaOf, g.primary)
+	deadline := time.Now().Add(time.Minute)
+	for len(showReplication(t, d.demo, g.primary).Replicas) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	for _, r := range showReplication(t, d.demo, g.primary).Replicas {
+		g.replicas = append(g.replicas, r.ID)
+	}
+	if len(g.replicas) != 2 {
+		t.Fatalf("primary %s shows replicas %v, want 2", g.primary, g.replicas)
+	}
+	for _, id := range g.replicas {
+		inst := waitStatus(t, d.demo.db, id, "ACTIVE", 6*time.Minute)
+		g.address[id] = inst.IP[0]
+		if v := showReplication(t, d.demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
+			t.Fatalf("replica %s: replica_of %+v, want %s", id, v.ReplicaOf, g.primary)
+		}
 	}
 	return g, password
 }
 
 // TestEveryReplicatingDatastoreFollowsSwitchesOverLosingNoAcknowledgedWriteAndDetaches: per
-// datastore with replicas, a primary and a replica: what the primary has reaches the
-// replica, which refuses writes and shows its lag; a switchover under a steady write load
-// keeps every acknowledged write, writes resume on the new primary, and the old primary
-// follows it read-only; a detach makes the old primary a writable standalone instance.
+// datastore with replicas, a primary and two replicas: what the primary has reaches both,
+// which refuse writes and show their lag; a switchover under a steady write load keeps
+// every acknowledged write (Redis: acknowledged with WAIT by a replica), writes resume on
+// the new primary, and the old primary and the other replica follow it read-only; a detach
+// makes the old primary a writable standalone instance.
 func TestEveryReplicatingDatastoreFollowsSwitchesOverLosingNoAcknowledgedWriteAndDetaches(t *testing.T) {
 	for _, d := range rows(t) {
 		t.Run(d.name, func(t *testing.T) {
@@ -553,43 +591,47 @@ func TestEveryReplicatingDatastoreFollowsSwitchesOverLosingNoAcknowledgedWriteAn
 			}
 			d.skipWithoutEngine(t)
 			g, password := d.newReplicated(t, "follow-"+d.name)
-			primary, replica := g.primary, g.replicas[0]
+			primary, candidate, other := g.primary, g.replicas[0], g.replicas[1]
 			first := seq(1000001, 1000100)
 			d.must(t, g.address[primary], password, d.add(first...))
-			d.wantExactly(t, "the replica", g.address[replica], password, first, 3*time.Minute)
-			d.wantReadOnly(t, "the replica", g.address[replica], password)
+			for _, r := range g.replicas {
+				d.wantExactly(t, "replica "+r, g.address[r], password, first, 3*time.Minute)
+				d.wantReadOnly(t, "replica "+r, g.address[r], password)
+			}
 			var lagSeen bool
 			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && !lagSeen; time.Sleep(time.Second) {
-				lagSeen = showReplication(t, d.demo, replica).ReplicationLag != nil
+				lagSeen = showReplication(t, d.demo, candidate).ReplicationLag != nil
 			}
 			if !lagSeen {
-				t.Errorf("replica %s shows no replication_lag after a minute", replica)
+				t.Errorf("replica %s shows no replication_lag after a minute", candidate)
 			}
 
 			w := d.startWriter(g, password)
 			w.waitAcked(t, primary, 30, 2*time.Minute)
-			g.action(t, replica, "promote_to_replica_source")
+			g.action(t, candidate, "promote_to_replica_source")
 			// Writes go to the candidate from now on: refused (read-only) until it is
 			// promoted.
-			w.retarget(replica)
-			w.waitAcked(t, replica, 20, 4*time.Minute)
-			for _, id := range []string{primary, replica} {
+			w.retarget(candidate)
+			w.waitAcked(t, candidate, 20, 4*time.Minute)
+			for _, id := range []string{primary, candidate, other} {
 				waitStatus(t, d.demo.db, id, "ACTIVE", 4*time.Minute)
 			}
 			acked := w.finish()
-			g.promoted(replica)
+			g.promoted(candidate)
 			t.Logf("switchover: %d writes acknowledged", len(acked))
-			d.wantAll(t, "the new primary", g.address[replica], password, acked, 3*time.Minute)
-			d.wantAll(t, "the old primary", g.address[primary], password, acked, 3*time.Minute)
-			d.wantReadOnly(t, "the old primary", g.address[primary], password)
-			if v := showReplication(t, d.demo, replica); v.ReplicaOf != nil || len(v.Replicas) != 1 {
-				t.Errorf("new primary: got %+v, want no primary and one replica", v)
+			d.wantAll(t, "the new primary", g.address[candidate], password, acked, 3*time.Minute)
+			for _, id := range []string{primary, other} {
+				d.wantAll(t, "follower "+id, g.address[id], password, acked, 3*time.Minute)
+				d.wantReadOnly(t, "follower "+id, g.address[id], password)
+				if v := showReplication(t, d.demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != candidate {
+					t.Errorf("instance %s: replica_of %+v, want the new primary %s", id, v.ReplicaOf, candidate)
+				}
 			}
-			if v := showReplication(t, d.demo, primary); v.ReplicaOf == nil || v.ReplicaOf.ID != replica {
-				t.Errorf("old primary: replica_of %+v, want the new primary %s", v.ReplicaOf, replica)
+			if v := showReplication(t, d.demo, candidate); v.ReplicaOf != nil || len(v.Replicas) != 2 {
+				t.Errorf("new primary: got %+v, want no primary and two replicas", v)
 			}
 			// The old primary follows: a new write reaches it.
-			d.must(t, g.address[replica], password, d.add(2000000))
+			d.must(t, g.address[candidate], password, d.add(2000000))
 			d.wantAll(t, "the old primary", g.address[primary], password, []int{2000000}, 3*time.Minute)
 
 			// A detach makes the old primary (now a replica) standalone and writable, with
@@ -602,7 +644,8 @@ func TestEveryReplicatingDatastoreFollowsSwitchesOverLosingNoAcknowledgedWriteAn
 				t.Errorf("detached instance: replica_of %+v, want none", v.ReplicaOf)
 			}
 			d.must(t, g.address[primary], password, d.add(3000000))
-			if _, of := d.items(g.address[replica], password, []int{3000000}); of != 0 {
+			d.wantAll(t, "the detached instance", g.address[primary], password, append(acked, 2000000, 3000000), 0)
+			if _, of := d.items(g.address[candidate], password, []int{3000000}); of != 0 {
 				t.Errorf("a write on the detached instance reached its former primary")
 			}
 		})

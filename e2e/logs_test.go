@@ -21,6 +21,15 @@ import (
 // output, failing the test when it fails.
 func troveCLI(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := troveTry(args...)
+	if err != nil {
+		t.Fatalf("trove %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// troveTry runs `trove` as demo and returns its output and how it ended.
+func troveTry(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "trove", args...)
@@ -30,10 +39,7 @@ func troveCLI(t *testing.T, args ...string) string {
 		"OS_USER_DOMAIN_NAME=Default", "OS_PROJECT_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne",
 	)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("trove %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return string(out), err
 }
 
 // logObjects lists the objects published of a log, as the control plane's user.
