@@ -61,31 +61,11 @@ type datastore struct {
 }
 
 var datastoreTable = []datastore{
-	{
-		name: "postgresql", version: "15", needs: []string{"/usr/bin/psql"},
-		opts: sqlOpts("postgresql", "15"), credentials: clerkPassword, client: psqlClient,
-		setup: "CREATE TABLE items (v int PRIMARY KEY)", add: sqlAdd, count: "SELECT count(*) FROM items", has: sqlHas,
-		addAcked: func(v int) string { return sqlAdd(v) }, acked: func(string) bool { return true },
-		readOnly: func(out string) bool { return strings.Contains(out, "read-only") },
-		sized: func(t *testing.T, address, password, flavor string) {
-			want := map[string]string{"ds512M": "128MB", "ds1G": "256MB"}[flavor]
-			wantOutput(t, psqlClient, address, password, "SHOW shared_buffers", want)
-		},
-		replicates: true,
-	},
-	{
-		name: "mariadb", version: "10.11", needs: []string{"/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mbstream"},
-		opts: sqlOpts("mariadb", "10.11"), credentials: clerkPassword, client: mariadbClient,
-		setup: "CREATE TABLE items (v int PRIMARY KEY)", add: sqlAdd, count: "SELECT count(*) FROM items", has: sqlHas,
-		addAcked: func(v int) string { return sqlAdd(v) }, acked: func(string) bool { return true },
-		readOnly: func(out string) bool { return strings.Contains(out, "read-only") },
-		sized: func(t *testing.T, address, password, flavor string) {
-			// The buffer pool and the connection limit follow the flavor.
-			want := map[string]string{"ds512M": "268435456\t64", "ds1G": "536870912\t128"}[flavor]
-			wantOutput(t, mariadbClient, address, password, "SELECT @@innodb_buffer_pool_size, @@max_connections", want)
-		},
-		replicates: true,
-	},
+	sqlRow("postgresql", "15", psqlClient, "SHOW shared_buffers",
+		map[string]string{"ds512M": "128MB", "ds1G": "256MB"}, "/usr/bin/psql"),
+	// The buffer pool and the connection limit follow the flavor.
+	sqlRow("mariadb", "10.11", mariadbClient, "SELECT @@innodb_buffer_pool_size, @@max_connections",
+		map[string]string{"ds512M": "268435456\t64", "ds1G": "536870912\t128"}, "/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mbstream"),
 	{
 		name: "redis", version: "7", needs: []string{"/usr/bin/redis-server", "/usr/bin/redis-cli"},
 		opts: func(name, _ string) instances.CreateOpts {
@@ -128,18 +108,33 @@ var datastoreTable = []datastore{
 	},
 }
 
-func sqlOpts(datastore, version string) func(name, password string) instances.CreateOpts {
-	return func(name, password string) instances.CreateOpts {
-		return instances.CreateOpts{
-			Name: name, FlavorRef: "ds512M", Size: 1,
-			Datastore: &instances.DatastoreOpts{Type: datastore, Version: version},
-			Databases: databases.BatchCreateOpts{{Name: "shop"}},
-			Users:     users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}},
-		}
+// sqlRow is the row of a SQL engine with replicas: the items table in database shop,
+// written and read by clerk with the engine's client; sizing shows what the query sizeQuery
+// answers on each flavor.
+func sqlRow(name, version string, client func(address, password, script string) (string, error), sizeQuery string, sizing map[string]string, needs ...string) datastore {
+	return datastore{
+		name: name, version: version, needs: needs,
+		opts: func(instance, password string) instances.CreateOpts {
+			return instances.CreateOpts{
+				Name: instance, FlavorRef: "ds512M", Size: 1,
+				Datastore: &instances.DatastoreOpts{Type: name, Version: version},
+				Databases: databases.BatchCreateOpts{{Name: "shop"}},
+				Users:     users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}},
+			}
+		},
+		credentials: func(_ *testing.T, _ tenant, _, password string) string { return password },
+		client:      client,
+		setup:       "CREATE TABLE items (v int PRIMARY KEY)", add: sqlAdd, count: "SELECT count(*) FROM items", has: sqlHas,
+		// A write psql or mariadb reports done is committed on the primary.
+		addAcked: func(v int) string { return sqlAdd(v) }, acked: func(string) bool { return true },
+		readOnly: func(out string) bool { return strings.Contains(out, "read-only") },
+		sized: func(t *testing.T, address, password, flavor string) {
+			t.Helper()
+			wantOutput(t, client, address, password, sizeQuery, sizing[flavor])
+		},
+		replicates: true,
 	}
 }
-
-func clerkPassword(_ *testing.T, _ tenant, _, password string) string { return password }
 
 func joinInts(vs []int, sep string) string {
 	s := make([]string, len(vs))
