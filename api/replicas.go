@@ -108,8 +108,8 @@ func (s *Server) addReplication(ctx context.Context, projectID string, views []I
 // from the primary's data). With more than one, the replicas are named <name>-1, <name>-2,
 // ...; the answer shows the first.
 // replicationDatastores are the datastores whose guest driver replicates: PostgreSQL's
-// streaming replication, MariaDB's GTID replication.
-var replicationDatastores = map[string]bool{"postgresql": true, "mariadb": true}
+// streaming replication, MariaDB's GTID replication, Redis's replicaof.
+var replicationDatastores = map[string]bool{"postgresql": true, "mariadb": true, "redis": true}
 
 func (s *Server) createReplicas(ctx context.Context, in *CreateInstanceRequest) (*InstanceResponse, error) {
 	req := in.Body.Instance
