@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -49,18 +48,14 @@ func reads(inst guestagent.Host, password, key, want string) func() error {
 }
 
 // tenantConn is the tenant's session over TCP, as a client has it.
-func tenantConn(t *testing.T, inst guestagent.Host, password string) *conn {
+func tenantConn(t *testing.T, inst guestagent.Host, password string) *Session {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", net.JoinHostPort(inst.Address, fmt.Sprint(Port)), 5*time.Second)
+	s, err := DialTenant(context.Background(), net.JoinHostPort(inst.Address, fmt.Sprint(Port)), password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &conn{c: nc, r: bufio.NewReader(nc)}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.do("AUTH", password); err != nil {
-		t.Fatalf("auth: %v", err)
-	}
-	return c
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // A replica is seeded with its primary's data and the tenant's password, follows it and
@@ -145,10 +140,10 @@ func TestRedisReplicaFollowsSwitchesOverAndFences(t *testing.T) {
 			default:
 			}
 			key := fmt.Sprintf("load:%d", i)
-			if _, err := w.str("SET", key, "v"); err != nil {
+			if _, err := w.Do(5*time.Second, "SET", key, "v"); err != nil {
 				continue
 			}
-			if n, err := w.do("WAIT", "1", "1000"); err == nil && n == int64(1) {
+			if n, err := w.Do(5*time.Second, "WAIT", "1", "1000"); err == nil && n == int64(1) {
 				mu.Lock()
 				acked = append(acked, key)
 				mu.Unlock()
