@@ -16,13 +16,23 @@ import (
 // redisCLI runs redis-cli against a Redis instance's address as a tenant does.
 func redisCLI(t *testing.T, address, password string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("redis-cli", append([]string{"-h", address, "-p", "6379", "--no-auth-warning"}, args...)...)
-	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
-	out, err := cmd.CombinedOutput()
+	out, err := redisTry(address, password, args...)
 	if err != nil {
 		t.Fatalf("redis-cli %v: %v: %s", args, err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return out
+}
+
+// redisTry runs redis-cli against a Redis instance's address as a tenant does, with
+// password (the default user's, through the environment), and returns its output (an
+// error reply is printed there, as READONLY ... or NOPERM ...) and its error.
+func redisTry(address, password string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", address, "-p", "6379", "--no-auth-warning"}, args...)...)
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
 }
 
 // TestRedisBackupRestoresExactlyTheKeysWrittenBefore creates a Redis instance, gives it a
