@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,34 +50,7 @@ func newMariaGroup(t *testing.T, name string, n int) *group {
 	if _, err := mariadbAs(t, inst.IP[0], "clerk", g.password, "shop").Exec("CREATE TABLE items (n int AUTO_INCREMENT PRIMARY KEY, v int NOT NULL)"); err != nil {
 		t.Fatalf("create table items: %v", err)
 	}
-	var out struct {
-		Instance struct {
-			ID string `json:"id"`
-		} `json:"instance"`
-	}
-	code := call(t, demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
-		"name": name + "-replica", "replica_of": g.primary, "replica_count": n,
-	}}, &out)
-	if code != http.StatusOK {
-		t.Fatalf("create %d replicas of %s: HTTP %d, want 200", n, g.primary, code)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for len(showReplication(t, demo, g.primary).Replicas) < n && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	for _, r := range showReplication(t, demo, g.primary).Replicas {
-		g.replicas = append(g.replicas, r.ID)
-	}
-	if len(g.replicas) != n {
-		t.Fatalf("primary %s shows replicas %v, want %d", g.primary, g.replicas, n)
-	}
-	for _, id := range g.replicas {
-		inst := waitStatus(t, demo.db, id, "ACTIVE", 5*time.Minute)
-		g.address[id] = inst.IP[0]
-		if v := showReplication(t, demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
-			t.Fatalf("replica %s: replica_of %+v, want %s", id, v.ReplicaOf, g.primary)
-		}
-	}
+	g.addReplicas(t, name, n)
 	return g
 }
 
@@ -130,79 +102,23 @@ func mariaWantReadOnly(t *testing.T, g *group, id, what string) {
 	}
 }
 
-// mariaWriter inserts rows into whichever instance target names, remembering every insert
-// the server acknowledged.
-type mariaWriter struct {
-	g      *group
-	mu     sync.Mutex
-	target string
-	acked  []int64
-	onNew  int
-	stop   chan struct{}
-	done   chan struct{}
-}
-
-func startMariaWriter(t *testing.T, g *group) *mariaWriter {
-	w := &mariaWriter{g: g, target: g.primary, stop: make(chan struct{}), done: make(chan struct{})}
+// startMariaWriter inserts rows on whichever instance the writer targets, keeping the
+// number of every insert the server acknowledged.
+func startMariaWriter(t *testing.T, g *group) *ackWriter[int64] {
 	conns := map[string]*sql.DB{}
 	for id, addr := range g.address {
 		conns[id] = mariadbAs(t, addr, "clerk", g.password, "shop")
 	}
-	go func() {
-		defer close(w.done)
-		for v := 1; ; v++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			w.mu.Lock()
-			target := w.target
-			w.mu.Unlock()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			res, err := conns[target].ExecContext(ctx, "INSERT INTO items (v) VALUES (?)", v)
-			cancel()
-			if err != nil {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			n, _ := res.LastInsertId()
-			w.mu.Lock()
-			w.acked = append(w.acked, n)
-			if target != g.primary {
-				w.onNew++
-			}
-			w.mu.Unlock()
+	return startAckWriter(t, g.primary, func(target string, v int) (int64, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		res, err := conns[target].ExecContext(ctx, "INSERT INTO items (v) VALUES (?)", v)
+		if err != nil {
+			return 0, false
 		}
-	}()
-	return w
-}
-
-// waitAcked waits until the writer has n acknowledged inserts, and onNew of them on a new
-// target.
-func (w *mariaWriter) waitAcked(t *testing.T, n, onNew int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		w.mu.Lock()
-		got, gotNew := len(w.acked), w.onNew
-		w.mu.Unlock()
-		if got >= n && gotNew >= onNew {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the writer has %d acknowledged inserts (%d on the new primary), want %d (%d) within %s", got, gotNew, n, onNew, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (w *mariaWriter) finish() []int64 {
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]int64(nil), w.acked...)
+		n, _ := res.LastInsertId()
+		return n, true
+	})
 }
 
 // TestMariaDBReplicaFollowsAndSwitchoverLosesNoAcknowledgedRow: a MariaDB primary with a
@@ -226,9 +142,7 @@ func TestMariaDBReplicaFollowsAndSwitchoverLosesNoAcknowledgedRow(t *testing.T) 
 	w.waitAcked(t, 50, 0, 30*time.Second)
 	oldPrimary := g.primary
 	g.action(t, replica, "promote_to_replica_source")
-	w.mu.Lock()
-	w.target = replica
-	w.mu.Unlock()
+	w.retarget(replica)
 	w.waitAcked(t, 0, 20, 3*time.Minute)
 	for _, id := range []string{oldPrimary, replica} {
 		waitStatus(t, g.demo.db, id, "ACTIVE", 3*time.Minute)

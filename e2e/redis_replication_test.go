@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,29 +47,7 @@ func newRedisGroup(t *testing.T, name string, n int) *group {
 		t.Fatalf("enable root on %s: %+v %v", g.primary, root, err)
 	}
 	g.password = root.Password
-	code := call(t, demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
-		"name": name + "-replica", "replica_of": g.primary, "replica_count": n,
-	}}, nil)
-	if code != http.StatusOK {
-		t.Fatalf("create %d replicas of %s: HTTP %d, want 200", n, g.primary, code)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for len(showReplication(t, demo, g.primary).Replicas) < n && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	for _, r := range showReplication(t, demo, g.primary).Replicas {
-		g.replicas = append(g.replicas, r.ID)
-	}
-	if len(g.replicas) != n {
-		t.Fatalf("primary %s shows replicas %v, want %d", g.primary, g.replicas, n)
-	}
-	for _, id := range g.replicas {
-		inst := waitStatus(t, demo.db, id, "ACTIVE", 5*time.Minute)
-		g.address[id] = inst.IP[0]
-		if v := showReplication(t, demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
-			t.Fatalf("replica %s: replica_of %+v, want %s", id, v.ReplicaOf, g.primary)
-		}
-	}
+	g.addReplicas(t, name, n)
 	return g
 }
 
@@ -108,111 +84,41 @@ func redisWantRefused(t *testing.T, g *group, id, reason, what string) {
 	}
 }
 
-// redisWriter writes keys in a loop on whichever instance target names, over one session
-// each, and remembers every write a replica acknowledged (WAIT 1 answered 1).
-type redisWriter struct {
-	g    *group
-	stop chan struct{}
-	done chan struct{}
-
-	mu     sync.Mutex
-	target string
-	acked  []string
-	onNew  int // acknowledged writes on a target other than the first
-}
-
-func startRedisWriter(g *group) *redisWriter {
-	w := &redisWriter{g: g, target: g.primary, stop: make(chan struct{}), done: make(chan struct{})}
-	first := g.primary
-	go func() {
-		defer close(w.done)
-		sessions := map[string]*redis.Session{}
-		defer func() {
-			for _, s := range sessions {
-				s.Close()
+// startRedisWriter writes keys on whichever instance the writer targets, over one session
+// each, keeping every key a replica acknowledged (WAIT 1 answered 1).
+func startRedisWriter(t *testing.T, g *group) *ackWriter[string] {
+	sessions := map[string]*redis.Session{}
+	w := startAckWriter(t, g.primary, func(target string, i int) (string, bool) {
+		s := sessions[target]
+		if s == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var err error
+			if s, err = redis.DialTenant(ctx, net.JoinHostPort(g.address[target], "6379"), g.password); err != nil {
+				return "", false
 			}
-		}()
-		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			w.mu.Lock()
-			target := w.target
-			w.mu.Unlock()
-			s := sessions[target]
-			if s == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				var err error
-				s, err = redis.DialTenant(ctx, net.JoinHostPort(g.address[target], "6379"), g.password)
-				cancel()
-				if err != nil {
-					time.Sleep(100 * time.Millisecond)
-					continue
-				}
-				sessions[target] = s
-			}
-			key := fmt.Sprintf("load:%d", i)
-			_, err := s.Do(5*time.Second, "SET", key, "v")
-			var n any
-			if err == nil {
-				n, err = s.Do(5*time.Second, "WAIT", "1", "2000")
-			}
-			if err != nil {
-				if !redis.IsReplyError(err) {
-					s.Close()
-					delete(sessions, target)
-				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			if n == int64(1) {
-				w.mu.Lock()
-				w.acked = append(w.acked, key)
-				if target != first {
-					w.onNew++
-				}
-				w.mu.Unlock()
-			}
+			sessions[target] = s
 		}
-	}()
+		key := fmt.Sprintf("load:%d", i)
+		_, err := s.Do(5*time.Second, "SET", key, "v")
+		var n any
+		if err == nil {
+			n, err = s.Do(5*time.Second, "WAIT", "1", "2000")
+		}
+		if err != nil && !redis.IsReplyError(err) {
+			s.Close()
+			delete(sessions, target)
+		}
+		return key, err == nil && n == int64(1)
+	})
+	// Cleanups run last in, first out: this one stops the writer before its sessions end.
+	t.Cleanup(func() {
+		w.finish()
+		for _, s := range sessions {
+			s.Close()
+		}
+	})
 	return w
-}
-
-// retarget sends the writes to id from now on.
-func (w *redisWriter) retarget(id string) {
-	w.mu.Lock()
-	w.target = id
-	w.mu.Unlock()
-}
-
-// waitAcked waits until the writer has n acknowledged writes, and onNew of them on a new
-// target.
-func (w *redisWriter) waitAcked(t *testing.T, n, onNew int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		w.mu.Lock()
-		got, gotNew := len(w.acked), w.onNew
-		w.mu.Unlock()
-		if got >= n && gotNew >= onNew {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the writer has %d acknowledged writes (%d on the new primary), want %d (%d) within %s", got, gotNew, n, onNew, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// finish stops the writer and returns the acknowledged keys.
-func (w *redisWriter) finish() []string {
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.acked...)
 }
 
 // redisWantKeys checks that every key is on the instance.
@@ -247,7 +153,7 @@ func TestRedisReplicaFollowsAndSwitchoverLosesNoAcknowledgedWrite(t *testing.T) 
 		t.Errorf("replica %s shows no replication_lag after 30 s", replica)
 	}
 
-	w := startRedisWriter(g)
+	w := startRedisWriter(t, g)
 	w.waitAcked(t, 50, 0, 30*time.Second)
 	oldPrimary := g.primary
 	g.action(t, replica, "promote_to_replica_source")
