@@ -103,8 +103,8 @@ func (s *Server) addReplication(ctx context.Context, projectID string, views []I
 }
 
 // replicationDatastores are the datastores whose guest driver replicates: PostgreSQL's
-// streaming replication, MariaDB's GTID replication.
-var replicationDatastores = map[string]bool{"postgresql": true, "mariadb": true}
+// streaming replication, MariaDB's GTID replication, Redis's replicaof.
+var replicationDatastores = map[string]bool{"postgresql": true, "mariadb": true, "redis": true}
 
 // sameAsPrimary refuses a flavor or volume a replica request names unless it is the
 // primary's: python-troveclient's `trove create <name> <flavor> --size N --replica_of X`

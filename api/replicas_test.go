@@ -97,7 +97,7 @@ func TestCreateReplicaRefusesWhatTroveRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	building := h.addInstance(demo.projectID, "building", coffer.TaskBuilding)
-	// A datastore whose driver does not replicate (none in the catalog does yet).
+	// A datastore whose driver does not replicate (every one in the catalog does).
 	other := h.record(&coffer.Instance{
 		ID: uuid.NewString(), ProjectID: demo.projectID, Name: "cache", FlavorID: "ds1G", VolumeSize: 1,
 		Datastore: "nosuchstore", Version: "1", Task: coffer.TaskNone, ServerStatus: "ACTIVE",
@@ -245,5 +245,26 @@ func TestResizingAPrimarysVolumeStartsOnlyThePrimarysResize(t *testing.T) {
 	}
 	if s := h.show(demo, replica).Instance.Status; s != "ACTIVE" {
 		t.Errorf("replica: got status %s, want ACTIVE until its own resize claims it", s)
+	}
+}
+
+// Redis replicates: a replica of a Redis primary is created with its datastore.
+func TestCreateReplicaOfARedisPrimary(t *testing.T) {
+	h := newHarness(t)
+	demo := h.login("demo")
+	primary := h.record(&coffer.Instance{
+		ID: uuid.NewString(), ProjectID: demo.projectID, Name: "cache", FlavorID: "ds1G", VolumeSize: 1,
+		Datastore: "redis", Version: "7", Task: coffer.TaskNone, ServerStatus: "ACTIVE",
+		ServiceStatus: coffer.ServiceHealthy, ServiceStatusUpdated: time.Now().UTC(),
+	})
+	r := h.do(http.MethodPost, "/v1.0/"+demo.projectID+"/instances", demo.token, map[string]any{"instance": map[string]any{
+		"name": "cache-replica", "replica_of": primary,
+	}})
+	if r.status != http.StatusOK {
+		t.Fatalf("create a replica of a redis instance: got %d %s, want 200", r.status, r.body)
+	}
+	creates, _ := h.workflows.started()
+	if len(creates) != 1 || creates[0].ReplicaOf != primary || creates[0].Datastore != "redis" || creates[0].Version != "7" {
+		t.Fatalf("creates: got %+v, want one redis 7 replica of %s", creates, primary)
 	}
 }

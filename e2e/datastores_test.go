@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -103,8 +102,7 @@ var datastoreTable = []datastore{
 				t.Errorf("redis on %s: INFO memory (err %v) lacks maxmemory:%s:\n%s", flavor, err, want, out)
 			}
 		},
-		// Redis replicas come with branch redis-repl.
-		replicates: false, noDatabases: true,
+		replicates: true, noDatabases: true,
 	},
 }
 
@@ -451,79 +449,13 @@ func (d ds) wantUsers(t *testing.T, id string) {
 	}
 }
 
-// ackWriter writes items one at a time into whichever instance target names, with the
-// engine's client, and remembers every write acknowledged (Redis: by a replica too).
-type ackWriter struct {
-	d        ds
-	password string
-	address  map[string]string
-	stop     chan struct{}
-	done     chan struct{}
-
-	mu     sync.Mutex
-	target string
-	acked  []int
-	on     map[string]int
-}
-
-func (d ds) startWriter(g *group, password string) *ackWriter {
-	w := &ackWriter{d: d, password: password, address: g.address, target: g.primary, on: map[string]int{},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for v := 1; ; v++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			w.mu.Lock()
-			target := w.target
-			w.mu.Unlock()
-			out, err := d.client(w.address[target], password, d.addAcked(v))
-			if err != nil || !d.acked(out) {
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-			w.mu.Lock()
-			w.acked = append(w.acked, v)
-			w.on[target]++
-			w.mu.Unlock()
-		}
-	}()
-	return w
-}
-
-func (w *ackWriter) retarget(id string) {
-	w.mu.Lock()
-	w.target = id
-	w.mu.Unlock()
-}
-
-// waitAcked waits until n writes were acknowledged on target.
-func (w *ackWriter) waitAcked(t *testing.T, target string, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		w.mu.Lock()
-		got := w.on[target]
-		w.mu.Unlock()
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes acknowledged on %s after %s, want %d", got, target, timeout, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (w *ackWriter) finish() []int {
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]int(nil), w.acked...)
+// startWriter writes items one at a time with the engine's client into whichever instance
+// the writer targets, keeping every write acknowledged (Redis: by a replica too).
+func (d ds) startWriter(t *testing.T, g *group, password string) *ackWriter[int] {
+	return startAckWriter(t, g.primary, func(target string, v int) (int, bool) {
+		out, err := d.client(g.address[target], password, d.addAcked(v))
+		return v, err == nil && d.acked(out)
+	})
 }
 
 // newReplicated makes a primary of the row with two replicas (one create with replica_of and
@@ -542,33 +474,7 @@ func (d ds) newReplicated(t *testing.T, name string) (*group, string) {
 	password := d.credentials(t, d.demo, g.primary, g.password)
 	d.must(t, inst.IP[0], password, d.setup)
 
-	var out struct {
-		Instance struct {
-			ID string `json:"id"`
-		} `json:"instance"`
-	}
-	if code := call(t, d.demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
-		"name": name + "-replica", "replica_of": g.primary, "replica_count": 2,
-	}}, &out); code != http.StatusOK {
-		t.Fatalf("create replicas of %s: HTTP %d, want 200", g.primary, code)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for len(showReplication(t, d.demo, g.primary).Replicas) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Second)
-	}
-	for _, r := range showReplication(t, d.demo, g.primary).Replicas {
-		g.replicas = append(g.replicas, r.ID)
-	}
-	if len(g.replicas) != 2 {
-		t.Fatalf("primary %s shows replicas %v, want 2", g.primary, g.replicas)
-	}
-	for _, id := range g.replicas {
-		inst := waitStatus(t, d.demo.db, id, "ACTIVE", 6*time.Minute)
-		g.address[id] = inst.IP[0]
-		if v := showReplication(t, d.demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
-			t.Fatalf("replica %s: replica_of %+v, want %s", id, v.ReplicaOf, g.primary)
-		}
-	}
+	g.addReplicas(t, name, 2)
 	return g, password
 }
 
@@ -601,13 +507,13 @@ func TestEveryReplicatingDatastoreFollowsSwitchesOverLosingNoAcknowledgedWriteAn
 				t.Errorf("replica %s shows no replication_lag after a minute", candidate)
 			}
 
-			w := d.startWriter(g, password)
-			w.waitAcked(t, primary, 30, 2*time.Minute)
+			w := d.startWriter(t, g, password)
+			w.waitAcked(t, 30, 0, 2*time.Minute)
 			g.action(t, candidate, "promote_to_replica_source")
 			// Writes go to the candidate from now on: refused (read-only) until it is
 			// promoted.
 			w.retarget(candidate)
-			w.waitAcked(t, candidate, 20, 4*time.Minute)
+			w.waitAcked(t, 0, 20, 4*time.Minute)
 			for _, id := range []string{primary, candidate, other} {
 				waitStatus(t, d.demo.db, id, "ACTIVE", 4*time.Minute)
 			}

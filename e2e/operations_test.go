@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/databases"
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
@@ -598,16 +597,7 @@ func TestHealthFollowsTheEngineAndTheGuest(t *testing.T) {
 	}
 
 	// The server started again: its agent starts the engine and reports HEALTHY.
-	pc, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-		IdentityEndpoint: cloud.Cloud.IdentityURL(), Username: "coffer", Password: "coffer", DomainName: "Default", TenantName: "service",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	compute, err := openstack.NewComputeV2(pc, gophercloud.EndpointOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	compute := serviceCompute(t)
 	if err := waitServerShutoff(ctx, compute, rec.ServerID); err != nil {
 		t.Fatal(err)
 	}

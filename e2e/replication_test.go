@@ -84,35 +84,37 @@ func newGroup(t testing.TB, name string, n int) *group {
 	conn := g.connect(t, g.primary)
 	execSQL(t, conn, "CREATE TABLE items (n serial PRIMARY KEY, v int NOT NULL)")
 
-	var out struct {
-		Instance struct {
-			ID string `json:"id"`
-		} `json:"instance"`
-	}
-	code := call(t, demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
+	g.addReplicas(t, name, n)
+	return g
+}
+
+// addReplicas creates n replicas of the group's primary (one create with replica_count,
+// named <name>-replica[-i]) and waits until all are ACTIVE, streaming from it.
+func (g *group) addReplicas(t testing.TB, name string, n int) {
+	t.Helper()
+	code := call(t, g.demo, http.MethodPost, "/instances", map[string]any{"instance": map[string]any{
 		"name": name + "-replica", "replica_of": g.primary, "replica_count": n,
-	}}, &out)
+	}}, nil)
 	if code != http.StatusOK {
 		t.Fatalf("create %d replicas of %s: HTTP %d, want 200", n, g.primary, code)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for len(showReplication(t, demo, g.primary).Replicas) < n && time.Now().Before(deadline) {
+	for len(showReplication(t, g.demo, g.primary).Replicas) < n && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, r := range showReplication(t, demo, g.primary).Replicas {
+	for _, r := range showReplication(t, g.demo, g.primary).Replicas {
 		g.replicas = append(g.replicas, r.ID)
 	}
 	if len(g.replicas) != n {
 		t.Fatalf("primary %s shows replicas %v, want %d", g.primary, g.replicas, n)
 	}
 	for _, id := range g.replicas {
-		inst := waitStatus(t, demo.db, id, "ACTIVE", 5*time.Minute)
+		inst := waitStatus(t, g.demo.db, id, "ACTIVE", 5*time.Minute)
 		g.address[id] = inst.IP[0]
-		if v := showReplication(t, demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
+		if v := showReplication(t, g.demo, id); v.ReplicaOf == nil || v.ReplicaOf.ID != g.primary {
 			t.Fatalf("replica %s: replica_of %+v, want %s", id, v.ReplicaOf, g.primary)
 		}
 	}
-	return g
 }
 
 // deleteAll deletes every member, replicas first: a primary with replicas answers 403.
@@ -592,4 +594,86 @@ func TestAGroupThatRaisesAPrimarysConnectionsKeepsItsReplicasStreaming(t *testin
 	g.address[late] = inst.IP[0]
 	execSQL(t, conn, "INSERT INTO items (v) VALUES (3)")
 	g.waitCount(t, 3, replica, late)
+}
+
+// ackWriter writes in a loop on whichever instance target names, through write, and
+// remembers every write that write reports acknowledged (a committed insert, a Redis
+// write its replica acknowledged), so that a switchover can be checked for lost writes.
+type ackWriter[K any] struct {
+	write func(target string, i int) (K, bool)
+	first string
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+
+	mu     sync.Mutex
+	target string
+	acked  []K
+	onNew  int // acknowledged writes on a target other than the first
+}
+
+// startAckWriter starts writing on first; the test's end stops it, if finish did not.
+func startAckWriter[K any](t testing.TB, first string, write func(target string, i int) (K, bool)) *ackWriter[K] {
+	w := &ackWriter[K]{write: write, first: first, target: first, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for i := 1; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			w.mu.Lock()
+			target := w.target
+			w.mu.Unlock()
+			k, ok := w.write(target, i)
+			if !ok {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			w.mu.Lock()
+			w.acked = append(w.acked, k)
+			if target != w.first {
+				w.onNew++
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { w.finish() })
+	return w
+}
+
+// retarget sends the writes to id from now on.
+func (w *ackWriter[K]) retarget(id string) {
+	w.mu.Lock()
+	w.target = id
+	w.mu.Unlock()
+}
+
+// waitAcked waits until the writer has n acknowledged writes, and onNew of them on a new
+// target.
+func (w *ackWriter[K]) waitAcked(t testing.TB, n, onNew int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		got, gotNew := len(w.acked), w.onNew
+		w.mu.Unlock()
+		if got >= n && gotNew >= onNew {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer has %d acknowledged writes (%d on the new primary), want %d (%d) within %s", got, gotNew, n, onNew, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// finish stops the writer and returns the acknowledged writes.
+func (w *ackWriter[K]) finish() []K {
+	w.once.Do(func() { close(w.stop) })
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]K(nil), w.acked...)
 }

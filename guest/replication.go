@@ -123,6 +123,11 @@ type ReplicationSource struct {
 	AgentPassword string `json:"agent_password"`
 	// Slot is the slot the replica streams through on this primary.
 	Slot string `json:"slot"`
+	// RootHash is the tenant's root password as the primary keeps it (Redis: the SHA-256,
+	// hex, of the default user's password), for engines that do not replicate their
+	// users: the replica takes it so that the tenant's password works there too. Empty
+	// when root is not enabled.
+	RootHash string `json:"root_hash,omitempty"`
 }
 
 // String keeps the passwords out of logs and error messages.

@@ -71,21 +71,11 @@ func (d *Driver) replicationSettings() []string {
 	return lines
 }
 
-func (d *Driver) marked(name string) bool {
-	_, err := os.Stat(filepath.Join(d.volume, name))
-	return err == nil
-}
+func (d *Driver) marked(name string) bool { return guestagent.Marks(d.volume).Has(name) }
 
-func (d *Driver) mark(name string) error {
-	return guestagent.WriteFileSync(filepath.Join(d.volume, name), nil, 0o600)
-}
+func (d *Driver) mark(name string) error { return guestagent.Marks(d.volume).Set(name) }
 
-func (d *Driver) unmark(name string) error {
-	if err := os.Remove(filepath.Join(d.volume, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+func (d *Driver) unmark(name string) error { return guestagent.Marks(d.volume).Clear(name) }
 
 // readOnly says whether tenants may not write: on a replica, a fenced engine, or a primary
 // whose writes a switchover stopped.
@@ -117,24 +107,11 @@ func (d *Driver) applyReadOnly(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// validSlot checks a replica's name; MariaDB keeps no slot, but the name must be one.
-func validSlot(slot string) error {
-	if slot == "" || len(slot) > 63 {
-		return fmt.Errorf("slot %q: %w: 1 to 63 characters", slot, guestagent.ErrInvalid)
-	}
-	for _, r := range slot {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-			return fmt.Errorf("slot %q: %w: only a-z, 0-9 and _", slot, guestagent.ErrInvalid)
-		}
-	}
-	return nil
-}
-
 // ReplicationSource makes the replication account on this primary (its password made once)
 // and returns how a replica reaches it. The account is not written to the binary log:
 // replicas get it with their copy.
 func (d *Driver) ReplicationSource(ctx context.Context, slot string) (guest.ReplicationSource, error) {
-	if err := validSlot(slot); err != nil {
+	if err := guestagent.ValidSlot(slot); err != nil {
 		return guest.ReplicationSource{}, fmt.Errorf("replication source: %w", err)
 	}
 	d.mu.Lock()
@@ -186,7 +163,7 @@ var gtidSlavePosLine = regexp.MustCompile(`^-- SET GLOBAL gtid_slave_pos='([0-9,
 // CHANGE MASTER TO src with MASTER_USE_GTID = slave_pos, read-only, START SLAVE. An engine
 // seeded already is only started; one whose seeding was cut short is made again.
 func (d *Driver) SeedReplica(ctx context.Context, src guest.ReplicationSource) error {
-	if err := validSlot(src.Slot); err != nil {
+	if err := guestagent.ValidSlot(src.Slot); err != nil {
 		return fmt.Errorf("seed replica: %w", err)
 	}
 	if src.Host == "" || src.Port == 0 || src.User == "" || src.Password == "" || src.AgentPassword == "" {
@@ -419,6 +396,11 @@ func (d *Driver) ReplicationStatus(ctx context.Context) (guest.ReplicationStatus
 		return guest.ReplicationStatus{}, fmt.Errorf("replication status: %w", err)
 	}
 	defer db.Close()
+	return d.replicationStatus(ctx, db)
+}
+
+// replicationStatus is ReplicationStatus over the agent's session db.
+func (d *Driver) replicationStatus(ctx context.Context, db *sql.DB) (guest.ReplicationStatus, error) {
 	st := guest.ReplicationStatus{Fenced: d.marked(fencedFile)}
 	slave, err := slaveStatus(ctx, db)
 	if err != nil {
@@ -683,7 +665,7 @@ func (d *Driver) Fence(ctx context.Context) error {
 // DropReplicationSlot has nothing to drop: a MariaDB primary keeps nothing per replica
 // (its binary log is kept for binlogKeepSeconds whoever reads it).
 func (d *Driver) DropReplicationSlot(_ context.Context, slot string) error {
-	if err := validSlot(slot); err != nil {
+	if err := guestagent.ValidSlot(slot); err != nil {
 		return fmt.Errorf("drop replication slot: %w", err)
 	}
 	return nil

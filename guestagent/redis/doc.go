@@ -11,5 +11,5 @@
 // Redis has no databases or users in Trove's sense; their calls are ErrInvalid here, and
 // the API answers Trove's "not supported" before asking. One file per capability:
 // server.go (the redis-server process), prepare.go, health.go, root.go, backup.go,
-// unsupported.go; resp.go is the agent's client.
+// unsupported.go, replication.go; resp.go is the agent's client.
 package redis

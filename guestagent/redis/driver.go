@@ -81,7 +81,7 @@ func (d *Driver) connect(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := dial(ctx, d.server.socket(), agentUser, password)
+	c, err := dial(ctx, "unix", d.server.socket(), agentUser, password)
 	if err != nil {
 		return nil, fmt.Errorf("connect to redis: %w", err)
 	}

@@ -2,9 +2,7 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -34,18 +32,8 @@ func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.server.Prepared() {
-		// A staging folder renamed into place: a crash halfway leaves nothing prepared.
-		staging := d.server.DataDir + ".init"
-		if err := os.RemoveAll(staging); err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
-		if err := d.server.PrepareDir(staging, 0o750); err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
-		if err := os.Rename(staging, d.server.DataDir); err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
+	if err := d.makeDataDir(); err != nil {
+		return fmt.Errorf("prepare: %w", err)
 	}
 	if err := d.start(ctx); err != nil {
 		return fmt.Errorf("prepare: %w", err)
@@ -53,19 +41,39 @@ func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
 	return nil
 }
 
+// makeDataDir makes the data folder if the volume has none (a restore made it already):
+// a staging folder renamed into place, so that a crash halfway leaves nothing prepared.
+func (d *Driver) makeDataDir() error {
+	if d.server.Prepared() {
+		return nil
+	}
+	staging := d.server.DataDir + ".init"
+	if err := os.RemoveAll(staging); err != nil {
+		return err
+	}
+	if err := d.server.PrepareDir(staging, 0o750); err != nil {
+		return err
+	}
+	return os.Rename(staging, d.server.DataDir)
+}
+
 // Start starts a server that Prepare made before; see guestagent.Driver. A running server
-// takes the current flavor's maxmemory at once (it needs no restart).
+// takes the current flavor's maxmemory at once (it needs no restart). Writes a switchover
+// stopped are given back (the switchover did not happen).
 func (d *Driver) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.server.Prepared() {
 		return nil
 	}
+	if err := d.marks().Clear(writesStoppedFile); err != nil {
+		return err
+	}
 	return d.start(ctx)
 }
 
-// start writes the configuration for the flavor and starts the server, or sets the
-// flavor's maxmemory on a running one.
+// start writes the configuration for the flavor and the replication role and starts the
+// server, or sets the flavor's maxmemory and the role (applyRoles) on a running one.
 func (d *Driver) start(ctx context.Context) error {
 	password, err := guestagent.EnsureSecret(d.secretFile)
 	if err != nil {
@@ -76,7 +84,15 @@ func (d *Driver) start(ctx context.Context) error {
 		return err
 	}
 	if d.server.Running() {
-		return d.applyMaxmemory(ctx, maxmemory)
+		c, err := d.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := applyMaxmemory(c, maxmemory); err != nil {
+			return err
+		}
+		return d.applyRoles(c)
 	}
 	return d.server.Start(ctx, func(ctx context.Context) error {
 		c, err := d.connect(ctx)
@@ -100,22 +116,29 @@ func sizedMaxmemory(ramMB int) string {
 }
 
 // defaultUserRules are the tenant's ACL rules: off (no login) without root, else its
-// password's hash and tenantRules.
+// password's hash and tenantRules, without @write while writes are blocked (a
+// switchover's, a fence).
 func (d *Driver) defaultUserRules() (string, error) {
-	b, err := os.ReadFile(d.rootFile)
-	if errors.Is(err, fs.ErrNotExist) {
+	hash, err := d.rootHash()
+	if err != nil {
+		return "", err
+	}
+	if hash == "" {
 		return "reset off", nil
 	}
-	if err != nil {
-		return "", fmt.Errorf("read root's password hash: %w", err)
+	rules := "reset on #" + hash + " " + tenantRules
+	if d.writesBlocked() {
+		rules += " -@write"
 	}
-	return "reset on #" + strings.TrimSpace(string(b)) + " " + tenantRules, nil
+	return rules, nil
 }
 
 // writeConfig writes the server's only configuration file: its own folders, the instance's
 // address and port, the agent's socket, the ACL users (password hashes only), RDB
 // snapshots (and one at shutdown), diskless replication with no delay (a backup streams the
-// snapshot, nothing is written to the volume for it), and the flavor's maxmemory.
+// snapshot, nothing is written to the volume for it), the flavor's maxmemory, and the
+// replication role (replicationConfig; a replica's file holds its primary's replication
+// password, and is the redis user's alone).
 func (d *Driver) writeConfig(agentPassword, maxmemory string) error {
 	tenant, err := d.defaultUserRules()
 	if err != nil {
@@ -142,10 +165,17 @@ func (d *Driver) writeConfig(agentPassword, maxmemory string) error {
 		"enable-module-command no",
 		"maxmemory " + maxmemory,
 		"maxmemory-policy noeviction",
+		// The process title would overwrite the environment, where the machine's process
+		// supervisor marks a server's processes (a crashed server's redis-server lived on).
+		"set-proc-title no",
 		"user " + agentUser + " reset on " + passwordHash(agentPassword) + " ~* &* +@all",
 		"user default " + tenant,
-		"",
 	}
+	repl, err := d.replicationConfig()
+	if err != nil {
+		return err
+	}
+	lines = append(append(lines, repl...), "")
 	if err := d.server.WriteOwned(d.server.ConfigFile+".tmp", []byte(strings.Join(lines, "\n"))); err != nil {
 		return fmt.Errorf("write %s: %w", d.server.ConfigFile, err)
 	}
@@ -156,12 +186,7 @@ func (d *Driver) writeConfig(agentPassword, maxmemory string) error {
 }
 
 // applyMaxmemory sets the flavor's maxmemory on a running server where it differs.
-func (d *Driver) applyMaxmemory(ctx context.Context, maxmemory string) error {
-	c, err := d.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+func applyMaxmemory(c *conn, maxmemory string) error {
 	current, err := c.configGet("maxmemory")
 	if err != nil {
 		return fmt.Errorf("read maxmemory: %w", err)

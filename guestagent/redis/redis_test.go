@@ -41,7 +41,13 @@ func newInstance(t *testing.T, ramMB int) guestagent.Host {
 
 func newTestDriver(t *testing.T, inst guestagent.Host) *Driver {
 	t.Helper()
-	drv, err := New(guest.Config{InstanceID: "7265646973-test"}, inst)
+	return newTestDriverID(t, inst, "7265646973-test")
+}
+
+// newTestDriverID is the driver of instance id (members of a group need their own).
+func newTestDriverID(t *testing.T, inst guestagent.Host, id string) *Driver {
+	t.Helper()
+	drv, err := New(guest.Config{InstanceID: id}, inst)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,12 @@ type replyError string
 
 func (e replyError) Error() string { return string(e) }
 
-// dial opens a session on the Unix socket and authenticates as user. The deadline of ctx
-// (or a minute) bounds every command of the session.
-func dial(ctx context.Context, socket, user, password string) (*conn, error) {
+// dial opens a session on the network's address (the Unix socket, for the agent) and
+// authenticates as user. The deadline of ctx (or a minute) bounds every command of the
+// session.
+func dial(ctx context.Context, network, address, user, password string) (*conn, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", socket)
+	c, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +47,37 @@ func dial(ctx context.Context, socket, user, password string) (*conn, error) {
 }
 
 func (s *conn) Close() error { return s.c.Close() }
+
+// Session is a tenant's session with a Redis server over TCP, as any client has one; the
+// end-to-end tests write and read through it.
+type Session struct{ c *conn }
+
+// DialTenant opens a session with the server at address (host:port) as Redis's default
+// user, the tenant's root, with password.
+func DialTenant(ctx context.Context, address, password string) (*Session, error) {
+	c, err := dial(ctx, "tcp", address, "default", password)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{c: c}, nil
+}
+
+// Do runs one command within timeout: its reply is a string, an int64, nil or an []any;
+// an error reply is an error IsReplyError knows. After any other error (a timeout, a
+// broken connection) the session is out of step: close it.
+func (s *Session) Do(timeout time.Duration, args ...string) (any, error) {
+	_ = s.c.c.SetDeadline(time.Now().Add(timeout))
+	return s.c.do(args...)
+}
+
+// Close ends the session.
+func (s *Session) Close() error { return s.c.Close() }
+
+// IsReplyError says whether err is the server's error reply (-READONLY, -NOPERM, ...).
+func IsReplyError(err error) bool {
+	var re replyError
+	return errors.As(err, &re)
+}
 
 // do sends one command and reads its reply: string, int64, nil, []any, or a replyError.
 func (s *conn) do(args ...string) (any, error) {

@@ -44,15 +44,12 @@ func (d *Driver) RootEnabled(ctx context.Context) (bool, error) {
 	return err == nil, err
 }
 
-// applyDefaultUser sets the default user's rules from the volume on the running server,
-// and writes them into the configuration for the next start.
+// applyDefaultUser sets the default user's rules from the volume on the running server
+// (with the rest of its role, applyRoles), and writes them into the configuration for the
+// next start.
 func (d *Driver) applyDefaultUser(ctx context.Context, kill bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	rules, err := d.defaultUserRules()
-	if err != nil {
-		return err
-	}
 	password, err := guestagent.ReadSecret(d.secretFile)
 	if err != nil {
 		return err
@@ -65,8 +62,8 @@ func (d *Driver) applyDefaultUser(ctx context.Context, kill bool) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.str(append([]string{"ACL", "SETUSER", "default"}, strings.Fields(rules)...)...); err != nil {
-		return fmt.Errorf("set the default user: %w", err)
+	if err := d.applyRoles(c); err != nil {
+		return err
 	}
 	if kill {
 		if _, err := c.do("CLIENT", "KILL", "USER", "default"); err != nil && !strings.Contains(err.Error(), "No such user") {
