@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -137,20 +136,6 @@ func TestConfigurationGroupAppliesLiveAtRestartAndDetachesToDefaults(t *testing.
 	}
 }
 
-// trove runs python-troveclient's trove command as demo and returns its output.
-func trove(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("trove", args...)
-	cmd.Env = append(os.Environ(), "OS_AUTH_URL="+cloud.Cloud.IdentityURL(), "OS_IDENTITY_API_VERSION=3",
-		"OS_USERNAME=demo", "OS_PASSWORD=demo", "OS_PROJECT_NAME=demo", "OS_USER_DOMAIN_NAME=Default",
-		"OS_PROJECT_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("trove %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 var troveID = regexp.MustCompile(`\|\s*id\s*\|\s*([0-9a-f-]{36})\s*\|`)
 
 // TestTroveClientConfigurationCommands runs python-troveclient's configuration commands
@@ -162,38 +147,38 @@ func TestTroveClientConfigurationCommands(t *testing.T) {
 	demo := login(t, "demo")
 	d := newDatabase(t, demo, "cli-tuned")
 
-	out := trove(t, "configuration-create", "cli-group", `{"work_mem": 4096}`, "--datastore", "postgresql", "--datastore_version", "15")
+	out := troveCLI(t, "configuration-create", "cli-group", `{"work_mem": 4096}`, "--datastore", "postgresql", "--datastore_version", "15")
 	m := troveID.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("configuration-create printed no id:\n%s", out)
 	}
 	id := m[1]
 	t.Cleanup(func() { _ = configurations.Delete(context.Background(), demo.db, id).ExtractErr() })
-	if out := trove(t, "configuration-show", id); !strings.Contains(out, "work_mem") || !strings.Contains(out, "cli-group") {
+	if out := troveCLI(t, "configuration-show", id); !strings.Contains(out, "work_mem") || !strings.Contains(out, "cli-group") {
 		t.Errorf("configuration-show:\n%s", out)
 	}
-	if out := trove(t, "configuration-list"); !strings.Contains(out, id) {
+	if out := troveCLI(t, "configuration-list"); !strings.Contains(out, id) {
 		t.Errorf("configuration-list:\n%s", out)
 	}
-	if out := trove(t, "configuration-parameter-list", "15", "--datastore", "postgresql"); !strings.Contains(out, "max_connections") {
+	if out := troveCLI(t, "configuration-parameter-list", "15", "--datastore", "postgresql"); !strings.Contains(out, "max_connections") {
 		t.Errorf("configuration-parameter-list:\n%s", out)
 	}
-	trove(t, "configuration-attach", d.id, id)
+	troveCLI(t, "configuration-attach", d.id, id)
 	d.waitSetting(t, "work_mem", "4MB")
-	if out := trove(t, "configuration-instances", id); !strings.Contains(out, d.id) {
+	if out := troveCLI(t, "configuration-instances", id); !strings.Contains(out, d.id) {
 		t.Errorf("configuration-instances:\n%s", out)
 	}
-	if out := trove(t, "configuration-default", d.id); !strings.Contains(out, "work_mem") || !strings.Contains(out, "4MB") {
+	if out := troveCLI(t, "configuration-default", d.id); !strings.Contains(out, "work_mem") || !strings.Contains(out, "4MB") {
 		t.Errorf("configuration-default:\n%s", out)
 	}
-	trove(t, "configuration-detach", d.id)
+	troveCLI(t, "configuration-detach", d.id)
 	eventually(t, "the group detached", func() bool {
-		return !strings.Contains(trove(t, "configuration-instances", id), d.id)
+		return !strings.Contains(troveCLI(t, "configuration-instances", id), d.id)
 	})
 	eventually(t, "work_mem back to the flavor's after detach", func() bool {
 		return d.query(t, "SHOW work_mem") != "4MB"
 	})
-	trove(t, "configuration-delete", id)
+	troveCLI(t, "configuration-delete", id)
 }
 
 // TestCreateWithAGroupAndResizeKeepTheGroupsValues creates an instance with a group: its
