@@ -172,10 +172,18 @@ func mariadbClient(address, password, script string) (string, error) {
 		"--connect-timeout=5", "-N", "-B", "shop")
 }
 
+// redisErrors are the error replies redis-cli prints (and exits 0 on, reading commands from
+// its standard input), and its own failure to connect.
+var redisErrors = []string{"ERR", "READONLY", "NOPERM", "NOAUTH", "WRONGPASS", "LOADING", "MASTERDOWN", "BUSY", "NOREPLICAS", "Could not connect"}
+
 func redisClient(address, password, script string) (string, error) {
 	out, err := runClient(script, "REDISCLI_AUTH="+password, "redis-cli", "-h", address, "-p", "6379", "--no-auth-warning")
-	if err == nil && (strings.HasPrefix(out, "ERR") || strings.Contains(out, "READONLY") || strings.Contains(out, "NOAUTH") || strings.Contains(out, "WRONGPASS") || strings.HasPrefix(out, "Could not connect")) {
-		err = fmt.Errorf("error reply")
+	for line := range strings.Lines(out) {
+		for _, e := range redisErrors {
+			if err == nil && strings.HasPrefix(line, e) {
+				err = fmt.Errorf("redis-cli: an error reply")
+			}
+		}
 	}
 	return out, err
 }
