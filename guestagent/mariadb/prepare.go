@@ -7,8 +7,8 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
