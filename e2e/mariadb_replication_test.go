@@ -83,13 +83,22 @@ func newMariaGroup(t *testing.T, name string, n int) *group {
 }
 
 // mariadbCLI runs the mariadb client as clerk on an instance's shop database and returns
-// its output (tab-separated, no headers); the password goes in the environment.
+// its output (tab-separated, no headers).
 func mariadbCLI(g *group, id, query string) (string, error) {
+	return mariadbClient(g.address[id], "clerk", g.password, "shop", query)
+}
+
+// mariadbClient runs the mariadb client against the MariaDB at address as user (the
+// password goes in the environment) and returns its output, tab-separated, no headers.
+func mariadbClient(address, user, password, database, query string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "mariadb", "--no-defaults", "-h", g.address[id], "-P", "3306", "-u", "clerk",
-		"--connect-timeout=5", "-N", "-B", "-e", query, "shop")
-	cmd.Env = append(os.Environ(), "MYSQL_PWD="+g.password)
+	args := []string{"--no-defaults", "-h", address, "-P", "3306", "-u", user, "--connect-timeout=5", "-N", "-B", "-e", query}
+	if database != "" {
+		args = append(args, database)
+	}
+	cmd := exec.CommandContext(ctx, "mariadb", args...)
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+password)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
