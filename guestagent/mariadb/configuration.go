@@ -166,7 +166,7 @@ func (d *Driver) setGlobals(ctx context.Context, old, values map[string]string) 
 		return err
 	}
 	names := slices.Sorted(maps.Keys(values))
-	for name := range old {
+	for _, name := range slices.Sorted(maps.Keys(old)) {
 		if _, kept := values[name]; !kept {
 			names = append(names, name)
 		}
