@@ -35,7 +35,7 @@ func TestConfigurationGroupSetsDynamicValuesAtOnceAndReadOnlyOnesAtTheNextStart(
 	}
 	tenant := connectAs(t, inst, "alice", "alice-pw", "")
 
-	pending, err := d.ApplyConfiguration(ctx, map[string]string{"max_connections": "77", "performance_schema": "on", "sql_mode": "ANSI_QUOTES"})
+	pending, err := d.ApplyConfiguration(ctx, map[string]string{"max_connections": "77", "performance_schema": "on", "sql_mode": "ANSI_QUOTES", "innodb_stats_persistent": "off"})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -47,6 +47,9 @@ func TestConfigurationGroupSetsDynamicValuesAtOnceAndReadOnlyOnesAtTheNextStart(
 	}
 	if got := globalVariable(t, ctx, tenant, "sql_mode"); got != "ANSI_QUOTES" {
 		t.Errorf("sql_mode at once: got %s, want ANSI_QUOTES", got)
+	}
+	if got := globalVariable(t, ctx, tenant, "innodb_stats_persistent"); got != "0" {
+		t.Errorf("innodb_stats_persistent (a boolean, as the catalog renders it: off) at once: got %s, want 0", got)
 	}
 	if got := globalVariable(t, ctx, tenant, "performance_schema"); got != "0" {
 		t.Errorf("performance_schema before the restart: got %s, want 0", got)
