@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -45,6 +46,37 @@ func TestPostgresParametersComeFromPgSettings(t *testing.T) {
 	}
 	for _, name := range []string{"archive_command", "shared_preload_libraries", "port", "listen_addresses", "data_directory"} {
 		if _, err := s.GetParameter(t.Context(), version, name); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("%s: got %v, want ErrNotFound: tenants must not set it", name, err)
+		}
+	}
+}
+
+func TestMariaDBParametersComeFromSystemVariables(t *testing.T) {
+	s, _ := newStore(t)
+	v, err := s.FindDatastoreVersion(t.Context(), "mariadb", "10.11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns, err := s.GetParameter(t.Context(), v.ID, "max_connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conns.DataType != "integer" || conns.Min == nil || *conns.Min != 10 || conns.RestartRequired {
+		t.Errorf("max_connections: got %+v, want a dynamic integer from 10", conns)
+	}
+	sortBuffer, err := s.GetParameter(t.Context(), v.ID, "innodb_sort_buffer_size")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sortBuffer.RestartRequired {
+		t.Errorf("innodb_sort_buffer_size: got %+v, want restart_required (read-only while MariaDB runs)", sortBuffer)
+	}
+	flush, err := s.GetParameter(t.Context(), v.ID, "innodb_flush_method")
+	if err != nil || !slices.Contains(flush.Allowed, "O_DIRECT") {
+		t.Errorf("innodb_flush_method: got %+v, %v, want its enum values", flush, err)
+	}
+	for _, name := range []string{"server_id", "read_only", "local_infile", "general_log", "datadir", "lower_case_table_names"} {
+		if _, err := s.GetParameter(t.Context(), v.ID, name); !errors.Is(err, catalog.ErrNotFound) {
 			t.Errorf("%s: got %v, want ErrNotFound: tenants must not set it", name, err)
 		}
 	}

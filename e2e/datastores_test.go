@@ -168,8 +168,16 @@ func psqlClient(address, password, script string) (string, error) {
 }
 
 func mariadbClient(address, password, script string) (string, error) {
-	return runClient(script, "MYSQL_PWD="+password, "mariadb", "--no-defaults", "-h", address, "-P", "3306", "-u", "clerk",
-		"--connect-timeout=5", "-N", "-B", "shop")
+	return mariadbAs(address, "clerk", password, "shop", script)
+}
+
+// mariadbAs runs the mariadb client as user on database (none: "") at address.
+func mariadbAs(address, user, password, database, script string) (string, error) {
+	args := []string{"--no-defaults", "-h", address, "-P", "3306", "-u", user, "--connect-timeout=5", "-N", "-B"}
+	if database != "" {
+		args = append(args, database)
+	}
+	return runClient(script, "MYSQL_PWD="+password, "mariadb", args...)
 }
 
 // redisErrors are the error replies redis-cli prints (and exits 0 on, reading commands from

@@ -107,6 +107,9 @@ func (d *Driver) connect(ctx context.Context) (*sql.DB, error) {
 	cfg.Net = "unix"
 	cfg.Addr = d.server.socket()
 	cfg.InterpolateParams = true
+	// The agent's statements carry passwords (CREATE USER ... IDENTIFIED BY): none of its
+	// sessions writes to the general or the slow query log.
+	cfg.Params = map[string]string{"sql_log_off": "1", "slow_query_log": "0"}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to mariadb: %w", err)

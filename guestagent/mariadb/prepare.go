@@ -2,9 +2,13 @@ package mariadb
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,8 +32,13 @@ func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
 			return fmt.Errorf("prepare: %w", err)
 		}
 	}
-	if len(in.Configuration) > 0 {
-		return fmt.Errorf("prepare: %w: configuration groups are not supported for %s yet", guestagent.ErrInvalid, Datastore)
+	if in.Configuration != nil {
+		if err := validateValues(in.Configuration); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		if err := d.writeGroup(groupText(in.Configuration)); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
 	}
 	if err := d.installAndStart(ctx); err != nil {
 		return fmt.Errorf("prepare: %w", err)
@@ -75,8 +84,11 @@ func (d *Driver) Start(ctx context.Context) error {
 // after a crash halfway through the first one, and every later one converge. The init file
 // holds the password: it is the system user's alone and removed once the server is up.
 func (d *Driver) start(ctx context.Context) error {
-	sized := sizedSettings(d.ramMB)
-	if err := d.writeConfig(sized); err != nil {
+	sized, err := d.sizedByFlavor()
+	if err != nil {
+		return err
+	}
+	if err := d.writeConfig(); err != nil {
 		return err
 	}
 	if d.server.Running() {
@@ -109,8 +121,11 @@ func (d *Driver) start(ctx context.Context) error {
 func initSQL(password string) string {
 	return strings.Join([]string{
 		// Nothing of the agent's own account goes to the binary log: a replica replays
-		// its primary's log, and its GTIDs are the primary's alone (gtid_strict_mode).
+		// its primary's log, and its GTIDs are the primary's alone (gtid_strict_mode);
+		// nor to the general or slow query log, since it carries the password.
 		"SET SESSION sql_log_bin = 0;",
+		"SET SESSION sql_log_off = 1;",
+		"SET SESSION slow_query_log = 0;",
 		"CREATE USER IF NOT EXISTS '" + agentUser + "'@'localhost' IDENTIFIED BY '" + password + "';",
 		"ALTER USER '" + agentUser + "'@'localhost' IDENTIFIED BY '" + password + "';",
 		"GRANT ALL PRIVILEGES ON *.* TO '" + agentUser + "'@'localhost' WITH GRANT OPTION;",
@@ -138,11 +153,30 @@ func sizedSettings(ramMB int) map[string]string {
 	}
 }
 
+// sizedByFlavor are the settings sized from the flavor that the configuration group does
+// not set: the group's values win.
+func (d *Driver) sizedByFlavor() (map[string]string, error) {
+	group, _, err := d.readGroup()
+	if err != nil {
+		return nil, err
+	}
+	sized := sizedSettings(d.ramMB)
+	for name := range group {
+		delete(sized, name)
+	}
+	return sized, nil
+}
+
 // writeConfig writes the server's only configuration file (it starts with --defaults-file,
 // so /etc/mysql is never read): its own folders, the instance's address and port, no
 // server files for anyone (secure_file_priv on an empty folder, no LOAD DATA LOCAL), and
-// the flavor's settings.
-func (d *Driver) writeConfig(sized map[string]string) error {
+// the flavor's settings (those the group does not set), the guest logs as they were turned
+// on or off, and at its end the configuration group's file, which wins over all before it.
+func (d *Driver) writeConfig() error {
+	sized, err := d.sizedByFlavor()
+	if err != nil {
+		return err
+	}
 	files := filepath.Join(d.volume, "files")
 	if err := d.server.PrepareDir(files, 0o700); err != nil {
 		return err
@@ -162,11 +196,18 @@ func (d *Driver) writeConfig(sized map[string]string) error {
 		"symbolic-links=0",
 		"character-set-server=utf8mb4",
 		"collation-server=utf8mb4_general_ci",
-		"innodb_buffer_pool_size=" + sized["innodb_buffer_pool_size"],
-		"max_connections=" + sized["max_connections"],
 	}
+	for _, name := range slices.Sorted(maps.Keys(sized)) {
+		lines = append(lines, name+"="+sized[name])
+	}
+	lines = append(lines, d.logSettings()...)
 	lines = append(lines, d.replicationSettings()...)
-	lines = append(lines, "")
+	if _, err := os.Stat(d.groupFile()); errors.Is(err, fs.ErrNotExist) {
+		if err := d.writeGroup(nil); err != nil {
+			return err
+		}
+	}
+	lines = append(lines, "!include "+d.groupFile(), "")
 	if err := guestagent.WriteFileSync(d.server.ConfigFile, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", d.server.ConfigFile, err)
 	}
@@ -184,7 +225,7 @@ func (d *Driver) applySized(ctx context.Context, sized map[string]string) error 
 	if err := d.applyReadOnly(ctx, db); err != nil {
 		return err
 	}
-	for _, name := range []string{"innodb_buffer_pool_size", "max_connections"} {
+	for _, name := range slices.Sorted(maps.Keys(sized)) {
 		var current string
 		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&current); err != nil {
 			return fmt.Errorf("read %s: %w", name, err)

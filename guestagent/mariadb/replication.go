@@ -315,7 +315,7 @@ func (d *Driver) follow(ctx context.Context, db *sql.DB, src guest.ReplicationSo
 	if err := d.mark(replicaFile); err != nil {
 		return err
 	}
-	if err := d.writeConfig(sizedSettings(d.ramMB)); err != nil {
+	if err := d.writeConfig(); err != nil {
 		return err
 	}
 	if err := d.applyReadOnly(ctx, db); err != nil {
@@ -559,7 +559,7 @@ func (d *Driver) Promote(ctx context.Context) error {
 	if err := d.unmark(writesStoppedFile); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	if err := d.writeConfig(sizedSettings(d.ramMB)); err != nil {
+	if err := d.writeConfig(); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
 	return d.applyReadOnly(ctx, db)

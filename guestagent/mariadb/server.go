@@ -73,14 +73,11 @@ func (s *server) Start(ctx context.Context, initFile string) error {
 	if err := s.PrepareDir(s.RunDir, 0o755); err != nil {
 		return err
 	}
-	log, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	log, err := s.openLog(s.LogFile)
 	if err != nil {
-		return fmt.Errorf("open the server log: %w", err)
-	}
-	defer log.Close()
-	if err := s.Chown(s.LogFile); err != nil {
 		return err
 	}
+	defer log.Close()
 	args := []string{"--defaults-file=" + s.ConfigFile}
 	if initFile != "" {
 		args = append(args, "--init-file="+initFile)
@@ -122,4 +119,18 @@ func (s *server) answers() bool {
 	}
 	conn.Close()
 	return true
+}
+
+// openLog opens a log file of the server's for appending, made the system user's (the
+// server writes it, in a folder it may not create files in).
+func (s *server) openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open the log %s: %w", filepath.Base(path), err)
+	}
+	if err := s.Chown(path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
