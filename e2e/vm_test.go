@@ -19,10 +19,11 @@ import (
 	"github.com/coffer-dbaas/coffer/dev/stack"
 )
 
-// guestImage builds the guest image with `go tool task image` (seconds when its root
-// filesystem is cached, a few minutes the first time; it installs its tools when missing),
-// so that the VM runs the agent of this tree, and installs what the qemu hypervisor needs.
-func guestImage(t *testing.T) string {
+// guestImages builds the guest images with `go tool task image` (seconds each when its root
+// filesystem is cached, a few minutes the first time; it installs its tools when missing), so
+// that the VMs run the agent of this tree, installs what the qemu hypervisor needs, and maps
+// each image's name (a datastore version's image tag) to its file.
+func guestImages(t *testing.T) map[string]string {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -35,7 +36,8 @@ func guestImage(t *testing.T) string {
 		}
 	}
 	if len(missing) > 0 {
-		install := exec.Command("sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+strings.Join(missing, " "))
+		// One apt at a time on the machine (the test task installs packages too).
+		install := exec.Command("flock", "/tmp/coffer-apt.lock", "sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "+strings.Join(missing, " "))
 		if out, err := install.CombinedOutput(); err != nil {
 			t.Fatalf("install %v: %v\n%s", missing, err, out)
 		}
@@ -46,23 +48,39 @@ func guestImage(t *testing.T) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go tool task image: %v\n%s", err, out)
 	}
-	t.Logf("guest image ready in %s", time.Since(start).Round(time.Second))
-	return filepath.Join(root, ".data", "image", "coffer-postgresql-15.qcow2")
+	t.Logf("guest images ready in %s", time.Since(start).Round(time.Second))
+	images, err := stack.GuestImagesIn(filepath.Join(root, ".data", "image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return images
 }
 
-// TestPostgresOnQemuVMs runs the everyday path on real VMs booted from the guest image (the
-// devcloud's qemu hypervisor, TCG when KVM does not work): a PostgreSQL instance becomes
-// ACTIVE, takes a row over its fixed IP from the host, keeps it through a restart and a
-// volume resize (the guest's filesystem grows), and a backup of it restores into a second VM;
-// after the deletes no qemu process, disk file or port is left.
-func TestPostgresOnQemuVMs(t *testing.T) {
-	img := guestImage(t)
+// vmEngine is one engine on VMs: drive makes its instances from the engine's image, writes
+// with the engine's client and checks what it reads back; the instances it returns are
+// deleted afterwards, and must leave nothing behind.
+type vmEngine struct {
+	datastore, version string
+	port               string
+	// client is the engine's client on the host; the row is skipped without it.
+	client string
+	drive  func(t *testing.T, demo tenant) []*instances.Instance
+}
+
+// TestEnginesOnQemuVMs runs each engine on real VMs booted from its own guest image (the
+// devcloud's qemu hypervisor, TCG when KVM does not work): each instance becomes ACTIVE and
+// takes a write over its fixed IP from the host with the engine's client; PostgreSQL's also
+// keeps its row through a restart and a volume resize (the guest's filesystem grows), and a
+// backup of it restores into a second VM. After the deletes no qemu process, disk file or
+// port is left.
+func TestEnginesOnQemuVMs(t *testing.T) {
+	images := guestImages(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	vms, err := stack.Start(ctx, stack.Options{
 		DataDir: filepath.Join(dir, "data"), CofferBinary: cofferBinary,
-		Hypervisor: devcloud.HypervisorQemu, GuestImage: img,
+		Hypervisor: devcloud.HypervisorQemu, GuestImages: images,
 		WorkerProcess: true, APIProcess: true,
 		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
 		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
@@ -82,9 +100,56 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 		vms.Stop()
 	})
 
+	for _, e := range []vmEngine{
+		{datastore: "postgresql", version: "15", port: "5432", drive: postgresOnVMs},
+		{datastore: "mariadb", version: "10.11", port: "3306", client: "mariadb", drive: mariadbOnVM},
+		{datastore: "redis", version: "7", port: "6379", client: "redis-cli", drive: redisOnVM},
+	} {
+		t.Run(e.datastore, func(t *testing.T) {
+			image := "coffer-" + e.datastore + "-" + e.version
+			if images[image] == "" {
+				t.Fatalf("`go tool task image` built no %s.qcow2", image)
+			}
+			if e.client != "" {
+				if _, err := exec.LookPath(e.client); err != nil {
+					t.Skipf("%s is not installed on this machine", e.client)
+				}
+			}
+			start := time.Now()
+			demo := login(t, "demo")
+			made := e.drive(t, demo)
+			t.Logf("%s driven on VMs in %s", e.datastore, time.Since(start).Round(time.Second))
+			for _, inst := range made {
+				deleteInstance(t, demo, inst.ID)
+				if left := leftovers(t, inst.ID); len(left) > 0 {
+					t.Errorf("after deleting %s the cloud still holds %v", inst.ID, left)
+				}
+				addr := net.JoinHostPort(inst.IP[0], e.port)
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					t.Errorf("%s still accepts connections after the delete", addr)
+				}
+			}
+			data := vms.Cloud.DataDir()
+			if out, _ := exec.Command("pgrep", "-f", "qemu-system.*"+data).Output(); len(out) > 0 {
+				t.Errorf("qemu processes left: %s", out)
+			}
+			_ = filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
+				if err == nil && (strings.HasSuffix(path, ".qcow2") || strings.HasSuffix(path, ".raw") || strings.HasSuffix(path, ".iso")) {
+					t.Errorf("disk file left: %s", path)
+				}
+				return nil
+			})
+			t.Logf("%s on VMs in %s", e.datastore, time.Since(start).Round(time.Second))
+		})
+	}
+}
+
+// postgresOnVMs is PostgreSQL's full path on VMs: a row written as the tenant's user is kept
+// through a restart and a volume resize, and a backup restores it into a second VM.
+func postgresOnVMs(t *testing.T, demo tenant) []*instances.Instance {
 	start := time.Now()
 	step := func(what string) { t.Logf("%s after %s", what, time.Since(start).Round(time.Second)) }
-	demo := login(t, "demo")
 	password := randomPassword(t)
 	opts := postgresOpts("vm-source")
 	opts.Databases = databases.BatchCreateOpts{{Name: "shop"}}
@@ -135,32 +200,59 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 	restored := waitStatus(t, demo.db, restoredID, "ACTIVE", 8*time.Minute)
 	wantRow(t, restored, password)
 	step("restored into a second VM")
-
 	deleteBackupAndWait(t, demo, b.ID)
-	for _, id := range []string{src.ID, restoredID} {
-		deleteInstance(t, demo, id)
-		if left := leftovers(t, id); len(left) > 0 {
-			t.Errorf("after deleting %s the cloud still holds %v", id, left)
-		}
+	return []*instances.Instance{src, restored}
+}
+
+// mariadbOnVM: a MariaDB instance made with a database and a user becomes ACTIVE on its VM,
+// and the user writes and reads a row with the mariadb client.
+func mariadbOnVM(t *testing.T, demo tenant) []*instances.Instance {
+	password := randomPassword(t)
+	created, err := instances.Create(context.Background(), demo.db, instances.CreateOpts{
+		Name: "vm-mariadb", FlavorRef: "ds512M", Size: 1,
+		Datastore: &instances.DatastoreOpts{Type: "mariadb", Version: "10.11"},
+		Databases: databases.BatchCreateOpts{{Name: "shop"}},
+		Users: users.BatchCreateOpts{{Name: "clerk", Password: password, Host: "%",
+			Databases: databases.BatchCreateOpts{{Name: "shop"}}}},
+	}).Extract()
+	if err != nil {
+		t.Fatalf("create: %v", err)
 	}
-	step("deleted")
-	for _, inst := range []*instances.Instance{src, restored} {
-		addr := net.JoinHostPort(inst.IP[0], "5432")
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts connections after the delete", addr)
-		}
+	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
+	inst := waitStatus(t, demo.db, created.ID, "ACTIVE", 8*time.Minute)
+	g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
+	if out, err := mariadbCLI(g, inst.ID, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on a VM')"); err != nil {
+		t.Fatalf("clerk writes with the mariadb client: %v: %s", err, out)
 	}
-	data := vms.Cloud.DataDir()
-	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*"+data).Output(); len(out) > 0 {
-		t.Errorf("qemu processes left: %s", out)
+	if out, err := mariadbCLI(g, inst.ID, "SELECT v FROM kept"); err != nil || out != "on a VM" {
+		t.Fatalf("clerk reads back with the mariadb client: %q (%v), want %q", out, err, "on a VM")
 	}
-	_ = filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
-		if err == nil && (strings.HasSuffix(path, ".qcow2") || strings.HasSuffix(path, ".raw") || strings.HasSuffix(path, ".iso")) {
-			t.Errorf("disk file left: %s", path)
-		}
-		return nil
-	})
+	return []*instances.Instance{inst}
+}
+
+// redisOnVM: a Redis instance becomes ACTIVE on its VM, and with the password root enable
+// gives (Trove's requirepass) redis-cli writes and reads a key.
+func redisOnVM(t *testing.T, demo tenant) []*instances.Instance {
+	created, err := instances.Create(context.Background(), demo.db, instances.CreateOpts{
+		Name: "vm-redis", FlavorRef: "ds512M", Size: 1,
+		Datastore: &instances.DatastoreOpts{Type: "redis", Version: "7"},
+	}).Extract()
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
+	inst := waitStatus(t, demo.db, created.ID, "ACTIVE", 8*time.Minute)
+	root, err := instances.EnableRootUser(context.Background(), demo.db, inst.ID).Extract()
+	if err != nil || root.Password == "" {
+		t.Fatalf("enable root: %+v %v", root, err)
+	}
+	if out := redisCLI(t, inst.IP[0], root.Password, "SET", "kept", "on a VM"); out != "OK" {
+		t.Fatalf("redis-cli SET: %q, want OK", out)
+	}
+	if out := redisCLI(t, inst.IP[0], root.Password, "GET", "kept"); out != "on a VM" {
+		t.Fatalf("redis-cli GET: %q, want %q", out, "on a VM")
+	}
+	return []*instances.Instance{inst}
 }
 
 func wantRow(t *testing.T, inst *instances.Instance, password string) {
