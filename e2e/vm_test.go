@@ -56,23 +56,99 @@ func guestImages(t *testing.T) map[string]string {
 	return images
 }
 
-// vmEngine is one engine on VMs: drive makes its instances from the engine's image, writes
-// with the engine's client and checks what it reads back; the instances it returns are
-// deleted afterwards, and must leave nothing behind.
+// vmEngine is one engine on VMs: how a tenant makes its instance, logs in with the engine's
+// client and writes and reads the value "on a VM".
 type vmEngine struct {
 	datastore, version string
 	port               string
 	// client is the engine's client on the host; the row is skipped without it.
 	client string
-	drive  func(t *testing.T, demo tenant) []*instances.Instance
+	// opts is the create request of an instance whose user (where the datastore has users)
+	// has password.
+	opts func(name, password string) instances.CreateOpts
+	// credential is what the client logs in with on an ACTIVE instance made with password
+	// (Redis: root enable's, Trove's requirepass).
+	credential func(t *testing.T, demo tenant, id, password string) string
+	// write writes the value, and read fails the test unless it reads it back.
+	write, read func(t *testing.T, inst *instances.Instance, credential string)
 }
 
-// TestEnginesOnQemuVMs runs each engine on real VMs booted from its own guest image (the
-// devcloud's qemu hypervisor, TCG when KVM does not work): each instance becomes ACTIVE and
-// takes a write over its fixed IP from the host with the engine's client; PostgreSQL's also
-// keeps its row through a restart and a volume resize (the guest's filesystem grows), and a
-// backup of it restores into a second VM. After the deletes no qemu process, disk file or
-// port is left.
+// vmEngines are the rows of TestEnginesOnQemuVMs.
+var vmEngines = []vmEngine{
+	{
+		datastore: "postgresql", version: "15", port: "5432",
+		opts: func(name, password string) instances.CreateOpts {
+			opts := postgresOpts(name)
+			opts.Databases = databases.BatchCreateOpts{{Name: "shop"}}
+			opts.Users = users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}}
+			return opts
+		},
+		credential: func(_ *testing.T, _ tenant, _, password string) string { return password },
+		write: func(t *testing.T, inst *instances.Instance, password string) {
+			conn := connectAs(t, inst, "clerk", password, "shop")
+			defer conn.Close(context.Background())
+			execSQL(t, conn, "CREATE TABLE kept (v text)")
+			execSQL(t, conn, "INSERT INTO kept VALUES ('on a VM')")
+		},
+		read: wantRow,
+	},
+	{
+		datastore: "mariadb", version: "10.11", port: "3306", client: "mariadb",
+		opts: func(name, password string) instances.CreateOpts {
+			return instances.CreateOpts{
+				Name: name, FlavorRef: "ds512M", Size: 1,
+				Datastore: &instances.DatastoreOpts{Type: "mariadb", Version: "10.11"},
+				Databases: databases.BatchCreateOpts{{Name: "shop"}},
+				Users: users.BatchCreateOpts{{Name: "clerk", Password: password, Host: "%",
+					Databases: databases.BatchCreateOpts{{Name: "shop"}}}},
+			}
+		},
+		credential: func(_ *testing.T, _ tenant, _, password string) string { return password },
+		write: func(t *testing.T, inst *instances.Instance, password string) {
+			g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
+			if out, err := mariadbCLI(g, inst.ID, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on a VM')"); err != nil {
+				t.Fatalf("clerk writes with the mariadb client on %s: %v: %s", inst.ID, err, out)
+			}
+		},
+		read: func(t *testing.T, inst *instances.Instance, password string) {
+			g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
+			if out, err := mariadbCLI(g, inst.ID, "SELECT v FROM kept"); err != nil || out != "on a VM" {
+				t.Fatalf("the row on %s, read with the mariadb client: %q (%v), want %q", inst.ID, out, err, "on a VM")
+			}
+		},
+	},
+	{
+		datastore: "redis", version: "7", port: "6379", client: "redis-cli",
+		opts: func(name, _ string) instances.CreateOpts {
+			return instances.CreateOpts{Name: name, FlavorRef: "ds512M", Size: 1,
+				Datastore: &instances.DatastoreOpts{Type: "redis", Version: "7"}}
+		},
+		credential: func(t *testing.T, demo tenant, id, _ string) string {
+			root, err := instances.EnableRootUser(context.Background(), demo.db, id).Extract()
+			if err != nil || root.Password == "" {
+				t.Fatalf("enable root on %s: %+v %v", id, root, err)
+			}
+			return root.Password
+		},
+		write: func(t *testing.T, inst *instances.Instance, password string) {
+			if out := redisCLI(t, inst.IP[0], password, "SET", "kept", "on a VM"); out != "OK" {
+				t.Fatalf("redis-cli SET on %s: %q, want OK", inst.ID, out)
+			}
+		},
+		read: func(t *testing.T, inst *instances.Instance, password string) {
+			if out := redisCLI(t, inst.IP[0], password, "GET", "kept"); out != "on a VM" {
+				t.Fatalf("the key on %s, read with redis-cli: %q, want %q", inst.ID, out, "on a VM")
+			}
+		},
+	},
+}
+
+// TestEnginesOnQemuVMs runs the everyday path of each engine on real VMs booted from the
+// engine's own guest image (the devcloud's qemu hypervisor, TCG when KVM does not work): an
+// instance becomes ACTIVE, takes a write over its fixed IP from the host with the engine's
+// client, keeps it through a restart and a volume resize (the guest's filesystem grows), and a
+// backup of it restores into a second VM; after the deletes no qemu process, disk file or port
+// is left.
 func TestEnginesOnQemuVMs(t *testing.T) {
 	images := guestImages(t)
 	dir := t.TempDir()
@@ -100,11 +176,7 @@ func TestEnginesOnQemuVMs(t *testing.T) {
 		vms.Stop()
 	})
 
-	for _, e := range []vmEngine{
-		{datastore: "postgresql", version: "15", port: "5432", drive: postgresOnVMs},
-		{datastore: "mariadb", version: "10.11", port: "3306", client: "mariadb", drive: mariadbOnVM},
-		{datastore: "redis", version: "7", port: "6379", client: "redis-cli", drive: redisOnVM},
-	} {
+	for _, e := range vmEngines {
 		t.Run(e.datastore, func(t *testing.T) {
 			image := "coffer-" + e.datastore + "-" + e.version
 			if images[image] == "" {
@@ -115,21 +187,7 @@ func TestEnginesOnQemuVMs(t *testing.T) {
 					t.Skipf("%s is not installed on this machine", e.client)
 				}
 			}
-			start := time.Now()
-			demo := login(t, "demo")
-			made := e.drive(t, demo)
-			t.Logf("%s driven on VMs in %s", e.datastore, time.Since(start).Round(time.Second))
-			for _, inst := range made {
-				deleteInstance(t, demo, inst.ID)
-				if left := leftovers(t, inst.ID); len(left) > 0 {
-					t.Errorf("after deleting %s the cloud still holds %v", inst.ID, left)
-				}
-				addr := net.JoinHostPort(inst.IP[0], e.port)
-				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-					c.Close()
-					t.Errorf("%s still accepts connections after the delete", addr)
-				}
-			}
+			made := e.onVMs(t, login(t, "demo"))
 			data := vms.Cloud.DataDir()
 			if out, _ := exec.Command("pgrep", "-f", "qemu-system.*"+data).Output(); len(out) > 0 {
 				t.Errorf("qemu processes left: %s", out)
@@ -140,37 +198,38 @@ func TestEnginesOnQemuVMs(t *testing.T) {
 				}
 				return nil
 			})
-			t.Logf("%s on VMs in %s", e.datastore, time.Since(start).Round(time.Second))
+			for _, inst := range made {
+				addr := net.JoinHostPort(inst.IP[0], e.port)
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					t.Errorf("%s still accepts connections after the delete", addr)
+				}
+			}
 		})
 	}
 }
 
-// postgresOnVMs is PostgreSQL's full path on VMs: a row written as the tenant's user is kept
-// through a restart and a volume resize, and a backup restores it into a second VM.
-func postgresOnVMs(t *testing.T, demo tenant) []*instances.Instance {
+// onVMs drives the engine's everyday path on VMs and deletes what it made, which it returns.
+func (e vmEngine) onVMs(t *testing.T, demo tenant) []*instances.Instance {
 	start := time.Now()
 	step := func(what string) { t.Logf("%s after %s", what, time.Since(start).Round(time.Second)) }
 	password := randomPassword(t)
-	opts := postgresOpts("vm-source")
-	opts.Databases = databases.BatchCreateOpts{{Name: "shop"}}
-	opts.Users = users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}}
-	created, err := instances.Create(context.Background(), demo.db, opts).Extract()
+	created, err := instances.Create(context.Background(), demo.db, e.opts("vm-"+e.datastore, password)).Extract()
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
 	src := waitStatus(t, demo.db, created.ID, "ACTIVE", 8*time.Minute)
 	step("ACTIVE")
-	conn := connectAs(t, src, "clerk", password, "shop")
-	execSQL(t, conn, "CREATE TABLE kept (v text)")
-	execSQL(t, conn, "INSERT INTO kept VALUES ('on a VM')")
-	conn.Close(context.Background())
+	credential := e.credential(t, demo, src.ID, password)
+	e.write(t, src, credential)
+	e.read(t, src, credential)
 
 	if err := instances.Restart(context.Background(), demo.db, src.ID).ExtractErr(); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	waitStatus(t, demo.db, src.ID, "ACTIVE", 5*time.Minute)
-	wantRow(t, src, password)
+	e.read(t, src, credential)
 	step("restarted")
 
 	if err := instances.ResizeVolume(context.Background(), demo.db, src.ID, 2).ExtractErr(); err != nil {
@@ -187,72 +246,29 @@ func postgresOnVMs(t *testing.T, demo tenant) []*instances.Instance {
 		}
 		time.Sleep(time.Second)
 	}
-	wantRow(t, src, password)
+	e.read(t, src, credential)
 	step("volume resized")
 
-	b := startBackup(t, demo, src.ID, "vm-backup")
+	b := startBackup(t, demo, src.ID, "vm-"+e.datastore+"-backup")
 	b = waitBackup(t, demo, b.ID, 8*time.Minute, "COMPLETED", "FAILED")
 	if b.Status != "COMPLETED" {
 		t.Fatalf("backup ended %s: %s", b.Status, b.FailReason)
 	}
 	step("backed up")
-	restoredID := restoreInstance(t, demo, "vm-restored", b.ID)
+	restoredID := restoreInstance(t, demo, "vm-"+e.datastore+"-restored", b.ID)
 	restored := waitStatus(t, demo.db, restoredID, "ACTIVE", 8*time.Minute)
-	wantRow(t, restored, password)
+	e.read(t, restored, e.credential(t, demo, restoredID, password))
 	step("restored into a second VM")
+
 	deleteBackupAndWait(t, demo, b.ID)
+	for _, id := range []string{src.ID, restoredID} {
+		deleteInstance(t, demo, id)
+		if left := leftovers(t, id); len(left) > 0 {
+			t.Errorf("after deleting %s the cloud still holds %v", id, left)
+		}
+	}
+	step("deleted")
 	return []*instances.Instance{src, restored}
-}
-
-// mariadbOnVM: a MariaDB instance made with a database and a user becomes ACTIVE on its VM,
-// and the user writes and reads a row with the mariadb client.
-func mariadbOnVM(t *testing.T, demo tenant) []*instances.Instance {
-	password := randomPassword(t)
-	created, err := instances.Create(context.Background(), demo.db, instances.CreateOpts{
-		Name: "vm-mariadb", FlavorRef: "ds512M", Size: 1,
-		Datastore: &instances.DatastoreOpts{Type: "mariadb", Version: "10.11"},
-		Databases: databases.BatchCreateOpts{{Name: "shop"}},
-		Users: users.BatchCreateOpts{{Name: "clerk", Password: password, Host: "%",
-			Databases: databases.BatchCreateOpts{{Name: "shop"}}}},
-	}).Extract()
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
-	inst := waitStatus(t, demo.db, created.ID, "ACTIVE", 8*time.Minute)
-	g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
-	if out, err := mariadbCLI(g, inst.ID, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on a VM')"); err != nil {
-		t.Fatalf("clerk writes with the mariadb client: %v: %s", err, out)
-	}
-	if out, err := mariadbCLI(g, inst.ID, "SELECT v FROM kept"); err != nil || out != "on a VM" {
-		t.Fatalf("clerk reads back with the mariadb client: %q (%v), want %q", out, err, "on a VM")
-	}
-	return []*instances.Instance{inst}
-}
-
-// redisOnVM: a Redis instance becomes ACTIVE on its VM, and with the password root enable
-// gives (Trove's requirepass) redis-cli writes and reads a key.
-func redisOnVM(t *testing.T, demo tenant) []*instances.Instance {
-	created, err := instances.Create(context.Background(), demo.db, instances.CreateOpts{
-		Name: "vm-redis", FlavorRef: "ds512M", Size: 1,
-		Datastore: &instances.DatastoreOpts{Type: "redis", Version: "7"},
-	}).Extract()
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
-	inst := waitStatus(t, demo.db, created.ID, "ACTIVE", 8*time.Minute)
-	root, err := instances.EnableRootUser(context.Background(), demo.db, inst.ID).Extract()
-	if err != nil || root.Password == "" {
-		t.Fatalf("enable root: %+v %v", root, err)
-	}
-	if out := redisCLI(t, inst.IP[0], root.Password, "SET", "kept", "on a VM"); out != "OK" {
-		t.Fatalf("redis-cli SET: %q, want OK", out)
-	}
-	if out := redisCLI(t, inst.IP[0], root.Password, "GET", "kept"); out != "on a VM" {
-		t.Fatalf("redis-cli GET: %q, want %q", out, "on a VM")
-	}
-	return []*instances.Instance{inst}
 }
 
 func wantRow(t *testing.T, inst *instances.Instance, password string) {
