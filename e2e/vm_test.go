@@ -19,10 +19,11 @@ import (
 	"github.com/coffer-dbaas/coffer/dev/stack"
 )
 
-// guestImage builds the guest image with `go tool task image` (seconds when its root
-// filesystem is cached, a few minutes the first time; it installs its tools when missing),
-// so that the VM runs the agent of this tree, and installs what the qemu hypervisor needs.
-func guestImage(t *testing.T) string {
+// guestImages builds the guest images with `go tool task image` (seconds each when its root
+// filesystem is cached, a few minutes the first time; it installs its tools when missing), so
+// that the VMs run the agent of this tree, installs what the qemu hypervisor needs, and maps
+// each image's name (a datastore version's image tag) to its file.
+func guestImages(t *testing.T) map[string]string {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -35,7 +36,8 @@ func guestImage(t *testing.T) string {
 		}
 	}
 	if len(missing) > 0 {
-		install := exec.Command("sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+strings.Join(missing, " "))
+		// One apt at a time on the machine (the test task installs packages too).
+		install := exec.Command("flock", "/tmp/coffer-apt.lock", "sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "+strings.Join(missing, " "))
 		if out, err := install.CombinedOutput(); err != nil {
 			t.Fatalf("install %v: %v\n%s", missing, err, out)
 		}
@@ -46,23 +48,115 @@ func guestImage(t *testing.T) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go tool task image: %v\n%s", err, out)
 	}
-	t.Logf("guest image ready in %s", time.Since(start).Round(time.Second))
-	return filepath.Join(root, ".data", "image", "coffer-postgresql-15.qcow2")
+	t.Logf("guest images ready in %s", time.Since(start).Round(time.Second))
+	images, err := stack.GuestImagesIn(filepath.Join(root, ".data", "image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return images
 }
 
-// TestPostgresOnQemuVMs runs the everyday path on real VMs booted from the guest image (the
-// devcloud's qemu hypervisor, TCG when KVM does not work): a PostgreSQL instance becomes
-// ACTIVE, takes a row over its fixed IP from the host, keeps it through a restart and a
-// volume resize (the guest's filesystem grows), and a backup of it restores into a second VM;
-// after the deletes no qemu process, disk file or port is left.
-func TestPostgresOnQemuVMs(t *testing.T) {
-	img := guestImage(t)
+// vmEngine is one engine on VMs: how a tenant makes its instance, logs in with the engine's
+// client and writes and reads the value "on a VM".
+type vmEngine struct {
+	datastore, version string
+	port               string
+	// client is the engine's client on the host; the row is skipped without it.
+	client string
+	// opts is the create request of an instance whose user (where the datastore has users)
+	// has password.
+	opts func(name, password string) instances.CreateOpts
+	// credential is what the client logs in with on an ACTIVE instance made with password
+	// (Redis: root enable's, Trove's requirepass).
+	credential func(t *testing.T, demo tenant, id, password string) string
+	// write writes the value, and read fails the test unless it reads it back.
+	write, read func(t *testing.T, inst *instances.Instance, credential string)
+}
+
+// vmEngines are the rows of TestEnginesOnQemuVMs.
+var vmEngines = []vmEngine{
+	{
+		datastore: "postgresql", version: "15", port: "5432",
+		opts: func(name, password string) instances.CreateOpts {
+			opts := postgresOpts(name)
+			opts.Databases = databases.BatchCreateOpts{{Name: "shop"}}
+			opts.Users = users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}}
+			return opts
+		},
+		credential: func(_ *testing.T, _ tenant, _, password string) string { return password },
+		write: func(t *testing.T, inst *instances.Instance, password string) {
+			conn := connectAs(t, inst, "clerk", password, "shop")
+			defer conn.Close(context.Background())
+			execSQL(t, conn, "CREATE TABLE kept (v text)")
+			execSQL(t, conn, "INSERT INTO kept VALUES ('on a VM')")
+		},
+		read: wantRow,
+	},
+	{
+		datastore: "mariadb", version: "10.11", port: "3306", client: "mariadb",
+		opts: func(name, password string) instances.CreateOpts {
+			return instances.CreateOpts{
+				Name: name, FlavorRef: "ds512M", Size: 1,
+				Datastore: &instances.DatastoreOpts{Type: "mariadb", Version: "10.11"},
+				Databases: databases.BatchCreateOpts{{Name: "shop"}},
+				Users: users.BatchCreateOpts{{Name: "clerk", Password: password, Host: "%",
+					Databases: databases.BatchCreateOpts{{Name: "shop"}}}},
+			}
+		},
+		credential: func(_ *testing.T, _ tenant, _, password string) string { return password },
+		write: func(t *testing.T, inst *instances.Instance, password string) {
+			g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
+			if out, err := mariadbCLI(g, inst.ID, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on a VM')"); err != nil {
+				t.Fatalf("clerk writes with the mariadb client on %s: %v: %s", inst.ID, err, out)
+			}
+		},
+		read: func(t *testing.T, inst *instances.Instance, password string) {
+			g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
+			if out, err := mariadbCLI(g, inst.ID, "SELECT v FROM kept"); err != nil || out != "on a VM" {
+				t.Fatalf("the row on %s, read with the mariadb client: %q (%v), want %q", inst.ID, out, err, "on a VM")
+			}
+		},
+	},
+	{
+		datastore: "redis", version: "7", port: "6379", client: "redis-cli",
+		opts: func(name, _ string) instances.CreateOpts {
+			return instances.CreateOpts{Name: name, FlavorRef: "ds512M", Size: 1,
+				Datastore: &instances.DatastoreOpts{Type: "redis", Version: "7"}}
+		},
+		credential: func(t *testing.T, demo tenant, id, _ string) string {
+			root, err := instances.EnableRootUser(context.Background(), demo.db, id).Extract()
+			if err != nil || root.Password == "" {
+				t.Fatalf("enable root on %s: %+v %v", id, root, err)
+			}
+			return root.Password
+		},
+		write: func(t *testing.T, inst *instances.Instance, password string) {
+			if out := redisCLI(t, inst.IP[0], password, "SET", "kept", "on a VM"); out != "OK" {
+				t.Fatalf("redis-cli SET on %s: %q, want OK", inst.ID, out)
+			}
+		},
+		read: func(t *testing.T, inst *instances.Instance, password string) {
+			if out := redisCLI(t, inst.IP[0], password, "GET", "kept"); out != "on a VM" {
+				t.Fatalf("the key on %s, read with redis-cli: %q, want %q", inst.ID, out, "on a VM")
+			}
+		},
+	},
+}
+
+// TestEnginesOnQemuVMs runs the everyday path of each engine on real VMs booted from the
+// engine's own guest image (the devcloud's qemu hypervisor, TCG when KVM does not work): an
+// instance becomes ACTIVE, takes a write over its fixed IP from the host with the engine's
+// client, keeps it through a restart and a volume resize (the guest's filesystem grows), and a
+// backup of it restores into a second VM; after the deletes no qemu process, disk file or port
+// is left.
+func TestEnginesOnQemuVMs(t *testing.T) {
+	images := guestImages(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	vms, err := stack.Start(ctx, stack.Options{
 		DataDir: filepath.Join(dir, "data"), CofferBinary: cofferBinary,
-		Hypervisor: devcloud.HypervisorQemu, GuestImage: img,
+		Hypervisor: devcloud.HypervisorQemu, GuestImages: images,
 		WorkerProcess: true, APIProcess: true,
 		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
 		TemporalPort: freePort(), UIPort: -1, CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
@@ -82,30 +176,60 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 		vms.Stop()
 	})
 
+	for _, e := range vmEngines {
+		t.Run(e.datastore, func(t *testing.T) {
+			image := "coffer-" + e.datastore + "-" + e.version
+			if images[image] == "" {
+				t.Fatalf("`go tool task image` built no %s.qcow2", image)
+			}
+			if e.client != "" {
+				if _, err := exec.LookPath(e.client); err != nil {
+					t.Skipf("%s is not installed on this machine", e.client)
+				}
+			}
+			made := e.onVMs(t, login(t, "demo"))
+			data := vms.Cloud.DataDir()
+			if out, _ := exec.Command("pgrep", "-f", "qemu-system.*"+data).Output(); len(out) > 0 {
+				t.Errorf("qemu processes left: %s", out)
+			}
+			_ = filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
+				if err == nil && (strings.HasSuffix(path, ".qcow2") || strings.HasSuffix(path, ".raw") || strings.HasSuffix(path, ".iso")) {
+					t.Errorf("disk file left: %s", path)
+				}
+				return nil
+			})
+			for _, inst := range made {
+				addr := net.JoinHostPort(inst.IP[0], e.port)
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					t.Errorf("%s still accepts connections after the delete", addr)
+				}
+			}
+		})
+	}
+}
+
+// onVMs drives the engine's everyday path on VMs and deletes what it made, which it returns.
+func (e vmEngine) onVMs(t *testing.T, demo tenant) []*instances.Instance {
 	start := time.Now()
 	step := func(what string) { t.Logf("%s after %s", what, time.Since(start).Round(time.Second)) }
-	demo := login(t, "demo")
 	password := randomPassword(t)
-	opts := postgresOpts("vm-source")
-	opts.Databases = databases.BatchCreateOpts{{Name: "shop"}}
-	opts.Users = users.BatchCreateOpts{{Name: "clerk", Password: password, Databases: databases.BatchCreateOpts{{Name: "shop"}}}}
-	created, err := instances.Create(context.Background(), demo.db, opts).Extract()
+	created, err := instances.Create(context.Background(), demo.db, e.opts("vm-"+e.datastore, password)).Extract()
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	t.Cleanup(func() { deleteInstance(t, demo, created.ID) })
 	src := waitStatus(t, demo.db, created.ID, "ACTIVE", 8*time.Minute)
 	step("ACTIVE")
-	conn := connectAs(t, src, "clerk", password, "shop")
-	execSQL(t, conn, "CREATE TABLE kept (v text)")
-	execSQL(t, conn, "INSERT INTO kept VALUES ('on a VM')")
-	conn.Close(context.Background())
+	credential := e.credential(t, demo, src.ID, password)
+	e.write(t, src, credential)
+	e.read(t, src, credential)
 
 	if err := instances.Restart(context.Background(), demo.db, src.ID).ExtractErr(); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	waitStatus(t, demo.db, src.ID, "ACTIVE", 5*time.Minute)
-	wantRow(t, src, password)
+	e.read(t, src, credential)
 	step("restarted")
 
 	if err := instances.ResizeVolume(context.Background(), demo.db, src.ID, 2).ExtractErr(); err != nil {
@@ -122,18 +246,18 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	wantRow(t, src, password)
+	e.read(t, src, credential)
 	step("volume resized")
 
-	b := startBackup(t, demo, src.ID, "vm-backup")
+	b := startBackup(t, demo, src.ID, "vm-"+e.datastore+"-backup")
 	b = waitBackup(t, demo, b.ID, 8*time.Minute, "COMPLETED", "FAILED")
 	if b.Status != "COMPLETED" {
 		t.Fatalf("backup ended %s: %s", b.Status, b.FailReason)
 	}
 	step("backed up")
-	restoredID := restoreInstance(t, demo, "vm-restored", b.ID)
+	restoredID := restoreInstance(t, demo, "vm-"+e.datastore+"-restored", b.ID)
 	restored := waitStatus(t, demo.db, restoredID, "ACTIVE", 8*time.Minute)
-	wantRow(t, restored, password)
+	e.read(t, restored, e.credential(t, demo, restoredID, password))
 	step("restored into a second VM")
 
 	deleteBackupAndWait(t, demo, b.ID)
@@ -144,23 +268,7 @@ func TestPostgresOnQemuVMs(t *testing.T) {
 		}
 	}
 	step("deleted")
-	for _, inst := range []*instances.Instance{src, restored} {
-		addr := net.JoinHostPort(inst.IP[0], "5432")
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts connections after the delete", addr)
-		}
-	}
-	data := vms.Cloud.DataDir()
-	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*"+data).Output(); len(out) > 0 {
-		t.Errorf("qemu processes left: %s", out)
-	}
-	_ = filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
-		if err == nil && (strings.HasSuffix(path, ".qcow2") || strings.HasSuffix(path, ".raw") || strings.HasSuffix(path, ".iso")) {
-			t.Errorf("disk file left: %s", path)
-		}
-		return nil
-	})
+	return []*instances.Instance{src, restored}
 }
 
 func wantRow(t *testing.T, inst *instances.Instance, password string) {

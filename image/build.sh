@@ -1,12 +1,16 @@
 #!/bin/bash
-# Builds the Coffer guest image, a bootable Debian 12 qcow2 with PostgreSQL 15 and the coffer
-# binary, from Debian packages alone: no mount, no loop device, no Docker.
+# Builds a Coffer guest image, a bootable Debian 12 qcow2 with one datastore's engine and the
+# coffer binary, from Debian packages alone: no mount, no loop device, no Docker.
 #
-#   image/build.sh COFFER_BINARY
+#   image/build.sh COFFER_BINARY [DATASTORE]     (postgresql, the default, mariadb or redis)
 #
-# 1. The root filesystem (mmdebstrap: the packages in image/packages, the files in
-#    image/rootfs/, then image/customize.sh) is cached in $COFFER_IMAGE_DIR/cache under a
-#    hash of those files, so a rebuild after a code change only re-packs the binary.
+# The image is coffer-<datastore>-<version>.qcow2 (the version from
+# image/datastores/<datastore>/version), named as the catalog's image tag for that version.
+#
+# 1. The root filesystem (mmdebstrap: the packages in image/packages and the datastore's
+#    image/datastores/<datastore>/packages, the files in image/rootfs/, then
+#    image/customize.sh and the datastore's customize.sh) is cached in $COFFER_IMAGE_DIR/cache
+#    under a hash of those files, so a rebuild after a code change only re-packs the binary.
 # 2. mke2fs -d makes the ext4 root filesystem from that folder; debugfs writes the binary in.
 # 3. sfdisk writes a GPT onto a file; the ext4 filesystem, GRUB for BIOS (grub-mkimage's
 #    core.img, no grub-install) and for UEFI (in a FAT filesystem made with mtools) go into
@@ -21,11 +25,16 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
-binary=${1:?usage: image/build.sh COFFER_BINARY}
+usage="usage: image/build.sh COFFER_BINARY [DATASTORE: $(ls "$here/datastores" | tr '\n' ' ')]"
+binary=${1:?$usage}
 binary=$(realpath "$binary")
+datastore=${2:-postgresql}
+ds_dir=$here/datastores/$datastore
+[ -f "$ds_dir/version" ] || { echo "no datastore $datastore: $usage" >&2; exit 2; }
+version=$(tr -d ' \n' <"$ds_dir/version")
 out=${COFFER_IMAGE_DIR:-$top/.data/image}
 size_mib=${COFFER_IMAGE_SIZE_MIB:-2048}
-name=coffer-postgresql-15
+name=coffer-$datastore-$version
 start=$SECONDS
 
 log() { printf '%s image: %s\n' "$(date +%T)" "$*" >&2; }
@@ -33,7 +42,7 @@ log() { printf '%s image: %s\n' "$(date +%T)" "$*" >&2; }
 if [ "$(id -u)" != 0 ]; then
 	# mmdebstrap needs root to install packages whose files belong to root and others.
 	log "re-running as root through sudo"
-	exec sudo --preserve-env=COFFER_IMAGE_DIR,COFFER_IMAGE_COMPRESS,COFFER_IMAGE_MIRROR,COFFER_IMAGE_SECURITY_MIRROR,COFFER_IMAGE_SIZE_MIB "$0" "$binary"
+	exec sudo --preserve-env=COFFER_IMAGE_DIR,COFFER_IMAGE_COMPRESS,COFFER_IMAGE_MIRROR,COFFER_IMAGE_SECURITY_MIRROR,COFFER_IMAGE_SIZE_MIB "$0" "$binary" "$datastore"
 fi
 
 # The tools, installed from Debian when missing (apt-get update once, first).
@@ -46,8 +55,9 @@ for pair in mmdebstrap:mmdebstrap qemu-img:qemu-utils sfdisk:fdisk mke2fs:e2fspr
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing ${missing[*]}"
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# One apt at a time on the machine: the test task installs packages beside this build.
+	flock /tmp/coffer-apt.lock sh -c 'apt-get update -q &&
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@"' apt "${missing[@]}"
 fi
 
 # The host's Debian mirrors (deb822 .sources or one-line .list), else deb.debian.org.
@@ -73,17 +83,17 @@ mmdebstrap_options=(
 	--dpkgopt='path-exclude=/usr/share/locale/*'
 	--dpkgopt='path-include=/usr/share/locale/locale.alias'
 )
-packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages" | tr -s ' \n' ',' | sed 's/,$//')
+packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages" "$ds_dir/packages" | tr -s ' \n' ',' | sed 's/,$//')
 recipe=$(
 	cd "$here"
 	printf '%s\n' "$suite" "${mmdebstrap_options[@]}" "$packages"
-	sha256sum customize.sh
+	sha256sum customize.sh "datastores/$datastore/customize.sh"
 	find rootfs -type f -perm /111 -printf 'executable %p\n' | LC_ALL=C sort
 	find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 )
 hash=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
 cache=$out/cache
-rootfs=$cache/rootfs-$hash
+rootfs=$cache/rootfs-$datastore-$hash
 mkdir -p "$cache"
 
 # image/rootfs/ belongs to root in the image and loses group and other write permission,
@@ -91,17 +101,19 @@ mkdir -p "$cache"
 copy_files="tar -C $(printf %q "$here/rootfs") --owner=0 --group=0 --mode=go-w -c . | tar -C \"\$1\" --no-overwrite-dir -x"
 
 if [ ! -d "$rootfs" ]; then
-	log "building the root filesystem $hash from $mirror (minutes)"
-	rm -rf "$cache"/rootfs-* # the recipe changed: older root filesystems are of no more use
+	log "building the $datastore root filesystem $hash from $mirror (minutes)"
+	# The recipe changed: this datastore's older root filesystems are of no more use.
+	rm -rf "$cache/rootfs-$datastore"-*
 	mmdebstrap "${mmdebstrap_options[@]}" --include="$packages" \
 		--customize-hook="$copy_files" \
 		--customize-hook="'$here/customize.sh' \"\$1\"" \
+		--customize-hook="'$ds_dir/customize.sh' \"\$1\"" \
 		$suite "$rootfs.tmp" \
 		"deb $mirror $suite main" "deb $mirror $suite-updates main" \
 		"deb $security $suite-security main"
 	mv "$rootfs.tmp" "$rootfs"
 else
-	log "root filesystem $hash is cached"
+	log "$datastore root filesystem $hash is cached"
 fi
 
 work=$(mktemp -d "$out/build.XXXXXX")

@@ -1,13 +1,14 @@
 #!/bin/bash
-# Boots the guest image once under qemu (TCG: no KVM needed) and checks on its serial console
+# Boots a guest image once under qemu (TCG: no KVM needed) and checks on its serial console
 # that systemd reaches its default target and starts coffer-guestagent.service. Without a
 # config drive the agent fails and systemd restarts it; that is expected here.
 #
-#   image/check.sh [IMAGE]        (default .data/image/coffer-postgresql-15.qcow2)
+#   image/check.sh [IMAGE]        (default .data/image/coffer-postgresql-15.qcow2; image/build.sh
+#                                  names each datastore's coffer-<datastore>-<version>.qcow2)
 #
 # Environment: COFFER_IMAGE_FIRMWARE (bios, the default, or uefi: OVMF),
 # COFFER_IMAGE_BOOT_TIMEOUT (seconds, default 600). The console log is kept beside the image
-# as console.log.
+# as <image>.console.log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,8 +16,8 @@ top=$(dirname "$here")
 image=$(realpath "${1:-$top/.data/image/coffer-postgresql-15.qcow2}")
 timeout=${COFFER_IMAGE_BOOT_TIMEOUT:-600}
 firmware=${COFFER_IMAGE_FIRMWARE:-bios}
-console=$(dirname "$image")/console.log
-qemu_log=$(dirname "$image")/qemu.log
+console=${image%.qcow2}.console.log
+qemu_log=${image%.qcow2}.qemu.log
 
 ovmf=/usr/share/ovmf/OVMF.fd
 missing=()
@@ -24,8 +25,8 @@ command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 [ "$firmware" != uefi ] || [ -e $ovmf ] || missing+=(ovmf)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing ${missing[*]}" >&2
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	flock /tmp/coffer-apt.lock sh -c 'apt-get update -q &&
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@"' apt "${missing[@]}"
 fi
 bios=()
 case $firmware in

@@ -1,14 +1,10 @@
 #!/bin/sh
-# Runs once inside mmdebstrap, after the packages and image/rootfs/ are in place: $1 is the
-# root filesystem. Changing this file rebuilds the cached root filesystem.
+# Runs once inside mmdebstrap, after the packages and image/rootfs/ are in place and before
+# the datastore's own image/datastores/<datastore>/customize.sh: $1 is the root filesystem.
+# Changing this file rebuilds the cached root filesystems.
 set -eu
 root="$1"
 
-# The agent creates and runs its own cluster on the data volume: no packaged cluster, no
-# packaged service.
-chroot "$root" pg_dropcluster 15 main 2>/dev/null || true
-rm -rf "$root/var/lib/postgresql/15/main" "$root/etc/postgresql/15/main"
-chroot "$root" systemctl disable postgresql.service
 chroot "$root" systemctl enable systemd-networkd.service systemd-resolved.service \
 	systemd-timesyncd.service coffer-guestagent.service
 chroot "$root" systemctl set-default multi-user.target

@@ -54,16 +54,19 @@ type Options struct {
 	// for DataDir (devcloud.NetworkConfig.CIDR).
 	NetworkCIDR string
 	// Hypervisor is the devcloud's hypervisor.kind: empty or "process" (each guest agent a
-	// local process), or "qemu" (each server a VM booted from GuestImage, which the guests
+	// local process), or "qemu" (each server a VM booted from its image's file in
+	// GuestImages, which the guests
 	// reach the guest gateway and Swift from through qemu's user-mode network: Host must
 	// then be a loopback address, which the VM sees as 10.0.2.2).
 	Hypervisor string
 	// SecurityGroups makes the process hypervisor enforce the servers' security groups
 	// (devcloud hypervisor.security_groups): a source the rules do not admit is refused.
 	SecurityGroups bool
-	// GuestImage is the qcow2 the qemu hypervisor boots coffer-postgresql-15 servers from
-	// (what `go tool task image` builds).
-	GuestImage string
+	// GuestImages maps each image name, a datastore version's image tag
+	// (coffer-postgresql-15, coffer-mariadb-10.11, coffer-redis-7), to the qcow2 the qemu
+	// hypervisor boots that version's servers from: GuestImagesIn(".data/image") after
+	// `go tool task image`. A server whose image has no file goes to ERROR.
+	GuestImages map[string]string
 	// Guest bounds how long guests may take (zero: the config defaults).
 	GuestStartTimeout time.Duration
 	// HealthInterval, HeartbeatExpiry and ParkTimeout set guest.health_interval,
@@ -216,7 +219,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	)
 	if opts.Hypervisor == devcloud.HypervisorQemu {
 		cloudCfg.Hypervisor.Kind = devcloud.HypervisorQemu
-		cloudCfg.Hypervisor.Qemu.Images = map[string]string{"coffer-postgresql-15": opts.GuestImage}
+		cloudCfg.Hypervisor.Qemu.Images = opts.GuestImages
 		// A VM shuts down in seconds under KVM and in tens of them under TCG.
 		cloudCfg.Hypervisor.StopTimeout = time.Minute
 	}
