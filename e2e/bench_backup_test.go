@@ -222,16 +222,24 @@ func bareBaseBackup(b *testing.B, instanceID string, w io.Writer) (int64, time.D
 	return timeToolInto(b, cmd, w)
 }
 
-// timeToolInto runs a backup tool with its stdout counted into w, and times it.
+// timeToolInto runs a backup tool with its stdout copied into w, and times it.
 func timeToolInto(b *testing.B, cmd *exec.Cmd, w io.Writer) (int64, time.Duration) {
 	b.Helper()
-	n := &countingWriter{w: w}
-	cmd.Stdout = n
-	start := time.Now()
-	if err := guestagent.RunTool(context.Background(), cmd, filepath.Base(cmd.Path)); err != nil {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
 		b.Fatal(err)
 	}
-	return n.n, time.Since(start)
+	stderr := &guestagent.TailBuffer{Max: 8192}
+	cmd.Stderr = stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	n, copyErr := io.Copy(w, out)
+	if err := cmd.Wait(); err != nil || copyErr != nil {
+		b.Fatalf("%s: %v %v: %s", filepath.Base(cmd.Path), err, copyErr, stderr.Tail(5))
+	}
+	return n, time.Since(start)
 }
 
 // backupToFile writes a raw backup of the instance into a file of a new temporary folder
@@ -434,18 +442,6 @@ func bareRedisLoad(b *testing.B, instanceID string) (int64, time.Duration) {
 func redisRestoreDuration(b *testing.B, instanceID string) time.Duration {
 	_, started, completed := activityTimes(b, workflows.CreateWorkflowID(instanceID), guest.PrepareActivity)
 	return restoreStepDuration(b, instanceID) + completed.Sub(started)
-}
-
-// countingWriter counts the bytes it writes to w.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // restoreStepDuration is how long the Restore activity of an instance's create ran (its last
