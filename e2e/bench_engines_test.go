@@ -44,12 +44,12 @@ var benchEngines = []benchEngine{
 }
 
 // run runs fn as the engine's sub-benchmark of b, skipped where the engine is not installed.
-func (e benchEngine) run(b *testing.B, fn func(b *testing.B, e benchEngine)) {
+func (e benchEngine) run(b *testing.B, fn func(b *testing.B)) {
 	b.Run(e.name, func(b *testing.B) {
 		if _, err := os.Stat(e.program); err != nil {
 			b.Skipf("%s is not installed (%s)", e.name, e.program)
 		}
-		fn(b, e)
+		fn(b)
 	})
 }
 

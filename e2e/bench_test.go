@@ -27,7 +27,7 @@ import (
 // create's progress query, says where that time goes, step by step.
 func BenchmarkCreateToActive(b *testing.B) {
 	for _, e := range benchEngines {
-		e.run(b, benchCreates)
+		e.run(b, func(b *testing.B) { benchCreates(b, e) })
 	}
 }
 
