@@ -54,12 +54,13 @@ func BenchmarkBackupRestore(b *testing.B) {
 // backupEngine is an engine's part of BenchmarkBackupRestore.
 type backupEngine struct {
 	benchEngine
-	// version is the datastore version the instance runs.
-	version string
+	// users says the engine has databases and users: the instance gets database bench
+	// and its user bench.
+	users bool
 	// minBytes is the least the backup must read for the figure to count.
 	minBytes int64
-	// fill writes the dataset into the new instance and returns the create's users'
-	// password (or root's, where the engine has no users).
+	// fill writes the dataset into the new instance, as user bench with password where
+	// the engine has users.
 	fill func(b *testing.B, demo tenant, inst *instances.Instance, password string)
 	// rawBackup runs the engine's raw backup tool on the instance into w and times it.
 	rawBackup     func(b *testing.B, instanceID string, w io.Writer) (int64, time.Duration)
@@ -75,19 +76,19 @@ type backupEngine struct {
 
 var backupEngines = []backupEngine{
 	{
-		benchEngine: benchEngines[0], version: "15", minBytes: 1 << 30, fill: fillPgbench,
+		benchEngine: benchEngines[0], users: true, minBytes: 1 << 30, fill: fillPgbench,
 		rawBackup: bareBaseBackup, rawBackupWhat: "pg_basebackup > /dev/null",
 		rawRestore: bareUnpack, rawRestoreWhat: "tar -x of the same base backup",
 		restoreTook: restoreStepDuration, restoreWhat: "download, verify, decrypt, decompress, unpack, first start",
 	},
 	{
-		benchEngine: benchEngines[1], version: "10.11", minBytes: 1 << 30, fill: fillMariaDB,
+		benchEngine: benchEngines[1], users: true, minBytes: 1 << 30, fill: fillMariaDB,
 		rawBackup: bareMariaBackup, rawBackupWhat: "mariabackup --backup --stream > /dev/null",
 		rawRestore: bareMariaUnpack, rawRestoreWhat: "mbstream -x + mariabackup --prepare of the same data",
 		restoreTook: restoreStepDuration, restoreWhat: "download, verify, decrypt, decompress, mbstream -x, prepare",
 	},
 	{
-		benchEngine: benchEngines[2], version: "7", minBytes: 256 << 20, fill: fillRedis,
+		benchEngine: benchEngines[2], minBytes: 256 << 20, fill: fillRedis,
 		rawBackup: bareRedisRDB, rawBackupWhat: "redis-cli --rdb - > /dev/null",
 		rawRestore: bareRedisLoad, rawRestoreWhat: "cp of the RDB + redis-server start until loaded",
 		restoreTook: redisRestoreDuration, restoreWhat: "download, verify, decrypt, decompress, check; then Prepare's start until loaded",
@@ -99,11 +100,9 @@ func (e backupEngine) bench(b *testing.B) {
 	ctx := context.Background()
 	demo := login(b, "demo")
 	password := randomPassword(b)
-	opts := instances.CreateOpts{
-		Name: "bench-backup-" + e.name, FlavorRef: "ds2G", Size: 3,
-		Datastore: &instances.DatastoreOpts{Type: e.name, Version: e.version},
-	}
-	if e.name != "redis" {
+	opts := e.opts("bench-backup-" + e.name)
+	opts.FlavorRef, opts.Size = "ds2G", 3
+	if e.users {
 		opts.Databases = databases.BatchCreateOpts{{Name: "bench"}}
 		opts.Users = users.BatchCreateOpts{{Name: "bench", Password: password, Databases: databases.BatchCreateOpts{{Name: "bench"}}}}
 	}
