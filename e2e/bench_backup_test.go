@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,27 +23,88 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/users"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/coffer-dbaas/coffer/guest"
+	"github.com/coffer-dbaas/coffer/guestagent"
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 // pgbenchScale makes pgbench data of about 1.05 GiB (15 MiB per unit of scale).
 const pgbenchScale = 70
 
-// BenchmarkBackupRestore backs up a PostgreSQL instance holding at least 1 GiB of pgbench
-// data through Coffer (compressed, encrypted, checksummed, into Swift) and prints its
-// throughput beside a bare `pg_basebackup -Ft -D - > /dev/null` of the same instance in the
-// same run, then restores it into a new instance and prints the restore's throughput, the
-// ratios, the compression ratio and the guest agent's peak memory during the backup, which
-// must stay under 256 MB.
+// BenchmarkBackupRestore backs up, per engine (a sub-benchmark each), an instance holding a
+// large dataset through Coffer (compressed, encrypted, checksummed, into Swift) and prints
+// its throughput beside the engine's raw backup tool to /dev/null on the same instance in the
+// same run, then restores it into a new instance and prints the restore's throughput beside
+// the raw unpacking of the same backup, the ratios, the compression ratio and the guest
+// agent's peak memory during the backup, which must stay under 256 MB:
+//
+//   - postgresql: 1 GiB of pgbench data; `pg_basebackup -Ft -D - > /dev/null`; `tar -x`.
+//   - mariadb: 1 GiB written with the mariadb client; `mariabackup --backup
+//     --stream=xbstream > /dev/null`; `mbstream -x` + `mariabackup --prepare`, what the
+//     driver's restore runs.
+//   - redis: a few hundred MiB written with `redis-cli --pipe`; `redis-cli --rdb -` to
+//     /dev/null; the RDB copied into an empty folder and redis-server started on it until it
+//     has loaded (answers PING), which Coffer's restore does in its Restore and Prepare.
 func BenchmarkBackupRestore(b *testing.B) {
+	for _, e := range backupEngines {
+		e.run(b, e.bench)
+	}
+}
+
+// backupEngine is an engine's part of BenchmarkBackupRestore.
+type backupEngine struct {
+	benchEngine
+	// users says the engine has databases and users: the instance gets database bench
+	// and its user bench.
+	users bool
+	// minBytes is the least the backup must read for the figure to count.
+	minBytes int64
+	// fill writes the dataset into the new instance, as user bench with password where
+	// the engine has users.
+	fill func(b *testing.B, demo tenant, inst *instances.Instance, password string)
+	// rawBackup runs the engine's raw backup tool on the instance into w and times it.
+	rawBackup     func(b *testing.B, instanceID string, w io.Writer) (int64, time.Duration)
+	rawBackupWhat string
+	// rawRestore times the raw unpacking of a backup of the instance (made untimed first)
+	// and returns the bytes it unpacked.
+	rawRestore     func(b *testing.B, instanceID string) (int64, time.Duration)
+	rawRestoreWhat string
+	// restoreTook is how long Coffer's restore of instanceID took.
+	restoreTook func(b *testing.B, instanceID string) time.Duration
+	restoreWhat string
+}
+
+var backupEngines = []backupEngine{
+	{
+		benchEngine: benchEngines[0], users: true, minBytes: 1 << 30, fill: fillPgbench,
+		rawBackup: bareBaseBackup, rawBackupWhat: "pg_basebackup > /dev/null",
+		rawRestore: bareUnpack, rawRestoreWhat: "tar -x of the same base backup",
+		restoreTook: restoreStepDuration, restoreWhat: "download, verify, decrypt, decompress, unpack, first start",
+	},
+	{
+		benchEngine: benchEngines[1], users: true, minBytes: 1 << 30, fill: fillMariaDB,
+		rawBackup: bareMariaBackup, rawBackupWhat: "mariabackup --backup --stream > /dev/null",
+		rawRestore: bareMariaUnpack, rawRestoreWhat: "mbstream -x + mariabackup --prepare of the same data",
+		restoreTook: restoreStepDuration, restoreWhat: "download, verify, decrypt, decompress, mbstream -x, prepare",
+	},
+	{
+		benchEngine: benchEngines[2], minBytes: 256 << 20, fill: fillRedis,
+		rawBackup: bareRedisRDB, rawBackupWhat: "redis-cli --rdb - > /dev/null",
+		rawRestore: bareRedisLoad, rawRestoreWhat: "cp of the RDB + redis-server start until loaded",
+		restoreTook: redisRestoreDuration, restoreWhat: "download, verify, decrypt, decompress, check; then Prepare's start until loaded",
+	},
+}
+
+// bench is BenchmarkBackupRestore for one engine.
+func (e backupEngine) bench(b *testing.B) {
 	ctx := context.Background()
 	demo := login(b, "demo")
 	password := randomPassword(b)
-	opts := instances.CreateOpts{
-		Name: "bench-backup", FlavorRef: "ds2G", Size: 3,
-		Datastore: &instances.DatastoreOpts{Type: "postgresql", Version: "15"},
-		Databases: databases.BatchCreateOpts{{Name: "bench"}},
-		Users:     users.BatchCreateOpts{{Name: "bench", Password: password, Databases: databases.BatchCreateOpts{{Name: "bench"}}}},
+	opts := e.opts("bench-backup-" + e.name)
+	opts.FlavorRef, opts.Size = "ds2G", 3
+	if e.users {
+		opts.Databases = databases.BatchCreateOpts{{Name: "bench"}}
+		opts.Users = users.BatchCreateOpts{{Name: "bench", Password: password, Databases: databases.BatchCreateOpts{{Name: "bench"}}}}
 	}
 	created, err := instances.Create(ctx, demo.db, opts).Extract()
 	if err != nil {
@@ -47,13 +112,7 @@ func BenchmarkBackupRestore(b *testing.B) {
 	}
 	defer deleteInstance(b, demo, created.ID)
 	src := waitStatus(b, demo.db, created.ID, "ACTIVE", 5*time.Minute)
-	addr := src.IP[0]
-
-	pgbench := exec.Command("/usr/lib/postgresql/15/bin/pgbench", "-i", "-q", "-s", strconv.Itoa(pgbenchScale), "-h", addr, "-U", "bench", "bench")
-	pgbench.Env = append(os.Environ(), "PGPASSWORD="+password)
-	if out, err := pgbench.CombinedOutput(); err != nil {
-		b.Fatalf("pgbench -i: %v: %s", err, out)
-	}
+	e.fill(b, demo, src, password)
 
 	for b.Loop() {
 		// Coffer's backup, while watching the guest agent's memory.
@@ -65,42 +124,51 @@ func BenchmarkBackupRestore(b *testing.B) {
 			b.Fatalf("backup failed: %s", bk.FailReason)
 		}
 		peakKB := guestPeakMemoryKB(b, serverOf(b, src.ID))
-		if bk.RawBytes < 1<<30 {
-			b.Fatalf("backup read %d bytes, want at least 1 GiB of data", bk.RawBytes)
+		if bk.RawBytes < e.minBytes {
+			b.Fatalf("backup read %d bytes, want at least %d", bk.RawBytes, e.minBytes)
 		}
 
-		// The floor: pg_basebackup alone, on the same instance, to /dev/null.
-		floorBytes, floorTook := bareBaseBackup(b, src.ID)
+		// The floor: the engine's raw tool alone, on the same instance, to /dev/null.
+		floorBytes, floorTook := e.rawBackup(b, src.ID, io.Discard)
 
-		// The restore's floor: a raw untar of the same instance's base backup, from a file.
-		unpackBytes, unpackTook := bareUnpack(b, src.ID)
+		// The restore's floor: the raw unpacking of the same instance's backup, from a file.
+		unpackBytes, unpackTook := e.rawRestore(b, src.ID)
 
-		// Restore into a new instance; the restore step is timed from the workflow's history.
+		// Restore into a new instance; the restore is timed from the workflow's history.
 		restoredID := restoreInstanceB(b, demo, bk.ID)
 		waitStatus(b, demo.db, restoredID, "ACTIVE", 30*time.Minute)
-		restoreTook := restoreStepDuration(b, restoredID)
+		restoreTook := e.restoreTook(b, restoredID)
 		deleteInstance(b, demo, restoredID)
 		deleteBackupAndWait(b, demo, bk.ID)
 
 		mib := func(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
 		backupRate, floorRate, restoreRate := mib(bk.RawBytes, backupTook), mib(floorBytes, floorTook), mib(bk.RawBytes, restoreTook)
+		unpackRate := mib(unpackBytes, unpackTook)
 		compression := float64(bk.RawBytes) / float64(bk.SizeBytes)
 		b.ReportMetric(backupRate, "MiB/s-backup")
-		b.ReportMetric(floorRate, "MiB/s-pg_basebackup")
+		b.ReportMetric(floorRate, "MiB/s-raw-backup")
 		b.ReportMetric(restoreRate, "MiB/s-restore")
+		b.ReportMetric(unpackRate, "MiB/s-raw-restore")
 		b.ReportMetric(compression, "compression")
 		b.ReportMetric(float64(peakKB)/1024, "MB-guest-peak")
-		fmt.Printf("backup of %.2f GiB: %s, %.1f MiB/s; bare pg_basebackup > /dev/null: %s, %.1f MiB/s; ratio %.2fx\n",
-			float64(bk.RawBytes)/(1<<30), backupTook.Round(time.Millisecond), backupRate, floorTook.Round(time.Millisecond), floorRate, backupRate/floorRate)
-		unpackRate := mib(unpackBytes, unpackTook)
-		b.ReportMetric(unpackRate, "MiB/s-untar")
-		fmt.Printf("restore (download, verify, decrypt, decompress, unpack, first start): %s, %.1f MiB/s; bare tar -x of the same base backup: %s, %.1f MiB/s; ratio %.2fx (goal >= 0.80); ratio to pg_basebackup %.2fx\n",
-			restoreTook.Round(time.Millisecond), restoreRate, unpackTook.Round(time.Millisecond), unpackRate, restoreRate/unpackRate, restoreRate/floorRate)
-		fmt.Printf("stored %.1f MiB of %.1f MiB: compression ratio %.2fx; guest agent peak memory (VmHWM) %.1f MB (limit 256 MB)\n",
-			float64(bk.SizeBytes)/(1<<20), float64(bk.RawBytes)/(1<<20), compression, float64(peakKB)/1024)
+		fmt.Printf("%s backup of %.2f GiB: %s, %.1f MiB/s; bare %s: %s, %.1f MiB/s; ratio %.2fx (goal >= 0.85)\n",
+			e.name, float64(bk.RawBytes)/(1<<30), backupTook.Round(time.Millisecond), backupRate, e.rawBackupWhat, floorTook.Round(time.Millisecond), floorRate, backupRate/floorRate)
+		fmt.Printf("%s restore (%s): %s, %.1f MiB/s; bare %s: %s, %.1f MiB/s; ratio %.2fx (goal >= 0.80); ratio to the raw backup %.2fx\n",
+			e.name, e.restoreWhat, restoreTook.Round(time.Millisecond), restoreRate, e.rawRestoreWhat, unpackTook.Round(time.Millisecond), unpackRate, restoreRate/unpackRate, restoreRate/floorRate)
+		fmt.Printf("%s stored %.1f MiB of %.1f MiB: compression ratio %.2fx; guest agent peak memory (VmHWM) %.1f MB (limit 256 MB)\n",
+			e.name, float64(bk.SizeBytes)/(1<<20), float64(bk.RawBytes)/(1<<20), compression, float64(peakKB)/1024)
 		if peakKB >= 256*1024 {
 			b.Errorf("guest agent peak memory %d kB, want under 256 MB", peakKB)
 		}
+	}
+}
+
+// fillPgbench writes pgbench data of about 1.05 GiB as the create's user.
+func fillPgbench(b *testing.B, _ tenant, inst *instances.Instance, password string) {
+	pgbench := exec.Command("/usr/lib/postgresql/15/bin/pgbench", "-i", "-q", "-s", strconv.Itoa(pgbenchScale), "-h", inst.IP[0], "-U", "bench", "bench")
+	pgbench.Env = append(os.Environ(), "PGPASSWORD="+password)
+	if out, err := pgbench.CombinedOutput(); err != nil {
+		b.Fatalf("pgbench -i: %v: %s", err, out)
 	}
 }
 
@@ -142,71 +210,71 @@ func guestPeakMemoryKB(b *testing.B, serverID string) int64 {
 }
 
 // bareBaseBackup runs pg_basebackup -Ft -D - -X fetch against the instance's socket as the
-// agent's role (the volume is a folder here), into /dev/null, and times it.
-func bareBaseBackup(b *testing.B, instanceID string) (int64, time.Duration) {
-	inst, err := cloud.Catalog.GetInstance(context.Background(), "", instanceID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	volume := filepath.Join(devcloudDir(b), "volumes", inst.VolumeID)
-	secret, err := os.ReadFile(filepath.Join(volume, "agent.secret"))
-	if err != nil {
-		b.Fatal(err)
-	}
+// agent's role (the volume is a folder here), into w, and times it.
+func bareBaseBackup(b *testing.B, instanceID string, w io.Writer) (int64, time.Duration) {
+	volume, secret := instanceVolume(b, instanceID)
 	socket := filepath.Join(volume, "run")
 	if len(socket)+len("/.s.PGSQL.5432") > 107 {
 		socket = "/tmp/coffer-" + instanceID[:8]
 	}
 	cmd := exec.Command("/usr/lib/postgresql/15/bin/pg_basebackup", "-h", socket, "-U", "coffer_agent", "-D", "-", "-Ft", "-X", "fetch", "-c", "fast", "-w")
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+strings.TrimSpace(string(secret)))
-	var n countWriter
-	cmd.Stdout = &n
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("pg_basebackup: %v: %s", err, stderr.String())
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+secret)
+	return timeToolInto(b, cmd, w)
+}
+
+// timeToolInto runs a backup tool with its stdout copied into w, and times it.
+func timeToolInto(b *testing.B, cmd *exec.Cmd, w io.Writer) (int64, time.Duration) {
+	b.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
 	}
-	return int64(n), time.Since(start)
+	stderr := &guestagent.TailBuffer{Max: 8192}
+	cmd.Stderr = stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	n, copyErr := io.Copy(w, out)
+	if err := cmd.Wait(); err != nil || copyErr != nil {
+		b.Fatalf("%s: %v %v: %s", filepath.Base(cmd.Path), err, copyErr, stderr.Tail(5))
+	}
+	return n, time.Since(start)
+}
+
+// backupToFile writes a raw backup of the instance into a file of a new temporary folder
+// (untimed) and returns the file.
+func backupToFile(b *testing.B, instanceID string, rawBackup func(*testing.B, string, io.Writer) (int64, time.Duration)) string {
+	b.Helper()
+	file := filepath.Join(b.TempDir(), "backup")
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	rawBackup(b, instanceID, f)
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return file
+}
+
+// fileSize is a file's size.
+func fileSize(b *testing.B, file string) int64 {
+	b.Helper()
+	st, err := os.Stat(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st.Size()
 }
 
 // bareUnpack writes a base backup of the instance to a file (untimed), then times a bare
 // `tar -x` of it into an empty folder: what a restore's unpacking costs without the
 // download, decryption and decompression.
 func bareUnpack(b *testing.B, instanceID string) (int64, time.Duration) {
-	inst, err := cloud.Catalog.GetInstance(context.Background(), "", instanceID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	volume := filepath.Join(devcloudDir(b), "volumes", inst.VolumeID)
-	secret, err := os.ReadFile(filepath.Join(volume, "agent.secret"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	socket := filepath.Join(volume, "run")
-	if len(socket)+len("/.s.PGSQL.5432") > 107 {
-		socket = "/tmp/coffer-" + instanceID[:8]
-	}
-	dir := b.TempDir()
-	tarFile := filepath.Join(dir, "base.tar")
-	f, err := os.Create(tarFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command("/usr/lib/postgresql/15/bin/pg_basebackup", "-h", socket, "-U", "coffer_agent", "-D", "-", "-Ft", "-X", "fetch", "-c", "fast", "-w")
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+strings.TrimSpace(string(secret)))
-	cmd.Stdout = f
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("pg_basebackup: %v: %s", err, stderr.String())
-	}
-	st, err := f.Stat()
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	into := filepath.Join(dir, "data")
+	tarFile := backupToFile(b, instanceID, bareBaseBackup)
+	into := filepath.Join(filepath.Dir(tarFile), "data")
 	if err := os.Mkdir(into, 0o700); err != nil {
 		b.Fatal(err)
 	}
@@ -214,18 +282,167 @@ func bareUnpack(b *testing.B, instanceID string) (int64, time.Duration) {
 	if out, err := exec.Command("tar", "-xf", tarFile, "-C", into).CombinedOutput(); err != nil {
 		b.Fatalf("tar -x: %v: %s", err, out)
 	}
-	return st.Size(), time.Since(start)
+	return fileSize(b, tarFile), time.Since(start)
 }
 
-// countWriter counts bytes and drops them, as > /dev/null.
-type countWriter int64
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	*c += countWriter(len(p))
-	return len(p), nil
+// mariadbSocket is where a MariaDB instance's server listens for its agent (the driver's
+// socketName in its RunDir).
+func mariadbSocket(volume, instanceID string) string {
+	return filepath.Join(guestagent.RunDir(volume, instanceID, "mariadbd.sock", "mariadb"), "mariadbd.sock")
 }
 
-var _ io.Writer = (*countWriter)(nil)
+// fillMariaDB writes about 1.1 GiB into the bench database as the create's user with the
+// mariadb client, 100,000 rows of 1 KiB (eight SHA-512s in hex: about half compressible,
+// as text is) a statement.
+func fillMariaDB(b *testing.B, _ tenant, inst *instances.Instance, password string) {
+	var hashes []string
+	for i := range 8 {
+		hashes = append(hashes, fmt.Sprintf("SHA2(seq + %d, 512)", i*1_000_000_000))
+	}
+	stmts := []string{"CREATE TABLE filler (id bigint PRIMARY KEY, v varchar(1024) NOT NULL)"}
+	const batch, batches = 100_000, 11
+	for i := range batches {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO filler SELECT seq, CONCAT(%s) FROM seq_%d_to_%d",
+			strings.Join(hashes, ", "), i*batch+1, (i+1)*batch))
+	}
+	cmd := exec.Command("mariadb", "-h", inst.IP[0], "-P", "3306", "-u", "bench", "bench")
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+password)
+	cmd.Stdin = strings.NewReader(strings.Join(stmts, ";\n") + ";\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("mariadb: %v: %s", err, out)
+	}
+}
+
+// mariaBackupDaemon is a folder owned by the mysql user, with a client defaults file for
+// the instance's agent account in it, as the driver's backup has: mariabackup runs as the
+// mysql user, which reads the data folder.
+func mariaBackupDaemon(b *testing.B, instanceID string) (d *bareDaemon, volume, defaults string) {
+	volume, secret := instanceVolume(b, instanceID)
+	d = newBareDaemon(b, "mariabackup", "mysql")
+	defaults = filepath.Join(d.Dir, "client.cnf")
+	cnf := "[client]\nuser=coffer_agent\npassword=" + secret + "\nsocket=" + mariadbSocket(volume, instanceID) + "\n"
+	if err := d.WriteOwned(defaults, []byte(cnf)); err != nil {
+		d.stop()
+		b.Fatal(err)
+	}
+	return d, volume, defaults
+}
+
+// bareMariaBackup runs `mariabackup --backup --stream=xbstream` of the instance as the
+// driver runs it, into w, and times it.
+func bareMariaBackup(b *testing.B, instanceID string, w io.Writer) (int64, time.Duration) {
+	d, volume, defaults := mariaBackupDaemon(b, instanceID)
+	defer d.stop()
+	cmd, err := d.Command(context.Background(), "/usr/bin/mariadb-backup", "--defaults-file="+defaults, "--backup", "--stream=xbstream",
+		"--datadir="+filepath.Join(volume, "mariadb"), "--target-dir="+filepath.Join(d.Dir, "tmp"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return timeToolInto(b, cmd, w)
+}
+
+// bareMariaUnpack writes a mariabackup stream of the instance to a file (untimed), then
+// times what the driver's restore runs on it: `mbstream -x` into an empty folder and
+// `mariabackup --prepare` there, as the mysql user.
+func bareMariaUnpack(b *testing.B, instanceID string) (int64, time.Duration) {
+	stream := backupToFile(b, instanceID, bareMariaBackup)
+	d := newBareDaemon(b, "mbstream", "mysql")
+	defer d.stop()
+	data := filepath.Join(d.Dir, "data")
+	if err := d.PrepareDir(data, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	d.run(b, stream, "/usr/bin/mbstream", "-x", "-C", data)
+	d.run(b, "", "/usr/bin/mariadb-backup", "--prepare", "--target-dir="+data)
+	return fileSize(b, stream), time.Since(start)
+}
+
+// redisKeys and redisValueBytes make the Redis dataset: 320,000 values of 1 KiB, about
+// 330 MiB in the RDB.
+const (
+	redisKeys       = 320_000
+	redisValueBytes = 1024
+)
+
+// fillRedis enables root (the default user's password, as Trove gives it) and writes the
+// dataset with `redis-cli --pipe`: random hex values, which the RDB's LZF does not shrink
+// much.
+func fillRedis(b *testing.B, demo tenant, inst *instances.Instance, _ string) {
+	root, err := instances.EnableRootUser(context.Background(), demo.db, inst.ID).Extract()
+	if err != nil {
+		b.Fatalf("enable root: %v", err)
+	}
+	cmd := exec.Command("redis-cli", "-h", inst.IP[0], "-p", "6379", "--no-auth-warning", "--pipe")
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+root.Password)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(in, 1<<20)
+	rng := rand.New(rand.NewPCG(16, 17))
+	raw := make([]byte, redisValueBytes/2)
+	value := make([]byte, redisValueBytes)
+	for i := range redisKeys {
+		for j := 0; j < len(raw); j += 8 {
+			binary.LittleEndian.PutUint64(raw[j:], rng.Uint64())
+		}
+		hex.Encode(value, raw)
+		key := "k" + strconv.Itoa(i)
+		fmt.Fprintf(w, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n", len(key), key, len(value))
+		w.Write(value)
+		w.WriteString("\r\n")
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "errors: 0") {
+		b.Fatalf("redis-cli --pipe: %v: %s", err, out.String())
+	}
+}
+
+// bareRedisRDB runs `redis-cli --rdb -` against the instance's socket as the agent, as the
+// driver's backup does, into w, and times it.
+func bareRedisRDB(b *testing.B, instanceID string, w io.Writer) (int64, time.Duration) {
+	volume, secret := instanceVolume(b, instanceID)
+	socket := filepath.Join(guestagent.RunDir(volume, instanceID, "redis.sock", "redis"), "redis.sock")
+	cmd := exec.Command("/usr/bin/redis-cli", "-s", socket, "--user", "coffer_agent", "--no-auth-warning", "--rdb", "-")
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+secret)
+	return timeToolInto(b, cmd, w)
+}
+
+// bareRedisLoad writes an RDB of the instance to a file (untimed), then times copying it
+// into an empty folder of the redis user and starting redis-server there until it answers
+// PING, that is until it has loaded the data.
+func bareRedisLoad(b *testing.B, instanceID string) (int64, time.Duration) {
+	rdb := backupToFile(b, instanceID, bareRedisRDB)
+	d := newBareDaemon(b, "redis-server", "redis")
+	defer d.stop()
+	start := time.Now()
+	if out, err := exec.Command("cp", rdb, filepath.Join(d.Dir, "dump.rdb")).CombinedOutput(); err != nil {
+		b.Fatalf("cp: %v: %s", err, out)
+	}
+	if err := d.Chown(filepath.Join(d.Dir, "dump.rdb")); err != nil {
+		b.Fatal(err)
+	}
+	d.startRedis(b)
+	return fileSize(b, rdb), time.Since(start)
+}
+
+// redisRestoreDuration is Coffer's Redis restore: its Restore activity (download, verify,
+// decrypt, decompress, redis-check-rdb) and then the guest's Prepare, whose first start
+// loads the RDB, each from the workflow's history (the steps between them are the
+// create's, not the restore's).
+func redisRestoreDuration(b *testing.B, instanceID string) time.Duration {
+	_, started, completed := activityTimes(b, workflows.CreateWorkflowID(instanceID), guest.PrepareActivity)
+	return restoreStepDuration(b, instanceID) + completed.Sub(started)
+}
 
 // restoreStepDuration is how long the Restore activity of an instance's create ran (its last
 // attempt), from the workflow's history.

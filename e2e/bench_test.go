@@ -18,12 +18,21 @@ import (
 	"github.com/coffer-dbaas/coffer/workflows"
 )
 
-// BenchmarkCreateToActive measures, for a few creates one after another, the time from the
-// POST to ACTIVE, beside the physical floor on the same machine: a bare initdb + start of
-// PostgreSQL. The ratio says what Coffer's orchestration (Temporal, the cloud calls, the
+// BenchmarkCreateToActive measures, per engine (a sub-benchmark each: postgresql, mariadb,
+// redis), for a few creates one after another, the time from the POST to ACTIVE, beside the
+// physical floor on the same machine: the engine's bare initialise-and-start (PostgreSQL:
+// initdb + start; MariaDB: mariadb-install-db + start until it answers; Redis: redis-server
+// until PING). The ratio says what Coffer's orchestration (Temporal, the cloud calls, the
 // guest agent) costs on top of the engine's own start-up; the breakdown after it, from the
 // create's progress query, says where that time goes, step by step.
 func BenchmarkCreateToActive(b *testing.B) {
+	for _, e := range benchEngines {
+		e.run(b, func(b *testing.B) { benchCreates(b, e) })
+	}
+}
+
+// benchCreates is BenchmarkCreateToActive for one engine.
+func benchCreates(b *testing.B, e benchEngine) {
 	const n = 5
 	ctx := context.Background()
 	demo := login(b, "demo")
@@ -32,7 +41,7 @@ func BenchmarkCreateToActive(b *testing.B) {
 		var breakdowns [][]stepTook
 		for i := range n {
 			start := time.Now()
-			inst, err := instances.Create(ctx, demo.db, postgresOpts(fmt.Sprintf("bench-%d", i))).Extract()
+			inst, err := instances.Create(ctx, demo.db, e.opts(fmt.Sprintf("bench-%s-%d", e.name, i))).Extract()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -45,17 +54,8 @@ func BenchmarkCreateToActive(b *testing.B) {
 			}
 			waitGone(b, demo.db, inst.ID, 2*time.Minute)
 		}
-		var bare []time.Duration
-		for range n {
-			bare = append(bare, bareInitdbAndStart(b))
-		}
-		create, floor := median(creates), median(bare)
-		ratio := float64(create) / float64(floor)
-		b.ReportMetric(create.Seconds(), "s/create-to-active")
-		b.ReportMetric(floor.Seconds(), "s/initdb+start")
-		b.ReportMetric(ratio, "ratio")
-		fmt.Printf("create to ACTIVE: median %s of %d; bare initdb+start: median %s; ratio %.1fx\n",
-			create.Round(time.Millisecond), n, floor.Round(time.Millisecond), ratio)
+		create := median(creates)
+		printFloorRatio(b, e.name+" create to ACTIVE", create, n, e.floor, medianOf(b, n, e.bare))
 		printBreakdown(os.Stdout, create, breakdowns)
 	}
 }
