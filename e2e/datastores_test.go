@@ -168,11 +168,11 @@ func psqlClient(address, password, script string) (string, error) {
 }
 
 func mariadbClient(address, password, script string) (string, error) {
-	return mariadbAs(address, "clerk", password, "shop", script)
+	return mariadbRun(address, "clerk", password, "shop", script)
 }
 
-// mariadbAs runs the mariadb client as user on database (none: "") at address.
-func mariadbAs(address, user, password, database, script string) (string, error) {
+// mariadbRun runs the mariadb client as user on database (none: "") at address.
+func mariadbRun(address, user, password, database, script string) (string, error) {
 	args := []string{"--no-defaults", "-h", address, "-P", "3306", "-u", user, "--connect-timeout=5", "-N", "-B"}
 	if database != "" {
 		args = append(args, database)

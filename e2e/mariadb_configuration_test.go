@@ -96,7 +96,7 @@ func TestMariaDBConfigurationGroupAndGeneralLog(t *testing.T) {
 	address := inst.IP[0]
 	show := func(variable string) string {
 		t.Helper()
-		out, err := mariadbAs(address, "clerk", password, "", "SELECT @@"+variable)
+		out, err := mariadbRun(address, "clerk", password, "", "SELECT @@"+variable)
 		if err != nil {
 			t.Fatalf("mariadb -e 'SELECT @@%s': %v: %s", variable, err, out)
 		}
@@ -141,7 +141,7 @@ func TestMariaDBConfigurationGroupAndGeneralLog(t *testing.T) {
 		t.Fatalf("enable the general log: still Disabled: %+v", l)
 	}
 	// A statement of the tenant's, and a password the agent sets, after the log is on.
-	if out, err := mariadbAs(address, "clerk", password, "shop", "SELECT 'coffer-mariadb-log-marker'"); err != nil {
+	if out, err := mariadbRun(address, "clerk", password, "shop", "SELECT 'coffer-mariadb-log-marker'"); err != nil {
 		t.Fatalf("clerk runs a statement: %v: %s", err, out)
 	}
 	secret := randomPassword(t)
@@ -149,7 +149,7 @@ func TestMariaDBConfigurationGroupAndGeneralLog(t *testing.T) {
 		t.Fatalf("create a user: %v", err)
 	}
 	eventually(t, "auditor connects", func() bool {
-		_, err := mariadbAs(address, "auditor", secret, "", "SELECT 1")
+		_, err := mariadbRun(address, "auditor", secret, "", "SELECT 1")
 		return err == nil
 	})
 

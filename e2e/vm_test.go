@@ -105,14 +105,12 @@ var vmEngines = []vmEngine{
 		},
 		credential: func(_ *testing.T, _ tenant, _, password string) string { return password },
 		write: func(t *testing.T, inst *instances.Instance, password string) {
-			g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
-			if out, err := mariadbCLI(g, inst.ID, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on a VM')"); err != nil {
+			if out, err := mariadbClient(inst.IP[0], password, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on a VM')"); err != nil {
 				t.Fatalf("clerk writes with the mariadb client on %s: %v: %s", inst.ID, err, out)
 			}
 		},
 		read: func(t *testing.T, inst *instances.Instance, password string) {
-			g := &group{password: password, address: map[string]string{inst.ID: inst.IP[0]}}
-			if out, err := mariadbCLI(g, inst.ID, "SELECT v FROM kept"); err != nil || out != "on a VM" {
+			if out, err := mariadbClient(inst.IP[0], password, "SELECT v FROM kept"); err != nil || out != "on a VM" {
 				t.Fatalf("the row on %s, read with the mariadb client: %q (%v), want %q", inst.ID, out, err, "on a VM")
 			}
 		},
