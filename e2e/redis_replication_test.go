@@ -95,15 +95,6 @@ func redisWaitGet(t *testing.T, g *group, key, want string, ids ...string) {
 	}
 }
 
-// redisWantRefused checks that a write on the instance is refused with reason (READONLY
-// on a replica, NOPERM on a fenced engine).
-func redisWantRefused(t *testing.T, g *group, id, reason, what string) {
-	t.Helper()
-	if out, _ := redisTry(g.address[id], g.password, "SET", "refused", "1"); !strings.Contains(out, reason) {
-		t.Fatalf("%s: a write got %q, want %s", what, out, reason)
-	}
-}
-
 // TestRedisFailoverFencesTheOldPrimary: the primary's server crashes (guest and engine);
 // eject promotes the replica, which takes writes, and the old primary, whose server is
 // started again, accepts none.
