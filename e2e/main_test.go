@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/coffer-dbaas/coffer/dev/freeport"
 	"github.com/coffer-dbaas/coffer/dev/stack"
 )
 
@@ -58,23 +58,35 @@ func run(m *testing.M) (code int) {
 	if os.Getenv("COFFER_E2E_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	// The devcloud leases a /16 that no other stack on the machine uses (a coffer-dev, another
-	// package's tests), and every port is a free one: nothing here collides with them.
-	cloud, err = stack.Start(ctx, stack.Options{
-		DataDir: filepath.Join(dir, "data"), CofferBinary: bin,
-		// The worker and the API run as processes, so that crash tests can kill them.
-		WorkerProcess: true, APIProcess: true,
-		HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
-		// The Web UI and its codec front run too, for the test that drives a browser.
-		TemporalPort: freePort(), UIPort: freePort(), CodecPort: freePort(), CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
-		GuestStartTimeout: 2 * time.Minute,
-		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start the stack:", err)
-		return 1
+	// package's tests), and every port is a free one; a port that another process takes
+	// between its pick and the bind fails the start, which then runs again on new ports.
+	for attempt := 1; ; attempt++ {
+		// Held until the run ends, as the stack may use it for a while after Start.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cloud, err = stack.Start(ctx, stack.Options{
+			DataDir: filepath.Join(dir, "data"), CofferBinary: bin,
+			// The worker and the API run as processes, so that crash tests can kill them.
+			WorkerProcess: true, APIProcess: true,
+			HealthInterval: healthInterval, HeartbeatExpiry: heartbeatExpiry, ParkTimeout: parkTimeout,
+			// The Web UI and its codec front run too, for the test that drives a browser.
+			TemporalPort: freePort(), UIPort: freePort(), CodecPort: freePort(), CloudPort: freePort(), APIPort: freePort(), CatalogPort: freePort(), GatewayPort: freePort(),
+			GuestStartTimeout: 2 * time.Minute,
+			Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		})
+		if err == nil {
+			break
+		}
+		if !freeport.InUse(err) || attempt == 3 {
+			fmt.Fprintln(os.Stderr, "start the stack:", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "start the stack (attempt %d): a port was taken meanwhile, again on other ports: %v\n", attempt, err)
+		if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
+			fmt.Fprintln(os.Stderr, "start the stack:", err)
+			return 1
+		}
 	}
 	defer cloud.Stop()
 	code = m.Run()
@@ -91,11 +103,6 @@ func run(m *testing.M) (code int) {
 	return code
 }
 
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a port of 127.0.0.1 that nothing listens on, outside the range from which
+// outgoing connections take theirs (freeport).
+func freePort() int { return freeport.MustPort() }

@@ -25,6 +25,8 @@ import (
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
+
+	"github.com/coffer-dbaas/coffer/dev/freeport"
 )
 
 // Options say where the server keeps its state and listens.
@@ -195,20 +197,13 @@ func (s *Server) Stop() error {
 }
 
 func freePorts(host string, n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
 	ports := make([]int, n)
 	for i := range ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		p, err := freeport.Port(host)
 		if err != nil {
 			return nil, fmt.Errorf("find a free port: %w", err)
 		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ports[i] = p
 	}
 	return ports, nil
 }

@@ -2,7 +2,6 @@ package devtemporal_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"testing"
 
@@ -12,16 +11,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coffer-dbaas/coffer/dev/devtemporal"
+	"github.com/coffer-dbaas/coffer/dev/freeport"
 )
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func hello(ctx workflow.Context, name string) (string, error) { return "hello " + name, nil }

@@ -5,7 +5,6 @@ package pgclustertest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coffer-dbaas/coffer/dev/freeport"
 	"github.com/coffer-dbaas/coffer/pgcluster"
 )
 
@@ -48,7 +48,7 @@ func StartShared(ctx context.Context) (c *pgcluster.Cluster, stop func() error, 
 	if err != nil {
 		return nil, nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -95,15 +95,6 @@ func CreateDatabase(ctx context.Context, c *pgcluster.Cluster, name, template st
 // DSN is a TCP connection string to a database of the cluster as the superuser.
 func DSN(c *pgcluster.Cluster, database string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", Superuser, Password, c.Host, c.Port, database)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // RunShared is the body of a TestMain whose tests share one cluster: it starts the cluster,

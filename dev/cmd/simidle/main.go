@@ -21,10 +21,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/coffer-dbaas/coffer/dev/freeport"
 )
 
 func main() {
@@ -87,11 +88,4 @@ func run(o options) error {
 	return nil
 }
 
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort() int { return freeport.MustPort() }
