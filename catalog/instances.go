@@ -27,33 +27,47 @@ const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_ty
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
 const uniqueViolation = "23505"
 
-func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
-	var (
-		inst                 coffer.Instance
-		serviceStatusUpdated *time.Time
-		fault                coffer.Fault
-		faultCreated         *time.Time
-	)
-	err := row.Scan(
-		&inst.ID, &inst.ProjectID, &inst.Name, &inst.FlavorID, &inst.VolumeSize, &inst.VolumeType, &inst.Datastore, &inst.Version,
-		&inst.Task, &inst.TaskWorkflowID, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
-		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
-		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
-		&inst.ConfigurationID, &inst.RestartRequired,
-		&inst.Access.IsPublic, &inst.Access.AllowedCIDRs,
-		&inst.BackupRunning,
-	)
-	if err != nil {
-		return nil, err
+// instanceRow receives a row's instanceColumns.
+type instanceRow struct {
+	inst                 coffer.Instance
+	serviceStatusUpdated *time.Time
+	fault                coffer.Fault
+	faultCreated         *time.Time
+}
+
+// dest is where Scan writes instanceColumns, in their order.
+func (r *instanceRow) dest() []any {
+	return []any{
+		&r.inst.ID, &r.inst.ProjectID, &r.inst.Name, &r.inst.FlavorID, &r.inst.VolumeSize, &r.inst.VolumeType, &r.inst.Datastore, &r.inst.Version,
+		&r.inst.Task, &r.inst.TaskWorkflowID, &r.inst.ServerStatus, &r.inst.ServiceStatus, &r.serviceStatusUpdated,
+		&r.inst.ServerID, &r.inst.VolumeID, &r.inst.PortID, &r.inst.SecurityGroupID, &r.inst.Address,
+		&r.fault.Message, &r.fault.Details, &r.faultCreated, &r.inst.Created, &r.inst.Updated,
+		&r.inst.ConfigurationID, &r.inst.RestartRequired,
+		&r.inst.Access.IsPublic, &r.inst.Access.AllowedCIDRs,
+		&r.inst.BackupRunning,
 	}
-	if serviceStatusUpdated != nil {
-		inst.ServiceStatusUpdated = *serviceStatusUpdated
+}
+
+// instance is the instance the row held.
+func (r *instanceRow) instance() *coffer.Instance {
+	inst := r.inst
+	if r.serviceStatusUpdated != nil {
+		inst.ServiceStatusUpdated = *r.serviceStatusUpdated
 	}
-	if faultCreated != nil {
-		fault.Created = *faultCreated
+	if r.faultCreated != nil {
+		fault := r.fault
+		fault.Created = *r.faultCreated
 		inst.Fault = &fault
 	}
-	return &inst, nil
+	return &inst
+}
+
+func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
+	var r instanceRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, err
+	}
+	return r.instance(), nil
 }
 
 // canonicalID returns id as the catalog stores it (a lowercase, dashed UUID), and false when
@@ -158,6 +172,51 @@ func (s *Store) getInstance(ctx context.Context, projectID, id string) (*coffer.
 // of a page is the marker of the next; a marker that is no instance (of the project) gives
 // ErrNotFound.
 func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, marker string) ([]*coffer.Instance, error) {
+	query, args, err := s.listQuery(ctx, instanceColumns, projectID, limit, marker)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, query, args)
+	instances, err := pgx.CollectRows(rows, scanInstance)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	return instances, nil
+}
+
+// ReplicatedInstance is a listed instance with its replication.
+type ReplicatedInstance struct {
+	*coffer.Instance
+	Replication Replication
+}
+
+// ListReplicatedInstances is ListInstances with each instance's replication (as
+// Replications gives it), read in the same query.
+func (s *Store) ListReplicatedInstances(ctx context.Context, projectID string, limit int, marker string) ([]ReplicatedInstance, error) {
+	query, args, err := s.listQuery(ctx, instanceColumns+", "+replicationColumns, projectID, limit, marker)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, query, args)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReplicatedInstance, error) {
+		var (
+			ir instanceRow
+			rr replicationRow
+		)
+		if err := row.Scan(append(ir.dest(), rr.dest()...)...); err != nil {
+			return ReplicatedInstance{}, err
+		}
+		inst := ir.instance()
+		return ReplicatedInstance{Instance: inst, Replication: rr.replication(inst.ID)}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	return out, nil
+}
+
+// listQuery is the query of ListInstances selecting columns, and its arguments.
+func (s *Store) listQuery(ctx context.Context, columns, projectID string, limit int, marker string) (string, pgx.NamedArgs, error) {
 	var (
 		where []string
 		args  = pgx.NamedArgs{}
@@ -169,13 +228,13 @@ func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, 
 	if marker != "" {
 		after, err := s.getInstance(ctx, projectID, marker)
 		if err != nil {
-			return nil, fmt.Errorf("list instances after %s: marker: %w", marker, err)
+			return "", nil, fmt.Errorf("list instances after %s: marker: %w", marker, err)
 		}
 		where = append(where, "(created, id) > (@after_created, @after_id)")
 		args["after_created"] = after.Created
 		args["after_id"] = after.ID
 	}
-	query := "SELECT " + instanceColumns + " FROM instances"
+	query := "SELECT " + columns + " FROM instances"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -184,12 +243,7 @@ func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, 
 		query += " LIMIT @limit"
 		args["limit"] = limit
 	}
-	rows, _ := s.pool.Query(ctx, query, args)
-	instances, err := pgx.CollectRows(rows, scanInstance)
-	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
-	}
-	return instances, nil
+	return query, args, nil
 }
 
 // StartTask sets the instance's task atomically for the workflow workflowID (the claim of
