@@ -198,16 +198,21 @@ func (s *Store) ListReplicatedInstances(ctx context.Context, projectID string, l
 		return nil, err
 	}
 	rows, _ := s.pool.Query(ctx, query, args)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReplicatedInstance, error) {
-		var (
-			ir instanceRow
-			rr replicationRow
-		)
-		if err := row.Scan(append(ir.dest(), rr.dest()...)...); err != nil {
-			return ReplicatedInstance{}, err
-		}
+	// Every row is scanned into the same place, its values then copied out: no destination
+	// to allocate for each row. Zeroing the place before each row keeps nothing of the last.
+	var (
+		out []ReplicatedInstance
+		ir  instanceRow
+		rr  replicationRow
+	)
+	if limit > 0 {
+		out = make([]ReplicatedInstance, 0, limit)
+	}
+	_, err = pgx.ForEachRow(rows, append(ir.dest(), rr.dest()...), func() error {
 		inst := ir.instance()
-		return ReplicatedInstance{Instance: inst, Replication: rr.replication(inst.ID)}, nil
+		out = append(out, ReplicatedInstance{Instance: inst, Replication: rr.replication(inst.ID)})
+		ir, rr = instanceRow{}, replicationRow{}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
