@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -176,7 +177,7 @@ func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, 
 	if err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, query, args)
+	rows, _ := s.pool.Query(ctx, query, args...)
 	instances, err := pgx.CollectRows(rows, scanInstance)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
@@ -197,7 +198,7 @@ func (s *Store) ListReplicatedInstances(ctx context.Context, projectID string, l
 	if err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, query, args)
+	rows, _ := s.pool.Query(ctx, query, args...)
 	// Every row is scanned into the same place, its values then copied out: no destination
 	// to allocate for each row. Zeroing the place before each row keeps nothing of the last.
 	var (
@@ -220,24 +221,26 @@ func (s *Store) ListReplicatedInstances(ctx context.Context, projectID string, l
 	return out, nil
 }
 
-// listQuery is the query of ListInstances selecting columns, and its arguments.
-func (s *Store) listQuery(ctx context.Context, columns, projectID string, limit int, marker string) (string, pgx.NamedArgs, error) {
+// listQuery is the query of ListInstances selecting columns, and its arguments: positional,
+// as pgx's named arguments would have the query rewritten on every call.
+func (s *Store) listQuery(ctx context.Context, columns, projectID string, limit int, marker string) (string, []any, error) {
 	var (
 		where []string
-		args  = pgx.NamedArgs{}
+		args  []any
 	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
 	if projectID != "" {
-		where = append(where, "project_id = @project_id")
-		args["project_id"] = projectID
+		where = append(where, "project_id = "+arg(projectID))
 	}
 	if marker != "" {
 		after, err := s.getInstance(ctx, projectID, marker)
 		if err != nil {
 			return "", nil, fmt.Errorf("list instances after %s: marker: %w", marker, err)
 		}
-		where = append(where, "(created, id) > (@after_created, @after_id)")
-		args["after_created"] = after.Created
-		args["after_id"] = after.ID
+		where = append(where, "(created, id) > ("+arg(after.Created)+", "+arg(after.ID)+")")
 	}
 	query := "SELECT " + columns + " FROM instances"
 	if len(where) > 0 {
@@ -245,8 +248,7 @@ func (s *Store) listQuery(ctx context.Context, columns, projectID string, limit 
 	}
 	query += " ORDER BY created, id"
 	if limit > 0 {
-		query += " LIMIT @limit"
-		args["limit"] = limit
+		query += " LIMIT " + arg(limit)
 	}
 	return query, args, nil
 }
