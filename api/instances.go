@@ -298,7 +298,7 @@ func (s *Server) listInstances(ctx context.Context, in *ListInstancesRequest, de
 	if in.Marker != "" && uuid.Validate(in.Marker) != nil {
 		return nil, badRequest("Invalid request: query parameter marker: %q is not an instance ID.", in.Marker)
 	}
-	insts, err := s.catalog.ListInstances(ctx, in.ProjectID, limit+1, in.Marker)
+	insts, err := s.catalog.ListReplicatedInstances(ctx, in.ProjectID, limit+1, in.Marker)
 	if err != nil {
 		return nil, faultFor(ctx, s.log, err, "Marker instance "+in.Marker)
 	}
@@ -315,9 +315,10 @@ func (s *Server) listInstances(ctx context.Context, in *ListInstancesRequest, de
 			out.Body.Links, out.Body.InstancesLinks = next, next
 			break
 		}
-		out.Body.Instances = append(out.Body.Instances, s.instanceView(ctx, s.settled(ctx, inst), detail))
+		v := s.instanceView(ctx, s.settled(ctx, inst.Instance), detail)
+		s.replicationInto(ctx, in.ProjectID, &v, inst.Replication)
+		out.Body.Instances = append(out.Body.Instances, v)
 	}
-	s.addReplication(ctx, in.ProjectID, out.Body.Instances)
 	return out, nil
 }
 

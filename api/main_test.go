@@ -44,7 +44,7 @@ func makeTemplate(ctx context.Context) error {
 	if err := catalog.Migrate(ctx, url); err != nil {
 		return err
 	}
-	store, err := catalog.Open(ctx, url)
+	store, err := catalog.Open(ctx, url, 0)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func newCatalog(t *testing.T) (*catalog.Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := catalog.Open(t.Context(), url)
+	store, err := catalog.Open(t.Context(), url, 0)
 	if err != nil {
 		t.Fatalf("open the catalog: %v", err)
 	}

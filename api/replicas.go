@@ -85,20 +85,23 @@ func (s *Server) addReplication(ctx context.Context, projectID string, views []I
 		return
 	}
 	for i := range views {
-		r, ok := reps[views[i].ID]
-		if !ok {
-			continue
+		if r, ok := reps[views[i].ID]; ok {
+			s.replicationInto(ctx, projectID, &views[i], r)
 		}
-		if r.ReplicaOf != "" {
-			ref := s.replicaRef(ctx, projectID, r.ReplicaOf)
-			views[i].ReplicaOf = &ref
-		}
-		for _, id := range r.Replicas {
-			views[i].Replicas = append(views[i].Replicas, s.replicaRef(ctx, projectID, id))
-		}
-		if r.Lag != nil && r.ReplicaOf != "" {
-			views[i].ReplicationLag = &ReplicationLagView{Bytes: r.Lag.Bytes, Seconds: r.Lag.Seconds, Updated: formatTime(r.Lag.At)}
-		}
+	}
+}
+
+// replicationInto fills replica_of, replicas and the lag of r into v.
+func (s *Server) replicationInto(ctx context.Context, projectID string, v *InstanceView, r catalog.Replication) {
+	if r.ReplicaOf != "" {
+		ref := s.replicaRef(ctx, projectID, r.ReplicaOf)
+		v.ReplicaOf = &ref
+	}
+	for _, id := range r.Replicas {
+		v.Replicas = append(v.Replicas, s.replicaRef(ctx, projectID, id))
+	}
+	if r.Lag != nil && r.ReplicaOf != "" {
+		v.ReplicationLag = &ReplicationLagView{Bytes: r.Lag.Bytes, Seconds: r.Lag.Seconds, Updated: formatTime(r.Lag.At)}
 	}
 }
 

@@ -41,6 +41,8 @@ type Catalog interface {
 	GetInstance(ctx context.Context, projectID, id string) (*coffer.Instance, error)
 	// ListInstances lists a project's instances by creation, at most limit, after marker.
 	ListInstances(ctx context.Context, projectID string, limit int, marker string) ([]*coffer.Instance, error)
+	// ListReplicatedInstances is ListInstances with each instance's replication, in one query.
+	ListReplicatedInstances(ctx context.Context, projectID string, limit int, marker string) ([]catalog.ReplicatedInstance, error)
 	// SetTask sets the task, clearing the fault unless the task is ERROR.
 	SetTask(ctx context.Context, id string, task coffer.Task) error
 	// RecordFault sets task ERROR with the fault.

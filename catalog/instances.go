@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,33 +28,47 @@ const instanceColumns = `id, project_id, name, flavor_id, volume_size, volume_ty
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
 const uniqueViolation = "23505"
 
-func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
-	var (
-		inst                 coffer.Instance
-		serviceStatusUpdated *time.Time
-		fault                coffer.Fault
-		faultCreated         *time.Time
-	)
-	err := row.Scan(
-		&inst.ID, &inst.ProjectID, &inst.Name, &inst.FlavorID, &inst.VolumeSize, &inst.VolumeType, &inst.Datastore, &inst.Version,
-		&inst.Task, &inst.TaskWorkflowID, &inst.ServerStatus, &inst.ServiceStatus, &serviceStatusUpdated,
-		&inst.ServerID, &inst.VolumeID, &inst.PortID, &inst.SecurityGroupID, &inst.Address,
-		&fault.Message, &fault.Details, &faultCreated, &inst.Created, &inst.Updated,
-		&inst.ConfigurationID, &inst.RestartRequired,
-		&inst.Access.IsPublic, &inst.Access.AllowedCIDRs,
-		&inst.BackupRunning,
-	)
-	if err != nil {
-		return nil, err
+// instanceRow receives a row's instanceColumns.
+type instanceRow struct {
+	inst                 coffer.Instance
+	serviceStatusUpdated *time.Time
+	fault                coffer.Fault
+	faultCreated         *time.Time
+}
+
+// dest is where Scan writes instanceColumns, in their order.
+func (r *instanceRow) dest() []any {
+	return []any{
+		&r.inst.ID, &r.inst.ProjectID, &r.inst.Name, &r.inst.FlavorID, &r.inst.VolumeSize, &r.inst.VolumeType, &r.inst.Datastore, &r.inst.Version,
+		&r.inst.Task, &r.inst.TaskWorkflowID, &r.inst.ServerStatus, &r.inst.ServiceStatus, &r.serviceStatusUpdated,
+		&r.inst.ServerID, &r.inst.VolumeID, &r.inst.PortID, &r.inst.SecurityGroupID, &r.inst.Address,
+		&r.fault.Message, &r.fault.Details, &r.faultCreated, &r.inst.Created, &r.inst.Updated,
+		&r.inst.ConfigurationID, &r.inst.RestartRequired,
+		&r.inst.Access.IsPublic, &r.inst.Access.AllowedCIDRs,
+		&r.inst.BackupRunning,
 	}
-	if serviceStatusUpdated != nil {
-		inst.ServiceStatusUpdated = *serviceStatusUpdated
+}
+
+// instance is the instance the row held.
+func (r *instanceRow) instance() *coffer.Instance {
+	inst := r.inst
+	if r.serviceStatusUpdated != nil {
+		inst.ServiceStatusUpdated = *r.serviceStatusUpdated
 	}
-	if faultCreated != nil {
-		fault.Created = *faultCreated
+	if r.faultCreated != nil {
+		fault := r.fault
+		fault.Created = *r.faultCreated
 		inst.Fault = &fault
 	}
-	return &inst, nil
+	return &inst
+}
+
+func scanInstance(row pgx.CollectableRow) (*coffer.Instance, error) {
+	var r instanceRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, err
+	}
+	return r.instance(), nil
 }
 
 // canonicalID returns id as the catalog stores it (a lowercase, dashed UUID), and false when
@@ -158,38 +173,84 @@ func (s *Store) getInstance(ctx context.Context, projectID, id string) (*coffer.
 // of a page is the marker of the next; a marker that is no instance (of the project) gives
 // ErrNotFound.
 func (s *Store) ListInstances(ctx context.Context, projectID string, limit int, marker string) ([]*coffer.Instance, error) {
-	var (
-		where []string
-		args  = pgx.NamedArgs{}
-	)
-	if projectID != "" {
-		where = append(where, "project_id = @project_id")
-		args["project_id"] = projectID
+	query, args, err := s.listQuery(ctx, instanceColumns, projectID, limit, marker)
+	if err != nil {
+		return nil, err
 	}
-	if marker != "" {
-		after, err := s.getInstance(ctx, projectID, marker)
-		if err != nil {
-			return nil, fmt.Errorf("list instances after %s: marker: %w", marker, err)
-		}
-		where = append(where, "(created, id) > (@after_created, @after_id)")
-		args["after_created"] = after.Created
-		args["after_id"] = after.ID
-	}
-	query := "SELECT " + instanceColumns + " FROM instances"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created, id"
-	if limit > 0 {
-		query += " LIMIT @limit"
-		args["limit"] = limit
-	}
-	rows, _ := s.pool.Query(ctx, query, args)
+	rows, _ := s.pool.Query(ctx, query, args...)
 	instances, err := pgx.CollectRows(rows, scanInstance)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
 	return instances, nil
+}
+
+// ReplicatedInstance is a listed instance with its replication.
+type ReplicatedInstance struct {
+	*coffer.Instance
+	Replication Replication
+}
+
+// ListReplicatedInstances is ListInstances with each instance's replication (as
+// Replications gives it), read in the same query.
+func (s *Store) ListReplicatedInstances(ctx context.Context, projectID string, limit int, marker string) ([]ReplicatedInstance, error) {
+	query, args, err := s.listQuery(ctx, instanceColumns+", "+replicationColumns, projectID, limit, marker)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, query, args...)
+	// Every row is scanned into the same place, its values then copied out: no destination
+	// to allocate for each row. Zeroing the place before each row keeps nothing of the last.
+	var (
+		out []ReplicatedInstance
+		ir  instanceRow
+		rr  replicationRow
+	)
+	if limit > 0 {
+		out = make([]ReplicatedInstance, 0, limit)
+	}
+	_, err = pgx.ForEachRow(rows, append(ir.dest(), rr.dest()...), func() error {
+		inst := ir.instance()
+		out = append(out, ReplicatedInstance{Instance: inst, Replication: rr.replication(inst.ID)})
+		ir, rr = instanceRow{}, replicationRow{}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	return out, nil
+}
+
+// listQuery is the query of ListInstances selecting columns, and its arguments: positional,
+// as pgx's named arguments would have the query rewritten on every call.
+func (s *Store) listQuery(ctx context.Context, columns, projectID string, limit int, marker string) (string, []any, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if projectID != "" {
+		where = append(where, "project_id = "+arg(projectID))
+	}
+	if marker != "" {
+		after, err := s.getInstance(ctx, projectID, marker)
+		if err != nil {
+			return "", nil, fmt.Errorf("list instances after %s: marker: %w", marker, err)
+		}
+		where = append(where, "(created, id) > ("+arg(after.Created)+", "+arg(after.ID)+")")
+	}
+	query := "SELECT " + columns + " FROM instances"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created, id"
+	if limit > 0 {
+		query += " LIMIT " + arg(limit)
+	}
+	return query, args, nil
 }
 
 // StartTask sets the instance's task atomically for the workflow workflowID (the claim of

@@ -49,34 +49,51 @@ func (s *Store) Replications(ctx context.Context, ids []string) (map[string]Repl
 	if len(canonical) == 0 {
 		return out, nil
 	}
-	rows, _ := s.pool.Query(ctx, `
-		SELECT i.id::text, coalesce(i.replica_of::text, ''), i.fenced,
-		       i.replication_lag_bytes, i.replication_lag_seconds, i.replication_lag_updated,
-		       coalesce((SELECT array_agg(r.id::text ORDER BY r.created, r.id)
-		                 FROM instances r WHERE r.replica_of = i.id), '{}')
-		FROM instances i
-		WHERE i.id = ANY(@ids::uuid[])`,
+	rows, _ := s.pool.Query(ctx, `SELECT id::text, `+replicationColumns+` FROM instances WHERE id = ANY(@ids::uuid[])`,
 		pgx.NamedArgs{"ids": canonical})
 	var (
-		r          Replication
-		lagBytes   *int64
-		lagSeconds *float64
-		lagAt      *time.Time
+		id string
+		rr replicationRow
 	)
-	_, err := pgx.ForEachRow(rows, []any{&r.InstanceID, &r.ReplicaOf, &r.Fenced, &lagBytes, &lagSeconds, &lagAt, &r.Replicas}, func() error {
-		got := r
-		got.Lag = nil
-		if lagBytes != nil && lagSeconds != nil && lagAt != nil {
-			got.Lag = &ReplicationLag{Bytes: *lagBytes, Seconds: *lagSeconds, At: *lagAt}
-		}
-		out[got.InstanceID] = got
-		r = Replication{}
+	_, err := pgx.ForEachRow(rows, append([]any{&id}, rr.dest()...), func() error {
+		out[id] = rr.replication(id)
+		rr = replicationRow{}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read replication of %d instances: %w", len(canonical), err)
 	}
 	return out, nil
+}
+
+// replicationColumns are what replicationRow reads, in its order, of an instances row
+// (the table not aliased).
+const replicationColumns = `coalesce(replica_of::text, ''), fenced,
+	replication_lag_bytes, replication_lag_seconds, replication_lag_updated,
+	coalesce((SELECT array_agg(r.id::text ORDER BY r.created, r.id)
+	          FROM instances r WHERE r.replica_of = instances.id), '{}')`
+
+// replicationRow receives a row's replicationColumns.
+type replicationRow struct {
+	r          Replication
+	lagBytes   *int64
+	lagSeconds *float64
+	lagAt      *time.Time
+}
+
+// dest is where Scan writes replicationColumns, in their order.
+func (rr *replicationRow) dest() []any {
+	return []any{&rr.r.ReplicaOf, &rr.r.Fenced, &rr.lagBytes, &rr.lagSeconds, &rr.lagAt, &rr.r.Replicas}
+}
+
+// replication is the replication of instance id the row held.
+func (rr *replicationRow) replication(id string) Replication {
+	got := rr.r
+	got.InstanceID = id
+	if rr.lagBytes != nil && rr.lagSeconds != nil && rr.lagAt != nil {
+		got.Lag = &ReplicationLag{Bytes: *rr.lagBytes, Seconds: *rr.lagSeconds, At: *rr.lagAt}
+	}
+	return got
 }
 
 // GetReplication returns one instance's replication; ErrNotFound when there is no such

@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -147,5 +148,60 @@ func TestCreateRecordsTheWorkflowThatHoldsItsTask(t *testing.T) {
 	}
 	if got := mustGet(t, s, inst.ID); got.TaskWorkflowID != "" {
 		t.Fatalf("task ERROR still held by %q", got.TaskWorkflowID)
+	}
+}
+
+func TestListReplicatedInstancesReadsWhatListAndReplicationsRead(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	primary := mustCreate(t, s, newInstance("p1", "primary"))
+	r1 := mustCreate(t, s, newInstance("p1", "replica-1"))
+	r2 := mustCreate(t, s, newInstance("p1", "replica-2"))
+	mustCreate(t, s, newInstance("p2", "elsewhere"))
+	for _, r := range []string{r1.ID, r2.ID} {
+		if err := s.SetReplicaOf(ctx, r, primary.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetReplicationLag(ctx, r1.ID, catalog.ReplicationLag{Bytes: 4096, Seconds: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFault(ctx, r2.ID, coffer.Fault{Message: "boom", Details: "why"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []struct {
+		limit  int
+		marker string
+	}{{0, ""}, {2, ""}, {0, primary.ID}} {
+		plain, err := s.ListInstances(ctx, "p1", page.limit, page.marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ListReplicatedInstances(ctx, "p1", page.limit, page.marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(plain) {
+			t.Fatalf("limit %d marker %q: got %d instances, want %d", page.limit, page.marker, len(got), len(plain))
+		}
+		ids := make([]string, len(plain))
+		for i, inst := range plain {
+			ids[i] = inst.ID
+		}
+		reps, err := s.Replications(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, inst := range plain {
+			if !reflect.DeepEqual(got[i].Instance, inst) {
+				t.Errorf("limit %d marker %q, instance %d: got %+v, want %+v", page.limit, page.marker, i, got[i].Instance, inst)
+			}
+			if !reflect.DeepEqual(got[i].Replication, reps[inst.ID]) {
+				t.Errorf("limit %d marker %q, instance %s: got replication %+v, want %+v", page.limit, page.marker, inst.ID, got[i].Replication, reps[inst.ID])
+			}
+		}
+	}
+	if _, err := s.ListReplicatedInstances(ctx, "p2", 0, primary.ID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("marker of another project: got %v, want ErrNotFound", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,11 +62,15 @@ type Resources struct {
 	ServerStatus    string
 }
 
-// Open connects to the catalog at url (a PostgreSQL connection string).
-func Open(ctx context.Context, url string) (*Store, error) {
+// Open connects to the catalog at url (a PostgreSQL connection string) with a pool of at
+// most maxConns connections; 0 keeps the URL's pool_max_conns, or pgx's default.
+func Open(ctx context.Context, url string, maxConns int) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(min(maxConns, math.MaxInt32))
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		// Every time the catalog hands out is in UTC, whatever the machine's zone.

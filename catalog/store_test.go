@@ -63,7 +63,7 @@ func schemaVersion(t *testing.T, url string) int32 {
 }
 
 func TestOpenFailsWhenNoServerListens(t *testing.T) {
-	s, err := catalog.Open(t.Context(), "postgres://nobody:secret@127.0.0.1:1/catalog?sslmode=disable&connect_timeout=5")
+	s, err := catalog.Open(t.Context(), "postgres://nobody:secret@127.0.0.1:1/catalog?sslmode=disable&connect_timeout=5", 0)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded with no server, want an error")
@@ -80,7 +80,7 @@ func TestMigrateTwiceIsIdempotent(t *testing.T) {
 	if got, want := schemaVersion(t, url), migrationCount(t); got != want {
 		t.Errorf("got schema version %d, want %d", got, want)
 	}
-	s, err := catalog.Open(t.Context(), url)
+	s, err := catalog.Open(t.Context(), url, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,10 @@ type Temporal struct {
 type Catalog struct {
 	// URL is a PostgreSQL connection string (postgres://user:pass@host:port/db).
 	URL string `mapstructure:"url"`
+	// MaxConns bounds the connections each process keeps open to the catalog: the requests
+	// (or activities) that query it at once; 0 leaves it to the URL's pool_max_conns, or
+	// pgx's default (4, or the number of CPUs when more).
+	MaxConns int `mapstructure:"max_conns"`
 }
 
 // API configures `coffer api`.
@@ -241,6 +245,7 @@ type Quotas struct {
 func Defaults() Config {
 	return Config{
 		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default"},
+		Catalog:  Catalog{MaxConns: 16},
 		API:      API{Listen: "127.0.0.1:8779", MaxVolumeSize: 100, Region: "RegionOne", TokenCacheTTL: 30 * time.Second},
 		OpenStack: OpenStack{
 			UserDomainName: "Default", ProjectDomainName: "Default", Region: "RegionOne", Network: "private",
@@ -438,6 +443,9 @@ func (c Config) Validate(roles ...Role) error {
 	}
 	if want(sectionCatalog) && c.Catalog.URL == "" {
 		bad("catalog.url", "must be a PostgreSQL connection string, e.g. postgres://coffer:secret@127.0.0.1:5432/coffer")
+	}
+	if want(sectionCatalog) && c.Catalog.MaxConns < 0 {
+		bad("catalog.max_conns", "%d is negative", c.Catalog.MaxConns)
 	}
 	if want(sectionAPI) {
 		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {

@@ -38,7 +38,7 @@ func New(t testing.TB, cluster *pgcluster.Cluster, prefix string) (*catalog.Stor
 	if err := catalog.Migrate(t.Context(), url); err != nil {
 		t.Fatalf("migrate the catalog: %v", err)
 	}
-	store, err := catalog.Open(t.Context(), url)
+	store, err := catalog.Open(t.Context(), url, 0)
 	if err != nil {
 		t.Fatalf("open the catalog: %v", err)
 	}

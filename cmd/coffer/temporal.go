@@ -132,7 +132,7 @@ func openControlPlane(cmd *cobra.Command, role config.Role, file string, metrics
 	}); err != nil {
 		return nil, err
 	}
-	if cp.store, err = catalog.Open(cmd.Context(), cfg.Catalog.URL); err != nil {
+	if cp.store, err = catalog.Open(cmd.Context(), cfg.Catalog.URL, cfg.Catalog.MaxConns); err != nil {
 		return nil, err
 	}
 	var extra []grpc.DialOption

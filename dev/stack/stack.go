@@ -186,7 +186,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := catalog.Migrate(ctx, catalogURL); err != nil {
 		return nil, err
 	}
-	if s.Catalog, err = catalog.Open(ctx, catalogURL); err != nil {
+	if s.Catalog, err = catalog.Open(ctx, catalogURL, config.Defaults().Catalog.MaxConns); err != nil {
 		return nil, err
 	}
 
