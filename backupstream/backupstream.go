@@ -328,7 +328,9 @@ func download(ctx context.Context, swift *gophercloud.ServiceClient, dst io.Writ
 		return err
 	}
 	dec, err := zstd.NewReader(opened,
-		zstd.WithDecoderConcurrency(min(runtime.GOMAXPROCS(0), 4)),
+		// As the encoder: half the cores, the rest are the unpacking's. A synchronous
+		// decoder (one core) spends 25% less CPU per byte than two concurrent ones.
+		zstd.WithDecoderConcurrency(min(encoderProcs(runtime.GOMAXPROCS(0)), 4)),
 		zstd.WithDecoderMaxWindow(64<<20),
 		zstd.WithDecoderLowmem(true),
 	)
