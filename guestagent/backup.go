@@ -58,14 +58,12 @@ func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.Ba
 	})
 	defer stopReports()
 
-	// An OS pipe: the engine's backup program writes into it itself, and Upload reads it
-	// with no goroutine copying 32 KiB at a time in between as an io.Pipe needs.
-	pr, pw, err := os.Pipe()
+	// An OS pipe: the engine's backup program writes into it itself.
+	pr, pw, err := StreamPipe()
 	if err != nil {
 		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
 	defer pr.Close()
-	growPipe(pw)
 	engineDone := make(chan error, 1)
 	go func() {
 		err := a.driver.Backup(ctx, pw)
@@ -131,17 +129,26 @@ func (e *engineReader) wait() error {
 	return e.err
 }
 
-// backupPipeSize is the capacity asked of the backup's pipe: fewer, larger reads and writes
-// than the 64 KiB default (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
-const backupPipeSize = 1 << 20
+// streamPipeSize is the capacity asked of a backup's or restore's pipe: fewer, larger reads
+// and writes than the 64 KiB default (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by
+// default).
+const streamPipeSize = 1 << 20
 
-// growPipe enlarges a pipe's buffer where the system allows it; a refusal only costs speed.
-func growPipe(f *os.File) {
-	if raw, err := f.SyscallConn(); err == nil {
+// StreamPipe is an OS pipe for a backup stream between the agent and an engine's program,
+// which reads or writes it itself: no goroutine copies 32 KiB at a time in between, as an
+// io.Pipe given to exec.Cmd needs. Its buffer is enlarged where the system allows it; a
+// refusal only costs speed.
+func StreamPipe() (r, w *os.File, err error) {
+	r, w, err = os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if raw, err := w.SyscallConn(); err == nil {
 		_ = raw.Control(func(fd uintptr) {
-			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, backupPipeSize)
+			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, streamPipeSize)
 		})
 	}
+	return r, w, nil
 }
 
 // reportProgress heartbeats progress every few seconds (so that a guest that dies is seen

@@ -38,9 +38,11 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 }
 
 // Restore makes the server's data from a backup before the server was ever prepared (see
-// guestagent.Driver): fill's RDB stream is written into a staging folder, where
-// redis-check-rdb checks it whole, and only then does the folder go into place; the first
-// start loads it. A failure removes the staging folder; a retry starts over.
+// guestagent.Driver): fill's RDB stream is written into a staging folder and checked whole
+// on its way (its header, EOF mark and CRC-64, as Redis checks it at load; redis-check-rdb,
+// which parses every key of the written file again, only when the snapshot was made
+// without a checksum), and only then does the folder go into place; the first start loads
+// it. A failure removes the staging folder; a retry starts over.
 func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -66,7 +68,8 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 		return fmt.Errorf("restore: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	err = fill(w)
+	checker := newRDBChecker(w)
+	err = fill(checker)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -82,12 +85,17 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 	if err := d.server.Chown(rdb); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	check, err := d.server.Command(ctx, redisCheckRDB(), rdb)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if out, err := check.CombinedOutput(); err != nil {
-		return fmt.Errorf("restore: %w: the backup is no valid RDB snapshot: %s", guestagent.ErrInvalid, guestagent.LastLines(out, 3))
+	switch err := checker.check(); {
+	case errors.Is(err, errRDBUnchecked):
+		check, err := d.server.Command(ctx, redisCheckRDB(), rdb)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if out, err := check.CombinedOutput(); err != nil {
+			return fmt.Errorf("restore: %w: the backup is no valid RDB snapshot: %s", guestagent.ErrInvalid, guestagent.LastLines(out, 3))
+		}
+	case err != nil:
+		return fmt.Errorf("restore: %w: the backup is no valid RDB snapshot: %v", guestagent.ErrInvalid, err)
 	}
 	if err := os.Rename(staging, d.server.DataDir); err != nil {
 		return fmt.Errorf("restore: move the data into place: %w", err)
