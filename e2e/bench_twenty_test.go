@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
+)
+
+// atOnce is how many creates BenchmarkTwentyAtOnce starts at once.
+const atOnce = 20
+
+// BenchmarkTwentyAtOnce starts 20 creates at once (in alt_demo's project, whose quotas an
+// admin raises for it: the stack's default allows 10 instances) and measures each one's time
+// to ACTIVE and the batch's throughput, beside the floor: 20 bare initdb + starts of
+// PostgreSQL run 20 at once on the same machine. Goals: the creates' throughput at least 70%
+// of the floor's, and no create slower than 3x the creates' median. Its name holds no
+// "Create", so that `-bench Create` runs BenchmarkCreateToActive alone.
+func BenchmarkTwentyAtOnce(b *testing.B) {
+	ctx := context.Background()
+	alt, admin := login(b, "alt_demo"), login(b, "admin")
+	quotas := map[string]any{"quotas": map[string]any{"instances": 2 * atOnce, "ram": 2 * atOnce * 1024, "volumes": 4 * atOnce}}
+	if code := call(b, admin, http.MethodPut, "/mgmt/quotas/"+alt.projectID, quotas, nil); code != http.StatusOK {
+		b.Fatalf("raise alt_demo's quotas: HTTP %d", code)
+	}
+	for b.Loop() {
+		type create struct {
+			id          string
+			start, seen time.Time
+		}
+		var (
+			mu      sync.Mutex
+			creates []create
+			wg      sync.WaitGroup
+		)
+		start := time.Now()
+		for i := range atOnce {
+			wg.Go(func() {
+				t0 := time.Now()
+				inst, err := instances.Create(ctx, alt.db, postgresOpts(fmt.Sprintf("par-%02d", i))).Extract()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				c := create{id: inst.ID, start: t0}
+				// Not Fatal: this is not the benchmark's goroutine.
+				if err := waitActive(alt, inst.ID, 10*time.Minute, 100*time.Millisecond); err != nil {
+					b.Error(err)
+				} else {
+					c.seen = time.Now()
+				}
+				mu.Lock()
+				creates = append(creates, c)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		batch := time.Since(start)
+		var took []time.Duration
+		for _, c := range creates {
+			if !c.seen.IsZero() {
+				took = append(took, c.seen.Sub(c.start))
+			}
+		}
+		var med, slowest create
+		if !b.Failed() {
+			slices.SortFunc(creates, func(x, y create) int { return int(x.seen.Sub(x.start) - y.seen.Sub(y.start)) })
+			med, slowest = creates[len(creates)/2], creates[len(creates)-1]
+			medianDown := createBreakdown(b, med.id, med.start, med.seen)
+			slowestDown := createBreakdown(b, slowest.id, slowest.start, slowest.seen)
+			fmt.Println("  the median create:")
+			printBreakdown(os.Stdout, med.seen.Sub(med.start), [][]stepTook{medianDown})
+			fmt.Println("  the slowest create:")
+			printBreakdown(os.Stdout, slowest.seen.Sub(slowest.start), [][]stepTook{slowestDown})
+		}
+		for _, c := range creates {
+			if err := instances.Delete(ctx, alt.db, c.id).ExtractErr(); err != nil {
+				b.Error(err)
+			}
+		}
+		for _, c := range creates {
+			waitGone(b, alt.db, c.id, 5*time.Minute)
+		}
+		if b.Failed() {
+			b.FailNow()
+		}
+
+		var bare []time.Duration
+		start = time.Now()
+		for range atOnce {
+			wg.Go(func() {
+				d := bareInitdbAndStart(b)
+				mu.Lock()
+				bare = append(bare, d)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		floor := time.Since(start)
+
+		rate := float64(atOnce) / batch.Seconds() * 60
+		floorRate := float64(atOnce) / floor.Seconds() * 60
+		m, s := median(took), slices.Max(took)
+		b.ReportMetric(rate, "creates/min")
+		b.ReportMetric(floorRate, "initdb+start/min")
+		b.ReportMetric(rate/floorRate, "throughput-ratio")
+		b.ReportMetric(float64(s)/float64(m), "slowest/median")
+		fmt.Printf("%d creates at once: all ACTIVE in %s (%.1f/min), median %s, slowest %s (%.1fx the median; goal <= 3x)\n",
+			atOnce, batch.Round(time.Millisecond), rate, m.Round(time.Millisecond), s.Round(time.Millisecond), float64(s)/float64(m))
+		fmt.Printf("floor, %d bare initdb+starts at once: %s (%.1f/min), median %s; throughput ratio %.2f (goal >= 0.70)\n",
+			atOnce, floor.Round(time.Millisecond), floorRate, median(bare).Round(time.Millisecond), rate/floorRate)
+	}
+}
+
+// waitActive polls instance id until it shows ACTIVE, every interval, and says why it did
+// not within timeout; unlike waitStatusEvery it never stops the goroutine that calls it.
+func waitActive(who tenant, id string, timeout, interval time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		inst, err := instances.Get(context.Background(), who.db, id).Extract()
+		if err != nil {
+			return fmt.Errorf("get instance %s: %w", id, err)
+		}
+		switch {
+		case inst.Status == "ACTIVE":
+			return nil
+		case inst.Status == "ERROR":
+			return fmt.Errorf("instance %s went ERROR (fault %+v)", id, inst.Fault)
+		case time.Now().After(deadline):
+			return fmt.Errorf("instance %s is %s after %s, want ACTIVE", id, inst.Status, timeout)
+		}
+		time.Sleep(interval)
+	}
+}
