@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/db/v1/instances"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/coffer-dbaas/coffer/workflows"
 )
 
 // atOnce is how many creates BenchmarkTwentyAtOnce starts at once.
@@ -79,8 +82,10 @@ func BenchmarkTwentyAtOnce(b *testing.B) {
 			slowestDown := createBreakdown(b, slowest.id, slowest.start, slowest.seen)
 			fmt.Println("  the median create:")
 			printBreakdown(os.Stdout, med.seen.Sub(med.start), [][]stepTook{medianDown})
+			printTimeline(b, med.id, start)
 			fmt.Println("  the slowest create:")
 			printBreakdown(os.Stdout, slowest.seen.Sub(slowest.start), [][]stepTook{slowestDown})
+			printTimeline(b, slowest.id, start)
 		}
 		for _, c := range creates {
 			if err := instances.Delete(ctx, alt.db, c.id).ExtractErr(); err != nil {
@@ -160,4 +165,51 @@ func waitAllActive(b *testing.B, who tenant, ids []string, timeout, interval tim
 		}
 		time.Sleep(interval)
 	}
+}
+
+// printTimeline prints when each step of instance id's create began and ended, counted from
+// the batch's start, and how long its workflow and activity tasks waited in their queues
+// (scheduled until a worker or the guest polled them): a worker short of pollers or of CPU
+// shows there.
+func printTimeline(b *testing.B, id string, batch time.Time) {
+	b.Helper()
+	ctx := context.Background()
+	v, err := cloud.Client.QueryWorkflow(ctx, workflows.CreateWorkflowID(id), "", workflows.ProgressQuery)
+	if err != nil {
+		b.Fatalf("query the progress of %s's create: %v", id, err)
+	}
+	var p workflows.Progress
+	if err := v.Get(&p); err != nil {
+		b.Fatalf("decode the progress of %s's create: %v", id, err)
+	}
+	at := func(t time.Time) time.Duration { return t.Sub(batch).Round(time.Millisecond) }
+	fmt.Printf("    timeline (from the batch's start): workflow started %s\n", at(p.Started))
+	for _, s := range p.Timings {
+		fmt.Printf("      %-30s %9s .. %9s\n", s.Step, at(s.Started), at(s.Ended))
+	}
+	var (
+		wfTasks, actTasks int
+		wfWait, actWait   time.Duration
+		wfMax, actMax     time.Duration
+		scheduled         = map[int64]time.Time{}
+	)
+	it := cloud.Client.GetWorkflowHistory(ctx, workflows.CreateWorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			b.Fatalf("history of %s's create: %v", id, err)
+		}
+		switch e.EventType {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			scheduled[e.EventId] = e.EventTime.AsTime()
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+			w := e.EventTime.AsTime().Sub(scheduled[e.GetWorkflowTaskStartedEventAttributes().GetScheduledEventId()])
+			wfTasks, wfWait, wfMax = wfTasks+1, wfWait+w, max(wfMax, w)
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			w := e.EventTime.AsTime().Sub(scheduled[e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()])
+			actTasks, actWait, actMax = actTasks+1, actWait+w, max(actMax, w)
+		}
+	}
+	fmt.Printf("    queued: %d workflow tasks waited %s in all (longest %s), %d activity tasks %s (longest %s)\n",
+		wfTasks, wfWait.Round(time.Millisecond), wfMax.Round(time.Millisecond), actTasks, actWait.Round(time.Millisecond), actMax.Round(time.Millisecond))
 }
