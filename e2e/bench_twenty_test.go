@@ -48,6 +48,8 @@ func BenchmarkTwentyAtOnce(b *testing.B) {
 				t0 := time.Now()
 				inst, err := instances.Create(ctx, alt.db, postgresOpts(fmt.Sprintf("par-%02d", i))).Extract()
 				if err != nil {
+					// Said at once: a run that then hangs on the others shows why.
+					fmt.Printf("create par-%02d: %v\n", i, err)
 					b.Error(err)
 					return
 				}
@@ -57,13 +59,13 @@ func BenchmarkTwentyAtOnce(b *testing.B) {
 			})
 		}
 		wg.Wait()
+		var ids []string
+		for _, c := range creates {
+			ids = append(ids, c.id)
+		}
 		// One list a poll sees all of them: twenty GETs a poll would load the machine
 		// that the creates share.
 		if !b.Failed() {
-			var ids []string
-			for _, c := range creates {
-				ids = append(ids, c.id)
-			}
 			seen := waitAllActive(b, alt, ids, 10*time.Minute, 100*time.Millisecond)
 			for i := range creates {
 				creates[i].seen = seen[creates[i].id]
@@ -89,12 +91,11 @@ func BenchmarkTwentyAtOnce(b *testing.B) {
 		}
 		for _, c := range creates {
 			if err := instances.Delete(ctx, alt.db, c.id).ExtractErr(); err != nil {
+				fmt.Printf("delete %s: %v\n", c.id, err)
 				b.Error(err)
 			}
 		}
-		for _, c := range creates {
-			waitGone(b, alt.db, c.id, 5*time.Minute)
-		}
+		waitAllGone(b, alt, ids, 5*time.Minute)
 		if b.Failed() {
 			b.FailNow()
 		}
@@ -164,6 +165,32 @@ func waitAllActive(b *testing.B, who tenant, ids []string, timeout, interval tim
 			b.Fatalf("%d of %d instances ACTIVE after %s", len(seen), len(ids), timeout)
 		}
 		time.Sleep(interval)
+	}
+}
+
+// waitAllGone polls the tenant's instances until none of ids is listed, and fails
+// the benchmark after timeout, naming those left.
+func waitAllGone(b *testing.B, who tenant, ids []string, timeout time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var page struct{ Instances []struct{ ID, Status string } }
+		if code := call(b, who, http.MethodGet, "/instances?limit=100", nil, &page); code != http.StatusOK {
+			b.Fatalf("list instances: HTTP %d", code)
+		}
+		var left []string
+		for _, inst := range page.Instances {
+			if slices.Contains(ids, inst.ID) {
+				left = append(left, inst.ID+" ("+inst.Status+")")
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d instances still listed %s after their delete: %v", len(left), timeout, left)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
