@@ -32,7 +32,7 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("worker: %w", err)
 			}
-			w := worker.New(c, workflows.ControlTaskQueue, worker.Options{})
+			w := worker.New(c, workflows.ControlTaskQueue, workflows.WorkerOptions())
 			workflows.Register(w)
 			w.RegisterActivity(acts)
 			// The sweep of silent guests lives as long as the worker: both stop on the

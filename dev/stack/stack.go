@@ -361,7 +361,7 @@ func (s *Stack) startWorker(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	s.worker = worker.New(s.Client, workflows.ControlTaskQueue, worker.Options{})
+	s.worker = worker.New(s.Client, workflows.ControlTaskQueue, workflows.WorkerOptions())
 	workflows.Register(s.worker)
 	s.worker.RegisterActivity(acts)
 	if err := s.worker.Start(); err != nil {
