@@ -21,6 +21,11 @@ const (
 	// ChangeTimeout bounds each attempt of a change once the guest picked it up (a stop or
 	// start of the engine, a replication step, a grant).
 	ChangeTimeout = 5 * time.Minute
+	// BootHeartbeatTimeout is how long a guest running a Boot call may go without a
+	// heartbeat: a call whose task never reached the agent (Temporal counts it started once
+	// a poll took it), or whose agent ended mid-way, is tried again after this, not after
+	// its whole run time. The agent heartbeats every few seconds while it runs one.
+	BootHeartbeatTimeout = 30 * time.Second
 )
 
 // Options bound one call to a guest. Start from a preset (Quick, Query, Change, LongJob,
@@ -66,9 +71,9 @@ func LongJob(run, heartbeat time.Duration) Options {
 
 // Boot is the first call to a guest whose server has just booted (Prepare, a replica's
 // seed, a restore): start bounds how long its agent may take to start polling, run each
-// attempt; three attempts.
+// attempt, during which the agent heartbeats within BootHeartbeatTimeout; three attempts.
 func Boot(start, run time.Duration) Options {
-	return Options{ScheduleToStart: start, StartToClose: run, Attempts: 3, Booting: true}
+	return Options{ScheduleToStart: start, StartToClose: run, Heartbeat: BootHeartbeatTimeout, Attempts: 3, Booting: true}
 }
 
 // PickUpWithin returns o with the guest given d to pick the call up.

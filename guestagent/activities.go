@@ -60,6 +60,7 @@ func (a *activities) Prepare(ctx context.Context, in guest.PrepareInput) error {
 	if in.Datastore != "" && in.Datastore != a.datastore {
 		return a.fail(ctx, guest.PrepareActivity, fmt.Errorf("prepare %s: %w: this agent runs %s", in.Datastore, ErrInvalid, a.datastore))
 	}
+	defer keepAlive(ctx)()
 	a.logger(ctx).Info("preparing the engine", "version", in.Version,
 		"databases", databaseNames(in.Databases), "users", userNames(in.Users), "configuration", slices.Sorted(maps.Keys(in.Configuration)))
 	if err := a.driver.Prepare(ctx, in); err != nil {

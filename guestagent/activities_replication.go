@@ -51,6 +51,7 @@ func (a *replicators) ReplicationSource(ctx context.Context, in guest.Replicatio
 
 // SeedReplica seeds this engine from its primary; see guest.SeedReplicaActivity.
 func (a *replicators) SeedReplica(ctx context.Context, in guest.SeedReplicaInput) error {
+	defer keepAlive(ctx)()
 	a.logger(ctx).Info("seeding a replica", "source", in.Source.String())
 	if err := a.r.SeedReplica(ctx, in.Source); err != nil {
 		return a.fail(ctx, guest.SeedReplicaActivity, err)

@@ -217,27 +217,7 @@ func (a *activities) Restore(ctx context.Context, in guest.RestoreInput) error {
 
 // reportHeartbeats heartbeats progress every few seconds until stop is called.
 func (a *activities) reportHeartbeats(ctx context.Context, progress func() guest.BackupProgress) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(backupHeartbeatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx, progress())
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
+	return heartbeat(ctx, backupHeartbeatInterval, func() any { return progress() })
 }
 
 // countingWriter counts what passes through it.

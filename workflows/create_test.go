@@ -90,6 +90,11 @@ func TestCreateInstanceBuildsEveryPieceInOrder(t *testing.T) {
 	if got, want := h.queues["Prepare"], "guestagent."+instanceID; got != want {
 		t.Errorf("Prepare's task queue: got %q, want %q", got, want)
 	}
+	// A Prepare whose task never reaches the agent, or whose agent dies, is tried again once
+	// its heartbeats stop, not after its whole run time.
+	if got := h.heartbeats[guest.PrepareActivity]; got != guest.BootHeartbeatTimeout {
+		t.Errorf("Prepare's heartbeat timeout: got %s, want %s", got, guest.BootHeartbeatTimeout)
+	}
 	want := catalog.Resources{ServerID: "server-1", VolumeID: "vol-1", PortID: "port-1", SecurityGroupID: "sg-1", Address: "127.10.0.5", ServerStatus: "ACTIVE"}
 	if h.resources != want {
 		t.Errorf("catalog resources: got %+v, want %+v", h.resources, want)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -31,6 +32,8 @@ type harness struct {
 	mu      sync.Mutex
 	started []string
 	queues  map[string]string
+	// heartbeats holds each activity's heartbeat timeout, as last started.
+	heartbeats map[string]time.Duration
 	// attrs holds each search attribute's last upserted value.
 	attrs     map[string]any
 	resources catalog.Resources
@@ -53,7 +56,7 @@ func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harn
 	for _, f := range setup {
 		f(&s)
 	}
-	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}, attrs: map[string]any{}}
+	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), queues: map[string]string{}, heartbeats: map[string]time.Duration{}, attrs: map[string]any{}}
 	Register(h.env)
 	h.env.RegisterActivity(a)
 	// The guest's activities live in another program: stand-ins of the contract's
@@ -67,6 +70,7 @@ func newHarness(t *testing.T, setup ...func(*testsuite.WorkflowTestSuite)) *harn
 		defer h.mu.Unlock()
 		h.started = append(h.started, info.ActivityType.Name)
 		h.queues[info.ActivityType.Name] = info.TaskQueue
+		h.heartbeats[info.ActivityType.Name] = info.HeartbeatTimeout
 	})
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_, workflowID, _, signalName string, _ any) error {
