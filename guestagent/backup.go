@@ -156,38 +156,20 @@ func StreamPipe() (r, w *os.File, err error) {
 // workflow, until the returned stop is called.
 func (a *activities) reportProgress(ctx context.Context, progress func() guest.BackupProgress) (stop func()) {
 	info := activity.GetInfo(ctx)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		heartbeat := time.NewTicker(backupHeartbeatInterval)
-		defer heartbeat.Stop()
-		var lastSignal time.Time
-		var last guest.BackupProgress
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-heartbeat.C:
+	var lastSignal time.Time
+	var last guest.BackupProgress
+	return heartbeat(ctx, backupHeartbeatInterval, func() {
+		p := progress()
+		activity.RecordHeartbeat(ctx, p)
+		if p != last && time.Since(lastSignal) >= backupSignalInterval {
+			c := activity.GetClient(ctx)
+			err := c.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, guest.BackupProgressSignal, p)
+			if err != nil {
+				a.logger(ctx).Warn("could not signal the backup's progress", "error", err)
 			}
-			p := progress()
-			activity.RecordHeartbeat(ctx, p)
-			if p != last && time.Since(lastSignal) >= backupSignalInterval {
-				c := activity.GetClient(ctx)
-				err := c.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, guest.BackupProgressSignal, p)
-				if err != nil {
-					a.logger(ctx).Warn("could not signal the backup's progress", "error", err)
-				}
-				lastSignal, last = time.Now(), p
-			}
+			lastSignal, last = time.Now(), p
 		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
+	})
 }
 
 // Restore downloads, verifies and unpacks a backup through the driver; see guest.RestoreActivity.
@@ -217,7 +199,7 @@ func (a *activities) Restore(ctx context.Context, in guest.RestoreInput) error {
 
 // reportHeartbeats heartbeats progress every few seconds until stop is called.
 func (a *activities) reportHeartbeats(ctx context.Context, progress func() guest.BackupProgress) (stop func()) {
-	return heartbeat(ctx, backupHeartbeatInterval, func() any { return progress() })
+	return heartbeat(ctx, backupHeartbeatInterval, func() { activity.RecordHeartbeat(ctx, progress()) })
 }
 
 // countingWriter counts what passes through it.

@@ -17,12 +17,12 @@ func keepAlive(ctx context.Context) (stop func()) {
 	if timeout <= 0 {
 		return func() {}
 	}
-	return heartbeat(ctx, min(backupHeartbeatInterval, max(timeout/3, time.Second)), nil)
+	return heartbeat(ctx, min(backupHeartbeatInterval, max(timeout/3, time.Second)), func() { activity.RecordHeartbeat(ctx) })
 }
 
-// heartbeat records a heartbeat of the running activity every period, with details() when
-// details is set, until the returned stop is called or ctx ends.
-func heartbeat(ctx context.Context, every time.Duration, details func() any) (stop func()) {
+// heartbeat runs beat (which records the running activity's heartbeat) every period, until
+// the returned stop is called or ctx ends.
+func heartbeat(ctx context.Context, every time.Duration, beat func()) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -36,11 +36,7 @@ func heartbeat(ctx context.Context, every time.Duration, details func() any) (st
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if details != nil {
-					activity.RecordHeartbeat(ctx, details())
-				} else {
-					activity.RecordHeartbeat(ctx)
-				}
+				beat()
 			}
 		}
 	}()
