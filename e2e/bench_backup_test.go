@@ -119,7 +119,8 @@ func (e backupEngine) bench(b *testing.B) {
 		start := time.Now()
 		bk := startBackup(b, demo, src.ID, "bench")
 		bk = waitBackupEvery(b, demo, bk.ID, 30*time.Minute, 100*time.Millisecond, "COMPLETED", "FAILED")
-		backupTook := time.Since(start)
+		backupSeen := time.Now()
+		backupTook := backupSeen.Sub(start)
 		if bk.Status != "COMPLETED" {
 			b.Fatalf("backup failed: %s", bk.FailReason)
 		}
@@ -135,9 +136,13 @@ func (e backupEngine) bench(b *testing.B) {
 		unpackBytes, unpackTook := e.rawRestore(b, src.ID)
 
 		// Restore into a new instance; the restore is timed from the workflow's history.
+		restoreStart := time.Now()
 		restoredID := restoreInstanceB(b, demo, bk.ID)
 		waitStatus(b, demo.db, restoredID, "ACTIVE", 30*time.Minute)
+		restoreSeen := time.Now()
 		restoreTook := e.restoreTook(b, restoredID)
+		backupDown := operationBreakdown(b, workflows.BackupWorkflowID(bk.ID), start, backupSeen, "")
+		restoreDown := createBreakdown(b, restoredID, restoreStart, restoreSeen)
 		deleteInstance(b, demo, restoredID)
 		deleteBackupAndWait(b, demo, bk.ID)
 
@@ -157,6 +162,8 @@ func (e backupEngine) bench(b *testing.B) {
 			e.name, e.restoreWhat, restoreTook.Round(time.Millisecond), restoreRate, e.rawRestoreWhat, unpackTook.Round(time.Millisecond), unpackRate, restoreRate/unpackRate, restoreRate/floorRate)
 		fmt.Printf("%s stored %.1f MiB of %.1f MiB: compression ratio %.2fx; guest agent peak memory (VmHWM) %.1f MB (limit 256 MB)\n",
 			e.name, float64(bk.SizeBytes)/(1<<20), float64(bk.RawBytes)/(1<<20), compression, float64(peakKB)/1024)
+		printBreakdown(os.Stdout, e.name+" backup", backupTook, [][]stepTook{backupDown})
+		printBreakdown(os.Stdout, e.name+" restore, to ACTIVE", restoreSeen.Sub(restoreStart), [][]stepTook{restoreDown})
 		if peakKB >= 256*1024 {
 			b.Errorf("guest agent peak memory %d kB, want under 256 MB", peakKB)
 		}

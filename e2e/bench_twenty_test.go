@@ -83,10 +83,10 @@ func BenchmarkTwentyAtOnce(b *testing.B) {
 			medianDown := createBreakdown(b, med.id, med.start, med.seen)
 			slowestDown := createBreakdown(b, slowest.id, slowest.start, slowest.seen)
 			fmt.Println("  the median create:")
-			printBreakdown(os.Stdout, med.seen.Sub(med.start), [][]stepTook{medianDown})
+			printBreakdown(os.Stdout, "this create", med.seen.Sub(med.start), [][]stepTook{medianDown})
 			printTimeline(b, med.id, start)
 			fmt.Println("  the slowest create:")
-			printBreakdown(os.Stdout, slowest.seen.Sub(slowest.start), [][]stepTook{slowestDown})
+			printBreakdown(os.Stdout, "this create", slowest.seen.Sub(slowest.start), [][]stepTook{slowestDown})
 			printTimeline(b, slowest.id, start)
 		}
 		for _, c := range creates {
