@@ -232,6 +232,10 @@ const versionParameters = "/datastore-versions/{version_id}/parameters"
 
 // rewriteGlobalParameters maps Trove's by-ID parameter paths onto the routes that serve them.
 func rewriteGlobalParameters(r *http.Request) {
+	// Every request passes here: the regular expression only for a path that may match.
+	if !strings.Contains(r.URL.Path, "/datastores/versions/") {
+		return
+	}
 	m := globalParameters.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		return

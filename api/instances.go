@@ -228,11 +228,15 @@ type InstanceResponse struct {
 // InstanceListResponse is a page of instances. The next page's link is in both links
 // (Trove's key) and instances_links (the key gophercloud reads).
 type InstanceListResponse struct {
-	Body struct {
-		Instances      []InstanceView `json:"instances"`
-		Links          []Link         `json:"links,omitempty"`
-		InstancesLinks []Link         `json:"instances_links,omitempty"`
-	}
+	Body InstanceListResponseBody
+}
+
+// InstanceListResponseBody is the body of InstanceListResponse; it encodes itself
+// (listjson.go).
+type InstanceListResponseBody struct {
+	Instances      []InstanceView `json:"instances"`
+	Links          []Link         `json:"links,omitempty"`
+	InstancesLinks []Link         `json:"instances_links,omitempty"`
 }
 
 func (s *Server) registerInstances(g *huma.Group) {

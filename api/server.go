@@ -212,6 +212,8 @@ func newServer(opts Options) *Server {
 	}
 
 	cfg := huma.DefaultConfig("Coffer", "1.0")
+	// JSON as huma writes it, but bodies that encode themselves do (listjson.go).
+	cfg.Formats = map[string]huma.Format{"application/json": troveJSON, "json": troveJSON}
 	cfg.Info.Description = "Coffer's database-as-a-service API: OpenStack Trove's v1.0 API, " +
 		"so that python-troveclient, gophercloud and Terraform work unchanged. " +
 		"Authenticate with a Keystone token in X-Auth-Token, scoped to the project in the path."

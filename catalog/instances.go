@@ -248,7 +248,12 @@ func (s *Store) listQuery(ctx context.Context, columns, projectID string, limit 
 	}
 	query += " ORDER BY created, id"
 	if limit > 0 {
-		query += " LIMIT " + arg(limit)
+		// The limit is written into the query, not passed as an argument: PostgreSQL plans a
+		// prepared statement with LIMIT $n for every execution (its generic plan, not knowing
+		// how few rows are wanted, looks far costlier than each custom one), and planning the
+		// list took several times its execution. Written in, the statement (one per page size,
+		// each prepared once by pgx's statement cache) gets its generic plan once.
+		query += " LIMIT " + strconv.Itoa(limit)
 	}
 	return query, args, nil
 }
