@@ -93,32 +93,15 @@ func Upload(ctx context.Context, swift *gophercloud.ServiceClient, src io.Reader
 		return fail(cause)
 	}
 
-	// The stages run on three goroutines with a few chunk buffers between them: this one
-	// reads the source and compresses; the next seals the chunks and sums the stored
-	// bytes; the last computes each segment's MD5 and spools it (and the segmenter's
-	// uploader PUTs the spooled segments).
-	spool := newStageWriter(segs, stageBuffers, chunkSize)
-	out := &storedWriter{sum: sha256.New(), w: spool}
-	var sealed *stageWriter
-	closeStages := func() {
-		if sealed != nil {
-			_ = sealed.Close()
-		}
-		_ = spool.Close()
-	}
-	if _, err := out.Write(header[:]); err != nil {
-		closeStages()
+	// The sealing and the storing run on goroutines of their own (sealPipeline), so that
+	// this one only reads the source and compresses.
+	seal, err := newSealPipeline(segs, dataKey, header[:], chunkSize, report)
+	if err != nil {
 		return cleanup(err, false)
 	}
-	sealer, err := newSealWriter(out, dataKey, header[:], chunkSize, report)
+	enc, err := newEncoder(seal)
 	if err != nil {
-		closeStages()
-		return cleanup(err, false)
-	}
-	sealed = newStageWriter(sealer, stageBuffers, chunkSize)
-	enc, err := newEncoder(sealed)
-	if err != nil {
-		closeStages()
+		seal.abort()
 		return cleanup(fmt.Errorf("start zstd: %w", err), false)
 	}
 	// A failed segment upload or a cancelled ctx surfaces through zstd and the sealer as a
@@ -137,25 +120,15 @@ func Upload(ctx context.Context, swift *gophercloud.ServiceClient, src io.Reader
 	}
 	if _, err := io.Copy(enc, &sourceReader{ctx: ctx, r: src, n: &raw}); err != nil {
 		_ = enc.Close()
-		closeStages()
+		seal.abort()
 		return cleanup(pipelineErr(err, ""), false)
 	}
 	if err := enc.Close(); err != nil {
-		closeStages()
+		seal.abort()
 		return cleanup(pipelineErr(err, "compress"), false)
 	}
-	err = sealed.Close()
-	sealed = nil
-	if err != nil {
-		closeStages()
+	if err := seal.Close(); err != nil {
 		return cleanup(pipelineErr(err, "encrypt"), false)
-	}
-	if err := sealer.Close(); err != nil {
-		closeStages()
-		return cleanup(pipelineErr(err, "encrypt"), false)
-	}
-	if err := spool.Close(); err != nil {
-		return cleanup(pipelineErr(err, "spool"), false)
 	}
 	list, err := segs.finish()
 	if err != nil {
@@ -169,8 +142,8 @@ func Upload(ctx context.Context, swift *gophercloud.ServiceClient, src io.Reader
 		Container:  opts.Container,
 		Object:     opts.Object,
 		RawSize:    raw.Load(),
-		StoredSize: out.n,
-		SHA256:     hex.EncodeToString(out.sum.Sum(nil)),
+		StoredSize: seal.n,
+		SHA256:     hex.EncodeToString(seal.sum.Sum(nil)),
 		WrappedKey: wrapped,
 		Segments:   len(list),
 	}, nil
@@ -235,100 +208,177 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// storedWriter is where the stored bytes go: the SHA-256, then w (the segments).
-type storedWriter struct {
-	sum hash.Hash
-	w   io.Writer
-	n   int64
-}
-
-func (s *storedWriter) Write(p []byte) (int, error) {
-	s.sum.Write(p)
-	n, err := s.w.Write(p)
-	s.n += int64(n)
-	return n, err
-}
-
-// stageBuffers is how many chunk buffers each stage of an upload has in flight.
-const stageBuffers = 4
-
-// stageWriter hands what is written to it to its own goroutine, which writes it to w in
-// buffers of size bytes: the stage that writes (zstd, say) goes on while the next one (the
-// sealing, the MD5 and the spool) works on what came before, so that the upload's stages
-// run on as many cores as are free rather than one after another on one. At most buffers
-// buffers are in flight, so memory stays bounded.
+// sealPipeline is the sealing and storing of an upload's compressed stream, in the stored
+// format of format.go (as sealWriter writes it), on two goroutines of its own: Write, on
+// the compressing goroutine, fills chunk-sized plaintext buffers; the sealing goroutine
+// seals each one (AES-256-GCM) and sums the sealed bytes (SHA-256); the storing goroutine
+// writes the sealed chunks to w (the segmenter: each segment's MD5 and its spool file).
+// The stages thus run on as many cores as are free, rather than one after another on one.
+// The buffers go round between them, pipelineBuffers of each kind, so memory is bounded
+// and no byte is copied but into the plaintext buffer, as before.
 //
-// One goroutine writes. The first error of w is returned by the Write that follows it and by
-// Close; after it, what is written is dropped.
-type stageWriter struct {
-	w    io.Writer
-	full chan []byte
-	free chan []byte
-	buf  []byte
-	done chan struct{} // closed when the goroutine has returned
+// One goroutine writes and then calls Close (or abort). The first error of a stage is
+// returned by the Write that follows it and by Close; after it, the stages drop what
+// comes.
+type sealPipeline struct {
+	c       *chunkCipher
+	chunk   int
+	w       io.Writer
+	onChunk func()
+
+	buf        []byte // the plaintext chunk being filled
+	freePlain  chan []byte
+	toSeal     chan sealJob
+	freeSealed chan []byte
+	toStore    chan []byte
+	stored     chan struct{} // closed when the storing goroutine has returned
+	closed     bool
+
+	sum hash.Hash // SHA-256 of the stored bytes; read after Close
+	n   int64     // stored bytes; read after Close
 
 	mu  sync.Mutex
 	err error
 }
 
-func newStageWriter(w io.Writer, buffers, size int) *stageWriter {
-	s := &stageWriter{w: w, full: make(chan []byte, buffers), free: make(chan []byte, buffers), done: make(chan struct{})}
-	for range buffers {
-		s.free <- make([]byte, 0, size)
+type sealJob struct {
+	plain []byte
+	final bool
+}
+
+// pipelineBuffers is how many chunk buffers of each kind (plaintext, sealed) an upload has:
+// one being filled or worked on by each stage, and one waiting.
+const pipelineBuffers = 3
+
+var errUploadAborted = errors.New("upload aborted")
+
+// newSealPipeline writes the stream's header to w and starts the stages.
+func newSealPipeline(w io.Writer, key []byte, header []byte, chunk int, onChunk func()) (*sealPipeline, error) {
+	c, err := newChunkCipher(key, header)
+	if err != nil {
+		return nil, err
 	}
-	go s.run()
-	return s
+	p := &sealPipeline{
+		c: c, chunk: chunk, w: w, onChunk: onChunk, sum: sha256.New(),
+		freePlain: make(chan []byte, pipelineBuffers), toSeal: make(chan sealJob, pipelineBuffers),
+		freeSealed: make(chan []byte, pipelineBuffers), toStore: make(chan []byte, pipelineBuffers),
+		stored: make(chan struct{}),
+	}
+	p.sum.Write(header)
+	n, err := w.Write(header)
+	p.n = int64(n)
+	if err != nil {
+		return nil, err
+	}
+	for range pipelineBuffers {
+		p.freePlain <- make([]byte, 0, chunk)
+		p.freeSealed <- make([]byte, 0, chunk+c.gcm.Overhead())
+	}
+	go p.seal()
+	go p.store()
+	return p, nil
 }
 
-func (s *stageWriter) run() {
-	defer close(s.done)
-	for buf := range s.full {
-		if s.firstErr() == nil {
-			if _, err := s.w.Write(buf); err != nil {
-				s.mu.Lock()
-				s.err = err
-				s.mu.Unlock()
-			}
-		}
-		s.free <- buf[:0]
+func (p *sealPipeline) firstErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *sealPipeline) setErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
 	}
 }
 
-func (s *stageWriter) firstErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-func (s *stageWriter) Write(p []byte) (int, error) {
+func (p *sealPipeline) Write(b []byte) (int, error) {
+	if p.closed {
+		return 0, errors.New("write to a closed backup stream")
+	}
 	n := 0
-	for len(p) > 0 {
-		if s.buf == nil {
-			if err := s.firstErr(); err != nil {
+	for len(b) > 0 {
+		if p.buf == nil {
+			if err := p.firstErr(); err != nil {
 				return n, err
 			}
-			s.buf = <-s.free
+			p.buf = <-p.freePlain
 		}
-		c := copy(s.buf[len(s.buf):cap(s.buf)], p)
-		s.buf = s.buf[:len(s.buf)+c]
+		// A full buffer is sealed only when more data follows: the last chunk must be
+		// the one sealed as final, even when it is full.
+		if len(p.buf) == p.chunk {
+			p.toSeal <- sealJob{plain: p.buf}
+			p.buf = nil
+			continue
+		}
+		c := copy(p.buf[len(p.buf):p.chunk], b)
+		p.buf = p.buf[:len(p.buf)+c]
+		b = b[c:]
 		n += c
-		p = p[c:]
-		if len(s.buf) == cap(s.buf) {
-			s.full <- s.buf
-			s.buf = nil
-		}
+	}
+	if err := p.firstErr(); err != nil {
+		return n, err
 	}
 	return n, nil
 }
 
-// Close writes what is left, waits for the goroutine and returns the first error of w. It
-// must be called once, also after an error (it ends the goroutine).
-func (s *stageWriter) Close() error {
-	if len(s.buf) > 0 {
-		s.full <- s.buf
+// seal is the sealing goroutine.
+func (p *sealPipeline) seal() {
+	defer close(p.toStore)
+	for job := range p.toSeal {
+		if p.firstErr() == nil {
+			p.c.next(job.final)
+			out := <-p.freeSealed
+			out = p.c.gcm.Seal(out[:0], p.c.nonce[:], job.plain, p.c.ad[:])
+			p.sum.Write(out)
+			p.toStore <- out
+		}
+		p.freePlain <- job.plain[:0]
 	}
-	s.buf = nil
-	close(s.full)
-	<-s.done
-	return s.firstErr()
+}
+
+// store is the storing goroutine.
+func (p *sealPipeline) store() {
+	defer close(p.stored)
+	for out := range p.toStore {
+		if p.firstErr() == nil {
+			n, err := p.w.Write(out)
+			p.n += int64(n)
+			if err != nil {
+				p.setErr(err)
+			} else if p.onChunk != nil {
+				p.onChunk()
+			}
+		}
+		p.freeSealed <- out[:0]
+	}
+}
+
+// Close seals the final chunk, waits for the stages and returns the first error of one.
+func (p *sealPipeline) Close() error {
+	if p.closed {
+		return p.firstErr()
+	}
+	p.closed = true
+	buf := p.buf
+	if buf == nil {
+		buf = <-p.freePlain
+	}
+	p.buf = nil
+	p.toSeal <- sealJob{plain: buf, final: true}
+	close(p.toSeal)
+	<-p.stored
+	return p.firstErr()
+}
+
+// abort stops the stages without sealing a final chunk, and waits for them.
+func (p *sealPipeline) abort() {
+	p.setErr(errUploadAborted)
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.toSeal)
+	<-p.stored
 }
