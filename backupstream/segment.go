@@ -45,11 +45,33 @@ type segment struct {
 
 // spooled is a segment on disk, waiting to be stored.
 type spooled struct {
-	file *os.File
-	name string
-	md5  string
-	size int64
+	file   *os.File
+	name   string
+	md5    string
+	size   int64
+	stream *streamedPut // the PUT sent while it was written, nil when none was
 }
+
+// streamedPut is a segment's PUT sent while the segment is being written: its body is what
+// the segmenter writes, through a Pipe, so that the segment is in Swift moments after its
+// last byte, rather than a whole segment's PUT later, and its spool file is never read
+// back. Swift answers the MD5 of what it stored as ETag: only an ETag equal to the
+// segment's MD5 stores it; otherwise (or when the PUT failed) the segment is PUT again from
+// its spool file, with the MD5 as ETag, and retried as before.
+type streamedPut struct {
+	body   *Pipe
+	broken bool          // a write to body failed: the PUT ended early (the writer's)
+	done   chan struct{} // closed when the PUT has returned
+	etag   string
+	err    error
+}
+
+// Buffers of a streamed PUT's body: enough that the writer rarely waits for the
+// connection.
+const (
+	streamBuffers    = 4
+	streamBufferSize = 256 << 10
+)
 
 // segmenter cuts the stored stream into segments: each is spooled to a file in dir while
 // its MD5 is computed, then handed to one uploader goroutine, which PUTs it with the MD5 as
@@ -68,6 +90,7 @@ type segmenter struct {
 	cur     *os.File
 	curMD5  hash.Hash
 	curSize int64
+	curPut  *streamedPut
 	next    int // index of the segment being filled
 
 	queue chan spooled
@@ -108,6 +131,7 @@ func (s *segmenter) Write(p []byte) (int, error) {
 			}
 			s.cur, s.curSize = f, 0
 			s.curMD5.Reset()
+			s.curPut = s.startPut(s.segmentName(s.next))
 		}
 		room := segmentLimit(s.base, s.next) - s.curSize
 		part := p
@@ -116,6 +140,11 @@ func (s *segmenter) Write(p []byte) (int, error) {
 		}
 		w, err := s.cur.Write(part)
 		s.curMD5.Write(part[:w])
+		if put := s.curPut; w > 0 && !put.broken {
+			if _, perr := put.body.Write(part[:w]); perr != nil {
+				put.broken = true
+			}
+		}
 		s.curSize += int64(w)
 		n += w
 		p = p[w:]
@@ -131,23 +160,73 @@ func (s *segmenter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// startPut starts the streamed PUT of segment name.
+func (s *segmenter) startPut(name string) *streamedPut {
+	p := &streamedPut{body: NewPipe(streamBuffers, streamBufferSize), done: make(chan struct{})}
+	s.mu.Lock()
+	s.attempted = append(s.attempted, name)
+	s.mu.Unlock()
+	go func() {
+		defer close(p.done)
+		h, err := objects.Create(s.ctx, s.swift, s.container, name, objects.CreateOpts{
+			// No ETag: the MD5 is known only at the end; Swift answers its own, which
+			// store compares. Hiding Close keeps net/http from closing the writer's side.
+			Content:     struct{ io.Reader }{p.body},
+			NoETag:      true,
+			ContentType: "application/octet-stream",
+		}).Extract()
+		if err == nil {
+			p.etag = normalizeETag(h.ETag)
+		}
+		p.err = err
+		// What the PUT left unread is not wanted: the writer must not wait for it.
+		p.body.CloseReader(err)
+	}()
+	return p
+}
+
+// endPut ends the current segment's streamed PUT's body: with EOF, or with err, which
+// fails the PUT.
+func (s *segmenter) endPut(err error) *streamedPut {
+	put := s.curPut
+	s.curPut = nil
+	if put == nil {
+		return nil
+	}
+	if err != nil {
+		put.body.CloseReader(err) // so that the close below does not wait for the reader
+	}
+	_ = put.body.CloseWithError(err)
+	return put
+}
+
+// discard removes a spooled segment that will not be stored, once its streamed PUT is over
+// (so that the caller's deletes come after it).
+func discard(sp spooled) {
+	if sp.stream != nil {
+		<-sp.stream.done
+	}
+	removeSpool(sp.file)
+}
+
 // handOff queues the filled spool file for upload.
 func (s *segmenter) handOff() error {
 	sp := spooled{file: s.cur, name: s.segmentName(s.next), md5: hex.EncodeToString(s.curMD5.Sum(nil)), size: s.curSize}
+	sp.stream = s.endPut(nil)
 	s.cur = nil
 	s.next++
 	if _, err := sp.file.Seek(0, io.SeekStart); err != nil {
-		removeSpool(sp.file)
+		discard(sp)
 		return fmt.Errorf("rewind spooled segment: %w", err)
 	}
 	select {
 	case s.queue <- sp:
 		return nil
 	case <-s.fail:
-		removeSpool(sp.file)
+		discard(sp)
 		return s.firstErr()
 	case <-s.ctx.Done():
-		removeSpool(sp.file)
+		discard(sp)
 		return s.ctx.Err()
 	}
 }
@@ -164,14 +243,11 @@ func (s *segmenter) upload() {
 	failed := false
 	for sp := range s.queue {
 		if failed {
-			removeSpool(sp.file)
+			discard(sp)
 			continue
 		}
-		s.mu.Lock()
-		s.attempted = append(s.attempted, sp.name)
-		s.mu.Unlock()
-		err := s.put(sp)
-		removeSpool(sp.file)
+		err := s.store(sp)
+		discard(sp)
 		if err != nil {
 			s.mu.Lock()
 			s.err = fmt.Errorf("store segment %s: %w", sp.name, err)
@@ -187,6 +263,21 @@ func (s *segmenter) upload() {
 			s.onStored(sp.size)
 		}
 	}
+}
+
+// store makes sure a segment is stored: by its streamed PUT, when Swift stored what was
+// written (its ETag is the segment's MD5), or else by a PUT of its spool file.
+func (s *segmenter) store(sp spooled) error {
+	if st := sp.stream; st != nil {
+		<-st.done
+		if st.err == nil && !st.broken && st.etag == sp.md5 {
+			return nil
+		}
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return s.put(sp)
 }
 
 // put stores one spooled segment, retrying what may succeed on another try.
@@ -240,6 +331,9 @@ func (s *segmenter) closeQueue() {
 // was sent for, stored or not, so that the caller can delete them.
 func (s *segmenter) abort() []string {
 	if s.cur != nil {
+		if put := s.endPut(errUploadAborted); put != nil {
+			<-put.done
+		}
 		removeSpool(s.cur)
 		s.cur = nil
 	}
