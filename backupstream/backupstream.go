@@ -6,8 +6,9 @@
 // Backup data goes from the guest to Swift directly; the control plane only ever sees the
 // Result.
 //
-// Upload: source -> zstd -> chunked AES-256-GCM -> SHA-256 -> segments spooled to disk one at
-// a time (MD5 computed on the way) -> PUT with the MD5 as ETag, retried -> SLO manifest.
+// Upload: source -> zstd | chunked AES-256-GCM -> SHA-256 | MD5 -> each segment PUT as it is
+// written (and spooled to disk for a retry, a PUT with the MD5 as ETag) -> SLO manifest; the
+// three stages (|) run on goroutines of their own (upload.go).
 // Download: GET of the manifest (the segments in order, resumed with ranged GETs when the
 // connection breaks) -> SHA-256 -> decrypt and authenticate each chunk -> zstd -> destination.
 // Memory stays bounded on both sides: no segment is ever held in memory, only the zstd
