@@ -52,26 +52,77 @@ type spooled struct {
 	stream *streamedPut // the PUT sent while it was written, nil when none was
 }
 
-// streamedPut is a segment's PUT sent while the segment is being written: its body is what
-// the segmenter writes, through a Pipe, so that the segment is in Swift moments after its
-// last byte, rather than a whole segment's PUT later, and its spool file is never read
-// back. Swift answers the MD5 of what it stored as ETag: only an ETag equal to the
-// segment's MD5 stores it; otherwise (or when the PUT failed) the segment is PUT again from
-// its spool file, with the MD5 as ETag, and retried as before.
+// streamedPut is a segment's PUT sent while the segment is being written: its body is the
+// spool file, read as it grows (followReader), so that the segment is in Swift moments
+// after its last byte rather than a whole segment's PUT later, while a slow Swift still
+// never holds up the writer (it only falls behind in the file, as before). Swift answers
+// the MD5 of what it stored as ETag: only an ETag equal to the segment's MD5 stores it;
+// otherwise (or when the PUT failed) the segment is PUT again from its spool file, with the
+// MD5 as ETag, and retried as before.
 type streamedPut struct {
-	body   *Pipe
-	broken bool          // a write to body failed: the PUT ended early (the writer's)
-	done   chan struct{} // closed when the PUT has returned
-	etag   string
-	err    error
+	body *followReader
+	done chan struct{} // closed when the PUT has returned
+	etag string
+	err  error
 }
 
-// Buffers of a streamed PUT's body: enough that the writer rarely waits for the
-// connection.
-const (
-	streamBuffers    = 4
-	streamBufferSize = 256 << 10
-)
+// followReader reads a file that is being written, as far as it is written: a read at the
+// written end waits for more, until the writer ends it (EOF) or fails it.
+type followReader struct {
+	f    *os.File
+	off  int64 // the reader's
+	mu   sync.Mutex
+	cond *sync.Cond
+	size int64 // written so far
+	end  bool  // the writer is done
+	err  error // the writer failed the body
+}
+
+func newFollowReader(f *os.File) *followReader {
+	r := &followReader{f: f}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+// grew records n more bytes written.
+func (r *followReader) grew(n int) {
+	r.mu.Lock()
+	r.size += int64(n)
+	r.mu.Unlock()
+	r.cond.Signal()
+}
+
+// close ends the body: with EOF, or with err.
+func (r *followReader) close(err error) {
+	r.mu.Lock()
+	r.end, r.err = true, err
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+func (r *followReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	for r.off == r.size && !r.end {
+		r.cond.Wait()
+	}
+	size, err := r.size, r.err
+	r.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if r.off == size {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > size-r.off {
+		p = p[:size-r.off]
+	}
+	n, err := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
+}
 
 // segmenter cuts the stored stream into segments: each is spooled to a file in dir while
 // its MD5 is computed, then handed to one uploader goroutine, which PUTs it with the MD5 as
@@ -131,7 +182,7 @@ func (s *segmenter) Write(p []byte) (int, error) {
 			}
 			s.cur, s.curSize = f, 0
 			s.curMD5.Reset()
-			s.curPut = s.startPut(s.segmentName(s.next))
+			s.curPut = s.startPut(s.segmentName(s.next), f)
 		}
 		room := segmentLimit(s.base, s.next) - s.curSize
 		part := p
@@ -140,10 +191,8 @@ func (s *segmenter) Write(p []byte) (int, error) {
 		}
 		w, err := s.cur.Write(part)
 		s.curMD5.Write(part[:w])
-		if put := s.curPut; w > 0 && !put.broken {
-			if _, perr := put.body.Write(part[:w]); perr != nil {
-				put.broken = true
-			}
+		if w > 0 {
+			s.curPut.body.grew(w)
 		}
 		s.curSize += int64(w)
 		n += w
@@ -161,8 +210,8 @@ func (s *segmenter) Write(p []byte) (int, error) {
 }
 
 // startPut starts the streamed PUT of segment name.
-func (s *segmenter) startPut(name string) *streamedPut {
-	p := &streamedPut{body: NewPipe(streamBuffers, streamBufferSize), done: make(chan struct{})}
+func (s *segmenter) startPut(name string, f *os.File) *streamedPut {
+	p := &streamedPut{body: newFollowReader(f), done: make(chan struct{})}
 	s.mu.Lock()
 	s.attempted = append(s.attempted, name)
 	s.mu.Unlock()
@@ -170,8 +219,8 @@ func (s *segmenter) startPut(name string) *streamedPut {
 		defer close(p.done)
 		h, err := objects.Create(s.ctx, s.swift, s.container, name, objects.CreateOpts{
 			// No ETag: the MD5 is known only at the end; Swift answers its own, which
-			// store compares. Hiding Close keeps net/http from closing the writer's side.
-			Content:     struct{ io.Reader }{p.body},
+			// store compares.
+			Content:     p.body,
 			NoETag:      true,
 			ContentType: "application/octet-stream",
 		}).Extract()
@@ -179,8 +228,6 @@ func (s *segmenter) startPut(name string) *streamedPut {
 			p.etag = normalizeETag(h.ETag)
 		}
 		p.err = err
-		// What the PUT left unread is not wanted: the writer must not wait for it.
-		p.body.CloseReader(err)
 	}()
 	return p
 }
@@ -193,10 +240,7 @@ func (s *segmenter) endPut(err error) *streamedPut {
 	if put == nil {
 		return nil
 	}
-	if err != nil {
-		put.body.CloseReader(err) // so that the close below does not wait for the reader
-	}
-	_ = put.body.CloseWithError(err)
+	put.body.close(err)
 	return put
 }
 
@@ -270,7 +314,7 @@ func (s *segmenter) upload() {
 func (s *segmenter) store(sp spooled) error {
 	if st := sp.stream; st != nil {
 		<-st.done
-		if st.err == nil && !st.broken && st.etag == sp.md5 {
+		if st.err == nil && st.etag == sp.md5 {
 			return nil
 		}
 		if err := s.ctx.Err(); err != nil {
