@@ -45,10 +45,83 @@ type segment struct {
 
 // spooled is a segment on disk, waiting to be stored.
 type spooled struct {
-	file *os.File
-	name string
-	md5  string
-	size int64
+	file   *os.File
+	name   string
+	md5    string
+	size   int64
+	stream *streamedPut // the PUT sent while it was written, nil when none was
+}
+
+// streamedPut is a segment's PUT sent while the segment is being written: its body is the
+// spool file, read as it grows (followReader), so that the segment is in Swift moments
+// after its last byte rather than a whole segment's PUT later, while a slow Swift still
+// never holds up the writer (it only falls behind in the file, as before). Swift answers
+// the MD5 of what it stored as ETag: only an ETag equal to the segment's MD5 stores it;
+// otherwise (or when the PUT failed) the segment is PUT again from its spool file, with the
+// MD5 as ETag, and retried as before.
+type streamedPut struct {
+	body *followReader
+	done chan struct{} // closed when the PUT has returned
+	etag string
+	err  error
+}
+
+// followReader reads a file that is being written, as far as it is written: a read at the
+// written end waits for more, until the writer ends it (EOF) or fails it.
+type followReader struct {
+	f    *os.File
+	off  int64 // the reader's
+	mu   sync.Mutex
+	cond *sync.Cond
+	size int64 // written so far
+	end  bool  // the writer is done
+	err  error // the writer failed the body
+}
+
+func newFollowReader(f *os.File) *followReader {
+	r := &followReader{f: f}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+// grew records n more bytes written.
+func (r *followReader) grew(n int) {
+	r.mu.Lock()
+	r.size += int64(n)
+	r.mu.Unlock()
+	r.cond.Signal()
+}
+
+// close ends the body: with EOF, or with err.
+func (r *followReader) close(err error) {
+	r.mu.Lock()
+	r.end, r.err = true, err
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+func (r *followReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	for r.off == r.size && !r.end {
+		r.cond.Wait()
+	}
+	size, err := r.size, r.err
+	r.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if r.off == size {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > size-r.off {
+		p = p[:size-r.off]
+	}
+	n, err := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
 }
 
 // segmenter cuts the stored stream into segments: each is spooled to a file in dir while
@@ -68,6 +141,7 @@ type segmenter struct {
 	cur     *os.File
 	curMD5  hash.Hash
 	curSize int64
+	curPut  *streamedPut
 	next    int // index of the segment being filled
 
 	queue chan spooled
@@ -108,6 +182,7 @@ func (s *segmenter) Write(p []byte) (int, error) {
 			}
 			s.cur, s.curSize = f, 0
 			s.curMD5.Reset()
+			s.curPut = s.startPut(s.segmentName(s.next), f)
 		}
 		room := segmentLimit(s.base, s.next) - s.curSize
 		part := p
@@ -116,6 +191,9 @@ func (s *segmenter) Write(p []byte) (int, error) {
 		}
 		w, err := s.cur.Write(part)
 		s.curMD5.Write(part[:w])
+		if w > 0 {
+			s.curPut.body.grew(w)
+		}
 		s.curSize += int64(w)
 		n += w
 		p = p[w:]
@@ -131,23 +209,68 @@ func (s *segmenter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// startPut starts the streamed PUT of segment name.
+func (s *segmenter) startPut(name string, f *os.File) *streamedPut {
+	p := &streamedPut{body: newFollowReader(f), done: make(chan struct{})}
+	s.mu.Lock()
+	s.attempted = append(s.attempted, name)
+	s.mu.Unlock()
+	go func() {
+		defer close(p.done)
+		h, err := objects.Create(s.ctx, s.swift, s.container, name, objects.CreateOpts{
+			// No ETag: the MD5 is known only at the end; Swift answers its own, which
+			// store compares.
+			Content:     p.body,
+			NoETag:      true,
+			ContentType: "application/octet-stream",
+		}).Extract()
+		if err == nil {
+			p.etag = normalizeETag(h.ETag)
+		}
+		p.err = err
+	}()
+	return p
+}
+
+// endPut ends the current segment's streamed PUT's body: with EOF, or with err, which
+// fails the PUT.
+func (s *segmenter) endPut(err error) *streamedPut {
+	put := s.curPut
+	s.curPut = nil
+	if put == nil {
+		return nil
+	}
+	put.body.close(err)
+	return put
+}
+
+// discard removes a spooled segment that will not be stored, once its streamed PUT is over
+// (so that the caller's deletes come after it).
+func discard(sp spooled) {
+	if sp.stream != nil {
+		<-sp.stream.done
+	}
+	removeSpool(sp.file)
+}
+
 // handOff queues the filled spool file for upload.
 func (s *segmenter) handOff() error {
 	sp := spooled{file: s.cur, name: s.segmentName(s.next), md5: hex.EncodeToString(s.curMD5.Sum(nil)), size: s.curSize}
+	sp.stream = s.endPut(nil)
 	s.cur = nil
 	s.next++
 	if _, err := sp.file.Seek(0, io.SeekStart); err != nil {
-		removeSpool(sp.file)
+		discard(sp)
 		return fmt.Errorf("rewind spooled segment: %w", err)
 	}
 	select {
 	case s.queue <- sp:
 		return nil
 	case <-s.fail:
-		removeSpool(sp.file)
+		discard(sp)
 		return s.firstErr()
 	case <-s.ctx.Done():
-		removeSpool(sp.file)
+		discard(sp)
 		return s.ctx.Err()
 	}
 }
@@ -164,14 +287,11 @@ func (s *segmenter) upload() {
 	failed := false
 	for sp := range s.queue {
 		if failed {
-			removeSpool(sp.file)
+			discard(sp)
 			continue
 		}
-		s.mu.Lock()
-		s.attempted = append(s.attempted, sp.name)
-		s.mu.Unlock()
-		err := s.put(sp)
-		removeSpool(sp.file)
+		err := s.store(sp)
+		discard(sp)
 		if err != nil {
 			s.mu.Lock()
 			s.err = fmt.Errorf("store segment %s: %w", sp.name, err)
@@ -187,6 +307,21 @@ func (s *segmenter) upload() {
 			s.onStored(sp.size)
 		}
 	}
+}
+
+// store makes sure a segment is stored: by its streamed PUT, when Swift stored what was
+// written (its ETag is the segment's MD5), or else by a PUT of its spool file.
+func (s *segmenter) store(sp spooled) error {
+	if st := sp.stream; st != nil {
+		<-st.done
+		if st.err == nil && st.etag == sp.md5 {
+			return nil
+		}
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return s.put(sp)
 }
 
 // put stores one spooled segment, retrying what may succeed on another try.
@@ -240,6 +375,9 @@ func (s *segmenter) closeQueue() {
 // was sent for, stored or not, so that the caller can delete them.
 func (s *segmenter) abort() []string {
 	if s.cur != nil {
+		if put := s.endPut(errUploadAborted); put != nil {
+			<-put.done
+		}
 		removeSpool(s.cur)
 		s.cur = nil
 	}

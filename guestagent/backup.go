@@ -49,6 +49,8 @@ func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.Ba
 	// the rest with the backup or when the backup fails.
 	swift := swiftClient(in.Swift, in.Container)
 	log.Info("backup starting", "container", in.Container, "object", in.Object, "attempt", activity.GetInfo(ctx).Attempt)
+	defer startBackupProfile(in.BackupID)()
+	started := time.Now()
 
 	var raw, stored atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)
@@ -97,7 +99,9 @@ func (a *activities) Backup(ctx context.Context, in guest.BackupInput) (guest.Ba
 		// Not reached: the engine's failure ends the stream with it, which fails Upload.
 		return guest.BackupResult{}, a.fail(ctx, guest.BackupActivity, fmt.Errorf("backup %s: %w", in.BackupID, err))
 	}
-	log.Info("backup stored", "raw_bytes", result.RawSize, "stored_bytes", result.StoredSize, "segments", result.Segments)
+	took := time.Since(started)
+	log.Info("backup stored", "raw_bytes", result.RawSize, "stored_bytes", result.StoredSize, "segments", result.Segments,
+		"took", took.Round(time.Millisecond), "mib_per_s", int(float64(result.RawSize)/(1<<20)/took.Seconds()))
 	return guest.BackupResult(result), nil
 }
 
