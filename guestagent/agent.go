@@ -109,6 +109,28 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 		r := driver.Health(ctx)
 		log.Info("engine at boot", "status", r.Status, "detail", r.Detail)
 	}
+	// A new instance's data folder is made now, while the agent enrols and dials and the
+	// control plane ends its steps, rather than after Prepare arrives (AheadMaker).
+	if m, ok := driver.(AheadMaker); ok {
+		aheadCtx, stopAhead := context.WithCancel(ctx)
+		madeAhead := make(chan struct{})
+		go func() {
+			defer close(madeAhead)
+			began := time.Now()
+			made, err := m.MakeAhead(aheadCtx)
+			switch {
+			case err != nil && aheadCtx.Err() == nil:
+				// Not fatal: Prepare makes the data folder itself.
+				log.Warn("could not make the data folder ahead of Prepare", "error", err)
+			case made:
+				log.Info("made the data folder ahead of Prepare", "took", time.Since(began).Round(time.Millisecond))
+			}
+		}()
+		defer func() {
+			stopAhead()
+			<-madeAhead
+		}()
+	}
 
 	// The agent's spans continue the trace of the operation that asked for each activity:
 	// the SDK carries the trace context in the task's headers.

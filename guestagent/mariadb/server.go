@@ -46,19 +46,27 @@ func (s *server) Install(ctx context.Context) error {
 	if err := os.RemoveAll(staging); err != nil {
 		return fmt.Errorf("remove the leftovers of an earlier install: %w", err)
 	}
-	if err := s.PrepareDir(staging, 0o750); err != nil {
+	if err := s.installInto(ctx, staging); err != nil {
 		return err
 	}
-	cmd, err := s.Command(ctx, "/usr/bin/mariadb-install-db", "--no-defaults", "--datadir="+staging,
+	if err := os.Rename(staging, s.DataDir); err != nil {
+		return fmt.Errorf("move the new data folder into place: %w", err)
+	}
+	return nil
+}
+
+// installInto runs mariadb-install-db into dir, which it makes.
+func (s *server) installInto(ctx context.Context, dir string) error {
+	if err := s.PrepareDir(dir, 0o750); err != nil {
+		return err
+	}
+	cmd, err := s.Command(ctx, "/usr/bin/mariadb-install-db", "--no-defaults", "--datadir="+dir,
 		"--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve")
 	if err != nil {
 		return err
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mariadb-install-db: %w: %s", err, guestagent.LastLines(out, 5))
-	}
-	if err := os.Rename(staging, s.DataDir); err != nil {
-		return fmt.Errorf("move the new data folder into place: %w", err)
 	}
 	return nil
 }
@@ -93,7 +101,14 @@ func (s *server) Start(ctx context.Context, initFile string) error {
 	// mariadbd does not daemonize: reap it when it ends, so it never lingers as a zombie.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// A new server answers within a second or so: poll every 10 ms (a socket dial) for
+	// the first 5 seconds, so that the wait ends soon after it does, then every 100 ms.
+	started := time.Now()
 	for {
+		poll := 10 * time.Millisecond
+		if time.Since(started) > 5*time.Second {
+			poll = 100 * time.Millisecond
+		}
 		if s.answers() {
 			return nil
 		}
@@ -103,7 +118,7 @@ func (s *server) Start(ctx context.Context, initFile string) error {
 			return fmt.Errorf("mariadbd exited at start: %v: %s", err, guestagent.LastLines(tail, 5))
 		case <-ctx.Done():
 			return fmt.Errorf("mariadbd not ready: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }
