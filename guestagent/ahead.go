@@ -53,6 +53,7 @@ func (a *Ahead) Claim() bool {
 
 // Fill, after Claim said yes, removes the leftovers of an earlier try, runs fill (which
 // makes the data folder in Dir) and marks Dir whole when it succeeds. Discard cancels it.
+// A Dir made whole already (before the agent restarted) is kept as it is.
 func (a *Ahead) Fill(ctx context.Context, fill func(ctx context.Context) error) error {
 	a.mu.Lock()
 	done := a.done
@@ -61,6 +62,10 @@ func (a *Ahead) Fill(ctx context.Context, fill func(ctx context.Context) error) 
 	a.mu.Unlock()
 	defer close(done)
 	defer cancel()
+	if _, err := os.Stat(a.Dir + ".whole"); err == nil {
+		// Made whole before the agent restarted: Prepare takes that one.
+		return nil
+	}
 	if err := a.remove(); err != nil {
 		return err
 	}

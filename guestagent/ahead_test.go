@@ -84,3 +84,21 @@ func TestAheadDiscardStopsFill(t *testing.T) {
 		t.Fatalf("Discard left the folder: %v", err)
 	}
 }
+
+func TestAheadKeepsAWholeFolderAcrossRestarts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data.ahead")
+	first := &Ahead{Dir: dir}
+	first.Claim()
+	if err := first.Fill(context.Background(), func(context.Context) error { return os.Mkdir(dir, 0o700) }); err != nil {
+		t.Fatal(err)
+	}
+	// The agent restarts before Prepare: the next boot's Fill keeps what is whole.
+	again := &Ahead{Dir: dir}
+	again.Claim()
+	if err := again.Fill(context.Background(), func(context.Context) error { return errors.New("filled again") }); err != nil {
+		t.Fatalf("Fill of a whole folder: %v", err)
+	}
+	if made, err := again.Take(context.Background()); !made || err != nil {
+		t.Fatalf("Take = %v, %v; want the whole folder", made, err)
+	}
+}
