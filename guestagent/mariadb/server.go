@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/coffer-dbaas/coffer/guestagent"
@@ -66,9 +67,24 @@ func (s *server) installInto(ctx context.Context, dir string) error {
 		return err
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("mariadb-install-db: %w: %s", err, guestagent.LastLines(out, 5))
+		return fmt.Errorf("mariadb-install-db: %w: %s", err, installErrors(out))
 	}
 	return nil
+}
+
+// installErrors is what says why mariadb-install-db failed: the server's ERROR lines
+// (its last lines are a fixed text asking for a bug report), else its last lines.
+func installErrors(out []byte) string {
+	var errs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "ERROR") || strings.Contains(line, "rror:") {
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	if len(errs) == 0 {
+		return guestagent.LastLines(out, 5)
+	}
+	return strings.Join(errs[max(len(errs)-5, 0):], " | ")
 }
 
 // Start starts mariadbd with ConfigFile and, when initFile is not empty, that file's
