@@ -54,7 +54,9 @@ type Agent struct {
 //  1. reads its guest.Config from the server's user_data and picks the datastore's driver;
 //     learns the server's address and size, and mounts its data volume (see Server);
 //  2. starts the engine if an earlier Prepare made it (a rebooted or resized server brings
-//     its database back before anyone asks);
+//     its database back before anyone asks); on a new instance, begins making the engine's
+//     data folder in a staging folder that Prepare adopts (AheadMaker), alongside steps 3
+//     and 4;
 //  3. takes the instance's identity from its state folder, or else enrolls with the guest
 //     gateway, spending user_data's bootstrap secret for a credential and the instance's
 //     payload key, which it keeps there (see ensureIdentity);
