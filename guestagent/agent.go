@@ -54,7 +54,9 @@ type Agent struct {
 //  1. reads its guest.Config from the server's user_data and picks the datastore's driver;
 //     learns the server's address and size, and mounts its data volume (see Server);
 //  2. starts the engine if an earlier Prepare made it (a rebooted or resized server brings
-//     its database back before anyone asks);
+//     its database back before anyone asks); on a new instance, begins making the engine's
+//     data folder in a staging folder that Prepare adopts (AheadMaker), alongside steps 3
+//     and 4;
 //  3. takes the instance's identity from its state folder, or else enrolls with the guest
 //     gateway, spending user_data's bootstrap secret for a credential and the instance's
 //     payload key, which it keeps there (see ensureIdentity);
@@ -108,6 +110,28 @@ func (a Agent) Run(ctx context.Context, server Server, log *slog.Logger) error {
 	} else {
 		r := driver.Health(ctx)
 		log.Info("engine at boot", "status", r.Status, "detail", r.Detail)
+	}
+	// A new instance's data folder is made now, while the agent enrols and dials and the
+	// control plane ends its steps, rather than after Prepare arrives (AheadMaker).
+	if m, ok := driver.(AheadMaker); ok {
+		aheadCtx, stopAhead := context.WithCancel(ctx)
+		madeAhead := make(chan struct{})
+		go func() {
+			defer close(madeAhead)
+			began := time.Now()
+			made, err := m.MakeAhead(aheadCtx)
+			switch {
+			case err != nil && aheadCtx.Err() == nil:
+				// Not fatal: Prepare makes the data folder itself.
+				log.Warn("could not make the data folder ahead of Prepare", "error", err)
+			case made:
+				log.Info("made the data folder ahead of Prepare", "took", time.Since(began).Round(time.Millisecond))
+			}
+		}()
+		defer func() {
+			stopAhead()
+			<-madeAhead
+		}()
 	}
 
 	// The agent's spans continue the trace of the operation that asked for each activity:

@@ -59,6 +59,10 @@ func (d *Driver) Backup(ctx context.Context, dst io.Writer) error {
 func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The data comes from the backup: the folder made at boot is not needed.
+	if err := d.ahead.Discard(ctx); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	if d.server.Installed() {
 		return fmt.Errorf("restore: %w: the volume holds a server already", guestagent.ErrInvalid)
 	}

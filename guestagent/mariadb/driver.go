@@ -15,7 +15,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-var _ guestagent.Driver = (*Driver)(nil)
+var (
+	_ guestagent.Driver     = (*Driver)(nil)
+	_ guestagent.AheadMaker = (*Driver)(nil)
+)
 
 const (
 	// Datastore is the datastore name this driver serves.
@@ -40,6 +43,8 @@ type Driver struct {
 
 	// mu serializes what changes the server's lifecycle (install, start, stop).
 	mu sync.Mutex
+	// ahead is the data folder mariadb-install-db made at the agent's boot (MakeAhead).
+	ahead guestagent.Ahead
 }
 
 // New returns the driver for the instance on host; cfg gives its ID. The server keeps its
@@ -75,6 +80,7 @@ func New(cfg guest.Config, host guestagent.Host) (guestagent.Driver, error) {
 		ramMB:      host.RAMMB,
 		DataVolume: guestagent.DataVolume{Data: host.Volume},
 		serverID:   serverID(cfg.InstanceID, volume),
+		ahead:      guestagent.Ahead{Dir: filepath.Join(volume, "mariadb.ahead")},
 	}, nil
 }
 

@@ -326,3 +326,34 @@ func TestBackupRestoresIntoANewInstanceWithItsData(t *testing.T) {
 		t.Errorf("restored rows: got %v, want exactly [before the backup]", got)
 	}
 }
+
+// TestPrepareAdoptsTheFolderMadeAhead: a data folder mariadb-install-db made at the agent's
+// boot (MakeAhead) is the one Prepare starts, with the agent's account made at that start,
+// and no staging folder is left.
+func TestPrepareAdoptsTheFolderMadeAhead(t *testing.T) {
+	ctx := testContext(t)
+	inst := newInstance(t, 512)
+	d := newTestDriver(t, inst)
+	if ok, err := d.MakeAhead(ctx); !ok || err != nil {
+		t.Fatalf("MakeAhead = %v, %v", ok, err)
+	}
+	if d.server.Installed() {
+		t.Fatal("MakeAhead installed in place, not in its staging folder")
+	}
+	in := guest.PrepareInput{Datastore: Datastore, Databases: []coffer.Database{{Name: "shop"}},
+		Users: []coffer.User{{Name: "alice", Password: "alice-pw", Host: "%", Databases: []string{"shop"}}}}
+	if err := d.Prepare(ctx, in); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	if err := connectAs(t, inst, "alice", "alice-pw", "shop").PingContext(ctx); err != nil {
+		t.Fatalf("alice connects to shop: %v", err)
+	}
+	for _, left := range []string{d.ahead.Dir, d.ahead.Dir + ".whole"} {
+		if _, err := os.Stat(left); !os.IsNotExist(err) {
+			t.Errorf("%s is left after Prepare: %v", left, err)
+		}
+	}
+	if ok, err := d.MakeAhead(ctx); ok || err != nil {
+		t.Errorf("MakeAhead on a prepared volume = %v, %v; want nothing done", ok, err)
+	}
+}

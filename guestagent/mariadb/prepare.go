@@ -55,12 +55,40 @@ func (d *Driver) Prepare(ctx context.Context, in guest.PrepareInput) error {
 func (d *Driver) installAndStart(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.server.Installed() {
-		if err := d.server.Install(ctx); err != nil {
+	if d.server.Installed() {
+		// The data came otherwise (a restore): the folder made at boot is not needed.
+		if err := d.ahead.Discard(ctx); err != nil {
 			return err
 		}
+		return d.start(ctx)
+	}
+	made, err := d.ahead.Take(ctx)
+	if err != nil {
+		return err
+	}
+	if made {
+		if err := os.Rename(d.ahead.Dir, d.server.DataDir); err != nil {
+			return fmt.Errorf("move the data folder made at boot into place: %w", err)
+		}
+		if err := d.ahead.Adopted(); err != nil {
+			return err
+		}
+	} else if err := d.server.Install(ctx); err != nil {
+		return err
 	}
 	return d.start(ctx)
+}
+
+// MakeAhead runs mariadb-install-db at the agent's boot, before Prepare asks for a server,
+// into the staging folder d.ahead (see guestagent.AheadMaker), which installAndStart adopts.
+func (d *Driver) MakeAhead(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	claimed := !d.server.Installed() && d.ahead.Claim()
+	d.mu.Unlock()
+	if !claimed {
+		return false, nil
+	}
+	return true, d.ahead.Fill(ctx, func(ctx context.Context) error { return d.server.installInto(ctx, d.ahead.Dir) })
 }
 
 // Start starts a server that Prepare installed before; see guestagent.Driver. A running
@@ -72,6 +100,10 @@ func (d *Driver) Start(ctx context.Context) error {
 	defer d.mu.Unlock()
 	if !d.server.Installed() {
 		return nil
+	}
+	// A folder made ahead that a restore or a seed made needless, left by a crash.
+	if err := d.ahead.Discard(ctx); err != nil {
+		return err
 	}
 	if err := d.unmark(writesStoppedFile); err != nil {
 		return err

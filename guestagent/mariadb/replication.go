@@ -171,6 +171,10 @@ func (d *Driver) SeedReplica(ctx context.Context, src guest.ReplicationSource) e
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The data comes from the primary: the folder made at boot is not needed.
+	if err := d.ahead.Discard(ctx); err != nil {
+		return fmt.Errorf("seed replica: %w", err)
+	}
 	if d.marked(replicaFile) && d.server.Installed() {
 		return d.start(ctx)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/coffer-dbaas/coffer/guestagent"
@@ -46,21 +47,44 @@ func (s *server) Install(ctx context.Context) error {
 	if err := os.RemoveAll(staging); err != nil {
 		return fmt.Errorf("remove the leftovers of an earlier install: %w", err)
 	}
-	if err := s.PrepareDir(staging, 0o750); err != nil {
+	if err := s.installInto(ctx, staging); err != nil {
 		return err
-	}
-	cmd, err := s.Command(ctx, "/usr/bin/mariadb-install-db", "--no-defaults", "--datadir="+staging,
-		"--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve")
-	if err != nil {
-		return err
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("mariadb-install-db: %w: %s", err, guestagent.LastLines(out, 5))
 	}
 	if err := os.Rename(staging, s.DataDir); err != nil {
 		return fmt.Errorf("move the new data folder into place: %w", err)
 	}
 	return nil
+}
+
+// installInto runs mariadb-install-db into dir, which it makes.
+func (s *server) installInto(ctx context.Context, dir string) error {
+	if err := s.PrepareDir(dir, 0o750); err != nil {
+		return err
+	}
+	cmd, err := s.Command(ctx, "/usr/bin/mariadb-install-db", "--no-defaults", "--datadir="+dir,
+		"--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve")
+	if err != nil {
+		return err
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("mariadb-install-db: %w: %s", err, installErrors(out))
+	}
+	return nil
+}
+
+// installErrors is what says why mariadb-install-db failed: the server's ERROR lines
+// (its last lines are a fixed text asking for a bug report), else its last lines.
+func installErrors(out []byte) string {
+	var errs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "ERROR") || strings.Contains(line, "rror:") {
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	if len(errs) == 0 {
+		return guestagent.LastLines(out, 5)
+	}
+	return strings.Join(errs[max(len(errs)-5, 0):], " | ")
 }
 
 // Start starts mariadbd with ConfigFile and, when initFile is not empty, that file's
@@ -93,7 +117,14 @@ func (s *server) Start(ctx context.Context, initFile string) error {
 	// mariadbd does not daemonize: reap it when it ends, so it never lingers as a zombie.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// A new server answers within a second or so: poll every 10 ms (a socket dial) for
+	// the first 5 seconds, so that the wait ends soon after it does, then every 100 ms.
+	started := time.Now()
 	for {
+		poll := 10 * time.Millisecond
+		if time.Since(started) > 5*time.Second {
+			poll = 100 * time.Millisecond
+		}
 		if s.answers() {
 			return nil
 		}
@@ -103,7 +134,7 @@ func (s *server) Start(ctx context.Context, initFile string) error {
 			return fmt.Errorf("mariadbd exited at start: %v: %s", err, guestagent.LastLines(tail, 5))
 		case <-ctx.Done():
 			return fmt.Errorf("mariadbd not ready: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }

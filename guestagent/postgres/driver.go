@@ -17,7 +17,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var _ guestagent.Driver = (*Driver)(nil)
+var (
+	_ guestagent.Driver     = (*Driver)(nil)
+	_ guestagent.AheadMaker = (*Driver)(nil)
+)
 
 const (
 	// Port is where PostgreSQL listens on the instance's fixed IP.
@@ -41,6 +44,8 @@ type Driver struct {
 
 	// mu serializes what changes the cluster's lifecycle (init, start, stop).
 	mu sync.Mutex
+	// ahead is the cluster initdb made at the agent's boot, before Prepare (MakeAhead).
+	ahead guestagent.Ahead
 }
 
 // New returns the driver for the instance on host; cfg gives its ID. The cluster lives on
@@ -93,6 +98,7 @@ func newDriver(instanceID string, host guestagent.Host) (*Driver, error) {
 		valuesFile: filepath.Join(volume, "configuration.json"),
 		ramMB:      host.RAMMB,
 		DataVolume: guestagent.DataVolume{Data: host.Volume},
+		ahead:      guestagent.Ahead{Dir: filepath.Join(volume, "pgdata.ahead")},
 	}, nil
 }
 

@@ -342,3 +342,67 @@ func TestSocketDirFitsTheKernelLimit(t *testing.T) {
 		t.Errorf("socketDir(%d-byte path): got %s, want %s", len(long), got, want)
 	}
 }
+
+// TestPrepareAdoptsTheClusterMadeAhead: the agent's boot runs MakeAhead while Prepare may
+// already wait for it; Prepare takes that cluster (its agent role and password) and leaves
+// no staging folder, and a second MakeAhead, once the cluster is there, does nothing.
+func TestPrepareAdoptsTheClusterMadeAhead(t *testing.T) {
+	ctx := testContext(t)
+	inst := newInstance(newVolume(t), 512)
+	d := newTestDriver(t, inst)
+	made := make(chan error, 1)
+	go func() {
+		ok, err := d.MakeAhead(ctx)
+		if err == nil && !ok {
+			err = fmt.Errorf("MakeAhead made nothing on a new volume")
+		}
+		made <- err
+	}()
+	// Prepare may come while initdb runs (it waits) or before MakeAhead began (then it
+	// makes the cluster itself, and MakeAhead does nothing): both must end well.
+	in := guest.PrepareInput{Datastore: "postgresql", Version: "15",
+		Databases: []coffer.Database{{Name: "app"}},
+		Users:     []coffer.User{{Name: "alice", Password: "alice-secret", Databases: []string{"app"}}}}
+	if err := d.Prepare(ctx, in); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if err := <-made; err != nil && !strings.Contains(err.Error(), "made nothing") {
+		t.Fatalf("MakeAhead: %v", err)
+	}
+	conn, err := connectAs(ctx, inst, "alice", "alice-secret", "app")
+	if err != nil {
+		t.Fatalf("alice connects to app: %v", err)
+	}
+	conn.Close(ctx)
+	for _, left := range []string{d.ahead.Dir, d.ahead.Dir + ".whole"} {
+		if _, err := os.Stat(left); !os.IsNotExist(err) {
+			t.Errorf("%s is left after Prepare: %v", left, err)
+		}
+	}
+	if ok, err := d.MakeAhead(ctx); ok || err != nil {
+		t.Errorf("MakeAhead on a prepared volume = %v, %v; want nothing done", ok, err)
+	}
+}
+
+// TestMakeAheadThenPrepare: a cluster made ahead whole, before Prepare arrives, is the one
+// Prepare starts.
+func TestMakeAheadThenPrepare(t *testing.T) {
+	ctx := testContext(t)
+	inst := newInstance(newVolume(t), 512)
+	d := newTestDriver(t, inst)
+	if ok, err := d.MakeAhead(ctx); !ok || err != nil {
+		t.Fatalf("MakeAhead = %v, %v", ok, err)
+	}
+	if d.cluster.Initialized() {
+		t.Fatal("MakeAhead made the cluster in place, not in its staging folder")
+	}
+	if err := d.Prepare(ctx, guest.PrepareInput{Datastore: "postgresql", Version: "15"}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if got := d.Health(ctx).Status; got != coffer.ServiceHealthy {
+		t.Fatalf("health after Prepare: %s", got)
+	}
+	if _, err := os.Stat(d.ahead.Dir); !os.IsNotExist(err) {
+		t.Errorf("the staging folder is left: %v", err)
+	}
+}

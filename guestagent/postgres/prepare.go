@@ -57,6 +57,9 @@ func (d *Driver) initAndStart(ctx context.Context) error {
 		if err := d.initCluster(ctx); err != nil {
 			return err
 		}
+	} else if err := d.ahead.Discard(ctx); err != nil {
+		// The cluster came otherwise (a restore): the one made at boot is not needed.
+		return err
 	}
 	if err := d.start(ctx); err != nil {
 		return err
@@ -72,6 +75,10 @@ func (d *Driver) Start(ctx context.Context) error {
 	defer d.mu.Unlock()
 	if !d.cluster.Initialized() {
 		return nil
+	}
+	// A cluster made ahead that a restore or a seed made needless, left by a crash.
+	if err := d.ahead.Discard(ctx); err != nil {
+		return err
 	}
 	if err := d.start(ctx); err != nil {
 		return err
@@ -111,9 +118,41 @@ func (d *Driver) start(ctx context.Context) error {
 	return d.cluster.WaitReady(ctx)
 }
 
-// initCluster runs initdb into a staging folder and renames it into place, so that an initdb
-// cut short (a crash, a reboot) leaves no half-made cluster that looks initialized.
+// MakeAhead runs initdb at the agent's boot, before Prepare asks for a cluster, into the
+// staging folder d.ahead (see guestagent.AheadMaker), which initCluster adopts. The agent's
+// password is made first, under d.mu, as Prepare would make it.
+func (d *Driver) MakeAhead(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	if d.cluster.Initialized() || !d.ahead.Claim() {
+		d.mu.Unlock()
+		return false, nil
+	}
+	password, err := d.ensureSecret()
+	d.mu.Unlock()
+	return true, d.ahead.Fill(ctx, func(ctx context.Context) error {
+		if err != nil {
+			return err
+		}
+		staging := *d.cluster
+		staging.DataDir = d.ahead.Dir
+		return staging.Init(ctx, pgcluster.InitOptions{Superuser: agentRole, Password: password})
+	})
+}
+
+// initCluster moves the cluster MakeAhead made into place, when it made one whole; else it
+// runs initdb into a staging folder and renames it into place, so that an initdb cut short
+// (a crash, a reboot) leaves no half-made cluster that looks initialized.
 func (d *Driver) initCluster(ctx context.Context) error {
+	made, err := d.ahead.Take(ctx)
+	if err != nil {
+		return err
+	}
+	if made {
+		if err := os.Rename(d.ahead.Dir, d.cluster.DataDir); err != nil {
+			return fmt.Errorf("move the cluster made at boot into place: %w", err)
+		}
+		return d.ahead.Adopted()
+	}
 	password, err := d.ensureSecret()
 	if err != nil {
 		return err

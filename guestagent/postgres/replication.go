@@ -210,6 +210,11 @@ func (d *Driver) SeedReplica(ctx context.Context, src guest.ReplicationSource) e
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The cluster comes from the primary: the one made at boot is not needed, and its
+	// initdb gives way to the copy.
+	if err := d.ahead.Discard(ctx); err != nil {
+		return fmt.Errorf("seed replica: %w", err)
+	}
 	if d.cluster.Initialized() {
 		// Seeded by an earlier attempt: make sure it streams from src, and runs.
 		if err := d.writeStandby(src); err != nil {

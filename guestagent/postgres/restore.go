@@ -34,6 +34,10 @@ const (
 func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The cluster comes from the backup: the one made at boot is not needed.
+	if err := d.ahead.Discard(ctx); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	if d.cluster.Initialized() {
 		return fmt.Errorf("restore: %w: the volume holds a cluster already", guestagent.ErrInvalid)
 	}
