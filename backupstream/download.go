@@ -46,16 +46,22 @@ func download(ctx context.Context, swift *gophercloud.ServiceClient, dst io.Writ
 	if err != nil {
 		return err
 	}
+	// Cancelled once the decoder is done, so that a read ahead the decoder no longer needs
+	// (it stopped on an error) does not hold up the return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	obj, err := openObject(ctx, swift, newRetryPolicy(0, 0), opts.Container, opts.Object)
 	if err != nil {
 		return err
 	}
 	defer obj.Close()
 	sum := sha256.New()
-	opened, err := newOpenReader(io.TeeReader(obj, sum), key)
+	o, err := newOpenReader(io.TeeReader(obj, sum), key)
 	if err != nil {
 		return err
 	}
+	opened := newAheadReader(o)
+	defer opened.close()
 	dec, err := zstd.NewReader(opened,
 		// As the encoder: half the cores, the rest are the unpacking's. A synchronous
 		// decoder (one core) spends 25% less CPU per byte than two concurrent ones.
@@ -70,6 +76,8 @@ func download(ctx context.Context, swift *gophercloud.ServiceClient, dst io.Writ
 	out := &destWriter{w: dst}
 	_, err = dec.WriteTo(out)
 	dec.Close()
+	cancel()
+	opened.close() // the SHA-256 is read only once nothing writes to it
 	final, readErr := opened.outcome()
 	switch {
 	case readErr != nil: // the stored stream failed first; zstd only saw its end
@@ -111,3 +119,108 @@ func (d *destWriter) Write(p []byte) (int, error) {
 func Verify(ctx context.Context, swift *gophercloud.ServiceClient, opts DownloadOptions) error {
 	return Download(ctx, swift, io.Discard, opts)
 }
+
+// openAhead is how many opened chunks the download holds ready for the decoder: the
+// network, the SHA-256 and the decryption run ahead in their own goroutine while the
+// decoder and the destination work on the chunk before (a few MiB at most).
+const openAhead = 4
+
+// openedChunk is one chunk handed from the opening goroutine to the decoder: its plaintext
+// (in buf), or the error that ended the stream.
+type openedChunk struct {
+	buf   []byte
+	plain []byte
+	final bool
+	err   error
+}
+
+// aheadReader runs an openReader in its own goroutine, openAhead chunks ahead of its
+// reader, so that fetching, hashing and decrypting the next chunks overlaps with
+// decompressing and writing this one. Its outcome is what its reader received: the final
+// chunk, or the error that ended the stream.
+type aheadReader struct {
+	full chan openedChunk
+	free chan []byte
+	stop chan struct{}
+	done chan struct{}
+
+	cur   openedChunk
+	rest  []byte
+	final bool
+	err   error
+}
+
+func newAheadReader(o *openReader) *aheadReader {
+	a := &aheadReader{
+		full: make(chan openedChunk, openAhead),
+		free: make(chan []byte, openAhead+1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	for range openAhead + 1 {
+		a.free <- make([]byte, len(o.in))
+	}
+	o.in = nil // each chunk is opened in one of the free buffers instead
+	go a.run(o)
+	return a
+}
+
+func (a *aheadReader) run(o *openReader) {
+	defer close(a.done)
+	defer close(a.full)
+	for {
+		var buf []byte
+		select {
+		case buf = <-a.free:
+		case <-a.stop:
+			return
+		}
+		plain, err := o.openInto(buf)
+		c := openedChunk{buf: buf, plain: plain, final: err == nil && o.final, err: err}
+		select {
+		case a.full <- c:
+		case <-a.stop:
+			return
+		}
+		if err != nil || c.final {
+			return
+		}
+	}
+}
+
+func (a *aheadReader) Read(p []byte) (int, error) {
+	for len(a.rest) == 0 {
+		if a.err != nil {
+			return 0, a.err
+		}
+		if a.final {
+			return 0, io.EOF
+		}
+		if a.cur.buf != nil {
+			a.free <- a.cur.buf
+			a.cur = openedChunk{}
+		}
+		c, ok := <-a.full
+		if !ok { // not reached: the goroutine ends after an error or the final chunk
+			a.err = errors.New("backup stream reader stopped")
+			continue
+		}
+		a.cur, a.rest, a.final, a.err = c, c.plain, c.final, c.err
+	}
+	n := copy(p, a.rest)
+	a.rest = a.rest[n:]
+	return n, nil
+}
+
+// close stops the goroutine and waits for it, so that nothing reads the object after it.
+func (a *aheadReader) close() {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	<-a.done
+}
+
+// outcome tells whether the reader received the final chunk, or why reading stopped.
+func (a *aheadReader) outcome() (final bool, err error) { return a.final, a.err }
