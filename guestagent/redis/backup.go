@@ -67,7 +67,8 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
+	// Written back to the disk as it comes, so that the fsync below finds little left.
+	w := bufio.NewWriterSize(guestagent.NewWritebackFile(f), 1<<20)
 	checker := newRDBChecker(w)
 	err = fill(checker)
 	if err == nil {
