@@ -305,36 +305,42 @@ func (o *openReader) Read(p []byte) (int, error) {
 
 // next reads and opens the next chunk.
 func (o *openReader) next() error {
-	sealed := len(o.in) - 1
+	plain, err := o.openInto(o.in)
+	o.plain = plain
+	return err
+}
+
+// openInto reads the next chunk into buf (of len(o.in): a sealed chunk and one byte more)
+// and opens it in place, returning its plaintext, which lives in buf.
+func (o *openReader) openInto(buf []byte) ([]byte, error) {
+	sealed := len(buf) - 1
 	have := 0
 	if o.ahead >= 0 {
-		o.in[0] = byte(o.ahead)
+		buf[0] = byte(o.ahead)
 		have = 1
 	}
-	n, err := io.ReadFull(o.r, o.in[have:])
+	n, err := io.ReadFull(o.r, buf[have:])
 	n += have
 	switch {
 	case err == nil: // a full chunk and one byte more: this chunk is not the last
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		o.final = true
 	default:
-		return fmt.Errorf("read backup stream: %w", err)
+		return nil, fmt.Errorf("read backup stream: %w", err)
 	}
-	body := o.in[:n]
+	body := buf[:n]
 	if !o.final {
-		body = o.in[:sealed]
-		o.ahead = int(o.in[sealed])
+		body = buf[:sealed]
+		o.ahead = int(buf[sealed])
 	}
 	if len(body) < o.c.gcm.Overhead() {
-		return fmt.Errorf("backup stream cut short: %w", ErrChecksum)
+		return nil, fmt.Errorf("backup stream cut short: %w", ErrChecksum)
 	}
 	chunkNo := o.c.counter
 	o.c.next(o.final)
-	// Open in place: the plaintext is consumed before the buffer is refilled.
 	plain, err := o.c.gcm.Open(body[:0], o.c.nonce[:], body, o.c.ad[:])
 	if err != nil {
-		return fmt.Errorf("backup stream chunk %d fails authentication: %w", chunkNo, ErrChecksum)
+		return nil, fmt.Errorf("backup stream chunk %d fails authentication: %w", chunkNo, ErrChecksum)
 	}
-	o.plain = plain
-	return nil
+	return plain, nil
 }

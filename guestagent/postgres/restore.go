@@ -189,8 +189,9 @@ func untar(r io.Reader, dir string) error {
 			if err != nil {
 				return err
 			}
-			// A large buffer: fewer, larger writes than os.File's 32 KiB copy.
-			if _, err := io.CopyBuffer(struct{ io.Writer }{f}, tr, buf); err != nil {
+			// A large buffer: fewer, larger writes than os.File's 32 KiB copy. Written back
+			// to the disk as it comes, for the fsync of the whole folder at the first start.
+			if _, err := io.CopyBuffer(guestagent.NewWritebackFile(f), tr, buf); err != nil {
 				f.Close()
 				return fmt.Errorf("write %s: %w", h.Name, err)
 			}

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/coffer-dbaas/coffer/backupstream"
 	"github.com/coffer-dbaas/coffer/guestagent"
 )
 
@@ -67,11 +67,23 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	checker := newRDBChecker(w)
-	err = fill(checker)
-	if err == nil {
-		err = w.Flush()
+	// The download, decryption and decompression fill a pipe of a few buffers in a
+	// goroutine of their own, while this one checks the snapshot and writes it: the CRC-64
+	// and the file's writes overlap with the decompression. The file is written back to
+	// the disk as it comes, so that the fsync below finds little left.
+	pipe := backupstream.NewPipe(restoreBuffers, restoreBufferSize)
+	filled := make(chan error, 1)
+	go func() {
+		err := fill(pipe)
+		pipe.CloseWithError(err)
+		filled <- err
+	}()
+	checker := newRDBChecker(guestagent.NewWritebackFile(f))
+	_, err = io.CopyBuffer(checker, pipe, make([]byte, restoreBufferSize))
+	pipe.CloseReader(err)
+	if fillErr := <-filled; fillErr != nil {
+		// The stream's own failure (a checksum mismatch) says more than the write's.
+		err = fillErr
 	}
 	if err == nil {
 		err = f.Sync()
@@ -103,6 +115,12 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 	ok = true
 	return nil
 }
+
+// A restore's pipe between the download and the file: 8 MiB in flight.
+const (
+	restoreBuffers    = 8
+	restoreBufferSize = 1 << 20
+)
 
 // redisCLI and redisCheckRDB are Debian's redis-tools' and redis-server's programs.
 func redisCLI() string      { return "/usr/bin/redis-cli" }

@@ -37,6 +37,11 @@ func (s *server) Prepared() bool {
 	return err == nil && st.IsDir()
 }
 
+// startPoll is how often Start asks a starting server whether it is ready: often, since a
+// restore's first start is over as soon as the snapshot is loaded, and a question costs the
+// server a connection on its socket (it answers -LOADING meanwhile).
+const startPoll = 20 * time.Millisecond
+
 // Start starts redis-server with ConfigFile and waits until ready answers. A running server
 // is left alone.
 func (s *server) Start(ctx context.Context, ready func(context.Context) error) error {
@@ -81,7 +86,7 @@ func (s *server) Start(ctx context.Context, ready func(context.Context) error) e
 			return fmt.Errorf("redis-server exited at start: %v: %s", err, guestagent.LastLines(tail, 5))
 		case <-ctx.Done():
 			return fmt.Errorf("redis-server not ready: %w (last: %v)", ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(startPoll):
 		}
 	}
 }
