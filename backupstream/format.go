@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 )
 
 // The stored stream (what Swift holds, and what Result.SHA256 covers) is a header followed by
@@ -250,20 +249,6 @@ type openReader struct {
 	plain []byte // opened plaintext not yet returned (in in)
 	final bool   // the final chunk has been opened
 	err   error
-
-	// The decoder reads from its own goroutine; done records the outcome for Download.
-	mu   sync.Mutex
-	done struct {
-		err   error
-		final bool
-	}
-}
-
-// outcome tells whether the final chunk was opened, or why reading stopped.
-func (o *openReader) outcome() (final bool, err error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.done.final, o.done.err
 }
 
 func newOpenReader(r io.Reader, key []byte) (*openReader, error) {
@@ -294,9 +279,6 @@ func (o *openReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		o.err = o.next()
-		o.mu.Lock()
-		o.done.err, o.done.final = o.err, o.final
-		o.mu.Unlock()
 	}
 	n := copy(p, o.plain)
 	o.plain = o.plain[n:]
