@@ -59,6 +59,9 @@ type Options struct {
 	// reach the guest gateway and Swift from through qemu's user-mode network: Host must
 	// then be a loopback address, which the VM sees as 10.0.2.2).
 	Hypervisor string
+	// QemuAccel is the qemu hypervisor's accelerator (devcloud hypervisor.qemu.accel:
+	// "auto", "kvm" or "tcg"); empty is the devcloud's default, auto.
+	QemuAccel string
 	// SecurityGroups makes the process hypervisor enforce the servers' security groups
 	// (devcloud hypervisor.security_groups): a source the rules do not admit is refused.
 	SecurityGroups bool
@@ -220,6 +223,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Hypervisor == devcloud.HypervisorQemu {
 		cloudCfg.Hypervisor.Kind = devcloud.HypervisorQemu
 		cloudCfg.Hypervisor.Qemu.Images = opts.GuestImages
+		if opts.QemuAccel != "" {
+			cloudCfg.Hypervisor.Qemu.Accel = opts.QemuAccel
+		}
 		// A VM shuts down in seconds under KVM and in tens of them under TCG.
 		cloudCfg.Hypervisor.StopTimeout = time.Minute
 	}
