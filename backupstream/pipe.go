@@ -38,6 +38,20 @@ func NewPipe(buffers, size int) *Pipe {
 	return p
 }
 
+// FillPipe returns a pipe of buffers buffers of size bytes that fill writes into on a
+// goroutine of its own, and a channel that gets fill's error once it returned; the pipe's
+// reader sees that error (or io.EOF) once it has read what fill wrote.
+func FillPipe(buffers, size int, fill func(w io.Writer) error) (*Pipe, <-chan error) {
+	p := NewPipe(buffers, size)
+	filled := make(chan error, 1)
+	go func() {
+		err := fill(p)
+		p.CloseWithError(err)
+		filled <- err
+	}()
+	return p, filled
+}
+
 // Write copies b into the pipe, blocking while every buffer is full; it fails once the
 // reader has closed the pipe.
 func (p *Pipe) Write(b []byte) (int, error) {

@@ -63,13 +63,7 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 
 	// A pipe with a few buffers in flight, so that the download, decryption and
 	// decompression go on while the unpacking waits for the disk.
-	pipe := backupstream.NewPipe(restoreBuffers, restoreBufferSize)
-	filled := make(chan error, 1)
-	go func() {
-		err := fill(pipe)
-		pipe.CloseWithError(err)
-		filled <- err
-	}()
+	pipe, filled := backupstream.FillPipe(restoreBuffers, restoreBufferSize, fill)
 	err = untar(pipe, staging.DataDir)
 	if err == nil {
 		// The stream goes on past the tar's end (padding); read it all so that its

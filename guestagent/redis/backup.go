@@ -71,13 +71,7 @@ func (d *Driver) Restore(ctx context.Context, fill func(w io.Writer) error) erro
 	// goroutine of their own, while this one checks the snapshot and writes it: the CRC-64
 	// and the file's writes overlap with the decompression. The file is written back to
 	// the disk as it comes, so that the fsync below finds little left.
-	pipe := backupstream.NewPipe(restoreBuffers, restoreBufferSize)
-	filled := make(chan error, 1)
-	go func() {
-		err := fill(pipe)
-		pipe.CloseWithError(err)
-		filled <- err
-	}()
+	pipe, filled := backupstream.FillPipe(restoreBuffers, restoreBufferSize, fill)
 	checker := newRDBChecker(guestagent.NewWritebackFile(f))
 	_, err = io.CopyBuffer(checker, pipe, make([]byte, restoreBufferSize))
 	pipe.CloseReader(err)
